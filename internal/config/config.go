@@ -1,0 +1,287 @@
+// Package config reads every environment knob of the worker, with the
+// defaults of API.md, and refuses invalid values with a message that names
+// the variable.
+package config
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+// Config is the whole environment of a worker process. Interval-like values
+// are whole seconds, as the older worker had them; the methods below give
+// them as durations.
+type Config struct {
+	Bind       string `env:"OPS_BIND, default=0.0.0.0"`
+	Port       int    `env:"OPS_PORT, default=8081"`
+	HostsPath  string `env:"OPS_CONFIG, default=hosts.json"`
+	MySQLDSN   string `env:"MYSQL_DSN"`
+	LogLevel   string `env:"OPS_LOG_LEVEL, default=INFO"`
+	PollEnable bool   `env:"OPS_POLL_ENABLED, default=false"`
+
+	PollIntervalSec int `env:"OPS_POLL_INTERVAL, default=60"`
+	PollConcurrency int `env:"OPS_POLL_CONCURRENCY, default=32"`
+
+	ReservationAutomation bool `env:"OPS_RESERVATION_AUTOMATION, default=false"`
+	ScanIntervalSec       int  `env:"OPS_RESERVATION_SCAN_INTERVAL, default=30"`
+	StartLeadSec          int  `env:"OPS_RESERVATION_START_LEAD, default=120"`
+	EndDelaySec           int  `env:"OPS_RESERVATION_END_DELAY, default=60"`
+	LookbackSec           int  `env:"OPS_RESERVATION_LOOKBACK, default=21600"`
+	RetryCooldownSec      int  `env:"OPS_RESERVATION_RETRY_COOLDOWN, default=60"`
+	MaxBatch              int  `env:"OPS_RESERVATION_MAX_BATCH, default=200"`
+
+	WinRMOperationTimeoutSec int      `env:"OPS_WINRM_OPERATION_TIMEOUT, default=20"`
+	WinRMReadTimeoutSec      int      `env:"OPS_WINRM_READ_TIMEOUT, default=30"`
+	WinRMAllowedTransports   []string `env:"OPS_WINRM_ALLOWED_TRANSPORTS, default=ntlm,kerberos,basic"`
+	WinRMCAFile              string   `env:"OPS_WINRM_CA_FILE"`
+	AllowCredentialOverride  bool     `env:"OPS_ALLOW_CREDENTIAL_OVERRIDE, default=false"`
+	AllowedCommands          []string `env:"OPS_ALLOWED_COMMANDS, default=prepare-session,release-session,power,session,energy,status-json,recovery,account,service,wol,status"`
+	// HeartbeatStaleAfterSec flags a heartbeat older than this as stale
+	// (the station service rewrites it about every minute).
+	HeartbeatStaleAfterSec int `env:"OPS_HEARTBEAT_STALE_AFTER, default=300"`
+
+	TimelineDefaultLimit  int `env:"OPS_TIMELINE_DEFAULT_LIMIT, default=100"`
+	TimelineMaxOps        int `env:"OPS_TIMELINE_MAX_OPS, default=500"`
+	TimelinePhaseLookback int `env:"OPS_TIMELINE_PHASE_LOOKBACK, default=500"`
+
+	LabManagerToken string   `env:"LAB_MANAGER_TOKEN"`
+	AuthDisabled    bool     `env:"OPS_AUTH_DISABLED, default=false"`
+	AllowedCIDRs    []string `env:"OPS_ALLOWED_CIDRS"`
+	TrustedProxies  []string `env:"OPS_TRUSTED_PROXIES"`
+
+	RelayURL    string `env:"OPS_RELAY_URL"`
+	RelaySecret string `env:"OPS_RELAY_SECRET"`
+}
+
+// Load reads the process environment.
+func Load(ctx context.Context) (Config, error) {
+	return LoadFrom(ctx, envconfig.OsLookuper())
+}
+
+// LoadMap reads a fixed set of variables, for tests and tools.
+func LoadMap(ctx context.Context, env map[string]string) (Config, error) {
+	return LoadFrom(ctx, envconfig.MapLookuper(env))
+}
+
+// LoadFrom reads the variables through l and validates them.
+func LoadFrom(ctx context.Context, l envconfig.Lookuper) (Config, error) {
+	var c Config
+	if err := checkTypes(l); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	c.AllowedCommands = cleanList(c.AllowedCommands, false)
+	c.WinRMAllowedTransports = cleanList(c.WinRMAllowedTransports, true)
+	c.AllowedCIDRs = cleanList(c.AllowedCIDRs, false)
+	c.TrustedProxies = cleanList(c.TrustedProxies, false)
+	c.LogLevel = strings.ToUpper(strings.TrimSpace(c.LogLevel))
+	if err := c.validate(); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}
+
+// checkTypes validates numbers and booleans before envconfig does, because
+// envconfig's errors name the Go field, not the variable an operator set.
+func checkTypes(l envconfig.Lookuper) error {
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		v, ok := l.Lookup(name)
+		if !ok || v == "" {
+			continue
+		}
+		switch f.Type.Kind() {
+		case reflect.Int:
+			if _, err := strconv.Atoi(strings.TrimSpace(v)); err != nil {
+				return fmt.Errorf("%s: %q is not a whole number", name, v)
+			}
+		case reflect.Bool:
+			if _, err := strconv.ParseBool(strings.TrimSpace(v)); err != nil {
+				return fmt.Errorf("%s: %q is not a boolean (want true or false)", name, v)
+			}
+		}
+	}
+	return nil
+}
+
+func cleanList(in []string, lower bool) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		s = strings.TrimSpace(s)
+		if lower {
+			s = strings.ToLower(s)
+		}
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (c *Config) validate() error {
+	positive := []struct {
+		name string
+		v    int
+	}{
+		{"OPS_PORT", c.Port},
+		{"OPS_POLL_INTERVAL", c.PollIntervalSec},
+		{"OPS_POLL_CONCURRENCY", c.PollConcurrency},
+		{"OPS_RESERVATION_SCAN_INTERVAL", c.ScanIntervalSec},
+		{"OPS_RESERVATION_MAX_BATCH", c.MaxBatch},
+		{"OPS_WINRM_OPERATION_TIMEOUT", c.WinRMOperationTimeoutSec},
+		{"OPS_WINRM_READ_TIMEOUT", c.WinRMReadTimeoutSec},
+		{"OPS_HEARTBEAT_STALE_AFTER", c.HeartbeatStaleAfterSec},
+		{"OPS_TIMELINE_DEFAULT_LIMIT", c.TimelineDefaultLimit},
+		{"OPS_TIMELINE_MAX_OPS", c.TimelineMaxOps},
+		{"OPS_TIMELINE_PHASE_LOOKBACK", c.TimelinePhaseLookback},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			return fmt.Errorf("%s: must be a positive number, got %d", p.name, p.v)
+		}
+	}
+	nonNegative := []struct {
+		name string
+		v    int
+	}{
+		{"OPS_RESERVATION_START_LEAD", c.StartLeadSec},
+		{"OPS_RESERVATION_END_DELAY", c.EndDelaySec},
+		{"OPS_RESERVATION_LOOKBACK", c.LookbackSec},
+		{"OPS_RESERVATION_RETRY_COOLDOWN", c.RetryCooldownSec},
+	}
+	for _, p := range nonNegative {
+		if p.v < 0 {
+			return fmt.Errorf("%s: must not be negative, got %d", p.name, p.v)
+		}
+	}
+	if c.Port > 65535 {
+		return fmt.Errorf("OPS_PORT: %d is not a TCP port", c.Port)
+	}
+	if c.RetryCooldownSec == 0 {
+		return fmt.Errorf("OPS_RESERVATION_RETRY_COOLDOWN: must be at least 1 second")
+	}
+	if c.TimelineDefaultLimit > c.TimelineMaxOps {
+		return fmt.Errorf("OPS_TIMELINE_DEFAULT_LIMIT: %d is above OPS_TIMELINE_MAX_OPS (%d)", c.TimelineDefaultLimit, c.TimelineMaxOps)
+	}
+	if c.WinRMReadTimeoutSec <= c.WinRMOperationTimeoutSec {
+		// The HTTP wait must outlast the WS-Man OperationTimeout, or every
+		// long Receive fails as a transport error instead of a clean timeout.
+		return fmt.Errorf("OPS_WINRM_READ_TIMEOUT: %d must be greater than OPS_WINRM_OPERATION_TIMEOUT (%d)", c.WinRMReadTimeoutSec, c.WinRMOperationTimeoutSec)
+	}
+	if _, err := c.SlogLevel(); err != nil {
+		return err
+	}
+	if len(c.AllowedCommands) == 0 {
+		return fmt.Errorf("OPS_ALLOWED_COMMANDS: must name at least one command")
+	}
+	for _, t := range c.WinRMAllowedTransports {
+		switch t {
+		case "ntlm", "kerberos", "basic":
+		default:
+			return fmt.Errorf("OPS_WINRM_ALLOWED_TRANSPORTS: unknown transport %q (want ntlm, kerberos, basic)", t)
+		}
+	}
+	if _, err := parsePrefixes("OPS_ALLOWED_CIDRS", c.AllowedCIDRs); err != nil {
+		return err
+	}
+	if _, err := parsePrefixes("OPS_TRUSTED_PROXIES", c.TrustedProxies); err != nil {
+		return err
+	}
+	if c.MySQLDSN != "" {
+		if _, err := ParseDSN(c.MySQLDSN); err != nil {
+			return fmt.Errorf("MYSQL_DSN: %w", err)
+		}
+	}
+	if (c.RelayURL == "") != (c.RelaySecret == "") {
+		return fmt.Errorf("OPS_RELAY_URL and OPS_RELAY_SECRET: set both or neither")
+	}
+	return nil
+}
+
+// SlogLevel maps OPS_LOG_LEVEL (DEBUG, INFO, WARNING/WARN, ERROR) to slog.
+func (c Config) SlogLevel() (slog.Level, error) {
+	switch c.LogLevel {
+	case "DEBUG":
+		return slog.LevelDebug, nil
+	case "INFO", "":
+		return slog.LevelInfo, nil
+	case "WARN", "WARNING":
+		return slog.LevelWarn, nil
+	case "ERROR", "CRITICAL":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("OPS_LOG_LEVEL: unknown level %q (want DEBUG, INFO, WARNING, ERROR)", c.LogLevel)
+}
+
+// AllowedPrefixes is OPS_ALLOWED_CIDRS parsed (a bare address is a /32 or /128).
+func (c Config) AllowedPrefixes() []netip.Prefix {
+	p, _ := parsePrefixes("", c.AllowedCIDRs)
+	return p
+}
+
+// TrustedProxyPrefixes is OPS_TRUSTED_PROXIES parsed.
+func (c Config) TrustedProxyPrefixes() []netip.Prefix {
+	p, _ := parsePrefixes("", c.TrustedProxies)
+	return p
+}
+
+func parsePrefixes(name string, in []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(in))
+	for _, s := range in {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is neither a CIDR nor an IP address", name, s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func sec(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// Durations of the second-valued knobs.
+func (c Config) PollInterval() time.Duration          { return sec(c.PollIntervalSec) }
+func (c Config) ScanInterval() time.Duration          { return sec(c.ScanIntervalSec) }
+func (c Config) StartLead() time.Duration             { return sec(c.StartLeadSec) }
+func (c Config) EndDelay() time.Duration              { return sec(c.EndDelaySec) }
+func (c Config) Lookback() time.Duration              { return sec(c.LookbackSec) }
+func (c Config) RetryCooldown() time.Duration         { return sec(c.RetryCooldownSec) }
+func (c Config) WinRMOperationTimeout() time.Duration { return sec(c.WinRMOperationTimeoutSec) }
+func (c Config) WinRMReadTimeout() time.Duration      { return sec(c.WinRMReadTimeoutSec) }
+func (c Config) HeartbeatStaleAfter() time.Duration   { return sec(c.HeartbeatStaleAfterSec) }
+
+// CommandAllowed reports whether cmd is in OPS_ALLOWED_COMMANDS.
+func (c Config) CommandAllowed(cmd string) bool {
+	for _, a := range c.AllowedCommands {
+		if a == cmd {
+			return true
+		}
+	}
+	return false
+}
+
+// TransportAllowed reports whether t is in OPS_WINRM_ALLOWED_TRANSPORTS.
+func (c Config) TransportAllowed(t string) bool {
+	for _, a := range c.WinRMAllowedTransports {
+		if a == strings.ToLower(t) {
+			return true
+		}
+	}
+	return false
+}

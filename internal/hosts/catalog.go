@@ -1,0 +1,525 @@
+package hosts
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// ErrNotFound is returned by lookups of a host the catalog does not hold.
+var ErrNotFound = errors.New("host not found")
+
+// maxCatalogBytes bounds what Load reads: a catalog of thousands of hosts is
+// well under it, and a wrong OPS_CONFIG (a log file, /dev/zero) fails fast.
+const maxCatalogBytes = 16 << 20
+
+// Catalog is an immutable, validated set of hosts.
+type Catalog struct {
+	hosts  []Host
+	byName map[string]int
+	byLab  map[string][]int // every host claiming the lab, in file order
+}
+
+// LookupEnv resolves env:NAME references; os.LookupEnv in production.
+type LookupEnv func(string) (string, bool)
+
+// LoadFile reads and validates a catalog file. Warnings are problems that
+// do not stop the load (unknown fields, a lab claimed twice).
+func LoadFile(path string, env LookupEnv) (*Catalog, []string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open host catalog: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCatalogBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read host catalog %s: %w", path, err)
+	}
+	if len(data) > maxCatalogBytes {
+		return nil, nil, fmt.Errorf("host catalog %s: larger than %d bytes", path, maxCatalogBytes)
+	}
+	c, warns, err := Parse(data, env)
+	if err != nil {
+		return nil, warns, fmt.Errorf("host catalog %s: %w", path, err)
+	}
+	return c, warns, nil
+}
+
+var knownFields = map[string]bool{
+	"name": true, "address": true, "mac": true, "mode": true,
+	"winrm_user": true, "winrm_pass": true, "winrm_transport": true, "winrm_port": true,
+	"winrm_use_ssl": true, "winrm_ca_file": true, "winrm_insecure_skip_verify": true,
+	"winrm_tls_server_name": true, "heartbeat_path": true, "events_path": true,
+	"labstation_exe": true, "ping_target": true, "broadcast": true, "wol_port": true,
+	"wake_attempts": true, "wake_check": true, "labs": true, "quarantined": true, "relay": true,
+}
+
+// Parse validates a catalog document.
+func Parse(data []byte, env LookupEnv) (*Catalog, []string, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	var doc struct {
+		Hosts []map[string]json.RawMessage `json:"hosts"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, nil, fmt.Errorf("not a JSON object with a \"hosts\" list: %w", err)
+	}
+	if doc.Hosts == nil {
+		return nil, nil, errors.New(`no "hosts" list`)
+	}
+	var warns []string
+	c := &Catalog{byName: map[string]int{}, byLab: map[string][]int{}}
+	for i, raw := range doc.Hosts {
+		h, w, err := parseHost(i, raw, env)
+		warns = append(warns, w...)
+		if err != nil {
+			return nil, warns, err
+		}
+		key := strings.ToLower(h.Name)
+		if j, dup := c.byName[key]; dup {
+			return nil, warns, fmt.Errorf("host %q (entry %d): duplicate name, already used by entry %d", h.Name, i, j)
+		}
+		c.byName[key] = len(c.hosts)
+		for _, lab := range h.Labs {
+			if prev := c.byLab[lab]; len(prev) > 0 {
+				warns = append(warns, fmt.Sprintf("lab %q is claimed by host %q and host %q: %q wins", lab, c.hosts[prev[0]].Name, h.Name, c.hosts[prev[0]].Name))
+			}
+			c.byLab[lab] = append(c.byLab[lab], len(c.hosts))
+		}
+		c.hosts = append(c.hosts, h)
+	}
+	return c, warns, nil
+}
+
+func parseHost(i int, raw map[string]json.RawMessage, env LookupEnv) (Host, []string, error) {
+	var warns []string
+	label := fmt.Sprintf("entry %d", i)
+	if n, ok := raw["name"]; ok {
+		var s string
+		if json.Unmarshal(n, &s) == nil && s != "" {
+			label = fmt.Sprintf("%q", s)
+		}
+	}
+	fail := func(field, format string, a ...any) (Host, []string, error) {
+		return Host{}, warns, fmt.Errorf("host %s, field %s: %s", label, field, fmt.Sprintf(format, a...))
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !knownFields[k] {
+			warns = append(warns, fmt.Sprintf("host %s: unknown field %q ignored", label, k))
+		}
+	}
+
+	h := Host{WinRMUseSSL: true}
+	strField := func(name string, dst *string) error {
+		v, ok := raw[name]
+		if !ok || string(v) == "null" {
+			return nil
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("host %s, field %s: want a string", label, name)
+		}
+		s = strings.TrimSpace(s)
+		if ref, ok := strings.CutPrefix(s, "env:"); ok {
+			val, found := env(ref)
+			if !found {
+				return fmt.Errorf("host %s, field %s: environment variable %s is not set", label, name, ref)
+			}
+			s = val
+		}
+		*dst = s
+		return nil
+	}
+	intField := func(name string, dst *int) error {
+		v, ok := raw[name]
+		if !ok || string(v) == "null" {
+			return nil
+		}
+		var n json.Number
+		if err := json.Unmarshal(v, &n); err != nil {
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				return fmt.Errorf("host %s, field %s: want a number", label, name)
+			}
+			n = json.Number(strings.TrimSpace(s))
+		}
+		x, err := strconv.Atoi(string(n))
+		if err != nil {
+			return fmt.Errorf("host %s, field %s: %q is not a whole number", label, name, n)
+		}
+		*dst = x
+		return nil
+	}
+	boolField := func(name string, dst *bool) error {
+		v, ok := raw[name]
+		if !ok || string(v) == "null" {
+			return nil
+		}
+		if err := json.Unmarshal(v, dst); err != nil {
+			return fmt.Errorf("host %s, field %s: want true or false", label, name)
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{
+		{"name", &h.Name}, {"address", &h.Address}, {"mac", &h.MAC}, {"mode", &h.Mode},
+		{"winrm_user", &h.WinRMUser}, {"winrm_pass", &h.WinRMPass}, {"winrm_transport", &h.WinRMTransport},
+		{"winrm_ca_file", &h.WinRMCAFile}, {"winrm_tls_server_name", &h.WinRMTLSServerName},
+		{"heartbeat_path", &h.HeartbeatPath}, {"events_path", &h.EventsPath},
+		{"labstation_exe", &h.LabStationExe}, {"ping_target", &h.PingTarget},
+		{"broadcast", &h.Broadcast}, {"wake_check", &h.WakeCheck}, {"relay", &h.Relay},
+	} {
+		if err := strField(f.name, f.dst); err != nil {
+			return Host{}, warns, err
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"winrm_port", &h.WinRMPort}, {"wol_port", &h.WOLPort}, {"wake_attempts", &h.WakeAttempts}} {
+		if err := intField(f.name, f.dst); err != nil {
+			return Host{}, warns, err
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *bool
+	}{{"winrm_use_ssl", &h.WinRMUseSSL}, {"winrm_insecure_skip_verify", &h.WinRMInsecureSkipVerify}, {"quarantined", &h.Quarantined}} {
+		if err := boolField(f.name, f.dst); err != nil {
+			return Host{}, warns, err
+		}
+	}
+	labs, err := parseLabs(raw["labs"])
+	if err != nil {
+		return fail("labs", "%v", err)
+	}
+	h.Labs = labs
+
+	if h.Name == "" {
+		return fail("name", "is required")
+	}
+	if err := validName(h.Name); err != nil {
+		return fail("name", "%v", err)
+	}
+	if h.Address == "" {
+		return fail("address", "is required")
+	}
+	if err := ValidHostname(h.Address); err != nil {
+		return fail("address", "%v", err)
+	}
+	if h.PingTarget != "" {
+		if err := ValidHostname(h.PingTarget); err != nil {
+			return fail("ping_target", "%v", err)
+		}
+	}
+	if h.Broadcast != "" {
+		if err := ValidHostname(h.Broadcast); err != nil {
+			return fail("broadcast", "%v", err)
+		}
+	}
+	if h.MAC != "" {
+		mac, err := NormalizeMAC(h.MAC)
+		if err != nil {
+			return fail("mac", "%v", err)
+		}
+		h.MAC = mac
+	}
+	switch h.Mode {
+	case "", "pure", "hybrid":
+	default:
+		return fail("mode", "%q is not pure or hybrid", h.Mode)
+	}
+	h.WinRMTransport = strings.ToLower(h.WinRMTransport)
+	switch h.WinRMTransport {
+	case "":
+		h.WinRMTransport = DefaultTransport
+	case "ntlm", "basic", "kerberos":
+	default:
+		return fail("winrm_transport", "%q is not ntlm, basic or kerberos", h.WinRMTransport)
+	}
+	h.WakeCheck = strings.ToLower(h.WakeCheck)
+	switch h.WakeCheck {
+	case "", "auto", "tcp", "icmp":
+	default:
+		return fail("wake_check", "%q is not auto, tcp or icmp", h.WakeCheck)
+	}
+	if h.WinRMPort == 0 {
+		h.WinRMPort = DefaultHTTPSPort
+		if !h.WinRMUseSSL {
+			h.WinRMPort = DefaultHTTPPort
+		}
+	}
+	if h.WinRMPort < 1 || h.WinRMPort > 65535 {
+		return fail("winrm_port", "%d is not a TCP port", h.WinRMPort)
+	}
+	if h.WOLPort == 0 {
+		h.WOLPort = DefaultWOLPort
+	}
+	if h.WOLPort < 1 || h.WOLPort > 65535 {
+		return fail("wol_port", "%d is not a UDP port", h.WOLPort)
+	}
+	if h.WakeAttempts == 0 {
+		h.WakeAttempts = DefaultWakeAttempts
+	}
+	if h.WakeAttempts < 1 || h.WakeAttempts > 20 {
+		return fail("wake_attempts", "%d is outside 1..20", h.WakeAttempts)
+	}
+	if h.LabStationExe == "" {
+		h.LabStationExe = DefaultLabStationExe
+	}
+	if h.HeartbeatPath == "" {
+		h.HeartbeatPath = DefaultHeartbeatPath
+	}
+	if h.EventsPath == "" {
+		h.EventsPath = DefaultEventsPath
+	}
+	if h.WinRMInsecureSkipVerify {
+		warns = append(warns, fmt.Sprintf("host %s: winrm_insecure_skip_verify is on: its WinRM certificate is NOT verified", label))
+	}
+	return h, warns, nil
+}
+
+// parseLabs accepts ["1", 2, "lab-x"]; a lone string or number is one lab.
+func parseLabs(v json.RawMessage) ([]string, error) {
+	if v == nil || string(v) == "null" {
+		return []string{}, nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(v, &items); err != nil {
+		items = []json.RawMessage{v}
+	}
+	out := make([]string, 0, len(items))
+	seen := map[string]bool{}
+	for _, it := range items {
+		var s string
+		if err := json.Unmarshal(it, &s); err != nil {
+			var n json.Number
+			d := json.NewDecoder(bytes.NewReader(it))
+			d.UseNumber()
+			if d.Decode(&n) != nil {
+				return nil, fmt.Errorf("want strings or numbers, got %s", truncate(string(it), 40))
+			}
+			s = n.String()
+		}
+		s = strings.TrimSpace(s)
+		if s == "" || len(s) > 128 {
+			return nil, fmt.Errorf("lab id %q must be 1..128 characters", truncate(s, 40))
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func validName(s string) error {
+	if len(s) > 128 {
+		return errors.New("longer than 128 characters")
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= 0x20 || c >= 0x7f || c == '\'' || c == '"' || c == '\\' {
+			return fmt.Errorf("%q: use printable ASCII without spaces, quotes or backslashes", s)
+		}
+	}
+	return nil
+}
+
+// ValidHostname accepts a plain IP address or a DNS host name: labels of
+// letters, digits, '-' and '_' up to 63 characters, 253 in all. It runs in
+// linear time and never reaches the network.
+func ValidHostname(s string) error {
+	if s == "" {
+		return errors.New("empty host")
+	}
+	if len(s) > 253 {
+		return errors.New("longer than 253 characters")
+	}
+	if net.ParseIP(s) != nil {
+		return nil
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" {
+			return fmt.Errorf("%q has an empty label", s)
+		}
+		if len(label) > 63 {
+			return fmt.Errorf("a label of %q is longer than 63 characters", truncate(s, 80))
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+			if !ok {
+				return fmt.Errorf("%q is not a plain IP address or host name", truncate(s, 80))
+			}
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q: a label may not start or end with '-'", truncate(s, 80))
+		}
+	}
+	return nil
+}
+
+// NormalizeMAC accepts colon, dash, dot (aabb.ccdd.eeff) and bare notation
+// and returns lower-case colon notation.
+func NormalizeMAC(s string) (string, error) {
+	hex := make([]byte, 0, 12)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+			hex = append(hex, c)
+		case c >= 'A' && c <= 'F':
+			hex = append(hex, c+'a'-'A')
+		case c == ':' || c == '-' || c == '.':
+		default:
+			return "", fmt.Errorf("%q is not a MAC address", truncate(s, 40))
+		}
+	}
+	if len(hex) != 12 || !macSeparatorsOK(s) {
+		return "", fmt.Errorf("%q is not a MAC address (want 6 bytes, e.g. 00:11:22:33:44:55)", truncate(s, 40))
+	}
+	var b strings.Builder
+	for i := 0; i < 12; i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.Write(hex[i : i+2])
+	}
+	return b.String(), nil
+}
+
+// macSeparatorsOK checks the grouping of the common notations: pairs with
+// ':' or '-', quads with '.', or none at all.
+func macSeparatorsOK(s string) bool {
+	switch len(s) {
+	case 12:
+		return !strings.ContainsAny(s, ":-.")
+	case 17:
+		sep := s[2]
+		if sep != ':' && sep != '-' {
+			return false
+		}
+		for i := 2; i < 17; i += 3 {
+			if s[i] != sep {
+				return false
+			}
+		}
+		return true
+	case 14:
+		return s[4] == '.' && s[9] == '.' && strings.Count(s, ".") == 2
+	}
+	return false
+}
+
+// Hosts returns every host in file order (copies).
+func (c *Catalog) Hosts() []Host {
+	out := make([]Host, len(c.hosts))
+	copy(out, c.hosts)
+	for i := range out {
+		out[i].Labs = append([]string(nil), out[i].Labs...)
+	}
+	return out
+}
+
+// Len is the number of hosts.
+func (c *Catalog) Len() int { return len(c.hosts) }
+
+// Get finds a host by name, case-insensitively.
+func (c *Catalog) Get(name string) (Host, bool) {
+	i, ok := c.byName[strings.ToLower(strings.TrimSpace(name))]
+	if !ok {
+		return Host{}, false
+	}
+	h := c.hosts[i]
+	h.Labs = append([]string(nil), h.Labs...)
+	return h, true
+}
+
+// ForLab returns the hosts that claim lab, the winner (first in the file)
+// first. Lab ids compare case-insensitively too, since the gateway stores
+// them as text.
+func (c *Catalog) ForLab(lab string) []Host {
+	lab = strings.TrimSpace(lab)
+	idx := c.byLab[lab]
+	if idx == nil {
+		for k, v := range c.byLab {
+			if strings.EqualFold(k, lab) {
+				idx = v
+				break
+			}
+		}
+	}
+	out := make([]Host, 0, len(idx))
+	for _, i := range idx {
+		h := c.hosts[i]
+		h.Labs = append([]string(nil), h.Labs...)
+		out = append(out, h)
+	}
+	return out
+}
+
+// Registry holds the catalog in force and swaps it on reload only when the
+// new file is valid, so a bad edit never takes hosts away.
+type Registry struct {
+	path string
+	env  LookupEnv
+	cur  atomic.Pointer[Catalog]
+}
+
+// NewRegistry loads path once; the error is the load's.
+func NewRegistry(path string, env LookupEnv) (*Registry, []string, error) {
+	r := &Registry{path: path, env: env}
+	c, warns, err := LoadFile(path, env)
+	if err != nil {
+		return nil, warns, err
+	}
+	r.cur.Store(c)
+	return r, warns, nil
+}
+
+// NewStaticRegistry wraps an already loaded catalog (tests, tools).
+func NewStaticRegistry(c *Catalog) *Registry {
+	r := &Registry{}
+	r.cur.Store(c)
+	return r
+}
+
+// Catalog is the catalog in force.
+func (r *Registry) Catalog() *Catalog { return r.cur.Load() }
+
+// Reload re-reads the file; on error the previous catalog stays.
+func (r *Registry) Reload() (*Catalog, []string, error) {
+	if r.path == "" {
+		return nil, nil, errors.New("host catalog was not loaded from a file")
+	}
+	c, warns, err := LoadFile(r.path, r.env)
+	if err != nil {
+		return nil, warns, err
+	}
+	r.cur.Store(c)
+	return c, warns, nil
+}

@@ -1,0 +1,214 @@
+package hosts_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+)
+
+func env(m map[string]string) hosts.LookupEnv {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParse_Sample(t *testing.T) {
+	data, err := os.ReadFile("../../hosts.sample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, warns, err := hosts.Parse(data, env(map[string]string{
+		"WINRM_USER_LAB_WS_01": "LabGatewaySvc", "WINRM_PASS_LAB_WS_01": "pw1",
+		"WINRM_USER_LAB_WS_02": "LabGatewaySvc", "WINRM_PASS_LAB_WS_02": "pw2",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings: %v", warns)
+	}
+	h, ok := c.Get("LAB-WS-02")
+	if !ok {
+		t.Fatal("case-insensitive lookup failed")
+	}
+	if h.MAC != "00:11:22:33:44:66" || h.WinRMPass != "pw2" || h.WinRMPort != 5986 || !h.WinRMUseSSL || h.WinRMTransport != "ntlm" {
+		t.Errorf("lab-ws-02 = %+v", h.Public())
+	}
+	if got := strings.Join(h.Labs, ","); got != "2,3" {
+		t.Errorf("labs: got %q, want 2,3", got)
+	}
+	if h.LabStationExe != hosts.DefaultLabStationExe || h.WOLPort != 9 || h.WakeAttempts != 3 {
+		t.Errorf("defaults not applied: %+v", h.Public())
+	}
+	if got := c.ForLab("3"); len(got) != 1 || got[0].Name != "lab-ws-02" {
+		t.Errorf("ForLab(3) = %v", got)
+	}
+	if got := c.ForLab("99"); len(got) != 0 {
+		t.Errorf("ForLab(99) = %v", got)
+	}
+}
+
+func TestParse_Errors(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		want      []string // every part must be in the error
+	}{
+		{"not json", `{"hosts": [`, []string{"JSON"}},
+		{"no list", `{"servers": []}`, []string{"hosts"}},
+		{"missing name", `{"hosts":[{"address":"a"}]}`, []string{"entry 0", "name", "required"}},
+		{"missing address", `{"hosts":[{"name":"h1"}]}`, []string{`"h1"`, "address", "required"}},
+		{"bad mac", `{"hosts":[{"name":"h1","address":"a","mac":"00:11:22:33:44"}]}`, []string{`"h1"`, "mac"}},
+		{"bad mac chars", `{"hosts":[{"name":"h1","address":"a","mac":"zz:11:22:33:44:55"}]}`, []string{"mac"}},
+		{"port range", `{"hosts":[{"name":"h1","address":"a","winrm_port":70000}]}`, []string{"winrm_port", "70000"}},
+		{"wol port range", `{"hosts":[{"name":"h1","address":"a","wol_port":-1}]}`, []string{"wol_port"}},
+		{"port type", `{"hosts":[{"name":"h1","address":"a","winrm_port":"x"}]}`, []string{"winrm_port"}},
+		{"ssl type", `{"hosts":[{"name":"h1","address":"a","winrm_use_ssl":"yes"}]}`, []string{"winrm_use_ssl"}},
+		{"transport", `{"hosts":[{"name":"h1","address":"a","winrm_transport":"credssp"}]}`, []string{"winrm_transport"}},
+		{"duplicate", `{"hosts":[{"name":"h1","address":"a"},{"name":"H1","address":"b"}]}`, []string{"duplicate"}},
+		{"missing env", `{"hosts":[{"name":"h1","address":"a","winrm_pass":"env:NOPE_PASS"}]}`, []string{`"h1"`, "winrm_pass", "NOPE_PASS"}},
+		{"hostile address", `{"hosts":[{"name":"h1","address":"a; rm -rf /"}]}`, []string{"address"}},
+		{"long label", `{"hosts":[{"name":"h1","address":"` + strings.Repeat("a", 64) + `.lab"}]}`, []string{"63"}},
+		{"labs type", `{"hosts":[{"name":"h1","address":"a","labs":[{"id":1}]}]}`, []string{"labs"}},
+		{"name quote", `{"hosts":[{"name":"h'1","address":"a"}]}`, []string{"name"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := hosts.Parse([]byte(tt.doc), env(nil))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParse_Warnings(t *testing.T) {
+	doc := `{"hosts":[
+	  {"name":"a","address":"10.0.0.1","labs":["1", 2],"colour":"red"},
+	  {"name":"b","address":"10.0.0.2","labs":[1]}]}`
+	c, warns, err := hosts.Parse([]byte(doc), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(warns, "\n")
+	if !strings.Contains(all, `"colour"`) || !strings.Contains(all, `lab "1"`) {
+		t.Errorf("warnings = %q", all)
+	}
+	got := c.ForLab("1")
+	if len(got) != 2 || got[0].Name != "a" {
+		t.Errorf("ForLab(1): the first host in the file must win, got %v", got)
+	}
+}
+
+func TestNormalizeMAC(t *testing.T) {
+	good := []string{"00:11:22:aa:BB:cc", "00-11-22-AA-BB-CC", "0011.22aa.bbcc", "001122AABBCC"}
+	for _, in := range good {
+		got, err := hosts.NormalizeMAC(in)
+		if err != nil || got != "00:11:22:aa:bb:cc" {
+			t.Errorf("NormalizeMAC(%q) = %q, %v", in, got, err)
+		}
+	}
+	bad := []string{"", "00:11:22:33:44", "00:11:22:33:44:55:66", "0:11:22:33:44:556", "00:11-22:33:44:55", "0011.2233.44.55", "gg:11:22:33:44:55", "00112233445"}
+	for _, in := range bad {
+		if got, err := hosts.NormalizeMAC(in); err == nil {
+			t.Errorf("NormalizeMAC(%q) = %q, want error", in, got)
+		}
+	}
+}
+
+func TestValidHostname(t *testing.T) {
+	good := []string{"10.1.2.255", "lab-ws-01", "lab-ws-01.lab.example.", "::1", "fe80::1", "LAB_WS"}
+	for _, s := range good {
+		if err := hosts.ValidHostname(s); err != nil {
+			t.Errorf("ValidHostname(%q): %v", s, err)
+		}
+	}
+	bad := []string{"", "a b", "a;b", "$(id)", "a\nb", "-lead", "trail-", "a..b", strings.Repeat("a", 64), strings.Repeat("a.", 127) + "ab", "`x`", "a|b", "10.0.0.1:80"}
+	for _, s := range bad {
+		if err := hosts.ValidHostname(s); err == nil {
+			t.Errorf("ValidHostname(%q): no error", s)
+		}
+	}
+}
+
+func TestPublic_NoSecret(t *testing.T) {
+	doc := `{"hosts":[{"name":"a","address":"10.0.0.1","winrm_user":"svc","winrm_pass":"env:P"}]}`
+	c, _, err := hosts.Parse([]byte(doc), env(map[string]string{"P": "Tr0ub4dor&3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := c.Get("a")
+	if h.WinRMPass != "Tr0ub4dor&3" {
+		t.Fatal("env secret not resolved")
+	}
+	pub, _ := json.Marshal(h.Public())
+	whole, _ := json.Marshal(h)
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "host", h)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("x", "host", h)
+	for name, out := range map[string]string{"public": string(pub), "host json": string(whole), "log": logs.String()} {
+		if strings.Contains(out, "Tr0ub4dor") {
+			t.Errorf("%s leaks the password: %s", name, out)
+		}
+	}
+	if !strings.Contains(string(pub), `"winrm_user":"svc"`) {
+		t.Errorf("public view lost a non-secret field: %s", pub)
+	}
+}
+
+func TestRegistry_Reload(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hosts.json")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"hosts":[{"name":"a","address":"10.0.0.1"}]}`)
+	r, _, err := hosts.NewRegistry(path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(`{"hosts":[{"name":"a","address":"10.0.0.1"},{"name":"b"}]}`)
+	if _, _, err := r.Reload(); err == nil {
+		t.Fatal("invalid reload accepted")
+	}
+	if got := r.Catalog().Len(); got != 1 {
+		t.Errorf("after a failed reload: %d hosts, want the previous 1", got)
+	}
+	write(`{"hosts":[{"name":"a","address":"10.0.0.1"},{"name":"b","address":"10.0.0.2"}]}`)
+	c, _, err := r.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != 2 || r.Catalog().Len() != 2 {
+		t.Errorf("reload: %d hosts, want 2", r.Catalog().Len())
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"hosts":[{"name":"a","address":"10.0.0.1","mac":"00-11-22-33-44-55","labs":[1,"2"]}]}`))
+	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","winrm_port":"5985","winrm_use_ssl":false}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, _, err := hosts.Parse(data, env(nil))
+		if err != nil {
+			return
+		}
+		for _, h := range c.Hosts() {
+			if h.Name == "" || h.Address == "" || h.WinRMPort < 1 || h.WinRMPort > 65535 {
+				t.Fatalf("accepted an invalid host: %+v", h.Public())
+			}
+			if _, ok := c.Get(strings.ToUpper(h.Name)); !ok {
+				t.Fatalf("lookup of %q failed", h.Name)
+			}
+		}
+	})
+}

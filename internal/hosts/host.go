@@ -1,0 +1,54 @@
+// Package hosts loads and validates the host catalog (hosts.json).
+package hosts
+
+// Host is one Lab Station entry of the catalog, after env: secrets are
+// resolved and values normalised. The JSON names are the hosts.json contract.
+type Host struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	// MAC is normalised to lower-case colon notation (aa:bb:cc:dd:ee:ff).
+	MAC  string `json:"mac,omitempty"`
+	Mode string `json:"mode,omitempty"` // "pure" | "hybrid" (informational)
+
+	WinRMUser      string `json:"winrm_user,omitempty"`
+	WinRMPass      string `json:"-"`                         // never marshalled: see Public
+	WinRMTransport string `json:"winrm_transport,omitempty"` // ntlm (default) | basic | kerberos
+	WinRMPort      int    `json:"winrm_port,omitempty"`      // default 5986 with SSL, 5985 without
+	WinRMUseSSL    bool   `json:"winrm_use_ssl"`             // default true
+	WinRMCAFile    string `json:"winrm_ca_file,omitempty"`   // wins over OPS_WINRM_CA_FILE
+	// WinRMInsecureSkipVerify turns certificate verification off for this
+	// host only; it is logged as a warning at load.
+	WinRMInsecureSkipVerify bool   `json:"winrm_insecure_skip_verify,omitempty"`
+	WinRMTLSServerName      string `json:"winrm_tls_server_name,omitempty"`
+
+	HeartbeatPath string `json:"heartbeat_path,omitempty"`
+	EventsPath    string `json:"events_path,omitempty"`
+	LabStationExe string `json:"labstation_exe,omitempty"`
+
+	PingTarget   string `json:"ping_target,omitempty"`
+	Broadcast    string `json:"broadcast,omitempty"`
+	WOLPort      int    `json:"wol_port,omitempty"`
+	WakeAttempts int    `json:"wake_attempts,omitempty"`
+	// WakeCheck picks the reachability probes after a magic packet:
+	// "" or "auto" = ICMP echo and TCP connect to the WinRM port (either
+	// answering counts), "tcp" = TCP only, "icmp" = ICMP only. Simulated
+	// hosts on loopback use "tcp", since loopback always answers a ping.
+	WakeCheck string `json:"wake_check,omitempty"`
+
+	Labs        []string `json:"labs"`
+	Quarantined bool     `json:"quarantined,omitempty"`
+	Relay       string   `json:"relay,omitempty"`
+}
+
+// Defaults applied by the loader when a field is empty.
+const (
+	DefaultLabStationExe = `C:\LabStation\LabStation.exe`
+	DefaultHeartbeatPath = `C:\LabStation\labstation\data\telemetry\heartbeat.json`
+	DefaultEventsPath    = `C:\LabStation\labstation\data\telemetry\session-guard-events.jsonl`
+	DefaultBroadcast     = "255.255.255.255"
+	DefaultWOLPort       = 9
+	DefaultWakeAttempts  = 3
+	DefaultTransport     = "ntlm"
+	DefaultHTTPSPort     = 5986
+	DefaultHTTPPort      = 5985
+)
