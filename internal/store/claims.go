@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Claim is a scanner's ownership of one (reservation, phase) for one
+// cooldown window.
+type Claim struct {
+	ReservationID string
+	Phase         string
+	Token         string
+	At            time.Time
+}
+
+// Claimed is a due reservation this scanner now owns.
+type Claimed struct {
+	Reservation Reservation
+	Claim       Claim
+}
+
+// ClaimDue lists the due reservations of a phase and claims them. Scanners
+// running at once (several Lambda instances, several local adapters) each
+// get a disjoint subset: every due (reservation, phase) is claimed exactly
+// once per cooldown window. A claim whose dispatch never finished (the
+// instance died) becomes claimable again once the cooldown has passed.
+func (s *Store) ClaimDue(ctx context.Context, phase string, w Window) ([]Claimed, error) {
+	cands, err := s.candidates(ctx, phase, w)
+	if err != nil || len(cands) == 0 {
+		return nil, err
+	}
+	ids := make([]string, len(cands))
+	for i, c := range cands {
+		ids[i] = c.ReservationID
+	}
+	won, token, at, err := s.claim(ctx, phase, ids, w.RetryCooldown)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Claimed, 0, len(won))
+	for _, c := range cands {
+		if won[c.ReservationID] {
+			out = append(out, Claimed{Reservation: c, Claim: Claim{ReservationID: c.ReservationID, Phase: phase, Token: token, At: at}})
+		}
+	}
+	return out, nil
+}
+
+// ClaimOne claims a single (reservation, phase), for callers that picked it
+// themselves. ok is false when another scanner holds a live claim.
+func (s *Store) ClaimOne(ctx context.Context, reservationID, phase string, cooldown time.Duration) (Claim, bool, error) {
+	won, token, at, err := s.claim(ctx, phase, []string{reservationID}, cooldown)
+	if err != nil || !won[reservationID] {
+		return Claim{}, false, err
+	}
+	return Claim{ReservationID: reservationID, Phase: phase, Token: token, At: at}, true, nil
+}
+
+func newToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// claim takes every free or expired claim among ids in one statement. Rows
+// are written in sorted order so concurrent claimers lock them in the same
+// order; a deadlock that happens anyway is retried.
+func (s *Store) claim(ctx context.Context, phase string, ids []string, cooldown time.Duration) (map[string]bool, string, time.Time, error) {
+	sorted := append([]string(nil), ids...)
+	sort.Strings(sorted)
+	token := newToken()
+	var (
+		won map[string]bool
+		at  time.Time
+		err error
+	)
+	for attempt := 0; attempt < 5; attempt++ {
+		at = s.now().Truncate(time.Microsecond)
+		won, err = s.claimOnce(ctx, phase, sorted, token, at, at.Add(-cooldown))
+		if err == nil || !isRetryable(err) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, "", time.Time{}, fmt.Errorf("claim %d %s reservations: %w", len(ids), phase, err)
+	}
+	return won, token, at, nil
+}
+
+func (s *Store) claimOnce(ctx context.Context, phase string, ids []string, token string, at, cutoff time.Time) (map[string]bool, error) {
+	won := map[string]bool{}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var b strings.Builder
+		args := make([]any, 0, len(ids)*4+3)
+		b.WriteString(`INSERT INTO reservation_claims (reservation_id, phase, claimed_by, claimed_at, finished_at) VALUES `)
+		for i, id := range ids {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, NULL)")
+			args = append(args, id, phase, token, at)
+		}
+		// claimed_by and finished_at are assigned before claimed_at: MySQL
+		// evaluates the assignments left to right, so they still see the
+		// old claimed_at.
+		b.WriteString(` ON DUPLICATE KEY UPDATE
+  claimed_by = IF(claimed_at < ?, VALUES(claimed_by), claimed_by),
+  finished_at = IF(claimed_at < ?, NULL, finished_at),
+  claimed_at = IF(claimed_at < ?, VALUES(claimed_at), claimed_at)`)
+		args = append(args, cutoff, cutoff, cutoff)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT reservation_id FROM reservation_claims WHERE claimed_by = ? AND phase = ?`, token, phase)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			won[id] = true
+		}
+		return rows.Err()
+	})
+	return won, err
+}
+
+// FinishClaim marks a claim's dispatch as finished. The cooldown then counts
+// from now, like the scheduler:start|end record written with it, so a slow
+// dispatch is not retried the moment it ends.
+func (s *Store) FinishClaim(ctx context.Context, c Claim) error {
+	now := s.now().Truncate(time.Microsecond)
+	_, err := s.DB.ExecContext(ctx, `UPDATE reservation_claims SET finished_at = ?, claimed_at = ?
+WHERE reservation_id = ? AND phase = ? AND claimed_by = ?`, now, now, c.ReservationID, c.Phase, c.Token)
+	if err != nil {
+		return fmt.Errorf("finish claim %s/%s: %w", c.ReservationID, c.Phase, err)
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// HostRecord is a row of lab_hosts as the worker writes it.
+type HostRecord struct {
+	Name    string
+	Address string
+	MAC     string
+	Mode    string // "pure", "hybrid" or ""
+}
+
+// HeartbeatRecord is one poll's result, already mapped to the columns of
+// lab_host_heartbeat (the mapping from heartbeat.json lives with the
+// heartbeat model, not here).
+type HeartbeatRecord struct {
+	Host                 HostRecord
+	Timestamp            time.Time
+	Ready                *bool
+	LocalMode            *bool
+	LocalSession         *bool
+	LastForcedLogoffAt   *time.Time
+	LastForcedLogoffUser string
+	LastPowerActionAt    *time.Time
+	LastPowerActionMode  string
+	Raw                  []byte
+	// Event is the last line of the session-guard log, when one was read.
+	Event *EventRecord
+}
+
+// EventRecord is a row of lab_host_events.
+type EventRecord struct {
+	Kind      string
+	Timestamp *time.Time
+	Payload   json.RawMessage
+}
+
+// SavedHeartbeat tells what SaveHeartbeat wrote.
+type SavedHeartbeat struct {
+	HostID      int64
+	HeartbeatID int64 // 0 when the station's file had not changed since the last poll
+	EventID     int64 // 0 when there was no event or it was already stored
+}
+
+// StoredHeartbeat is the latest stored heartbeat of a host.
+type StoredHeartbeat struct {
+	ID                   int64
+	Host                 string
+	Timestamp            *time.Time
+	Ready                *bool
+	LocalMode            *bool
+	LocalSession         *bool
+	LastForcedLogoffAt   *time.Time
+	LastForcedLogoffUser string
+	LastPowerActionAt    *time.Time
+	LastPowerActionMode  string
+	Raw                  json.RawMessage
+	CreatedAt            time.Time
+	LastSeen             *time.Time
+}
+
+// UpsertHost inserts or refreshes a lab_hosts row and returns its id.
+func (s *Store) UpsertHost(ctx context.Context, h HostRecord) (int64, error) {
+	var id int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		id, err = upsertHost(ctx, tx, h, nil, s.now())
+		return err
+	})
+	return id, err
+}
+
+func upsertHost(ctx context.Context, tx *sql.Tx, h HostRecord, seen *time.Time, now time.Time) (int64, error) {
+	name := strings.ToLower(strings.TrimSpace(h.Name))
+	if name == "" {
+		return 0, errors.New("upsert host: empty name")
+	}
+	mode := h.Mode
+	if mode != "pure" && mode != "hybrid" {
+		mode = ""
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO lab_hosts (name, address, mac, mode, last_seen, created_at, updated_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?)
+  ON DUPLICATE KEY UPDATE address = VALUES(address), mac = VALUES(mac), mode = COALESCE(VALUES(mode), mode),
+    last_seen = COALESCE(VALUES(last_seen), last_seen), updated_at = VALUES(updated_at)`,
+		name, nullString(h.Address), nullString(h.MAC), nullString(mode), nullTime(seen), ms(now), ms(now)); err != nil {
+		return 0, fmt.Errorf("upsert host %s: %w", name, err)
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM lab_hosts WHERE name = ?`, name).Scan(&id); err != nil {
+		return 0, fmt.Errorf("upsert host %s: read id: %w", name, err)
+	}
+	return id, nil
+}
+
+// SaveHeartbeat upserts the host, inserts the heartbeat and the last event
+// in one transaction: either all of it is stored or none. A heartbeat with
+// the same timestamp as the host's latest one (the station service has not
+// rewritten its file) and an event already stored are not inserted again.
+func (s *Store) SaveHeartbeat(ctx context.Context, hb HeartbeatRecord) (SavedHeartbeat, error) {
+	if len(hb.Raw) > 0 && !json.Valid(hb.Raw) {
+		return SavedHeartbeat{}, fmt.Errorf("save heartbeat %s: raw document is not valid JSON", hb.Host.Name)
+	}
+	if hb.Event != nil && len(hb.Event.Payload) > 0 && !json.Valid(hb.Event.Payload) {
+		return SavedHeartbeat{}, fmt.Errorf("save heartbeat %s: event payload is not valid JSON", hb.Host.Name)
+	}
+	var out SavedHeartbeat
+	now := s.now()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out = SavedHeartbeat{}
+		out.HostID, err = upsertHost(ctx, tx, hb.Host, &now, now)
+		if err != nil {
+			return err
+		}
+		var latest sql.NullTime
+		err = tx.QueryRowContext(ctx, `SELECT timestamp_utc FROM lab_host_heartbeat WHERE host_id = ?
+  ORDER BY timestamp_utc DESC, id DESC LIMIT 1`, out.HostID).Scan(&latest)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("save heartbeat %s: latest: %w", hb.Host.Name, err)
+		}
+		ts := &hb.Timestamp
+		if !latest.Valid || hb.Timestamp.IsZero() || !latest.Time.Equal(ms(hb.Timestamp)) {
+			res, err := tx.ExecContext(ctx, `INSERT INTO lab_host_heartbeat
+  (host_id, timestamp_utc, ready, local_mode, local_session, last_forced_logoff_ts, last_forced_logoff_user,
+   last_power_action_ts, last_power_action_mode, raw_json, created_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				out.HostID, nullTime(ts), nullBool(hb.Ready), nullBool(hb.LocalMode), nullBool(hb.LocalSession),
+				nullTime(hb.LastForcedLogoffAt), nullString(hb.LastForcedLogoffUser),
+				nullTime(hb.LastPowerActionAt), nullString(hb.LastPowerActionMode), nullJSON(hb.Raw), ms(now))
+			if err != nil {
+				return fmt.Errorf("save heartbeat %s: %w", hb.Host.Name, err)
+			}
+			if out.HeartbeatID, err = res.LastInsertId(); err != nil {
+				return err
+			}
+		}
+		if hb.Event != nil {
+			id, err := insertEventOnce(ctx, tx, out.HostID, *hb.Event, now)
+			if err != nil {
+				return fmt.Errorf("save event of %s: %w", hb.Host.Name, err)
+			}
+			out.EventID = id
+		}
+		return nil
+	})
+	return out, err
+}
+
+func insertEventOnce(ctx context.Context, tx *sql.Tx, hostID int64, ev EventRecord, now time.Time) (int64, error) {
+	kind := ev.Kind
+	if kind == "" {
+		kind = "session-guard"
+	}
+	var n int
+	var err error
+	if ev.Timestamp != nil {
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM lab_host_events WHERE host_id = ? AND kind = ? AND timestamp_utc = ?`,
+			hostID, kind, ms(*ev.Timestamp)).Scan(&n)
+	} else {
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM lab_host_events WHERE host_id = ? AND kind = ? AND timestamp_utc IS NULL AND payload = ?`,
+			hostID, kind, nullJSON(ev.Payload)).Scan(&n)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		return 0, nil
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO lab_host_events (host_id, kind, timestamp_utc, payload, created_at) VALUES (?, ?, ?, ?, ?)`,
+		hostID, kind, nullTime(ev.Timestamp), nullJSON(ev.Payload), ms(now))
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// LatestHeartbeat returns the newest stored heartbeat of a host (by
+// timestamp), or ErrNotFound.
+func (s *Store) LatestHeartbeat(ctx context.Context, hostName string) (*StoredHeartbeat, error) {
+	var (
+		hb                   StoredHeartbeat
+		ts, lfAt, lpAt, seen sql.NullTime
+		ready, lm, ls        sql.NullBool
+		lfUser, lpMode, raw  sql.NullString
+	)
+	name := strings.ToLower(strings.TrimSpace(hostName))
+	err := s.DB.QueryRowContext(ctx, `SELECT b.id, h.name, b.timestamp_utc, b.ready, b.local_mode, b.local_session,
+  b.last_forced_logoff_ts, b.last_forced_logoff_user, b.last_power_action_ts, b.last_power_action_mode,
+  b.raw_json, b.created_at, h.last_seen
+FROM lab_hosts h JOIN lab_host_heartbeat b ON b.host_id = h.id
+WHERE h.name = ? ORDER BY b.timestamp_utc DESC, b.id DESC LIMIT 1`, name).Scan(
+		&hb.ID, &hb.Host, &ts, &ready, &lm, &ls, &lfAt, &lfUser, &lpAt, &lpMode, &raw, &hb.CreatedAt, &seen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("latest heartbeat of %s: %w", name, err)
+	}
+	hb.Timestamp, hb.LastForcedLogoffAt, hb.LastPowerActionAt, hb.LastSeen = timePtr(ts), timePtr(lfAt), timePtr(lpAt), timePtr(seen)
+	hb.Ready, hb.LocalMode, hb.LocalSession = boolPtr(ready), boolPtr(lm), boolPtr(ls)
+	hb.LastForcedLogoffUser, hb.LastPowerActionMode = lfUser.String, lpMode.String
+	if raw.Valid && raw.String != "" {
+		hb.Raw = json.RawMessage(raw.String)
+	}
+	hb.CreatedAt = hb.CreatedAt.UTC()
+	return &hb, nil
+}
+
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	v := t.Time.UTC()
+	return &v
+}
+
+func boolPtr(b sql.NullBool) *bool {
+	if !b.Valid {
+		return nil
+	}
+	v := b.Bool
+	return &v
+}

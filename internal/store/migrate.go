@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	schema "github.com/ops-worker/ops-worker/mysql"
+)
+
+// Migrate applies every embedded schema file not yet recorded in
+// schema_migrations, in name order. Each file is itself safe to apply twice,
+// so two instances starting at once cannot break each other; the record
+// only saves work.
+func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrate(ctx, schema.Files)
+}
+
+func (s *Store) migrate(ctx context.Context, files fs.FS) error {
+	if _, err := s.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version VARCHAR(255) NOT NULL,
+  checksum CHAR(64) NOT NULL,
+  applied_at DATETIME(3) NOT NULL,
+  PRIMARY KEY (version)
+)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(files, "*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	applied := map[string]bool{}
+	rows, err := s.DB.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if applied[name] {
+			continue
+		}
+		body, err := fs.ReadFile(files, name)
+		if err != nil {
+			return err
+		}
+		for i, stmt := range SplitStatements(string(body)) {
+			if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("apply %s, statement %d: %w", name, i+1, err)
+			}
+		}
+		sum := sha256.Sum256(body)
+		if _, err := s.DB.ExecContext(ctx,
+			`INSERT IGNORE INTO schema_migrations (version, checksum, applied_at) VALUES (?, ?, ?)`,
+			name, hex.EncodeToString(sum[:]), ms(s.now())); err != nil {
+			return fmt.Errorf("record %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// SplitStatements splits a schema file on semicolons that end a line,
+// dropping "--" comment lines. The schema files hold no procedures, so no
+// statement has a semicolon at the end of an inner line.
+func SplitStatements(sqlText string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(sqlText, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(trimmed, ";") {
+			stmt := strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")
+			out = append(out, stmt)
+			cur.Reset()
+		}
+	}
+	if rest := strings.TrimSpace(cur.String()); rest != "" {
+		out = append(out, rest)
+	}
+	return out
+}
+
+// ApplyAllFiles runs every schema file again, ignoring the record of what
+// was applied: the check that each file is safe to apply twice.
+func ApplyAllFiles(ctx context.Context, s *Store) error {
+	names, err := fs.Glob(schema.Files, "*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		body, err := fs.ReadFile(schema.Files, name)
+		if err != nil {
+			return err
+		}
+		for i, stmt := range SplitStatements(string(body)) {
+			if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("%s, statement %d: %w", name, i+1, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Operation is one recorded step of a reservation (a row of
+// reservation_operations).
+type Operation struct {
+	ID            int64           `json:"-"`
+	ReservationID string          `json:"reservationId"`
+	LabID         string          `json:"labId,omitempty"`
+	Host          string          `json:"host,omitempty"`
+	Action        string          `json:"action"`
+	Status        string          `json:"status"`
+	Success       bool            `json:"success"`
+	ResponseCode  *int            `json:"responseCode"`
+	DurationMs    *int            `json:"durationMs"`
+	Payload       json.RawMessage `json:"payload"`
+	Message       string          `json:"message"`
+	CreatedAt     time.Time       `json:"createdAt"`
+}
+
+// Phase names of the timeline and the action prefixes that feed them.
+var phasePrefixes = []struct {
+	phase    string
+	prefixes []string
+}{
+	{"wake", []string{"wake", "scheduler:start"}},
+	{"prepare", []string{"prepare"}},
+	{"release", []string{"release"}},
+	{"power", []string{"power:"}},
+	{"schedulerEnd", []string{"scheduler:end"}},
+}
+
+// PhaseNames lists the timeline phases in display order.
+func PhaseNames() []string {
+	out := make([]string, len(phasePrefixes))
+	for i, p := range phasePrefixes {
+		out[i] = p.phase
+	}
+	return out
+}
+
+// PhaseOf returns the timeline phase an action feeds, or "".
+func PhaseOf(action string) string {
+	for _, p := range phasePrefixes {
+		for _, pre := range p.prefixes {
+			if strings.HasPrefix(action, pre) {
+				return p.phase
+			}
+		}
+	}
+	return ""
+}
+
+const maxActionLen = 32
+
+// RecordOperation inserts op; CreatedAt defaults to the store's clock.
+func (s *Store) RecordOperation(ctx context.Context, op Operation) (int64, error) {
+	if op.ReservationID == "" || op.Action == "" || op.Status == "" {
+		return 0, fmt.Errorf("record operation: reservation id, action and status are required")
+	}
+	if len(op.Action) > maxActionLen {
+		return 0, fmt.Errorf("record operation: action %q longer than %d", op.Action, maxActionLen)
+	}
+	if len(op.Payload) > 0 && !json.Valid(op.Payload) {
+		return 0, fmt.Errorf("record operation %s: payload is not valid JSON", op.Action)
+	}
+	if op.CreatedAt.IsZero() {
+		op.CreatedAt = s.now()
+	}
+	res, err := s.DB.ExecContext(ctx, `INSERT INTO reservation_operations
+  (reservation_id, lab_id, host, action, status, success, response_code, duration_ms, payload, message, created_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		op.ReservationID, nullString(op.LabID), nullString(op.Host), op.Action, op.Status, op.Success,
+		op.ResponseCode, op.DurationMs, nullJSON(op.Payload), nullString(op.Message), ms(op.CreatedAt))
+	if err != nil {
+		return 0, fmt.Errorf("record operation %s for %s: %w", op.Action, op.ReservationID, err)
+	}
+	return res.LastInsertId()
+}
+
+const opColumns = `id, reservation_id, lab_id, host, action, status, success, response_code, duration_ms, payload, message, created_at`
+
+func scanOperations(rows *sql.Rows) ([]Operation, error) {
+	defer rows.Close()
+	out := []Operation{}
+	for rows.Next() {
+		var (
+			op                 Operation
+			lab, host, msg, pl sql.NullString
+			code, dur          sql.NullInt64
+		)
+		if err := rows.Scan(&op.ID, &op.ReservationID, &lab, &host, &op.Action, &op.Status, &op.Success,
+			&code, &dur, &pl, &msg, &op.CreatedAt); err != nil {
+			return nil, fmt.Errorf("scan operation: %w", err)
+		}
+		op.LabID, op.Host, op.Message = lab.String, host.String, msg.String
+		if code.Valid {
+			v := int(code.Int64)
+			op.ResponseCode = &v
+		}
+		if dur.Valid {
+			v := int(dur.Int64)
+			op.DurationMs = &v
+		}
+		if pl.Valid && pl.String != "" {
+			op.Payload = json.RawMessage(pl.String)
+		}
+		op.CreatedAt = op.CreatedAt.UTC()
+		out = append(out, op)
+	}
+	return out, rows.Err()
+}
+
+// ListOperations returns one page of a reservation's operations, oldest
+// first (created_at, id), and how many there are in all.
+func (s *Store) ListOperations(ctx context.Context, reservationID string, limit, offset int) ([]Operation, int, error) {
+	var total int
+	if err := s.DB.QueryRowContext(ctx,
+		`SELECT COUNT(*) FROM reservation_operations WHERE reservation_id = ?`, reservationID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count operations of %s: %w", reservationID, err)
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+opColumns+` FROM reservation_operations
+  WHERE reservation_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?`, reservationID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list operations of %s: %w", reservationID, err)
+	}
+	ops, err := scanOperations(rows)
+	return ops, total, err
+}
+
+// RecentOperations lists operations newest first (created_at DESC, id DESC),
+// across reservations or for one when reservationID is set.
+func (s *Store) RecentOperations(ctx context.Context, reservationID string, limit, offset int) ([]Operation, int, error) {
+	where, args := "", []any{}
+	if reservationID != "" {
+		where, args = "WHERE reservation_id = ?", append(args, reservationID)
+	}
+	var total int
+	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM reservation_operations `+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count recent operations: %w", err)
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+opColumns+` FROM reservation_operations `+where+`
+  ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list recent operations: %w", err)
+	}
+	ops, err := scanOperations(rows)
+	return ops, total, err
+}
+
+// LatestPhases returns, for each timeline phase, the latest operation of the
+// reservation among its last `lookback` operations, whatever page the
+// timeline shows. A phase with no operation is absent from the map.
+func (s *Store) LatestPhases(ctx context.Context, reservationID string, lookback int) (map[string]Operation, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+opColumns+` FROM reservation_operations
+  WHERE reservation_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`, reservationID, lookback)
+	if err != nil {
+		return nil, fmt.Errorf("phases of %s: %w", reservationID, err)
+	}
+	ops, err := scanOperations(rows)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Operation{}
+	for _, op := range ops { // newest first: the first seen wins
+		if p := PhaseOf(op.Action); p != "" {
+			if _, seen := out[p]; !seen {
+				out[p] = op
+			}
+		}
+	}
+	return out, nil
+}

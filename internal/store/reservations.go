@@ -1,0 +1,173 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Reservation statuses of lab_reservations.
+const (
+	StatusPending   = "PENDING"
+	StatusConfirmed = "CONFIRMED"
+	StatusActive    = "ACTIVE"
+	StatusCompleted = "COMPLETED"
+	StatusCancelled = "CANCELLED"
+)
+
+// Reservation is the part of a gateway reservation the worker reads.
+// ReservationID is the transaction hash, the id the gateway's clients use.
+type Reservation struct {
+	ID            int64      `json:"-"`
+	ReservationID string     `json:"reservationId"`
+	LabID         string     `json:"labId"`
+	Status        string     `json:"status"`
+	Start         *time.Time `json:"start"`
+	End           *time.Time `json:"end"`
+	WalletAddress string     `json:"walletAddress"`
+	CreatedAt     *time.Time `json:"createdAt"`
+	UpdatedAt     *time.Time `json:"updatedAt"`
+}
+
+// Window holds the scheduler's rules (API.md "Reservation tick").
+type Window struct {
+	StartLead     time.Duration
+	EndDelay      time.Duration
+	Lookback      time.Duration
+	RetryCooldown time.Duration
+	MaxBatch      int
+}
+
+const resColumns = `r.id, r.transaction_hash, r.lab_id, r.status, r.start_time, r.end_time, r.wallet_address, r.created_at, r.updated_at`
+
+func scanReservation(sc interface{ Scan(...any) error }) (Reservation, error) {
+	var (
+		r                            Reservation
+		lab, wallet                  sql.NullString
+		start, end, created, updated sql.NullTime
+	)
+	if err := sc.Scan(&r.ID, &r.ReservationID, &lab, &r.Status, &start, &end, &wallet, &created, &updated); err != nil {
+		return Reservation{}, err
+	}
+	r.LabID, r.WalletAddress = lab.String, wallet.String
+	r.Start, r.End, r.CreatedAt, r.UpdatedAt = timePtr(start), timePtr(end), timePtr(created), timePtr(updated)
+	return r, nil
+}
+
+// GetReservation finds a reservation by its id (transaction hash), or
+// returns ErrNotFound.
+func (s *Store) GetReservation(ctx context.Context, reservationID string) (*Reservation, error) {
+	r, err := scanReservation(s.DB.QueryRowContext(ctx,
+		`SELECT `+resColumns+` FROM lab_reservations r WHERE r.transaction_hash = ?`, reservationID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get reservation %s: %w", reservationID, err)
+	}
+	return &r, nil
+}
+
+// Phases of the reservation tick, as claims and operation actions name them.
+const (
+	PhaseStart = "start"
+	PhaseEnd   = "end"
+)
+
+// StartCandidates lists CONFIRMED reservations whose start is within
+// [now-Lookback, now+StartLead], with neither a live claim nor a
+// scheduler:start operation in the last RetryCooldown; earliest first, at
+// most MaxBatch.
+func (s *Store) StartCandidates(ctx context.Context, w Window) ([]Reservation, error) {
+	return s.candidates(ctx, PhaseStart, w)
+}
+
+// EndCandidates lists CONFIRMED or ACTIVE reservations whose end is within
+// [now-Lookback, now-EndDelay], with the same cooldown rules for
+// scheduler:end; earliest end first, at most MaxBatch.
+func (s *Store) EndCandidates(ctx context.Context, w Window) ([]Reservation, error) {
+	return s.candidates(ctx, PhaseEnd, w)
+}
+
+func (s *Store) candidates(ctx context.Context, phase string, w Window) ([]Reservation, error) {
+	if w.MaxBatch <= 0 {
+		return nil, fmt.Errorf("%s candidates: MaxBatch must be positive", phase)
+	}
+	now := ms(s.now())
+	cooldownCut := now.Add(-w.RetryCooldown)
+	var q string
+	var args []any
+	switch phase {
+	case PhaseStart:
+		q = `SELECT ` + resColumns + ` FROM lab_reservations r
+LEFT JOIN reservation_claims c ON c.reservation_id = r.transaction_hash AND c.phase = 'start'
+WHERE r.status = 'CONFIRMED' AND r.start_time >= ? AND r.start_time <= ?
+  AND (c.reservation_id IS NULL OR c.claimed_at < ?)
+  AND NOT EXISTS (SELECT 1 FROM reservation_operations o
+    WHERE o.reservation_id = r.transaction_hash AND o.action = 'scheduler:start' AND o.created_at >= ?)
+ORDER BY r.start_time, r.id LIMIT ?`
+		args = []any{now.Add(-w.Lookback), now.Add(w.StartLead), cooldownCut, cooldownCut, w.MaxBatch}
+	case PhaseEnd:
+		// start_time <= end_time, so "ended by now-EndDelay" implies "started
+		// by then": the bound on start_time lets the (status, start_time,
+		// end_time) index skip every future booking, which a range on
+		// end_time alone could not.
+		due := now.Add(-w.EndDelay)
+		q = `SELECT ` + resColumns + ` FROM lab_reservations r
+LEFT JOIN reservation_claims c ON c.reservation_id = r.transaction_hash AND c.phase = 'end'
+WHERE r.status IN ('CONFIRMED', 'ACTIVE') AND r.start_time <= ?
+  AND r.end_time >= ? AND r.end_time <= ?
+  AND (c.reservation_id IS NULL OR c.claimed_at < ?)
+  AND NOT EXISTS (SELECT 1 FROM reservation_operations o
+    WHERE o.reservation_id = r.transaction_hash AND o.action = 'scheduler:end' AND o.created_at >= ?)
+ORDER BY r.end_time, r.id LIMIT ?`
+		args = []any{due, now.Add(-w.Lookback), due, cooldownCut, cooldownCut, w.MaxBatch}
+	default:
+		return nil, fmt.Errorf("unknown phase %q", phase)
+	}
+	rows, err := s.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s candidates: %w", phase, err)
+	}
+	defer rows.Close()
+	out := []Reservation{}
+	for rows.Next() {
+		r, err := scanReservation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s candidates: %w", phase, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// allowedTransitions are the only status moves the worker makes.
+var allowedTransitions = map[[2]string]bool{
+	{StatusConfirmed, StatusActive}:    true,
+	{StatusConfirmed, StatusCompleted}: true,
+	{StatusActive, StatusCompleted}:    true,
+}
+
+// ErrTransitionNotAllowed is returned for a status move the worker never
+// makes (for example out of CANCELLED).
+var ErrTransitionNotAllowed = errors.New("status transition not allowed")
+
+// TransitionStatus moves a reservation from `from` to `to`, only if its
+// status is still `from`. It reports whether the row changed.
+func (s *Store) TransitionStatus(ctx context.Context, reservationID, from, to string) (bool, error) {
+	if !allowedTransitions[[2]string{from, to}] {
+		return false, fmt.Errorf("%w: %s -> %s", ErrTransitionNotAllowed, from, to)
+	}
+	res, err := s.DB.ExecContext(ctx, `UPDATE lab_reservations SET status = ?, updated_at = ?
+WHERE transaction_hash = ? AND status = ?`, to, ms(s.now()), reservationID, from)
+	if err != nil {
+		return false, fmt.Errorf("move %s %s -> %s: %w", reservationID, from, to, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}

@@ -1,0 +1,122 @@
+// Package store is the MySQL adapter: schema migrations, hosts, heartbeats,
+// events, reservation operations, reservations, quarantine flags and claims.
+//
+// It speaks to MariaDB/MySQL through go-sql-driver/mysql, and to the
+// embedded in-memory engine of the local adapter through the same driver;
+// every query here is kept to what both understand.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is the worker's database. Now is the clock used for every time the
+// store writes or compares (claims, cooldowns, created_at); nil means
+// time.Now. Tests set it to control windows without sleeping.
+type Store struct {
+	DB  *sql.DB
+	Now func() time.Time
+}
+
+// Open connects with a go-sql-driver config (see config.ParseDSN) and checks
+// the connection.
+func Open(ctx context.Context, cfg *mysql.Config) (*Store, error) {
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database config: %w", err)
+	}
+	db := sql.OpenDB(conn)
+	// A function instance is short-lived and runs few queries at once; a
+	// local adapter polls many hosts, bounded by OPS_POLL_CONCURRENCY.
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxLifetime(5 * time.Minute)
+	db.SetConnMaxIdleTime(time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database %s/%s: %w", cfg.Addr, cfg.DBName, err)
+	}
+	return &Store{DB: db}, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.DB.Close() }
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// inTx runs fn in a transaction: begin, deferred rollback, commit.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// isRetryable reports deadlocks and lock wait timeouts, which a whole
+// transaction may simply retry.
+func isRetryable(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1213 || me.Number == 1205
+	}
+	return false
+}
+
+// ms truncates to the millisecond precision of the DATETIME(3) columns, so
+// what is written compares equal to what is read back.
+func ms(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+func nullTime(t *time.Time) any {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	return ms(*t)
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullBool(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
+}
+
+func nullJSON(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}

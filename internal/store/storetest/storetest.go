@@ -1,0 +1,537 @@
+// Package storetest is the store's contract suite: the same tests run
+// against MariaDB (internal/store) and against the embedded engine
+// (internal/memsql), so the zero-configuration default really works.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/store"
+)
+
+// Backend opens a fresh, migrated store with its own empty database.
+type Backend struct {
+	// Open returns a migrated store on a new database; OpenAgain returns a
+	// second store with its own pool on the same database.
+	Open func(t *testing.T) (s *store.Store, openAgain func() *store.Store)
+	// RowLocks is true where concurrent transactions lock rows (MariaDB);
+	// the embedded engine has no row locks, so the concurrent claim test
+	// runs only where it can hold.
+	RowLocks bool
+}
+
+// Clock is a controllable time source.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock starts a clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t.UTC()} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+// Advance moves the clock.
+func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// Fixture reads a file of ../../shared/fixtures as copied into testdata.
+func Fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// InsertReservation adds a lab_reservations row.
+func InsertReservation(t testing.TB, s *store.Store, id, lab, status string, start, end time.Time) {
+	t.Helper()
+	_, err := s.DB.ExecContext(context.Background(), `INSERT INTO lab_reservations
+  (transaction_hash, user_id, wallet_address, lab_id, start_time, end_time, block_number, contract_address, status)
+  VALUES (?, 1, '0xabc', ?, ?, ?, 1, '0xdef', ?)`, id, lab, start.UTC(), end.UTC(), status)
+	if err != nil {
+		t.Fatalf("insert reservation %s: %v", id, err)
+	}
+}
+
+func ctx() context.Context { return context.Background() }
+
+func count(t testing.TB, s *store.Store, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.DB.QueryRowContext(ctx(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// Run runs the whole contract.
+func Run(t *testing.T, b Backend) {
+	t.Run("Migrate", func(t *testing.T) { testMigrate(t, b) })
+	t.Run("Operations", func(t *testing.T) { testOperations(t, b) })
+	t.Run("Heartbeat", func(t *testing.T) { testHeartbeat(t, b) })
+	t.Run("Candidates", func(t *testing.T) { testCandidates(t, b) })
+	t.Run("Transitions", func(t *testing.T) { testTransitions(t, b) })
+	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, b) })
+	t.Run("Claims", func(t *testing.T) { testClaims(t, b) })
+	if b.RowLocks {
+		t.Run("ClaimsConcurrent", func(t *testing.T) { testClaimsConcurrent(t, b) })
+	}
+}
+
+func schemaSnapshot(t *testing.T, s *store.Store) string {
+	t.Helper()
+	rows, err := s.DB.QueryContext(ctx(), `SHOW TABLES`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	sort.Strings(tables)
+	var b strings.Builder
+	for _, tb := range tables {
+		var name, ddl string
+		if err := s.DB.QueryRowContext(ctx(), "SHOW CREATE TABLE `"+tb+"`").Scan(&name, &ddl); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(ddl + "\n")
+		b.WriteString(fmt.Sprintf("rows=%d\n", count(t, s, "SELECT COUNT(*) FROM `"+tb+"`")))
+	}
+	return b.String()
+}
+
+func testMigrate(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	before := schemaSnapshot(t, s)
+	for _, name := range []string{"lab_reservations", "lab_hosts", "lab_host_heartbeat", "lab_host_events",
+		"reservation_operations", "lab_host_quarantine", "reservation_claims", "schema_migrations"} {
+		if !strings.Contains(before, "`"+name+"`") {
+			t.Errorf("table %s missing after migration", name)
+		}
+	}
+	if err := s.Migrate(ctx()); err != nil {
+		t.Fatalf("second migration: %v", err)
+	}
+	// Every file applied again by hand, bypassing the record, changes nothing.
+	if err := store.ApplyAllFiles(ctx(), s); err != nil {
+		t.Fatalf("files applied twice: %v", err)
+	}
+	if after := schemaSnapshot(t, s); after != before {
+		t.Errorf("schema changed by a second application:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func intp(v int) *int { return &v }
+
+func testOperations(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	clock := NewClock(time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))
+	s.Now = clock.Now
+	actions := []string{"scheduler:start", "wake", "prepare", "release", "power:shutdown", "scheduler:end"}
+	for i, a := range actions {
+		if _, err := s.RecordOperation(ctx(), store.Operation{
+			ReservationID: "0xres1", LabID: "1", Host: "lab-ws-01", Action: a, Status: "completed",
+			Success: true, ResponseCode: intp(200), DurationMs: intp(10 * i), Payload: json.RawMessage(`{"i":` + fmt.Sprint(i) + `}`),
+			Message: "step " + a,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			clock.Advance(time.Second) // two ops share each timestamp: the id breaks the tie
+		}
+	}
+	if _, err := s.RecordOperation(ctx(), store.Operation{ReservationID: "0xother", Action: "wake", Status: "failed"}); err != nil {
+		t.Fatal(err)
+	}
+	page, total, err := s.ListOperations(ctx(), "0xres1", 4, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != 6 || len(page) != 4 {
+		t.Fatalf("total %d, page %d; want 6, 4", total, len(page))
+	}
+	for i, op := range page {
+		if op.Action != actions[i] {
+			t.Errorf("op %d: got %s, want %s (oldest first)", i, op.Action, actions[i])
+		}
+	}
+	if got := page[2]; got.ResponseCode == nil || *got.ResponseCode != 200 || got.DurationMs == nil || *got.DurationMs != 20 ||
+		string(got.Payload) != `{"i": 2}` && string(got.Payload) != `{"i":2}` || got.Message != "step prepare" || !got.Success || got.Host != "lab-ws-01" {
+		t.Errorf("op 2 round trip: %+v payload=%s", got, got.Payload)
+	}
+	page2, _, err := s.ListOperations(ctx(), "0xres1", 4, 4)
+	if err != nil || len(page2) != 2 || page2[1].Action != "scheduler:end" {
+		t.Fatalf("second page: %v %v", page2, err)
+	}
+	recent, total, err := s.RecentOperations(ctx(), "", 3, 0)
+	if err != nil || total != 7 || len(recent) != 3 || recent[0].ReservationID != "0xother" || recent[1].Action != "scheduler:end" {
+		t.Fatalf("recent: total=%d %+v %v", total, recent, err)
+	}
+	phases, err := s.LatestPhases(ctx(), "0xres1", 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"wake": "wake", "prepare": "prepare", "release": "release", "power": "power:shutdown", "schedulerEnd": "scheduler:end"}
+	for p, a := range want {
+		if phases[p].Action != a {
+			t.Errorf("phase %s: got %q, want %q", p, phases[p].Action, a)
+		}
+	}
+	if _, err := s.RecordOperation(ctx(), store.Operation{ReservationID: "x", Action: "wake", Status: "ok", Payload: json.RawMessage(`{bad`)}); err == nil {
+		t.Error("invalid payload JSON accepted")
+	}
+}
+
+func testHeartbeat(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	s.Now = NewClock(time.Date(2026, 11, 20, 9, 15, 0, 0, time.UTC)).Now
+	raw := Fixture(t, "heartbeat.json")
+	ev := strings.Split(strings.TrimSpace(string(Fixture(t, "session-guard-events.jsonl"))), "\n")
+	last := ev[len(ev)-1]
+	tp := func(s string) *time.Time { v, _ := time.Parse(time.RFC3339, s); return &v }
+	bp := func(b bool) *bool { return &b }
+	rec := store.HeartbeatRecord{
+		Host:      store.HostRecord{Name: "LAB-WS-01", Address: "10.1.2.31", MAC: "00:11:22:33:44:55", Mode: "hybrid"},
+		Timestamp: *tp("2026-11-20T09:14:05Z"), Ready: bp(true), LocalMode: bp(false), LocalSession: bp(false),
+		LastForcedLogoffAt: tp("2026-11-20T08:58:41Z"), LastForcedLogoffUser: `LAB-WS-01\student`,
+		LastPowerActionAt: tp("2026-11-19T18:02:10Z"), LastPowerActionMode: "shutdown",
+		Raw:   raw,
+		Event: &store.EventRecord{Kind: "session-guard", Timestamp: tp("2026-11-20T08:58:41Z"), Payload: json.RawMessage(last)},
+	}
+
+	// A failure inside the transaction leaves nothing half-written.
+	bad := rec
+	bad.Event = &store.EventRecord{Kind: strings.Repeat("k", 200), Timestamp: rec.Event.Timestamp, Payload: rec.Event.Payload}
+	if _, err := s.SaveHeartbeat(ctx(), bad); err == nil {
+		t.Fatal("an event kind over the column size was accepted")
+	}
+	for _, tb := range []string{"lab_hosts", "lab_host_heartbeat", "lab_host_events"} {
+		if n := count(t, s, "SELECT COUNT(*) FROM "+tb); n != 0 {
+			t.Errorf("after a failed save, %s has %d rows", tb, n)
+		}
+	}
+
+	saved, err := s.SaveHeartbeat(ctx(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.HostID == 0 || saved.HeartbeatID == 0 || saved.EventID == 0 {
+		t.Fatalf("saved = %+v", saved)
+	}
+	var (
+		name, addr, mac, mode, lfUser, lpMode, rawCol string
+		ts, lfAt, lpAt                                time.Time
+		ready, lm, ls                                 bool
+	)
+	if err := s.DB.QueryRowContext(ctx(), `SELECT h.name, h.address, h.mac, h.mode, b.timestamp_utc, b.ready, b.local_mode,
+ b.local_session, b.last_forced_logoff_ts, b.last_forced_logoff_user, b.last_power_action_ts, b.last_power_action_mode, b.raw_json
+ FROM lab_host_heartbeat b JOIN lab_hosts h ON h.id = b.host_id`).Scan(&name, &addr, &mac, &mode, &ts, &ready, &lm, &ls,
+		&lfAt, &lfUser, &lpAt, &lpMode, &rawCol); err != nil {
+		t.Fatal(err)
+	}
+	got := []any{name, addr, mac, mode, ts.UTC().Format(time.RFC3339), ready, lm, ls, lfAt.UTC().Format(time.RFC3339), lfUser, lpAt.UTC().Format(time.RFC3339), lpMode}
+	want := []any{"lab-ws-01", "10.1.2.31", "00:11:22:33:44:55", "hybrid", "2026-11-20T09:14:05Z", true, false, false,
+		"2026-11-20T08:58:41Z", `LAB-WS-01\student`, "2026-11-19T18:02:10Z", "shutdown"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("column %d: got %v, want %v", i, got[i], want[i])
+		}
+	}
+	if rawCol != string(raw) {
+		t.Errorf("raw_json differs from the document")
+	}
+	var kind, payload string
+	var evTS time.Time
+	if err := s.DB.QueryRowContext(ctx(), `SELECT kind, timestamp_utc, payload FROM lab_host_events`).Scan(&kind, &evTS, &payload); err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]any
+	if kind != "session-guard" || !evTS.Equal(*rec.Event.Timestamp) || json.Unmarshal([]byte(payload), &p) != nil || p["action"] != "logoff" {
+		t.Errorf("event row: %s %v %s", kind, evTS, payload)
+	}
+
+	// The same file polled again: host refreshed, no duplicate rows.
+	again, err := s.SaveHeartbeat(ctx(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.HostID != saved.HostID || again.HeartbeatID != 0 || again.EventID != 0 {
+		t.Errorf("second save of the same heartbeat: %+v", again)
+	}
+	if n := count(t, s, "SELECT COUNT(*) FROM lab_host_heartbeat"); n != 1 {
+		t.Errorf("heartbeat rows: %d, want 1", n)
+	}
+	// A newer heartbeat from the needs-action fixture.
+	newer := store.HeartbeatRecord{
+		Host: store.HostRecord{Name: "lab-ws-01", Address: "10.1.2.31"}, Timestamp: *tp("2026-11-20T10:01:00Z"),
+		Ready: bp(false), LocalMode: bp(true), LocalSession: bp(true), Raw: Fixture(t, "heartbeat-needs-action.json"),
+	}
+	if _, err := s.SaveHeartbeat(ctx(), newer); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := s.LatestHeartbeat(ctx(), "Lab-WS-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if latest.Timestamp == nil || !latest.Timestamp.Equal(newer.Timestamp) || *latest.Ready || !*latest.LocalMode ||
+		latest.LastForcedLogoffAt != nil || latest.LastPowerActionMode != "" || latest.LastSeen == nil {
+		t.Errorf("latest = %+v", latest)
+	}
+	if _, err := s.LatestHeartbeat(ctx(), "nobody"); err != store.ErrNotFound {
+		t.Errorf("unknown host: %v, want ErrNotFound", err)
+	}
+	var modeAfter string
+	if err := s.DB.QueryRowContext(ctx(), `SELECT mode FROM lab_hosts WHERE name = 'lab-ws-01'`).Scan(&modeAfter); err != nil || modeAfter != "hybrid" {
+		t.Errorf("mode after a poll without one: %q %v (must be kept)", modeAfter, err)
+	}
+}
+
+func window() store.Window {
+	return store.Window{StartLead: 120 * time.Second, EndDelay: 60 * time.Second, Lookback: 6 * time.Hour, RetryCooldown: 60 * time.Second, MaxBatch: 200}
+}
+
+func ids(rs []store.Reservation) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ReservationID
+	}
+	return strings.Join(out, ",")
+}
+
+func testCandidates(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	clock := NewClock(now)
+	s.Now = clock.Now
+	m := func(d time.Duration) time.Time { return now.Add(d) }
+	const min = time.Minute
+	InsertReservation(t, s, "s-due-soon", "1", "CONFIRMED", m(90*time.Second), m(60*min))
+	InsertReservation(t, s, "s-due-late", "1", "CONFIRMED", m(-30*min), m(30*min))
+	InsertReservation(t, s, "s-too-far", "1", "CONFIRMED", m(3*min), m(60*min))
+	InsertReservation(t, s, "s-too-old", "1", "CONFIRMED", m(-7*time.Hour), m(-6*time.Hour-30*min))
+	InsertReservation(t, s, "s-pending", "1", "PENDING", m(0), m(60*min))
+	InsertReservation(t, s, "s-active", "1", "ACTIVE", m(-min), m(60*min))
+	InsertReservation(t, s, "e-due", "2", "ACTIVE", m(-60*min), m(-2*min))
+	InsertReservation(t, s, "e-due-confirmed", "2", "CONFIRMED", m(-90*min), m(-5*min))
+	InsertReservation(t, s, "e-not-yet", "2", "ACTIVE", m(-60*min), m(-30*time.Second))
+	InsertReservation(t, s, "e-completed", "2", "COMPLETED", m(-60*min), m(-10*min))
+	InsertReservation(t, s, "e-cancelled", "2", "CANCELLED", m(-60*min), m(-10*min))
+
+	st, err := s.StartCandidates(ctx(), window())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// e-due-confirmed starts within the lookback too: it is a start
+	// candidate as well as an end candidate, as API.md's rules say.
+	if got, want := ids(st), "e-due-confirmed,s-due-late,s-due-soon"; got != want {
+		t.Errorf("start candidates: got %s, want %s", got, want)
+	}
+	en, err := s.EndCandidates(ctx(), window())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(en), "e-due-confirmed,e-due"; got != want {
+		t.Errorf("end candidates: got %s, want %s", got, want)
+	}
+	w := window()
+	w.MaxBatch = 1
+	if st, _ := s.StartCandidates(ctx(), w); ids(st) != "e-due-confirmed" {
+		t.Errorf("MaxBatch 1: %s", ids(st))
+	}
+	// A recent scheduler:start record, failed or not, blocks a retry.
+	if _, err := s.RecordOperation(ctx(), store.Operation{ReservationID: "s-due-late", Action: "scheduler:start", Status: "failed"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.StartCandidates(ctx(), window()); ids(st) != "e-due-confirmed,s-due-soon" {
+		t.Errorf("after a scheduler:start record: %s", ids(st))
+	}
+	clock.Advance(61 * time.Second)
+	if st, _ := s.StartCandidates(ctx(), window()); !strings.Contains(ids(st), "s-due-late") {
+		t.Errorf("after the cooldown: %s", ids(st))
+	}
+	r, err := s.GetReservation(ctx(), "e-due")
+	if err != nil || r.LabID != "2" || r.Status != "ACTIVE" || r.Start == nil || !r.Start.Equal(m(-60*min)) || r.WalletAddress != "0xabc" {
+		t.Errorf("GetReservation: %+v %v", r, err)
+	}
+	if _, err := s.GetReservation(ctx(), "nope"); err != store.ErrNotFound {
+		t.Errorf("unknown reservation: %v", err)
+	}
+}
+
+func testTransitions(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	now := time.Now().UTC()
+	InsertReservation(t, s, "r1", "1", "CONFIRMED", now, now.Add(time.Hour))
+	InsertReservation(t, s, "r2", "1", "CANCELLED", now, now.Add(time.Hour))
+	ok, err := s.TransitionStatus(ctx(), "r1", "CONFIRMED", "ACTIVE")
+	if err != nil || !ok {
+		t.Fatalf("CONFIRMED->ACTIVE: %v %v", ok, err)
+	}
+	// The status read earlier is stale now: no change.
+	if ok, err := s.TransitionStatus(ctx(), "r1", "CONFIRMED", "COMPLETED"); err != nil || ok {
+		t.Errorf("stale transition applied: %v %v", ok, err)
+	}
+	if ok, err := s.TransitionStatus(ctx(), "r1", "ACTIVE", "COMPLETED"); err != nil || !ok {
+		t.Errorf("ACTIVE->COMPLETED: %v %v", ok, err)
+	}
+	if _, err := s.TransitionStatus(ctx(), "r2", "CANCELLED", "ACTIVE"); err == nil {
+		t.Error("CANCELLED->ACTIVE allowed")
+	}
+	if _, err := s.TransitionStatus(ctx(), "r1", "COMPLETED", "CONFIRMED"); err == nil {
+		t.Error("COMPLETED->CONFIRMED allowed")
+	}
+	var st string
+	if err := s.DB.QueryRowContext(ctx(), `SELECT status FROM lab_reservations WHERE transaction_hash = 'r2'`).Scan(&st); err != nil || st != "CANCELLED" {
+		t.Errorf("r2 status %q %v", st, err)
+	}
+}
+
+func testQuarantine(t *testing.T, b Backend) {
+	s, openAgain := b.Open(t)
+	if _, found, err := s.Quarantine(ctx(), "lab-ws-01"); err != nil || found {
+		t.Fatalf("fresh: found=%v %v", found, err)
+	}
+	if err := s.SetQuarantine(ctx(), "LAB-WS-01", true); err != nil {
+		t.Fatal(err)
+	}
+	other := openAgain() // another instance sees the flag
+	defer other.Close()
+	if q, found, err := other.Quarantine(ctx(), "lab-ws-01"); err != nil || !found || !q {
+		t.Errorf("other instance: q=%v found=%v %v", q, found, err)
+	}
+	if err := other.SetQuarantine(ctx(), "lab-ws-01", false); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Quarantines(ctx())
+	if err != nil || len(all) != 1 || all["lab-ws-01"] {
+		t.Errorf("Quarantines = %v %v", all, err)
+	}
+}
+
+func testClaims(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	clock := NewClock(now)
+	s.Now = clock.Now
+	InsertReservation(t, s, "c1", "1", "CONFIRMED", now.Add(time.Minute), now.Add(time.Hour))
+	InsertReservation(t, s, "c2", "1", "CONFIRMED", now.Add(-time.Minute), now.Add(time.Hour))
+	first, err := s.ClaimDue(ctx(), store.PhaseStart, window())
+	if err != nil || len(first) != 2 {
+		t.Fatalf("first claim: %d %v", len(first), err)
+	}
+	if again, err := s.ClaimDue(ctx(), store.PhaseStart, window()); err != nil || len(again) != 0 {
+		t.Fatalf("claimed twice within the cooldown: %d %v", len(again), err)
+	}
+	if _, ok, err := s.ClaimOne(ctx(), "c1", store.PhaseStart, window().RetryCooldown); err != nil || ok {
+		t.Fatalf("ClaimOne of a live claim: ok=%v %v", ok, err)
+	}
+	// The end phase is claimed independently.
+	if _, ok, err := s.ClaimOne(ctx(), "c1", store.PhaseEnd, window().RetryCooldown); err != nil || !ok {
+		t.Fatalf("end phase of c1: ok=%v %v", ok, err)
+	}
+	// c2's dispatch finishes 50 s later; c1's never does (its instance died).
+	clock.Advance(50 * time.Second)
+	for _, c := range first {
+		if c.Reservation.ReservationID == "c2" {
+			if err := s.FinishClaim(ctx(), c.Claim); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	clock.Advance(11 * time.Second) // 61 s after the claims
+	got, err := s.ClaimDue(ctx(), store.PhaseStart, window())
+	if err != nil || len(got) != 1 || got[0].Reservation.ReservationID != "c1" {
+		t.Fatalf("after the cooldown, want only the unfinished c1 reclaimable, got %v %v", got, err)
+	}
+	clock.Advance(50 * time.Second) // 61 s after c2 finished
+	got, err = s.ClaimDue(ctx(), store.PhaseStart, window())
+	if err != nil || len(got) != 1 || got[0].Reservation.ReservationID != "c2" {
+		t.Fatalf("cooldown counted from the finish: got %v %v", got, err)
+	}
+}
+
+func testClaimsConcurrent(t *testing.T, b Backend) {
+	s, openAgain := b.Open(t)
+	const (
+		due      = 520
+		scanners = 8
+		rounds   = 20
+	)
+	base := time.Now().UTC().Truncate(time.Second)
+	for i := 0; i < due; i++ {
+		InsertReservation(t, s, fmt.Sprintf("cc-%04d", i), "1", "CONFIRMED", base.Add(time.Duration(i%60)*time.Second), base.Add(time.Hour))
+	}
+	clock := NewClock(base)
+	stores := make([]*store.Store, scanners)
+	for i := range stores {
+		stores[i] = openAgain()
+		stores[i].DB.SetMaxOpenConns(1) // each scanner its own single connection
+		stores[i].Now = clock.Now
+		defer stores[i].Close()
+	}
+	w := window()
+	w.MaxBatch = 1000
+	for round := 0; round < rounds; round++ {
+		counts := make([]map[string]int, scanners)
+		var wg sync.WaitGroup
+		errs := make(chan error, scanners)
+		start := make(chan struct{})
+		for i := range stores {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				<-start
+				got, err := stores[i].ClaimDue(ctx(), store.PhaseStart, w)
+				if err != nil {
+					errs <- err
+					return
+				}
+				counts[i] = map[string]int{}
+				for _, c := range got {
+					counts[i][c.Reservation.ReservationID]++
+				}
+			}(i)
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		total := map[string]int{}
+		for _, m := range counts {
+			for id, n := range m {
+				total[id] += n
+			}
+		}
+		if len(total) != due {
+			t.Fatalf("round %d: %d reservations claimed, want %d", round, len(total), due)
+		}
+		for id, n := range total {
+			if n != 1 {
+				t.Fatalf("round %d: %s claimed %d times", round, id, n)
+			}
+		}
+		clock.Advance(61 * time.Second) // next round: every claim expired, none finished
+	}
+}
