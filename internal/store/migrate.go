@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -60,7 +61,7 @@ func (s *Store) migrate(ctx context.Context, files fs.FS) error {
 			return err
 		}
 		for i, stmt := range SplitStatements(string(body)) {
-			if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
+			if err := s.execSchema(ctx, stmt); err != nil {
 				return fmt.Errorf("apply %s, statement %d: %w", name, i+1, err)
 			}
 		}
@@ -72,6 +73,32 @@ func (s *Store) migrate(ctx context.Context, files fs.FS) error {
 		}
 	}
 	return nil
+}
+
+// createIndexIfNotExists matches MariaDB's CREATE INDEX IF NOT EXISTS, which
+// the files use so they stay safe to apply by hand.
+var createIndexIfNotExists = regexp.MustCompile(`(?is)^\s*CREATE\s+INDEX\s+IF\s+NOT\s+EXISTS\s+(\w+)\s+ON\s+(\w+)\s*(\(.*)$`)
+
+// execSchema runs one schema statement. CREATE INDEX IF NOT EXISTS is
+// checked against information_schema and run without the clause, because
+// the embedded engine does not parse it.
+func (s *Store) execSchema(ctx context.Context, stmt string) error {
+	m := createIndexIfNotExists.FindStringSubmatch(stmt)
+	if m == nil {
+		_, err := s.DB.ExecContext(ctx, stmt)
+		return err
+	}
+	index, table, cols := m[1], m[2], m[3]
+	var n int
+	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.statistics
+WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?`, table, index).Scan(&n); err != nil {
+		return fmt.Errorf("look up index %s: %w", index, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	_, err := s.DB.ExecContext(ctx, "CREATE INDEX "+index+" ON "+table+" "+cols)
+	return err
 }
 
 // SplitStatements splits a schema file on semicolons that end a line,
@@ -113,7 +140,7 @@ func ApplyAllFiles(ctx context.Context, s *Store) error {
 			return err
 		}
 		for i, stmt := range SplitStatements(string(body)) {
-			if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
+			if err := s.execSchema(ctx, stmt); err != nil {
 				return fmt.Errorf("%s, statement %d: %w", name, i+1, err)
 			}
 		}
