@@ -95,7 +95,27 @@ func (s *Store) candidates(ctx context.Context, phase string, w Window) ([]Reser
 	if w.MaxBatch <= 0 {
 		return nil, fmt.Errorf("%s candidates: MaxBatch must be positive", phase)
 	}
-	now := ms(s.now())
+	q, args := candidatesQuery(phase, ms(s.now()), w)
+	if q == "" {
+		return nil, fmt.Errorf("unknown phase %q", phase)
+	}
+	rows, err := s.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s candidates: %w", phase, err)
+	}
+	defer rows.Close()
+	out := []Reservation{}
+	for rows.Next() {
+		r, err := scanReservation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s candidates: %w", phase, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func candidatesQuery(phase string, now time.Time, w Window) (string, []any) {
 	cooldownCut := now.Add(-w.RetryCooldown)
 	var q string
 	var args []any
@@ -124,23 +144,8 @@ WHERE r.status IN ('CONFIRMED', 'ACTIVE') AND r.start_time <= ?
     WHERE o.reservation_id = r.transaction_hash AND o.action = 'scheduler:end' AND o.created_at >= ?)
 ORDER BY r.end_time, r.id LIMIT ?`
 		args = []any{due, now.Add(-w.Lookback), due, cooldownCut, cooldownCut, w.MaxBatch}
-	default:
-		return nil, fmt.Errorf("unknown phase %q", phase)
 	}
-	rows, err := s.DB.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s candidates: %w", phase, err)
-	}
-	defer rows.Close()
-	out := []Reservation{}
-	for rows.Next() {
-		r, err := scanReservation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s candidates: %w", phase, err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return q, args
 }
 
 // allowedTransitions are the only status moves the worker makes.
@@ -170,4 +175,10 @@ WHERE transaction_hash = ? AND status = ?`, to, ms(s.now()), reservationID, from
 		return false, err
 	}
 	return n == 1, nil
+}
+
+// CandidatesQueryForTest returns the candidate query and its arguments at a
+// given time, for EXPLAIN in benchmarks.
+func CandidatesQueryForTest(phase string, now time.Time, w Window) (string, []any) {
+	return candidatesQuery(phase, ms(now), w)
 }
