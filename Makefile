@@ -1,0 +1,73 @@
+# ops-worker: every command a developer or CI needs.
+SHELL := /bin/bash
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
+
+# Packages whose concurrency matters get the race detector; the embedded
+# database package is large and single-threaded in use, so it runs without.
+RACE_PKGS := ./internal/store/... ./internal/winrm/... ./internal/lab/... ./internal/labsim/... ./internal/wake/...
+PLAIN_PKGS := $(shell $(GO) list ./... | grep -v -E '/internal/(store|winrm|lab|labsim|wake)(/|$$)')
+
+.PHONY: all build test test-race test-plain lint fmt vet tidy-check fuzz bench bench-db bench-winrm labsim clean
+
+all: lint test
+
+build:
+	$(GO) build ./...
+
+test: lint test-plain test-race
+
+test-plain:
+	$(GO) test -count=1 $(PLAIN_PKGS)
+
+test-race:
+	$(GO) test -count=1 -race $(RACE_PKGS)
+
+lint: fmt vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+tidy-check:
+	cp go.mod /tmp/go.mod.bak && cp go.sum /tmp/go.sum.bak
+	$(GO) mod tidy
+	@if ! diff -q go.mod /tmp/go.mod.bak >/dev/null || ! diff -q go.sum /tmp/go.sum.bak >/dev/null; then \
+		echo "go mod tidy changes go.mod/go.sum"; cp /tmp/go.mod.bak go.mod; cp /tmp/go.sum.bak go.sum; exit 1; fi
+
+# Short fuzz runs of every parser (go test -fuzz takes one target at a time).
+FUZZTIME ?= 15s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/hosts
+	@for pkg in ./internal/labstation ./internal/labsim ./internal/wake; do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+BENCHSTAT := $(HOME)/go/bin/benchstat
+$(BENCHSTAT):
+	$(GO) install golang.org/x/perf/cmd/benchstat@latest
+
+# Candidate scans on 1M history + 100k future reservations + 1M operations.
+bench-db: $(BENCHSTAT)
+	mkdir -p bench
+	$(GO) test -run '^$$' -bench '^BenchmarkScan$$' -benchtime 2000x -count 10 -timeout 30m ./internal/store | tee bench/db.txt
+	$(BENCHSTAT) bench/db.txt
+
+# 200 labsim hosts, 20 ms per WinRM request, 32 polls in flight.
+bench-winrm: $(BENCHSTAT)
+	mkdir -p bench
+	$(GO) test -run '^$$' -bench 'HeartbeatPoll200' -benchtime 1x -count 5 -timeout 30m ./internal/lab/... ./internal/winrm/... | tee bench/winrm.txt
+	$(BENCHSTAT) bench/winrm.txt
+
+bench: bench-db bench-winrm
+
+labsim:
+	$(GO) run ./cmd/labsim -hosts 3
+
+clean:
+	rm -rf bin .aws-sam
