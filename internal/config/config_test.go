@@ -174,3 +174,24 @@ func TestParseDSN_Malformed(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseDSN(f *testing.F) {
+	for _, s := range []string{
+		"ops:pw@tcp(db:3306)/gw", "mysql://u:p@h:3306/db", "mysql+pymysql://u:p%40@h/db?charset=utf8mb4",
+		"mysql://u:p@[::1]:3306/db?read_timeout=3", "u@unix(/tmp/sock)/db",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, dsn string) {
+		cfg, err := config.ParseDSN(dsn)
+		if err != nil {
+			if cfg != nil {
+				t.Fatal("config returned with an error")
+			}
+			return
+		}
+		if !cfg.ParseTime || cfg.Loc != time.UTC || cfg.DBName == "" {
+			t.Fatalf("accepted %q without the forced settings: %+v", dsn, cfg)
+		}
+	})
+}

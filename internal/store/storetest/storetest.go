@@ -90,6 +90,14 @@ func Run(t *testing.T, b Backend) {
 	if b.RowLocks {
 		t.Run("ClaimsConcurrent", func(t *testing.T) { testClaimsConcurrent(t, b) })
 	}
+	t.Run("RowLocks", func(t *testing.T) {
+		s, openAgain := b.Open(t)
+		other := openAgain()
+		defer other.Close()
+		if got := UpdateBlocksWhileRowLocked(t, s, other); got != b.RowLocks {
+			t.Errorf("a locked row blocks another writer: %v; the backend says RowLocks=%v", got, b.RowLocks)
+		}
+	})
 }
 
 func schemaSnapshot(t *testing.T, s *store.Store) string {
