@@ -56,14 +56,9 @@ func (s *Store) migrate(ctx context.Context, files fs.FS) error {
 		if applied[name] {
 			continue
 		}
-		body, err := fs.ReadFile(files, name)
+		body, err := s.applyFile(ctx, files, name)
 		if err != nil {
 			return err
-		}
-		for i, stmt := range SplitStatements(string(body)) {
-			if err := s.execSchema(ctx, stmt); err != nil {
-				return fmt.Errorf("apply %s, statement %d: %w", name, i+1, err)
-			}
 		}
 		sum := sha256.Sum256(body)
 		if _, err := s.DB.ExecContext(ctx,
@@ -135,15 +130,22 @@ func ApplyAllFiles(ctx context.Context, s *Store) error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		body, err := fs.ReadFile(schema.Files, name)
-		if err != nil {
+		if _, err := s.applyFile(ctx, schema.Files, name); err != nil {
 			return err
-		}
-		for i, stmt := range SplitStatements(string(body)) {
-			if err := s.execSchema(ctx, stmt); err != nil {
-				return fmt.Errorf("%s, statement %d: %w", name, i+1, err)
-			}
 		}
 	}
 	return nil
+}
+
+func (s *Store) applyFile(ctx context.Context, files fs.FS, name string) ([]byte, error) {
+	body, err := fs.ReadFile(files, name)
+	if err != nil {
+		return nil, err
+	}
+	for i, stmt := range SplitStatements(string(body)) {
+		if err := s.execSchema(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("apply %s, statement %d: %w", name, i+1, err)
+		}
+	}
+	return body, nil
 }
