@@ -1,0 +1,114 @@
+// Command labsim runs simulated Lab Stations (see internal/labsim) until
+// SIGINT or SIGTERM, and prints the CA file and a ready hosts.json.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/labsim"
+)
+
+// Main is the program: parse flags into it, Run, then Close.
+type Main struct {
+	Hosts     int
+	Latency   time.Duration
+	BootDelay time.Duration
+	Asleep    bool
+	Out       string // hosts.json path; "" = stdout only
+
+	Stdout io.Writer
+	Logger *slog.Logger
+
+	sim *labsim.Sim
+}
+
+// ParseFlags reads the command line into m.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("labsim", flag.ContinueOnError)
+	fs.IntVar(&m.Hosts, "hosts", 1, "number of simulated hosts")
+	fs.DurationVar(&m.Latency, "latency", 0, "latency added to every WinRM request")
+	fs.DurationVar(&m.BootDelay, "boot-delay", 2*time.Second, "time from a magic packet to WinRM answering")
+	fs.BoolVar(&m.Asleep, "asleep", false, "start every host asleep")
+	fs.StringVar(&m.Out, "out", "", "write hosts.json to this path")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if m.Hosts < 1 || m.Hosts > 5000 {
+		return fmt.Errorf("-hosts must be 1..5000, got %d", m.Hosts)
+	}
+	return nil
+}
+
+// Run starts the hosts, writes hosts.json and blocks until ctx ends.
+func (m *Main) Run(ctx context.Context) error {
+	if m.Stdout == nil {
+		m.Stdout = os.Stdout
+	}
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	opts := labsim.Options{Logger: m.Logger}
+	for i := 0; i < m.Hosts; i++ {
+		opts.Hosts = append(opts.Hosts, labsim.HostOptions{Latency: m.Latency, BootDelay: m.BootDelay, Asleep: m.Asleep})
+	}
+	sim, err := labsim.Start(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("start labsim: %w", err)
+	}
+	m.sim = sim
+	doc, err := sim.HostsJSON()
+	if err != nil {
+		return err
+	}
+	if m.Out != "" {
+		if err := os.WriteFile(m.Out, doc, 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", m.Out, err)
+		}
+	}
+	fmt.Fprintf(m.Stdout, "CA file: %s\n", sim.CAFile())
+	if m.Out != "" {
+		fmt.Fprintf(m.Stdout, "hosts.json: %s\n", m.Out)
+	}
+	fmt.Fprintf(m.Stdout, "%s", doc)
+	m.Logger.Info("labsim running", "hosts", m.Hosts, "ca_file", sim.CAFile())
+	<-ctx.Done()
+	return nil
+}
+
+// Close stops every simulated host.
+func (m *Main) Close() error {
+	if m.sim == nil {
+		return nil
+	}
+	return m.sim.Close()
+}
+
+func main() {
+	m := &Main{}
+	if err := m.ParseFlags(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "labsim:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := m.Run(ctx)
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "labsim:", err)
+		os.Exit(1)
+	}
+}

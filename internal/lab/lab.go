@@ -1,0 +1,89 @@
+// Package lab is the one interface through which the use cases act on a
+// Lab Station (wake it, check it is up, run LabStation.exe, read its
+// heartbeat), and Direct, its implementation that talks to the station
+// itself (magic packets and WinRM). The relay client implements Lab too.
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/labstation"
+)
+
+// Lab is what can be done to a lab host.
+type Lab interface {
+	// Wake sends magic packets and waits until the host answers.
+	Wake(ctx context.Context, h hosts.Host, o WakeOptions) (WakeResult, error)
+	// Reachable probes the host (no magic packet) for up to wait and says
+	// which probe answered ("icmp" or "tcp").
+	Reachable(ctx context.Context, h hosts.Host, wait time.Duration) (reachedBy string, err error)
+	// RunCommand runs `LabStation.exe command args...` on the host.
+	RunCommand(ctx context.Context, h hosts.Host, command string, args []string, o CommandOptions) (CommandResult, error)
+	// ReadHeartbeat reads and parses heartbeat.json and, when includeEvents,
+	// the last event. An unreadable or unparsable events log leaves
+	// LastEvent nil (EventsErr says why) and still returns the heartbeat.
+	ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents bool) (HeartbeatRead, error)
+}
+
+// WakeOptions are the per-request values of /api/wol; zero values take the
+// host entry's, then the defaults.
+type WakeOptions struct {
+	MAC         string
+	Broadcast   string
+	Port        int
+	PingTarget  string
+	PingTimeout time.Duration // wait after each packet
+	Attempts    int
+}
+
+// WakeResult is the answer of /api/wol.
+type WakeResult struct {
+	Success      bool
+	AttemptsUsed int
+	Duration     time.Duration
+	PingTarget   string
+	ReachedBy    string // "icmp", "tcp" or "" when nothing answered
+}
+
+// CommandOptions are the per-request overrides of /api/winrm; Policy
+// refuses any that would weaken the host's policy.
+type CommandOptions struct {
+	Transport string
+	UseSSL    *bool
+	Port      int
+	User      string
+	Password  string
+}
+
+// CommandResult is the answer of /api/winrm.
+type CommandResult struct {
+	ExitCode int
+	Stdout   string
+	Stderr   string
+	Duration time.Duration
+	Outcome  labstation.Outcome
+}
+
+// HeartbeatRead is one heartbeat poll.
+type HeartbeatRead struct {
+	Heartbeat *labstation.Heartbeat
+	LastEvent *labstation.Event // nil: none, not asked, or unreadable
+	EventsErr error             // why LastEvent is nil when the log was unreadable
+	Stale     bool
+	Duration  time.Duration
+}
+
+// ErrCommandNotAllowed is returned by Direct.RunCommand for a command
+// outside its allow list.
+var ErrCommandNotAllowed = labstation.ErrCommandNotAllowed
+
+// ErrUnreachable: no probe answered in time.
+var ErrUnreachable = errors.New("host not reachable")
+
+func hostErr(op string, h hosts.Host, err error) error {
+	return fmt.Errorf("%s %s: %w", op, h.Name, err)
+}

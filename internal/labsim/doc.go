@@ -1,0 +1,123 @@
+// Package labsim is a simulated Windows Lab Station: a real WS-Management
+// (WinRM) server that the real github.com/masterzen/winrm client talks to,
+// plus Wake-on-LAN, LabStation.exe and the station's telemetry files.
+//
+// # Listeners
+//
+// Every host listens on 127.0.0.1 only, on ephemeral ports: WinRM over
+// HTTPS and over plain HTTP at /wsman, and a UDP wake port. The HTTPS
+// certificate (127.0.0.1, ::1, localhost) is signed by an ECDSA P-256 CA
+// generated at Start and written to Sim.CAFile.
+//
+// # Authentication
+//
+//   - Basic (HTTPS only, unless HostOptions.AllowUnencrypted), per request.
+//   - NTLMv2 under "Negotiate" or "NTLM" (raw NTLM tokens; SPNEGO-wrapped
+//     tokens and Kerberos are refused with 401). The challenge carries a
+//     random server challenge and target info with a timestamp; the
+//     AUTHENTICATE message is checked with NTProofStr =
+//     HMAC-MD5(NTOWFv2(password, user, domain), serverChallenge || blob), and
+//     the MIC when the client flags one. NTLMv1 and anonymous are refused.
+//     As with HTTP.sys, NTLM authenticates the TCP connection: on HTTPS later
+//     requests on it need no Authorization header; on plain HTTP only sealed
+//     messages ride on it and anything else authenticates again (the
+//     masterzen encryption transport relies on that 401).
+//   - Plain HTTP refuses clear-text SOAP (401) like a listener with
+//     AllowUnencrypted=false; it takes NTLM message encryption
+//     (multipart/encrypted, application/HTTP-SPNEGO-session-encrypted,
+//     RC4 sealing and HMAC-MD5 signatures from the exported session key,
+//     KEY_EXCH honoured), and answers encrypted.
+//
+// # WS-Management
+//
+// Create (shell), Command, Receive, Signal, Send (stdin is dropped) and
+// Delete. Receive answers all output at once with CommandState Done and
+// the exit code; for a command still running it waits for the request's
+// OperationTimeout and then answers the w:TimedOut fault (WSManFault code
+// 2150858793, "... within the time specified in OperationTimeout"), as
+// Windows does. An unknown shell gets the w:InvalidSelectors fault
+// (2150858843), an unknown command id 2150858854.
+//
+// At most 2 commands are in flight per host (the Lab Station contract):
+// a command holds a slot from Command until its Done output is received,
+// it is signalled, or its shell is deleted. A third concurrent Command
+// gets the w:QuotaLimit fault (2150859174, "maximum number of 2 concurrent
+// operations").
+//
+// # Command lines
+//
+// The command line is Command + " " + Arguments, recorded exactly
+// (Host.Commands) and split by ParseCommandLine (cmd.exe then MSVC rules).
+// A line that cmd.exe would interpret (unquoted & | < >) is not run: it
+// exits 1 with "labsim: refused: ..." on stderr and Args nil.
+//
+//   - argv[0] ending in LabStation.exe (any path, any case): the contract of
+//     LABSTATION.md. Options are --name=value or --flag; an unknown command
+//     or option, a value for a flag, a missing value, a non-number of
+//     seconds, or --repair-wake other than yes|no exit 2 with usage on
+//     stderr. prepare-session/release-session exit 1 when the lab user's
+//     profile folder is missing (Host.SetProfileMissing). The session guard
+//     (prepare-session without --no-guard, release-session, session guard)
+//     evicts a signed-in local user (HostOptions.LocalUser,
+//     Host.SetLocalUser): a warn and a logoff line go to the events log and
+//     lastForcedLogoff is set. power shutdown|hibernate records
+//     lastPowerAction and puts the host to sleep --delay seconds after the
+//     command (never sooner than 300ms, so the WinRM exchange ends).
+//     release-session --reboot and recovery reboot-if-needed --force
+//     reboot: asleep, then awake after the boot delay. status-json prints
+//     the status JSON, or writes it to an absolute path that Get-Content
+//     can then read.
+//   - argv[0] powershell.exe or powershell with -EncodedCommand <base64
+//     UTF-16LE> (what winrm.Powershell produces) or -Command: the subset
+//     below.
+//   - anything else: cmd.exe's "'x' is not recognized as an internal or
+//     external command" and exit 1.
+//
+// # PowerShell subset
+//
+//   - statements separated by ; or newlines outside quotes; # comments;
+//     single-quoted strings with ” as an escaped quote; double-quoted
+//     strings only without $ or backtick (no expansion is simulated);
+//   - $ErrorActionPreference = 'Stop' (or any other value), $ProgressPreference
+//     = ..., [Console]::OutputEncoding = [System.Text.Encoding]::UTF8 and
+//     other $variable = value assignments are accepted;
+//   - Get-Content [-LiteralPath|-Path] '<path>' with -Raw (whole file as
+//     one string), -Tail <n> (last n lines), -Encoding <name>,
+//     -ErrorAction Stop; each output line ends with CR LF;
+//   - Write-Output '<text>' (and a bare string statement);
+//   - try { ... } catch { ... } (an optional [Type] after catch);
+//   - exit <n>.
+//
+// Errors follow PowerShell: a missing file is a non-terminating error
+// (written, the script goes on, exit code 1) unless $ErrorActionPreference
+// is 'Stop' or -ErrorAction Stop is given, in which case it is terminating
+// and a surrounding try runs its catch block. An unknown command ("The term
+// '...' is not recognized ...") and parameter errors end the statement
+// (statement-terminating): a try catches them. Error records are written to stderr
+// serialised as CLIXML ("#< CLIXML" then <S S="Error"> lines), as
+// powershell.exe does for -EncodedCommand over WinRM; the exit code is 1
+// when an error was not caught, or the exit statement's value. Pipelines,
+// script blocks, variables in expressions and every other cmdlet are
+// outside the subset and fail with an error naming the statement.
+//
+// Files: HeartbeatPath (from the heartbeat.json fixture; the timestamp
+// moves every HostOptions.HeartbeatInterval since boot, and summary,
+// localSessionActive, lastPowerAction and lastForcedLogoff follow the
+// state) and EventsPath (the fixture's lines plus the guard's). Any other
+// path is not found.
+//
+// # Sleep and wake
+//
+// Asleep, both WinRM listeners are closed (connection refused) and open
+// connections are dropped; the UDP wake listener always runs. A magic
+// packet (6 x 0xFF then the host's MAC 16 times, optionally a SecureOn
+// password) for the host's MAC wakes it after BootDelay, on the same
+// ports; other packets are ignored.
+//
+// # Faults
+//
+// Host.SetFaults: per-request latency, a failure rate (exit 2 and a
+// PowerShell-like error), hung commands, garbage stdout, a truncated
+// heartbeat, forced LabStation.exe exit codes, a stale heartbeat, another
+// schemaVersion, an empty events log.
+package labsim

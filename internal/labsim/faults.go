@@ -1,0 +1,30 @@
+package labsim
+
+import "time"
+
+// CommandRecord is one command line as the host received it. A Command
+// refused with the quota fault never ran and is not recorded.
+type CommandRecord struct {
+	At    time.Time
+	Shell string
+	// CommandLine is exactly what arrived: Command + " " + Arguments.
+	CommandLine string
+	// Args is argv after the cmd.exe and MSVC phases (argv[0] = program);
+	// nil when cmd.exe would have interpreted the line (see ParseCommandLine).
+	Args []string
+	// ExitCode is -1 while the command runs.
+	ExitCode int
+}
+
+// Faults are a host's failure knobs; the zero value is a healthy host.
+type Faults struct {
+	Latency         time.Duration  // per HTTP request (overrides HostOptions.Latency when > 0)
+	FailureRate     float64        // 0..1: that share of commands exit 2 with a PowerShell-like error on stderr
+	Hang            bool           // commands never finish; Receive answers TimedOut faults until Signal/Delete
+	GarbageOutput   bool           // stdout is random non-JSON bytes
+	TruncatedOutput bool           // heartbeat.json served cut in the middle
+	ExitCodes       map[string]int // per LabStation command name ("power" or "power shutdown"), forced exit code
+	StaleHeartbeat  bool           // heartbeat timestamp frozen 2h in the past
+	SchemaVersion   string         // heartbeat schemaVersion, e.g. "2.0.0" ("" = "1.0.0")
+	EmptyEventsLog  bool           // session-guard-events.jsonl is empty
+}

@@ -1,0 +1,420 @@
+package labsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Host is one simulated Lab Station.
+type Host struct {
+	sim              *Sim
+	name             string
+	user             string
+	password         string
+	mac              string
+	macBytes         net.HardwareAddr
+	bootDelay        time.Duration
+	latency          time.Duration
+	hbEvery          time.Duration
+	allowUnencrypted bool
+
+	httpsPort, httpPort, wakePort int
+	wakeConn                      net.PacketConn
+
+	requests atomic.Int64
+	active   sync.WaitGroup // WinRM handlers in flight
+
+	mu        sync.Mutex
+	closed    bool
+	asleep    bool
+	bootedAt  time.Time
+	bootGen   uint64 // bumps cancel a pending boot
+	powerGen  uint64 // bumps cancel a pending power action
+	epoch     context.Context
+	epochStop context.CancelFunc
+	servers   []*http.Server
+	reserved  []io.Closer // ports held while asleep
+	listeners []net.Listener
+	shells    map[string]*shell
+	inFlight  int
+	records   []CommandRecord
+	faults    Faults
+	state     stationState
+	files     map[string][]byte // extra files written by status-json <path>
+}
+
+// stationState is what the Lab Station itself remembers.
+type stationState struct {
+	localUser        string
+	profileMissing   bool
+	lastPowerAction  map[string]any
+	lastForcedLogoff map[string]any
+	events           []string
+}
+
+func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
+	h := &Host{
+		sim:              s,
+		name:             o.Name,
+		user:             o.User,
+		password:         o.Password,
+		mac:              o.MAC,
+		bootDelay:        o.BootDelay,
+		latency:          o.Latency,
+		hbEvery:          o.HeartbeatInterval,
+		allowUnencrypted: o.AllowUnencrypted,
+		asleep:           o.Asleep,
+		shells:           map[string]*shell{},
+		files:            map[string][]byte{},
+	}
+	if h.name == "" {
+		h.name = fmt.Sprintf("lab-ws-%02d", i+1)
+	}
+	if h.user == "" {
+		h.user = DefaultUser
+	}
+	if h.password == "" {
+		h.password = DefaultPassword
+	}
+	if h.mac == "" {
+		n := i + 1
+		h.mac = fmt.Sprintf("02:00:00:%02x:%02x:%02x", (n>>16)&0xff, (n>>8)&0xff, n&0xff)
+	}
+	mac, err := net.ParseMAC(h.mac)
+	if err != nil || len(mac) != 6 {
+		return nil, fmt.Errorf("host %s: bad MAC %q", h.name, h.mac)
+	}
+	h.macBytes = mac
+	h.mac = mac.String()
+	if h.hbEvery <= 0 {
+		h.hbEvery = time.Minute
+	}
+	h.bootedAt = s.now()
+	h.state = initialState(h, o)
+
+	h.wakeConn, err = net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("host %s: wake listener: %w", h.name, err)
+	}
+	h.wakePort = h.wakeConn.LocalAddr().(*net.UDPAddr).Port
+	s.wg.Add(1)
+	go h.wakeLoop()
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Ports are chosen once, even for a host that starts asleep, so that
+	// hosts.json stays valid across sleep and wake.
+	if err := h.openLocked(); err != nil {
+		_ = h.wakeConn.Close()
+		return nil, fmt.Errorf("host %s: %w", h.name, err)
+	}
+	if o.Asleep {
+		h.closeLocked()
+	}
+	return h, nil
+}
+
+// Name returns the host name as configured.
+func (h *Host) Name() string { return h.name }
+
+// HTTPSPort is the WinRM HTTPS port on 127.0.0.1.
+func (h *Host) HTTPSPort() int { return h.httpsPort }
+
+// HTTPPort is the WinRM plain-HTTP port on 127.0.0.1.
+func (h *Host) HTTPPort() int { return h.httpPort }
+
+// WakePort is the UDP port on 127.0.0.1 that takes magic packets.
+func (h *Host) WakePort() int { return h.wakePort }
+
+// MAC returns the MAC address in lower-case colon notation.
+func (h *Host) MAC() string { return h.mac }
+
+// User returns the WinRM account name.
+func (h *Host) User() string { return h.user }
+
+// Password returns the WinRM account password.
+func (h *Host) Password() string { return h.password }
+
+// HTTPRequests counts the WinRM HTTP requests served, 401 rounds included.
+func (h *Host) HTTPRequests() int64 { return h.requests.Load() }
+
+// Asleep reports whether the WinRM listeners are closed.
+func (h *Host) Asleep() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.asleep
+}
+
+// Sleep closes the WinRM listeners now (connections are refused) and
+// cancels any pending boot or power action.
+func (h *Host) Sleep() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bootGen++
+	h.powerGen++
+	if !h.asleep && !h.closed {
+		h.closeLocked()
+	}
+}
+
+// Wake boots the host now, without the boot delay.
+func (h *Host) Wake() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bootGen++
+	if h.asleep && !h.closed {
+		if err := h.openLocked(); err != nil {
+			h.sim.log.Error("labsim wake", "host", h.name, "err", err)
+		}
+	}
+}
+
+// SetFaults replaces the host's fault knobs.
+func (h *Host) SetFaults(f Faults) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.faults = f
+}
+
+// SetLocalUser signs a local console user in ("" signs nobody in).
+func (h *Host) SetLocalUser(user string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.state.localUser = user
+}
+
+// LocalUser returns the local console user, "" when none.
+func (h *Host) LocalUser() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.state.localUser
+}
+
+// SetProfileMissing makes session commands end with warnings (exit 1).
+func (h *Host) SetProfileMissing(missing bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.state.profileMissing = missing
+}
+
+// Commands returns every command received, oldest first.
+func (h *Host) Commands() []CommandRecord {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]CommandRecord, len(h.records))
+	for i, r := range h.records {
+		r.Args = append([]string(nil), r.Args...)
+		out[i] = r
+	}
+	return out
+}
+
+// openLocked starts both WinRM listeners, on the ports used before if any.
+func (h *Host) openLocked() error {
+	h.releasePortsLocked()
+	httpsLn, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", h.httpsPort))
+	if err != nil {
+		return fmt.Errorf("https listener: %w", err)
+	}
+	httpLn, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", h.httpPort))
+	if err != nil {
+		_ = httpsLn.Close()
+		return fmt.Errorf("http listener: %w", err)
+	}
+	if h.httpsPort == 0 {
+		// Set once, before the host is published: the accessors read
+		// them without the lock.
+		h.httpsPort = httpsLn.Addr().(*net.TCPAddr).Port
+		h.httpPort = httpLn.Addr().(*net.TCPAddr).Port
+	}
+	h.epoch, h.epochStop = context.WithCancel(h.sim.ctx)
+	h.asleep = false
+	h.bootedAt = h.sim.now()
+	h.shells = map[string]*shell{}
+	h.inFlight = 0
+
+	tlsLn := tlsListener(httpsLn, h.sim.tls)
+	for _, l := range []struct {
+		ln    net.Listener
+		https bool
+	}{{tlsLn, true}, {httpLn, false}} {
+		srv := h.newServer(l.https)
+		h.servers = append(h.servers, srv)
+		h.listeners = append(h.listeners, l.ln)
+		h.sim.wg.Add(1)
+		go func(ln net.Listener) {
+			defer h.sim.wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				h.sim.log.Error("labsim serve", "host", h.name, "err", err)
+			}
+		}(l.ln)
+	}
+	return nil
+}
+
+// closeLocked closes the listeners and every connection, ends every
+// request waiting inside the host and forgets the shells, as a power-off.
+func (h *Host) closeLocked() {
+	for _, srv := range h.servers {
+		_ = srv.Close()
+	}
+	// Serve may not have started yet, and then it closes its listener only
+	// when it returns: close them here so the port refuses right away.
+	for _, ln := range h.listeners {
+		_ = ln.Close()
+	}
+	h.servers, h.listeners = nil, nil
+	if !h.closed {
+		for _, p := range []int{h.httpsPort, h.httpPort} {
+			c, err := reservePort(p)
+			if err != nil {
+				h.sim.log.Warn("labsim reserve port", "host", h.name, "err", err)
+				continue
+			}
+			if c != nil {
+				h.reserved = append(h.reserved, c)
+			}
+		}
+	}
+	if h.epochStop != nil {
+		h.epochStop()
+	}
+	for _, sh := range h.shells {
+		sh.terminateAll()
+	}
+	h.shells = map[string]*shell{}
+	h.inFlight = 0
+	h.asleep = true
+}
+
+func (h *Host) releasePortsLocked() {
+	for _, c := range h.reserved {
+		_ = c.Close()
+	}
+	h.reserved = nil
+}
+
+func (h *Host) shutdown() error {
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		h.bootGen++
+		h.powerGen++
+		if !h.asleep {
+			h.closeLocked()
+		}
+		h.releasePortsLocked()
+	}
+	h.mu.Unlock()
+	err := h.wakeConn.Close()
+	h.active.Wait()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("host %s: close wake listener: %w", h.name, err)
+	}
+	return nil
+}
+
+// afterLocked runs f (under h.mu) once d has passed, unless the sim closes or
+// gen no longer matches *genp by then.
+func (h *Host) afterLocked(d time.Duration, genp *uint64, f func()) {
+	if h.closed {
+		return // Close may be waiting on the WaitGroup already
+	}
+	gen := *genp
+	h.sim.wg.Add(1)
+	go func() {
+		defer h.sim.wg.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-h.sim.ctx.Done():
+			return
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed || *genp != gen {
+			return
+		}
+		f()
+	}()
+}
+
+// scheduleBootLocked reopens the listeners after the boot delay.
+func (h *Host) scheduleBootLocked() {
+	h.bootGen++
+	h.afterLocked(h.bootDelay, &h.bootGen, func() {
+		if h.asleep {
+			if err := h.openLocked(); err != nil {
+				h.sim.log.Error("labsim boot", "host", h.name, "err", err)
+				return
+			}
+			h.sim.log.Info("labsim host booted", "host", h.name)
+		}
+	})
+}
+
+// schedulePowerLocked puts the host to sleep after d and, for a reboot,
+// boots it again after the boot delay.
+func (h *Host) schedulePowerLocked(d time.Duration, reboot bool) {
+	h.powerGen++
+	h.afterLocked(d, &h.powerGen, func() {
+		if !h.asleep {
+			h.closeLocked()
+			h.sim.log.Info("labsim host power off", "host", h.name, "reboot", reboot)
+		}
+		if reboot {
+			h.scheduleBootLocked()
+		}
+	})
+}
+
+func (h *Host) wakeLoop() {
+	defer h.sim.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := h.wakeConn.ReadFrom(buf)
+		if err != nil {
+			return // closed
+		}
+		if !isMagicPacketFor(buf[:n], h.macBytes) {
+			continue
+		}
+		h.mu.Lock()
+		if h.asleep && !h.closed {
+			h.sim.log.Info("labsim magic packet", "host", h.name, "boot_delay", h.bootDelay)
+			h.scheduleBootLocked()
+		}
+		h.mu.Unlock()
+	}
+}
+
+// isMagicPacketFor reports whether p is a Wake-on-LAN magic packet
+// (6 x 0xFF, then the MAC 16 times, optionally a 4- or 6-byte SecureOn
+// password) for mac.
+func isMagicPacketFor(p []byte, mac net.HardwareAddr) bool {
+	if len(p) != 102 && len(p) != 106 && len(p) != 108 {
+		return false
+	}
+	for i := 0; i < 6; i++ {
+		if p[i] != 0xff {
+			return false
+		}
+	}
+	for i := 0; i < 16; i++ {
+		if string(p[6+i*6:12+i*6]) != string(mac) {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *Host) computerName() string { return strings.ToUpper(h.name) }

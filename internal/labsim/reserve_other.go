@@ -1,0 +1,9 @@
+//go:build !unix
+
+package labsim
+
+import "io"
+
+// reservePort is a no-op where raw sockets are not at hand: a sleeping
+// host's port may then be taken by another listener.
+func reservePort(int) (io.Closer, error) { return nil, nil }

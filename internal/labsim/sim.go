@@ -1,0 +1,203 @@
+package labsim
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a simulator with one or more hosts.
+type Options struct {
+	Hosts  []HostOptions
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now
+}
+
+// HostOptions configures one simulated Lab Station. Zero values get defaults.
+type HostOptions struct {
+	Name              string        // default "lab-ws-NN" (1-based index)
+	User, Password    string        // default "LabGatewaySvc" / "labsim-password"
+	MAC               string        // default 02:00:00 then the 1-based index in 3 bytes (02:00:00:00:00:01)
+	Asleep            bool          // start asleep
+	BootDelay         time.Duration // after a matching magic packet (and for reboots)
+	Latency           time.Duration // added to every WinRM HTTP request
+	HeartbeatInterval time.Duration // heartbeat.json rewrite period (default 60s)
+
+	// LocalUser, when set, is a local user signed in at the console
+	// (e.g. "student"): prepare-session and the session guard evict it.
+	LocalUser string
+	// ProfileMissing makes prepare-session/release-session finish with
+	// warnings (exit 1): the lab user's profile folder is missing.
+	ProfileMissing bool
+	// AllowUnencrypted accepts unencrypted SOAP (Basic or NTLM) on the plain
+	// HTTP listener, like a Windows listener with AllowUnencrypted=true.
+	// The default refuses it: plain HTTP then needs NTLM message encryption.
+	AllowUnencrypted bool
+}
+
+// Default credentials of a simulated host.
+const (
+	DefaultUser     = "LabGatewaySvc"
+	DefaultPassword = "labsim-password"
+)
+
+// Sim is a running simulator. Close stops every listener and goroutine.
+type Sim struct {
+	log   *slog.Logger
+	now   func() time.Time
+	dir   string
+	caPEM []byte
+	tls   *tls.Config
+
+	hosts  []*Host
+	byName map[string]*Host
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start creates the CA, the hosts and their listeners (all on 127.0.0.1,
+// ephemeral ports). The context bounds start-up only; Close stops the sim.
+func Start(ctx context.Context, opts Options) (*Sim, error) {
+	if len(opts.Hosts) == 0 {
+		return nil, errors.New("labsim: no hosts")
+	}
+	s := &Sim{
+		log:    opts.Logger,
+		now:    opts.Now,
+		byName: make(map[string]*Host, len(opts.Hosts)),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	dir, err := os.MkdirTemp("", "labsim-")
+	if err != nil {
+		return nil, fmt.Errorf("labsim: temp dir: %w", err)
+	}
+	s.dir = dir
+	ca, err := newCA()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("labsim: %w", err)
+	}
+	s.caPEM = ca.certPEM
+	s.tls = ca.serverTLS
+	if err := os.WriteFile(s.CAFile(), s.caPEM, 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("labsim: write CA file: %w", err)
+	}
+
+	for i, ho := range opts.Hosts {
+		if err := ctx.Err(); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("labsim: start: %w", err)
+		}
+		h, err := newHost(s, i, ho)
+		if err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("labsim: host %d: %w", i+1, err)
+		}
+		key := strings.ToLower(h.name)
+		if _, dup := s.byName[key]; dup {
+			_ = s.Close()
+			return nil, fmt.Errorf("labsim: duplicate host name %q", h.name)
+		}
+		s.byName[key] = h
+		s.hosts = append(s.hosts, h)
+	}
+	return s, nil
+}
+
+// Close stops every listener, timer and request in flight and removes the
+// temporary directory. It is safe to call more than once.
+func (s *Sim) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		var errs []error
+		for _, h := range s.hosts {
+			if err := h.shutdown(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		s.wg.Wait()
+		if err := os.RemoveAll(s.dir); err != nil {
+			errs = append(errs, err)
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// CAFile is the path of the CA certificate (PEM) that signed every host's
+// HTTPS certificate. The file is removed by Close.
+func (s *Sim) CAFile() string { return filepath.Join(s.dir, "labsim-ca.pem") }
+
+// CACertPEM returns the CA certificate in PEM form.
+func (s *Sim) CACertPEM() []byte { return append([]byte(nil), s.caPEM...) }
+
+// Host returns the host with this name (case-insensitive), or nil.
+func (s *Sim) Host(name string) *Host { return s.byName[strings.ToLower(name)] }
+
+// Hosts returns every host in the order of Options.Hosts.
+func (s *Sim) Hosts() []*Host { return append([]*Host(nil), s.hosts...) }
+
+// hostsJSONEntry follows API.md "hosts.json".
+type hostsJSONEntry struct {
+	Name           string   `json:"name"`
+	Address        string   `json:"address"`
+	MAC            string   `json:"mac"`
+	WinRMUser      string   `json:"winrm_user"`
+	WinRMPass      string   `json:"winrm_pass"`
+	WinRMTransport string   `json:"winrm_transport"`
+	WinRMPort      int      `json:"winrm_port"`
+	WinRMUseSSL    bool     `json:"winrm_use_ssl"`
+	WinRMCAFile    string   `json:"winrm_ca_file"`
+	HeartbeatPath  string   `json:"heartbeat_path"`
+	EventsPath     string   `json:"events_path"`
+	Broadcast      string   `json:"broadcast"`
+	WOLPort        int      `json:"wol_port"`
+	WakeCheck      string   `json:"wake_check"`
+	Labs           []string `json:"labs"`
+}
+
+// HostsJSON returns a ready hosts.json for these hosts: HTTPS with NTLM,
+// the CA file, loopback broadcast and wake port, credentials inline, and
+// lab "1" for the first host, "2" for the second, and so on.
+func (s *Sim) HostsJSON() ([]byte, error) {
+	doc := struct {
+		Hosts []hostsJSONEntry `json:"hosts"`
+	}{}
+	for i, h := range s.hosts {
+		doc.Hosts = append(doc.Hosts, hostsJSONEntry{
+			Name: h.name, Address: "127.0.0.1", MAC: h.mac,
+			WinRMUser: h.user, WinRMPass: h.password, WinRMTransport: "ntlm",
+			WinRMPort: h.httpsPort, WinRMUseSSL: true, WinRMCAFile: s.CAFile(),
+			HeartbeatPath: HeartbeatPath, EventsPath: EventsPath,
+			Broadcast: "127.0.0.1", WOLPort: h.wakePort, WakeCheck: "tcp",
+			Labs: []string{fmt.Sprint(i + 1)},
+		})
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("labsim: hosts.json: %w", err)
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,390 @@
+// Package winrm runs commands on Lab Stations over WinRM (masterzen/winrm),
+// every call bounded by the caller's context and by time limits, with at
+// most a few commands in flight per station and typed errors.
+package winrm
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	mzwinrm "github.com/masterzen/winrm"
+
+	"github.com/ops-worker/ops-worker/internal/labstation"
+)
+
+// Defaults of Config (OPS_WINRM_OPERATION_TIMEOUT / OPS_WINRM_READ_TIMEOUT).
+const (
+	DefaultOperationTimeout = 20 * time.Second
+	DefaultReadTimeout      = 30 * time.Second
+	DefaultDialTimeout      = 10 * time.Second
+	DefaultMaxPerHost       = 2
+	DefaultMaxOutput        = 4 << 20
+	DefaultKrb5Conf         = "/etc/krb5.conf"
+)
+
+// Config tunes a Client. The zero value uses the defaults above.
+type Config struct {
+	// OperationTimeout is the WS-Management OperationTimeout of each request
+	// (how long the station may hold a Receive open).
+	OperationTimeout time.Duration
+	// ReadTimeout is the wait for an HTTP answer; it is kept above
+	// OperationTimeout so a legitimate long Receive is not cut.
+	ReadTimeout time.Duration
+	// CommandTimeout bounds one whole call (shell, command, output, close);
+	// zero means OperationTimeout, so a hung command is abandoned then.
+	CommandTimeout time.Duration
+	DialTimeout    time.Duration
+	// MaxPerHost is the number of calls in flight per address:port
+	// (the Lab Station contract allows 2).
+	MaxPerHost int
+	// MaxOutput caps each of stdout and stderr; the rest is read and dropped.
+	MaxOutput int
+	// Krb5Conf is the krb5.conf used by the Kerberos transport.
+	Krb5Conf string
+	Logger   *slog.Logger
+}
+
+// Client runs WinRM calls. It is safe for concurrent use; each call builds
+// its own masterzen client, parameters and transport.
+type Client struct {
+	cfg      Config
+	mu       sync.Mutex
+	sems     map[string]chan struct{}
+	cleanups sync.WaitGroup
+}
+
+// New returns a Client with cfg's zero fields set to the defaults.
+func New(cfg Config) *Client {
+	if cfg.OperationTimeout <= 0 {
+		cfg.OperationTimeout = DefaultOperationTimeout
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.ReadTimeout <= cfg.OperationTimeout {
+		cfg.ReadTimeout = cfg.OperationTimeout + 5*time.Second
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = cfg.OperationTimeout
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.MaxPerHost <= 0 {
+		cfg.MaxPerHost = DefaultMaxPerHost
+	}
+	if cfg.MaxOutput <= 0 {
+		cfg.MaxOutput = DefaultMaxOutput
+	}
+	if cfg.Krb5Conf == "" {
+		cfg.Krb5Conf = DefaultKrb5Conf
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{cfg: cfg, sems: map[string]chan struct{}{}}
+}
+
+// Result of one command.
+type Result struct {
+	ExitCode int
+	Stdout   string
+	Stderr   string
+	Duration time.Duration
+	// Truncated is set when stdout or stderr went over Config.MaxOutput.
+	Truncated bool
+}
+
+// Run runs commandLine (as the station's cmd shell receives it) on t.
+func (c *Client) Run(ctx context.Context, t Target, commandLine string) (Result, error) {
+	return c.exec(ctx, t, "run", commandLine)
+}
+
+// RunLabStation runs `exe command args...`, each argument reaching the
+// program verbatim; an argument that cannot is refused (ErrArgument) before
+// anything is sent.
+func (c *Client) RunLabStation(ctx context.Context, t Target, exe, command string, args []string) (Result, error) {
+	line, err := labstation.CommandLine(exe, command, args)
+	if err != nil {
+		return Result{}, &Error{Op: "run " + command, Host: t.String(), Kind: ErrArgument, Err: err}
+	}
+	return c.exec(ctx, t, "run "+command, line)
+}
+
+func (c *Client) acquire(ctx context.Context, key string) (func(), error) {
+	c.mu.Lock()
+	s := c.sems[key]
+	if s == nil {
+		s = make(chan struct{}, c.cfg.MaxPerHost)
+		c.sems[key] = s
+	}
+	c.mu.Unlock()
+	select {
+	case s <- struct{}{}:
+		return func() { <-s }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Client) exec(parent context.Context, t Target, op, commandLine string) (Result, error) {
+	start := time.Now()
+	host := t.String()
+	fail := func(kind, err error) error { return &Error{Op: op, Host: host, Kind: kind, Err: err} }
+	if err := t.validate(); err != nil {
+		return Result{}, fail(ErrConfig, err)
+	}
+	var tlsCfg *tls.Config
+	if t.UseSSL {
+		var err error
+		if tlsCfg, err = t.tlsConfig(); err != nil {
+			return Result{}, fail(ErrConfig, err)
+		}
+	}
+	release, err := c.acquire(parent, host)
+	if err != nil {
+		return Result{}, fail(classify(parent, parent, err), err)
+	}
+	ctx, cancel := context.WithTimeoutCause(parent, c.cfg.CommandTimeout, errCommandTimeout)
+	defer cancel()
+	res, shellID, err := c.call(ctx, t, tlsCfg, commandLine)
+	res.Duration = time.Since(start)
+	if err == nil {
+		release()
+		c.cfg.Logger.Debug("winrm call", "op", op, "host", host, "exit_code", res.ExitCode, "duration_ms", res.Duration.Milliseconds())
+		return res, nil
+	}
+	kind := classify(parent, ctx, err)
+	if ctx.Err() != nil {
+		err = context.Cause(ctx)
+		if shellID != "" {
+			// Abandoned mid-command: the station still runs it and counts it
+			// against its 2 slots. Delete the shell in the background, keeping
+			// our slot until done, so the caller returns at once.
+			c.cleanups.Add(1)
+			go func(release func()) {
+				defer c.cleanups.Done()
+				defer release()
+				c.deleteShell(context.WithoutCancel(parent), t, tlsCfg, shellID)
+			}(release)
+			release = func() {}
+		}
+	}
+	release()
+	c.cfg.Logger.Debug("winrm call failed", "op", op, "host", host, "kind", kind.Error(), "duration_ms", res.Duration.Milliseconds())
+	return res, fail(kind, err)
+}
+
+// Close waits for the background clean-ups of abandoned calls (each bounded
+// by DialTimeout + ReadTimeout). The Client stays usable.
+func (c *Client) Close() error {
+	c.cleanups.Wait()
+	return nil
+}
+
+// call runs one command on its own connections, which are closed when ctx
+// ends: that is what stops masterzen's context-less calls at once.
+func (c *Client) call(ctx context.Context, t Target, tlsCfg *tls.Config, commandLine string) (Result, string, error) {
+	tracker := newConnTracker(c.cfg.DialTimeout)
+	ht := newHTTPTransport(tracker, tlsCfg, c.cfg.ReadTimeout)
+	stop := context.AfterFunc(ctx, tracker.closeAll)
+	defer func() {
+		stop()
+		ht.CloseIdleConnections()
+		tracker.closeAll()
+	}()
+	client, tr, err := c.newMZClient(ctx, t, tracker, ht)
+	if err != nil {
+		return Result{}, "", err
+	}
+	return c.runShell(ctx, t, client, tr, commandLine)
+}
+
+func (c *Client) deleteShell(parent context.Context, t Target, tlsCfg *tls.Config, shellID string) {
+	ctx, cancel := context.WithTimeout(parent, c.cfg.DialTimeout+c.cfg.ReadTimeout)
+	defer cancel()
+	tracker := newConnTracker(c.cfg.DialTimeout)
+	ht := newHTTPTransport(tracker, tlsCfg, c.cfg.ReadTimeout)
+	stop := context.AfterFunc(ctx, tracker.closeAll)
+	defer func() {
+		stop()
+		ht.CloseIdleConnections()
+		tracker.closeAll()
+	}()
+	client, _, err := c.newMZClient(ctx, t, tracker, ht)
+	if err == nil {
+		err = client.NewShell(shellID).Close()
+	}
+	if err != nil {
+		c.cfg.Logger.Debug("winrm delete abandoned shell", "host", t.String(), "err", err.Error())
+	}
+}
+
+func (c *Client) transporter(ctx context.Context, t Target, ht *http.Transport) (mzwinrm.Transporter, error) {
+	scheme := "http"
+	if t.UseSSL {
+		scheme = "https"
+	}
+	url := scheme + "://" + t.String() + "/wsman"
+	switch t.transport() {
+	case TransportBasic:
+		return newBasicTransport(ctx, url, t.User, t.Password, ht), nil
+	case TransportKerberos:
+		_, realm, ok := strings.Cut(t.User, "@")
+		if !ok || realm == "" {
+			return nil, &kindError{kind: ErrConfig, msg: "kerberos needs the user as user@REALM"}
+		}
+		if _, err := os.Stat(c.cfg.Krb5Conf); err != nil {
+			return nil, &kindError{kind: ErrConfig, msg: "kerberos: " + err.Error()}
+		}
+		user, _, _ := strings.Cut(t.User, "@")
+		// masterzen's Kerberos transport builds its own http.Transport from
+		// the endpoint: bounded by the read timeout, not by ctx.
+		return mzwinrm.NewClientKerberos(&mzwinrm.Settings{
+			WinRMUsername: user, WinRMPassword: t.Password, WinRMHost: t.Address, WinRMPort: t.EffectivePort(),
+			WinRMProto: scheme, KrbRealm: strings.ToUpper(realm), KrbConfig: c.cfg.Krb5Conf,
+			KrbSpn: "HTTP/" + t.Address,
+		}), nil
+	default:
+		if t.UseSSL {
+			return newNTLMTransport(ctx, url, t.User, t.Password, ht), nil
+		}
+		return newEncTransport(ctx, url, t.User, t.Password, ht), nil
+	}
+}
+
+func wsmanDuration(d time.Duration) string {
+	return "PT" + strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "S"
+}
+
+func (c *Client) newMZClient(ctx context.Context, t Target, tracker *connTracker, ht *http.Transport) (*mzwinrm.Client, mzwinrm.Transporter, error) {
+	tr, err := c.transporter(ctx, t, ht)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Fresh parameters per client: masterzen's DefaultParameters is a shared
+	// global pointer.
+	params := mzwinrm.NewParameters(wsmanDuration(c.cfg.OperationTimeout), "en-US", 153600)
+	params.Dial = tracker.Dial
+	params.TransportDecorator = func() mzwinrm.Transporter { return tr }
+	ep := &mzwinrm.Endpoint{
+		Host: t.Address, Port: t.EffectivePort(), HTTPS: t.UseSSL, Insecure: t.InsecureSkipVerify,
+		TLSServerName: t.TLSServerName, Timeout: c.cfg.ReadTimeout,
+	}
+	if t.transport() == TransportKerberos && t.UseSSL {
+		ep.CACert = t.CACertPEM
+		if len(ep.CACert) == 0 && t.CAFile != "" {
+			if ep.CACert, err = os.ReadFile(t.CAFile); err != nil {
+				return nil, nil, &kindError{kind: ErrConfig, msg: "read CA file: " + err.Error()}
+			}
+		}
+	}
+	client, err := mzwinrm.NewClientWithParameters(ep, t.User, t.Password, params)
+	if err != nil {
+		return nil, nil, &kindError{kind: ErrConfig, msg: "winrm client: " + err.Error()}
+	}
+	return client, tr, nil
+}
+
+// runShell creates a shell, runs the command, collects its output and
+// deletes the shell. It returns the shell ID so an abandoned call can be
+// cleaned up.
+func (c *Client) runShell(ctx context.Context, t Target, client *mzwinrm.Client, tr mzwinrm.Transporter, commandLine string) (Result, string, error) {
+	// CreateShell by hand (the same exported steps) to learn the shell ID,
+	// which masterzen keeps unexported.
+	params := client.Parameters
+	scheme := "http"
+	if t.UseSSL {
+		scheme = "https"
+	}
+	req := mzwinrm.NewOpenShellRequest(scheme+"://"+t.String()+"/wsman", &params)
+	resp, err := tr.Post(client, req)
+	req.Free()
+	if err != nil {
+		return Result{}, "", fmt.Errorf("create shell: %w", err)
+	}
+	shellID, err := mzwinrm.ParseOpenShellResponse(resp)
+	if err != nil || shellID == "" {
+		return Result{}, "", &kindError{kind: ErrProtocol, msg: fmt.Sprintf("create shell: no shell ID in answer (%v)", err)}
+	}
+	shell := client.NewShell(shellID)
+	cmd, err := shell.ExecuteWithContext(ctx, commandLine)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.closeShell(t, shell)
+		}
+		return Result{}, shellID, fmt.Errorf("execute: %w", err)
+	}
+	// masterzen keeps the receive loop's error unexported; it reaches us as
+	// the error that closes the output pipes. Both must be drained, or the
+	// loop blocks writing to them.
+	stdout := &capBuffer{max: c.cfg.MaxOutput}
+	stderr := &capBuffer{max: c.cfg.MaxOutput}
+	var errOut, errErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, errErr = io.Copy(stderr, cmd.Stderr)
+	}()
+	_, errOut = io.Copy(stdout, cmd.Stdout)
+	wg.Wait()
+	cmd.Wait()
+	res := Result{ExitCode: cmd.ExitCode(), Stdout: stdout.String(), Stderr: stderr.String(),
+		Truncated: stdout.truncated || stderr.truncated}
+	if err := firstErr(errOut, errErr); err != nil {
+		if ctx.Err() != nil {
+			return res, shellID, fmt.Errorf("receive output: %w", err)
+		}
+		c.closeShell(t, shell)
+		return res, "", fmt.Errorf("receive output: %w", err)
+	}
+	c.closeShell(t, shell)
+	return res, "", nil
+}
+
+func (c *Client) closeShell(t Target, shell *mzwinrm.Shell) {
+	if err := shell.Close(); err != nil {
+		c.cfg.Logger.Debug("winrm delete shell", "host", t.String(), "err", err.Error())
+	}
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// capBuffer keeps the first max bytes and drops the rest, still reading it.
+type capBuffer struct {
+	b         []byte
+	max       int
+	truncated bool
+}
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	room := c.max - len(c.b)
+	if room < len(p) {
+		c.truncated = true
+		if room > 0 {
+			c.b = append(c.b, p[:room]...)
+		}
+		return len(p), nil
+	}
+	c.b = append(c.b, p...)
+	return len(p), nil
+}
+
+func (c *capBuffer) String() string { return string(c.b) }

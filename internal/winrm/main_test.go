@@ -1,0 +1,110 @@
+package winrm_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/winrm"
+)
+
+// TestMain fails the run when goroutines of ours or of the libraries we
+// drive (masterzen, net/http, the simulator) are left running after the
+// suite: a call abandoned on cancel must not leave its receive loop behind.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if leaked := leakedGoroutines(5 * time.Second); leaked != "" {
+			fmt.Fprintf(os.Stderr, "goroutine leak:\n%s\n", leaked)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// leakedGoroutines waits up to wait for every goroutine running our code,
+// masterzen, net/http or net to end, and returns the stacks of the rest.
+func leakedGoroutines(wait time.Duration) string {
+	deadline := time.Now().Add(wait)
+	for {
+		var leaked []string
+		buf := make([]byte, 4<<20)
+		stacks := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
+		for _, g := range stacks[1:] { // stacks[0] is this goroutine
+			for _, pkg := range []string{"ops-worker/internal/", "masterzen/", "net/http.", "net.(*"} {
+				if strings.Contains(g, pkg) {
+					leaked = append(leaked, g)
+					break
+				}
+			}
+		}
+		if len(leaked) == 0 {
+			return ""
+		}
+		if time.Now().After(deadline) {
+			return strings.Join(leaked, "\n\n")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mode is one way of reaching a station.
+type mode struct {
+	name      string
+	ssl       bool
+	transport string
+}
+
+var modes = []mode{
+	{"https-ntlm", true, winrm.TransportNTLM},
+	{"https-basic", true, winrm.TransportBasic},
+	{"http-ntlm-encrypted", false, winrm.TransportNTLM},
+}
+
+func startSim(tb testing.TB, hosts ...labsim.HostOptions) *labsim.Sim {
+	tb.Helper()
+	if len(hosts) == 0 {
+		hosts = []labsim.HostOptions{{Name: "lab-ws-01"}}
+	}
+	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: hosts})
+	if err != nil {
+		tb.Fatalf("labsim: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := sim.Close(); err != nil {
+			tb.Errorf("labsim close: %v", err)
+		}
+	})
+	return sim
+}
+
+func target(sim *labsim.Sim, h *labsim.Host, m mode) winrm.Target {
+	t := winrm.Target{Address: "127.0.0.1", Port: h.HTTPSPort(), UseSSL: m.ssl, Transport: m.transport,
+		User: h.User(), Password: h.Password(), CACertPEM: sim.CACertPEM()}
+	if !m.ssl {
+		t.Port = h.HTTPPort()
+		t.CACertPEM = nil
+	}
+	return t
+}
+
+func newClient(cfg winrm.Config) *winrm.Client {
+	if cfg.OperationTimeout == 0 {
+		cfg.OperationTimeout = 5 * time.Second
+	}
+	return winrm.New(cfg)
+}
+
+func mustNotLeak(t *testing.T, err error, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s != "" && err != nil && strings.Contains(err.Error(), s) {
+			t.Errorf("error leaks a secret: %v", err)
+		}
+	}
+}

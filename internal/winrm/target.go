@@ -1,0 +1,139 @@
+package winrm
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+)
+
+// Transports a Target may name.
+const (
+	TransportNTLM     = "ntlm"
+	TransportBasic    = "basic"
+	TransportKerberos = "kerberos"
+)
+
+// Target is one WinRM endpoint with its credentials and trust settings.
+type Target struct {
+	Address   string
+	Port      int  // 0: 5986 with SSL, 5985 without
+	UseSSL    bool // false only when the host entry asks for plain HTTP
+	Transport string
+	User      string
+	Password  string
+	// CACertPEM is the CA bundle that signs the station's certificate; when
+	// empty, CAFile is read; when both are empty the system roots are used.
+	CACertPEM          []byte
+	CAFile             string
+	InsecureSkipVerify bool
+	TLSServerName      string
+}
+
+// TargetFromHost builds the Target of a catalog host. A host's own CA file
+// wins over globalCAFile (OPS_WINRM_CA_FILE).
+func TargetFromHost(h hosts.Host, globalCAFile string) Target {
+	t := Target{
+		Address:            h.Address,
+		Port:               h.WinRMPort,
+		UseSSL:             h.WinRMUseSSL,
+		Transport:          h.WinRMTransport,
+		User:               h.WinRMUser,
+		Password:           h.WinRMPass,
+		CAFile:             h.WinRMCAFile,
+		InsecureSkipVerify: h.WinRMInsecureSkipVerify,
+		TLSServerName:      h.WinRMTLSServerName,
+	}
+	if t.CAFile == "" {
+		t.CAFile = globalCAFile
+	}
+	return t
+}
+
+// String names the endpoint for errors and logs; it never holds secrets.
+func (t Target) String() string {
+	return net.JoinHostPort(t.Address, strconv.Itoa(t.EffectivePort()))
+}
+
+// EffectivePort is Port, or the default of the scheme when Port is 0.
+func (t Target) EffectivePort() int {
+	switch {
+	case t.Port != 0:
+		return t.Port
+	case t.UseSSL:
+		return hosts.DefaultHTTPSPort
+	default:
+		return hosts.DefaultHTTPPort
+	}
+}
+
+func (t Target) transport() string {
+	if t.Transport == "" {
+		return TransportNTLM
+	}
+	return strings.ToLower(t.Transport)
+}
+
+func (t Target) validate() error {
+	if t.Address == "" {
+		return fmt.Errorf("no address")
+	}
+	if strings.ContainsAny(t.Address, "/?#@ \t\r\n") {
+		return fmt.Errorf("address %q is not a host name or IP address", t.Address)
+	}
+	if p := t.EffectivePort(); p < 1 || p > 65535 {
+		return fmt.Errorf("port %d out of range", p)
+	}
+	switch t.transport() {
+	case TransportNTLM:
+	case TransportBasic:
+		// Basic sends the password itself; over plain HTTP anyone on the path
+		// would read it.
+		if !t.UseSSL {
+			return fmt.Errorf("basic authentication over plain HTTP is refused")
+		}
+	case TransportKerberos:
+		if !t.UseSSL {
+			return fmt.Errorf("kerberos over plain HTTP needs message encryption, which is not supported")
+		}
+	default:
+		return fmt.Errorf("unknown transport %q", t.Transport)
+	}
+	if t.User == "" {
+		return fmt.Errorf("no user")
+	}
+	return nil
+}
+
+// tlsConfig is the client TLS configuration of an HTTPS target.
+func (t Target) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         t.TLSServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // per-host opt-in, warned at load
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = t.Address
+	}
+	pemBytes := t.CACertPEM
+	if len(pemBytes) == 0 && t.CAFile != "" {
+		b, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read CA file: %w", err)
+		}
+		pemBytes = b
+	}
+	if len(pemBytes) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("CA bundle %q holds no PEM certificate", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
