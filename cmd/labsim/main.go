@@ -1,5 +1,13 @@
 // Command labsim runs simulated Lab Stations (see internal/labsim) until
 // SIGINT or SIGTERM, and prints the CA file and a ready hosts.json.
+//
+// With -base-port and -ca-dir the ports and the CA stay the same from one
+// run to the next, so the hosts.json printed once keeps working:
+//
+//	labsim -hosts 3 -base-port 45000 -ca-dir ~/.labsim -out hosts.json
+//
+// Host i (0-based) then takes HTTPS base+3i, HTTP base+3i+1 and the UDP
+// wake port base+3i+2.
 package main
 
 import (
@@ -24,6 +32,8 @@ type Main struct {
 	BootDelay time.Duration
 	Asleep    bool
 	Out       string // hosts.json path; "" = stdout only
+	BasePort  int    // 0: ephemeral ports; else host i uses BasePort+3i .. +3i+2
+	CADir     string // "": a fresh CA removed on exit; else kept there
 
 	Stdout io.Writer
 	Logger *slog.Logger
@@ -39,11 +49,25 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.BootDelay, "boot-delay", 2*time.Second, "time from a magic packet to WinRM answering")
 	fs.BoolVar(&m.Asleep, "asleep", false, "start every host asleep")
 	fs.StringVar(&m.Out, "out", "", "write hosts.json to this path")
+	fs.IntVar(&m.BasePort, "base-port", 0, "first of fixed ports: host i (0-based) gets HTTPS `N`+3i, HTTP N+3i+1, wake UDP N+3i+2 (0: ephemeral)")
+	fs.StringVar(&m.CADir, "ca-dir", "", "load the CA from `DIR` (labsim-ca.pem, labsim-ca-key.pem), or create it there, and keep it on exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: labsim [flags]\n\n"+
+			"Runs simulated Lab Stations on 127.0.0.1 until interrupted and prints the CA\n"+
+			"file and a ready hosts.json. Use -base-port and -ca-dir to keep that\n"+
+			"hosts.json valid across restarts.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if m.Hosts < 1 || m.Hosts > 5000 {
 		return fmt.Errorf("-hosts must be 1..5000, got %d", m.Hosts)
+	}
+	if m.BasePort != 0 {
+		if last := m.BasePort + 3*m.Hosts - 1; m.BasePort < 1024 || last > 65535 {
+			return fmt.Errorf("-base-port %d with %d hosts needs ports %d..%d, want within 1024..65535", m.BasePort, m.Hosts, m.BasePort, last)
+		}
 	}
 	return nil
 }
@@ -56,13 +80,18 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Logger == nil {
 		m.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	opts := labsim.Options{Logger: m.Logger}
+	opts := labsim.Options{Logger: m.Logger, CADir: m.CADir}
 	for i := 0; i < m.Hosts; i++ {
-		opts.Hosts = append(opts.Hosts, labsim.HostOptions{Latency: m.Latency, BootDelay: m.BootDelay, Asleep: m.Asleep})
+		ho := labsim.HostOptions{Latency: m.Latency, BootDelay: m.BootDelay, Asleep: m.Asleep}
+		if m.BasePort != 0 {
+			p := m.BasePort + 3*i
+			ho.HTTPSPort, ho.HTTPPort, ho.WakePort = p, p+1, p+2
+		}
+		opts.Hosts = append(opts.Hosts, ho)
 	}
 	sim, err := labsim.Start(ctx, opts)
 	if err != nil {
-		return fmt.Errorf("start labsim: %w", err)
+		return err // already "labsim: host ...: HTTPS port N: ..."
 	}
 	m.sim = sim
 	doc, err := sim.HostsJSON()

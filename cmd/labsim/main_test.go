@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -80,9 +82,120 @@ func TestMain_RunWritesHostsJSON(t *testing.T) {
 	}
 }
 
-func TestMain_BadFlags(t *testing.T) {
-	m := &Main{}
-	if err := m.ParseFlags([]string{"-hosts", "0"}); err == nil {
-		t.Error("-hosts 0: got no error")
+func TestMain_ParseFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string // "" = accepted
+	}{
+		{[]string{"-hosts", "0"}, "-hosts must be 1..5000"},
+		{[]string{"-base-port", "65533"}, ""},
+		{[]string{"-base-port", "65534"}, "needs ports 65534..65536"},
+		{[]string{"-hosts", "2", "-base-port", "65530"}, ""},
+		{[]string{"-hosts", "2", "-base-port", "65531"}, "needs ports 65531..65536"},
+		{[]string{"-hosts", "5000", "-base-port", "50536"}, ""},
+		{[]string{"-hosts", "5000", "-base-port", "50537"}, "needs ports 50537..65536"},
+		{[]string{"-base-port", "1024"}, ""},
+		{[]string{"-base-port", "1023"}, "needs ports 1023..1025"},
+		{[]string{"-base-port", "-5"}, "needs ports -5..-3"},
+		{[]string{"-base-port", "0", "-ca-dir", "/tmp/x"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			m := &Main{}
+			err := m.ParseFlags(tt.args)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("got %v, want accepted", err)
+			case tt.wantErr != "" && err == nil:
+				t.Fatalf("got accepted, want an error containing %q", tt.wantErr)
+			case err != nil && !strings.Contains(err.Error(), tt.wantErr):
+				t.Errorf("error %q: want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// freeRange finds base with TCP base, base+1 and UDP base+2 free on
+// 127.0.0.1 (checked, then released).
+func freeRange(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := ln.Addr().(*net.TCPAddr).Port
+		ok := base >= 1024 && base+2 <= 65535
+		if ok {
+			ln2, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+1)))
+			ok = err == nil
+			if ok {
+				_ = ln2.Close()
+				pc, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+2)))
+				ok = err == nil
+				if ok {
+					_ = pc.Close()
+				}
+			}
+		}
+		_ = ln.Close()
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no 3 consecutive free ports found")
+	return 0
+}
+
+func TestMain_RunFixedPortsAndCADir(t *testing.T) {
+	base := freeRange(t)
+	caDir := filepath.Join(t.TempDir(), "ca")
+	m := &Main{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := m.ParseFlags([]string{"-base-port", strconv.Itoa(base), "-ca-dir", caDir}); err != nil {
+		t.Fatal(err)
+	}
+	var stdout syncBuf
+	m.Stdout = &stdout
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+
+	var doc struct {
+		Hosts []struct {
+			WinRMPort   int    `json:"winrm_port"`
+			WOLPort     int    `json:"wol_port"`
+			WinRMCAFile string `json:"winrm_ca_file"`
+		} `json:"hosts"`
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := stdout.String()
+		if i := strings.Index(s, "{"); i >= 0 && json.Unmarshal([]byte(s[i:]), &doc) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hosts.json not printed: %q", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Hosts) != 1 {
+		t.Fatalf("hosts: got %d, want 1", len(doc.Hosts))
+	}
+	got := doc.Hosts[0]
+	if got.WinRMPort != base || got.WOLPort != base+2 {
+		t.Errorf("ports: got winrm %d wol %d, want %d and %d", got.WinRMPort, got.WOLPort, base, base+2)
+	}
+	if want := filepath.Join(caDir, "labsim-ca.pem"); got.WinRMCAFile != want {
+		t.Errorf("winrm_ca_file: got %s, want %s", got.WinRMCAFile, want)
+	}
+	if _, err := os.Stat(got.WinRMCAFile); err != nil {
+		t.Errorf("CA file after Close: %v, want kept", err)
 	}
 }

@@ -4,10 +4,16 @@
 //
 // # Listeners
 //
-// Every host listens on 127.0.0.1 only, on ephemeral ports: WinRM over
-// HTTPS and over plain HTTP at /wsman, and a UDP wake port. The HTTPS
-// certificate (127.0.0.1, ::1, localhost) is signed by an ECDSA P-256 CA
-// generated at Start and written to Sim.CAFile.
+// Every host listens on 127.0.0.1 only: WinRM over HTTPS and over plain
+// HTTP at /wsman, and a UDP wake port, each on the port HostOptions gives
+// (HTTPSPort, HTTPPort, WakePort) or else an ephemeral one. A port in use
+// fails Start with an error naming the host and the port. The HTTPS
+// certificate (127.0.0.1, ::1, localhost) is made at every Start and signed
+// by an ECDSA P-256 CA whose certificate is at Sim.CAFile: with
+// Options.CADir the CA is loaded from there (or made and saved there once)
+// and outlives the sim, so fixed ports and the CA keep a hosts.json valid
+// across restarts; without it the CA is new and its file is removed by
+// Close.
 //
 // # Authentication
 //

@@ -100,9 +100,19 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 	h.bootedAt = s.now()
 	h.state = initialState(h, o)
 
-	h.wakeConn, err = net.ListenPacket("udp4", "127.0.0.1:0")
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"HTTPS", o.HTTPSPort}, {"HTTP", o.HTTPPort}, {"wake", o.WakePort}} {
+		if p.port < 0 || p.port > 65535 {
+			return nil, fmt.Errorf("host %s: %s port %d out of range 0..65535", h.name, p.name, p.port)
+		}
+	}
+	h.httpsPort, h.httpPort = o.HTTPSPort, o.HTTPPort
+
+	h.wakeConn, err = net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", o.WakePort))
 	if err != nil {
-		return nil, fmt.Errorf("host %s: wake listener: %w", h.name, err)
+		return nil, fmt.Errorf("host %s: wake port %d (UDP): %w", h.name, o.WakePort, err)
 	}
 	h.wakePort = h.wakeConn.LocalAddr().(*net.UDPAddr).Port
 	s.wg.Add(1)
@@ -222,17 +232,19 @@ func (h *Host) openLocked() error {
 	h.releasePortsLocked()
 	httpsLn, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", h.httpsPort))
 	if err != nil {
-		return fmt.Errorf("https listener: %w", err)
+		return fmt.Errorf("HTTPS port %d: %w", h.httpsPort, err)
 	}
 	httpLn, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", h.httpPort))
 	if err != nil {
 		_ = httpsLn.Close()
-		return fmt.Errorf("http listener: %w", err)
+		return fmt.Errorf("HTTP port %d: %w", h.httpPort, err)
 	}
+	// Set at the first open, before the host is published: the accessors
+	// read them without the lock. Later opens reuse these ports.
 	if h.httpsPort == 0 {
-		// Set once, before the host is published: the accessors read
-		// them without the lock.
 		h.httpsPort = httpsLn.Addr().(*net.TCPAddr).Port
+	}
+	if h.httpPort == 0 {
 		h.httpPort = httpLn.Addr().(*net.TCPAddr).Port
 	}
 	h.epoch, h.epochStop = context.WithCancel(h.sim.ctx)

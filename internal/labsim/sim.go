@@ -20,6 +20,13 @@ type Options struct {
 	Hosts  []HostOptions
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
+
+	// CADir, when set, keeps the CA across runs: its certificate and key
+	// are loaded from CADir/labsim-ca.pem and CADir/labsim-ca-key.pem when
+	// both exist and form a valid CA, else made and written there (the key
+	// 0600). Close leaves them. Empty: a new CA in a temporary directory
+	// that Close removes.
+	CADir string
 }
 
 // HostOptions configures one simulated Lab Station. Zero values get defaults.
@@ -42,6 +49,10 @@ type HostOptions struct {
 	// HTTP listener, like a Windows listener with AllowUnencrypted=true.
 	// The default refuses it: plain HTTP then needs NTLM message encryption.
 	AllowUnencrypted bool
+
+	// Fixed ports on 127.0.0.1 (0: ephemeral). They stay the same across
+	// sleep and wake either way; fixed ones also survive a restart.
+	HTTPSPort, HTTPPort, WakePort int
 }
 
 // Default credentials of a simulated host.
@@ -54,7 +65,8 @@ const (
 type Sim struct {
 	log   *slog.Logger
 	now   func() time.Time
-	dir   string
+	dir   string // the temporary directory Close removes; "" with CADir
+	caDir string
 	caPEM []byte
 	tls   *tls.Config
 
@@ -69,8 +81,9 @@ type Sim struct {
 	closeErr  error
 }
 
-// Start creates the CA, the hosts and their listeners (all on 127.0.0.1,
-// ephemeral ports). The context bounds start-up only; Close stops the sim.
+// Start creates or loads the CA, then the hosts and their listeners (all on
+// 127.0.0.1, on HostOptions' ports or ephemeral ones). The context bounds
+// start-up only; Close stops the sim.
 func Start(ctx context.Context, opts Options) (*Sim, error) {
 	if len(opts.Hosts) == 0 {
 		return nil, errors.New("labsim: no hosts")
@@ -78,6 +91,7 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	s := &Sim{
 		log:    opts.Logger,
 		now:    opts.Now,
+		caDir:  opts.CADir,
 		byName: make(map[string]*Host, len(opts.Hosts)),
 	}
 	if s.log == nil {
@@ -86,24 +100,10 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-
-	dir, err := os.MkdirTemp("", "labsim-")
-	if err != nil {
-		return nil, fmt.Errorf("labsim: temp dir: %w", err)
-	}
-	s.dir = dir
-	ca, err := newCA()
-	if err != nil {
-		_ = os.RemoveAll(dir)
+	if err := s.setupCA(); err != nil {
 		return nil, fmt.Errorf("labsim: %w", err)
 	}
-	s.caPEM = ca.certPEM
-	s.tls = ca.serverTLS
-	if err := os.WriteFile(s.CAFile(), s.caPEM, 0o600); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("labsim: write CA file: %w", err)
-	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	for i, ho := range opts.Hosts {
 		if err := ctx.Err(); err != nil {
@@ -113,10 +113,11 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 		h, err := newHost(s, i, ho)
 		if err != nil {
 			_ = s.Close()
-			return nil, fmt.Errorf("labsim: host %d: %w", i+1, err)
+			return nil, fmt.Errorf("labsim: %w", err) // names the host
 		}
 		key := strings.ToLower(h.name)
 		if _, dup := s.byName[key]; dup {
+			_ = h.shutdown() // not in s.hosts yet
 			_ = s.Close()
 			return nil, fmt.Errorf("labsim: duplicate host name %q", h.name)
 		}
@@ -138,17 +139,62 @@ func (s *Sim) Close() error {
 			}
 		}
 		s.wg.Wait()
-		if err := os.RemoveAll(s.dir); err != nil {
-			errs = append(errs, err)
+		if s.dir != "" {
+			if err := os.RemoveAll(s.dir); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
 }
 
+// setupCA loads or makes the CA and the hosts' server certificate, and
+// writes the CA file.
+func (s *Sim) setupCA() error {
+	now := time.Now() // real time: clients check certificates against it
+	var c *ca
+	if s.caDir != "" {
+		var loaded bool
+		var err error
+		if c, loaded, err = loadOrCreateCA(s.caDir, now, s.log); err != nil {
+			return fmt.Errorf("CA in %s: %w", s.caDir, err)
+		}
+		s.log.Info("labsim CA", "file", s.CAFile(), "loaded", loaded)
+	} else {
+		dir, err := os.MkdirTemp("", "labsim-")
+		if err != nil {
+			return fmt.Errorf("temp dir: %w", err)
+		}
+		s.dir = dir
+		if c, err = newCA(now); err == nil {
+			err = os.WriteFile(s.CAFile(), c.certPEM, 0o600)
+		}
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return fmt.Errorf("CA file: %w", err)
+		}
+	}
+	cfg, err := c.serverTLS(now)
+	if err != nil {
+		if s.dir != "" {
+			_ = os.RemoveAll(s.dir)
+		}
+		return err
+	}
+	s.caPEM, s.tls = c.certPEM, cfg
+	return nil
+}
+
 // CAFile is the path of the CA certificate (PEM) that signed every host's
-// HTTPS certificate. The file is removed by Close.
-func (s *Sim) CAFile() string { return filepath.Join(s.dir, "labsim-ca.pem") }
+// HTTPS certificate: in Options.CADir, kept, or else in a temporary
+// directory that Close removes.
+func (s *Sim) CAFile() string {
+	if s.caDir != "" {
+		return filepath.Join(s.caDir, caCertFile)
+	}
+	return filepath.Join(s.dir, caCertFile)
+}
 
 // CACertPEM returns the CA certificate in PEM form.
 func (s *Sim) CACertPEM() []byte { return append([]byte(nil), s.caPEM...) }

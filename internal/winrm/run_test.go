@@ -334,8 +334,12 @@ func TestRun_CancelStopsAtOnce(t *testing.T) {
 			}()
 			_, err := c.RunLabStation(ctx, target(sim, h, m), exe, "status", nil)
 			at := <-cancelled
-			if d := time.Since(at); d > 150*time.Millisecond {
+			// "At once" against a 30 s operation timeout; the margin is for
+			// a loaded CI machine running the race detector, not a goal.
+			if d := time.Since(at); d > 2*time.Second {
 				t.Errorf("returned %v after cancel, want at once", d)
+			} else {
+				t.Logf("returned %v after cancel", d)
 			}
 			if !errors.Is(err, winrm.ErrCanceled) || !errors.Is(err, context.Canceled) {
 				t.Errorf("err = %v, want ErrCanceled wrapping context.Canceled", err)
