@@ -62,7 +62,7 @@ bench-db: $(BENCHSTAT)
 # 200 labsim hosts, 20 ms per WinRM request, 32 polls in flight.
 bench-winrm: $(BENCHSTAT)
 	mkdir -p bench
-	$(GO) test -run '^$$' -bench 'HeartbeatPoll200' -benchtime 1x -count 5 -timeout 30m ./internal/lab/... ./internal/winrm/... | tee bench/winrm.txt
+	$(GO) test -run '^$$' -bench 'HeartbeatPoll200' -benchtime 1x -count 6 -timeout 30m ./internal/lab/... ./internal/winrm/... | tee bench/winrm.txt
 	$(BENCHSTAT) bench/winrm.txt
 
 bench: bench-db bench-winrm
