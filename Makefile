@@ -56,7 +56,7 @@ $(BENCHSTAT):
 # Candidate scans on 1M history + 100k future reservations + 1M operations.
 bench-db: $(BENCHSTAT)
 	mkdir -p bench
-	$(GO) test -run '^$$' -bench '^BenchmarkScan$$' -benchtime 2000x -count 10 -timeout 30m ./internal/store | tee bench/db.txt
+	$(GO) test -run '^$$' -v -bench '^BenchmarkScan$$' -benchtime 2000x -count 10 -timeout 30m ./internal/store | tee bench/db.txt
 	$(BENCHSTAT) bench/db.txt
 
 # 200 labsim hosts, 20 ms per WinRM request, 32 polls in flight.
