@@ -39,6 +39,8 @@ type Heartbeat struct {
 	LocalSessionActive bool          `json:"localSessionActive"`
 	LastForcedLogoff   *ForcedLogoff `json:"lastForcedLogoff"` // nil when the station reports none ({} or null)
 	LastPowerAction    *PowerAction  `json:"lastPowerAction"`  // nil when the station reports none
+	// StationProfile is status.stationProfile ("pure" or "hybrid"), or "".
+	StationProfile string `json:"stationProfile,omitempty"`
 	// Raw is the whole document as UTF-8, byte-order mark removed.
 	Raw json.RawMessage `json:"raw"`
 }
@@ -89,6 +91,7 @@ type heartbeatJSON struct {
 		} `json:"lastPowerAction"`
 	} `json:"operations"`
 	Status struct {
+		StationProfile     string       `json:"stationProfile"`
 		LocalModeEnabled   bool         `json:"localModeEnabled"`
 		LocalSessionActive bool         `json:"localSessionActive"`
 		Summary            *summaryJSON `json:"summary"`
@@ -123,6 +126,7 @@ func ParseHeartbeat(data []byte) (*Heartbeat, error) {
 		Host:               w.Host,
 		LocalModeEnabled:   w.Status.LocalModeEnabled,
 		LocalSessionActive: w.Status.LocalSessionActive,
+		StationProfile:     w.Status.StationProfile,
 		Raw:                json.RawMessage(doc),
 	}
 	// The top-level summary is the contract; older writers put it only

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/store"
 )
 
@@ -215,17 +216,17 @@ func testHeartbeat(t *testing.T, b Backend) {
 	s.Now = NewClock(time.Date(2026, 11, 20, 9, 15, 0, 0, time.UTC)).Now
 	raw := Fixture(t, "heartbeat.json")
 	ev := strings.Split(strings.TrimSpace(string(Fixture(t, "session-guard-events.jsonl"))), "\n")
-	last := ev[len(ev)-1]
 	tp := func(s string) *time.Time { v, _ := time.Parse(time.RFC3339, s); return &v }
-	bp := func(b bool) *bool { return &b }
-	rec := store.HeartbeatRecord{
-		Host:      store.HostRecord{Name: "LAB-WS-01", Address: "10.1.2.31", MAC: "00:11:22:33:44:55", Mode: "hybrid"},
-		Timestamp: *tp("2026-11-20T09:14:05Z"), Ready: bp(true), LocalMode: bp(false), LocalSession: bp(false),
-		LastForcedLogoffAt: tp("2026-11-20T08:58:41Z"), LastForcedLogoffUser: `LAB-WS-01\student`,
-		LastPowerActionAt: tp("2026-11-19T18:02:10Z"), LastPowerActionMode: "shutdown",
-		Raw:   raw,
-		Event: &store.EventRecord{Kind: "session-guard", Timestamp: tp("2026-11-20T08:58:41Z"), Payload: json.RawMessage(last)},
+	// The fixture goes through the real parser and mapping, as a poll does.
+	hb, err := labstation.ParseHeartbeat(raw)
+	if err != nil {
+		t.Fatal(err)
 	}
+	last, err := labstation.ParseLastEvent([]byte(ev[len(ev)-1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := store.NewHeartbeatRecord(store.HostRecord{Name: "LAB-WS-01", Address: "10.1.2.31", MAC: "00:11:22:33:44:55"}, hb, last)
 
 	// A failure inside the transaction leaves nothing half-written.
 	bad := rec
@@ -265,7 +266,8 @@ func testHeartbeat(t *testing.T, b Backend) {
 			t.Errorf("column %d: got %v, want %v", i, got[i], want[i])
 		}
 	}
-	if rawCol != string(raw) {
+	// The whole document, as read (the parser only trims surrounding space).
+	if rawCol != strings.TrimSpace(string(raw)) {
 		t.Errorf("raw_json differs from the document")
 	}
 	var kind, payload string
@@ -289,10 +291,15 @@ func testHeartbeat(t *testing.T, b Backend) {
 	if n := count(t, s, "SELECT COUNT(*) FROM lab_host_heartbeat"); n != 1 {
 		t.Errorf("heartbeat rows: %d, want 1", n)
 	}
-	// A newer heartbeat from the needs-action fixture.
-	newer := store.HeartbeatRecord{
-		Host: store.HostRecord{Name: "lab-ws-01", Address: "10.1.2.31"}, Timestamp: *tp("2026-11-20T10:01:00Z"),
-		Ready: bp(false), LocalMode: bp(true), LocalSession: bp(true), Raw: Fixture(t, "heartbeat-needs-action.json"),
+	// A newer heartbeat from the needs-action fixture: no profile, empty
+	// lastForcedLogoff and lastPowerAction objects.
+	hb2, err := labstation.ParseHeartbeat(Fixture(t, "heartbeat-needs-action.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := store.NewHeartbeatRecord(store.HostRecord{Name: "lab-ws-01", Address: "10.1.2.31"}, hb2, nil)
+	if !newer.Timestamp.Equal(*tp("2026-11-20T10:01:00Z")) {
+		t.Fatalf("needs-action timestamp: %v", newer.Timestamp)
 	}
 	if _, err := s.SaveHeartbeat(ctx(), newer); err != nil {
 		t.Fatal(err)
