@@ -3,11 +3,8 @@ package lab_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"runtime"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,46 +12,14 @@ import (
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/leakcheck"
 	"github.com/ops-worker/ops-worker/internal/wake"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 // TestMain fails the run when goroutines of ours or of the libraries we
 // drive are left running after the suite.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			leaked := ourGoroutines()
-			if leaked == "" {
-				break
-			}
-			if time.Now().After(deadline) {
-				fmt.Fprintf(os.Stderr, "goroutine leak:\n%s\n", leaked)
-				code = 1
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	os.Exit(code)
-}
-
-func ourGoroutines() string {
-	buf := make([]byte, 4<<20)
-	stacks := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
-	var leaked []string
-	for _, g := range stacks[1:] {
-		for _, pkg := range []string{"ops-worker/internal/", "masterzen/", "net/http.", "net.(*", "pro-bing", "mdlayher/"} {
-			if strings.Contains(g, pkg) {
-				leaked = append(leaked, g)
-				break
-			}
-		}
-	}
-	return strings.Join(leaked, "\n\n")
-}
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m, 5*time.Second)) }
 
 func startSim(tb testing.TB, opts ...labsim.HostOptions) *labsim.Sim {
 	tb.Helper()

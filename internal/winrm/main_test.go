@@ -2,56 +2,20 @@ package winrm_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/leakcheck"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 // TestMain fails the run when goroutines of ours or of the libraries we
 // drive (masterzen, net/http, the simulator) are left running after the
 // suite: a call abandoned on cancel must not leave its receive loop behind.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := leakedGoroutines(5 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutine leak:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// leakedGoroutines waits up to wait for every goroutine running our code,
-// masterzen, net/http or net to end, and returns the stacks of the rest.
-func leakedGoroutines(wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	for {
-		var leaked []string
-		buf := make([]byte, 4<<20)
-		stacks := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
-		for _, g := range stacks[1:] { // stacks[0] is this goroutine
-			for _, pkg := range []string{"ops-worker/internal/", "masterzen/", "net/http.", "net.(*"} {
-				if strings.Contains(g, pkg) {
-					leaked = append(leaked, g)
-					break
-				}
-			}
-		}
-		if len(leaked) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m, 5*time.Second)) }
 
 // mode is one way of reaching a station.
 type mode struct {
