@@ -193,7 +193,29 @@ func (c *Client) Close() error {
 
 // call runs one command on its own connections, which are closed when ctx
 // ends: that is what stops masterzen's context-less calls at once.
-func (c *Client) call(ctx context.Context, t Target, tlsCfg *tls.Config, commandLine string) (Result, string, error) {
+func (c *Client) call(ctx context.Context, t Target, tlsCfg *tls.Config, commandLine string) (res Result, shellID string, err error) {
+	err = c.withClient(ctx, t, tlsCfg, func(client *mzwinrm.Client, tr mzwinrm.Transporter) error {
+		var runErr error
+		res, shellID, runErr = c.runShell(ctx, t, client, tr, commandLine)
+		return runErr
+	})
+	return res, shellID, err
+}
+
+func (c *Client) deleteShell(parent context.Context, t Target, tlsCfg *tls.Config, shellID string) {
+	ctx, cancel := context.WithTimeout(parent, c.cfg.DialTimeout+c.cfg.ReadTimeout)
+	defer cancel()
+	err := c.withClient(ctx, t, tlsCfg, func(client *mzwinrm.Client, _ mzwinrm.Transporter) error {
+		return client.NewShell(shellID).Close()
+	})
+	if err != nil {
+		c.cfg.Logger.Debug("winrm delete abandoned shell", "host", t.String(), "err", err.Error())
+	}
+}
+
+// withClient gives fn a masterzen client on connections of its own, all
+// closed when ctx ends or fn returns.
+func (c *Client) withClient(ctx context.Context, t Target, tlsCfg *tls.Config, fn func(*mzwinrm.Client, mzwinrm.Transporter) error) error {
 	tracker := newConnTracker(c.cfg.DialTimeout)
 	ht := newHTTPTransport(tracker, tlsCfg, c.cfg.ReadTimeout)
 	stop := context.AfterFunc(ctx, tracker.closeAll)
@@ -204,29 +226,9 @@ func (c *Client) call(ctx context.Context, t Target, tlsCfg *tls.Config, command
 	}()
 	client, tr, err := c.newMZClient(ctx, t, tracker, ht)
 	if err != nil {
-		return Result{}, "", err
+		return err
 	}
-	return c.runShell(ctx, t, client, tr, commandLine)
-}
-
-func (c *Client) deleteShell(parent context.Context, t Target, tlsCfg *tls.Config, shellID string) {
-	ctx, cancel := context.WithTimeout(parent, c.cfg.DialTimeout+c.cfg.ReadTimeout)
-	defer cancel()
-	tracker := newConnTracker(c.cfg.DialTimeout)
-	ht := newHTTPTransport(tracker, tlsCfg, c.cfg.ReadTimeout)
-	stop := context.AfterFunc(ctx, tracker.closeAll)
-	defer func() {
-		stop()
-		ht.CloseIdleConnections()
-		tracker.closeAll()
-	}()
-	client, _, err := c.newMZClient(ctx, t, tracker, ht)
-	if err == nil {
-		err = client.NewShell(shellID).Close()
-	}
-	if err != nil {
-		c.cfg.Logger.Debug("winrm delete abandoned shell", "host", t.String(), "err", err.Error())
-	}
+	return fn(client, tr)
 }
 
 func (c *Client) transporter(ctx context.Context, t Target, ht *http.Transport) (mzwinrm.Transporter, error) {
