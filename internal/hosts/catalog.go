@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/ops-worker/ops-worker/internal/netaddr"
 )
 
 // ErrNotFound is returned by lookups of a host the catalog does not hold.
@@ -221,25 +222,25 @@ func parseHost(i int, raw map[string]json.RawMessage, env LookupEnv) (Host, []st
 	if h.Address == "" {
 		return fail("address", "is required")
 	}
-	if err := ValidHostname(h.Address); err != nil {
+	if err := netaddr.ValidHost(h.Address); err != nil {
 		return fail("address", "%v", err)
 	}
 	if h.PingTarget != "" {
-		if err := ValidHostname(h.PingTarget); err != nil {
+		if err := netaddr.ValidHost(h.PingTarget); err != nil {
 			return fail("ping_target", "%v", err)
 		}
 	}
 	if h.Broadcast != "" {
-		if err := ValidHostname(h.Broadcast); err != nil {
+		if err := netaddr.ValidHost(h.Broadcast); err != nil {
 			return fail("broadcast", "%v", err)
 		}
 	}
 	if h.MAC != "" {
-		mac, err := NormalizeMAC(h.MAC)
+		mac, err := netaddr.ParseMAC(h.MAC)
 		if err != nil {
 			return fail("mac", "%v", err)
 		}
-		h.MAC = mac
+		h.MAC = mac.String()
 	}
 	switch h.Mode {
 	case "", "pure", "hybrid":
@@ -347,92 +348,6 @@ func validName(s string) error {
 		}
 	}
 	return nil
-}
-
-// ValidHostname accepts a plain IP address or a DNS host name: labels of
-// letters, digits, '-' and '_' up to 63 characters, 253 in all. It runs in
-// linear time and never reaches the network.
-func ValidHostname(s string) error {
-	if s == "" {
-		return errors.New("empty host")
-	}
-	if len(s) > 253 {
-		return errors.New("longer than 253 characters")
-	}
-	if net.ParseIP(s) != nil {
-		return nil
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
-		if label == "" {
-			return fmt.Errorf("%q has an empty label", s)
-		}
-		if len(label) > 63 {
-			return fmt.Errorf("a label of %q is longer than 63 characters", truncate(s, 80))
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-			if !ok {
-				return fmt.Errorf("%q is not a plain IP address or host name", truncate(s, 80))
-			}
-		}
-		if label[0] == '-' || label[len(label)-1] == '-' {
-			return fmt.Errorf("%q: a label may not start or end with '-'", truncate(s, 80))
-		}
-	}
-	return nil
-}
-
-// NormalizeMAC accepts colon, dash, dot (aabb.ccdd.eeff) and bare notation
-// and returns lower-case colon notation.
-func NormalizeMAC(s string) (string, error) {
-	hex := make([]byte, 0, 12)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-			hex = append(hex, c)
-		case c >= 'A' && c <= 'F':
-			hex = append(hex, c+'a'-'A')
-		case c == ':' || c == '-' || c == '.':
-		default:
-			return "", fmt.Errorf("%q is not a MAC address", truncate(s, 40))
-		}
-	}
-	if len(hex) != 12 || !macSeparatorsOK(s) {
-		return "", fmt.Errorf("%q is not a MAC address (want 6 bytes, e.g. 00:11:22:33:44:55)", truncate(s, 40))
-	}
-	var b strings.Builder
-	for i := 0; i < 12; i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.Write(hex[i : i+2])
-	}
-	return b.String(), nil
-}
-
-// macSeparatorsOK checks the grouping of the common notations: pairs with
-// ':' or '-', quads with '.', or none at all.
-func macSeparatorsOK(s string) bool {
-	switch len(s) {
-	case 12:
-		return !strings.ContainsAny(s, ":-.")
-	case 17:
-		sep := s[2]
-		if sep != ':' && sep != '-' {
-			return false
-		}
-		for i := 2; i < 17; i += 3 {
-			if s[i] != sep {
-				return false
-			}
-		}
-		return true
-	case 14:
-		return s[4] == '.' && s[9] == '.' && strings.Count(s, ".") == 2
-	}
-	return false
 }
 
 // Hosts returns every host in file order (copies).

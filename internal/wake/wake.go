@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/mdlayher/wol"
+
+	"github.com/ops-worker/ops-worker/internal/netaddr"
 )
 
 // Check modes (hosts.Host.WakeCheck).
@@ -125,17 +127,17 @@ func (w *Waker) resolver() *net.Resolver {
 
 // normalize applies defaults and validates r, before any I/O.
 func normalize(r Request) (Request, net.HardwareAddr, error) {
-	mac, err := ParseMAC(r.MAC)
+	mac, err := netaddr.ParseMAC(r.MAC)
 	if err != nil {
 		return r, nil, fmt.Errorf("%w: mac: %w", ErrInvalidRequest, err)
 	}
 	if r.Broadcast == "" {
 		r.Broadcast = DefaultBroadcast
 	}
-	if err := ValidTarget(r.Broadcast); err != nil {
+	if err := netaddr.ValidHost(r.Broadcast); err != nil {
 		return r, nil, fmt.Errorf("%w: broadcast: %w", ErrInvalidRequest, err)
 	}
-	if err := ValidTarget(r.Target); err != nil {
+	if err := netaddr.ValidHost(r.Target); err != nil {
 		return r, nil, fmt.Errorf("%w: ping target: %w", ErrInvalidRequest, err)
 	}
 	if r.Port == 0 {
@@ -247,7 +249,7 @@ func (w *Waker) Wake(ctx context.Context, r Request) (Result, error) {
 // (see Request.Check) and says which answered first: "icmp", "tcp", or ""
 // when none did. The error is for bad input or the end of ctx only.
 func (w *Waker) Probe(ctx context.Context, target string, tcpPort int, check string, wait time.Duration) (string, error) {
-	if err := ValidTarget(target); err != nil {
+	if err := netaddr.ValidHost(target); err != nil {
 		return "", fmt.Errorf("probe: %w: %w", ErrInvalidRequest, err)
 	}
 	if tcpPort < 0 || tcpPort > 65535 {

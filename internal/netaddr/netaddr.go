@@ -1,4 +1,7 @@
-package wake
+// Package netaddr checks the syntax of what an operator or a request names
+// on the network (host names, IP addresses, MAC addresses) before anything
+// is sent, in one linear pass.
+package netaddr
 
 import (
 	"errors"
@@ -7,8 +10,8 @@ import (
 	"net/netip"
 )
 
-// ErrInvalidTarget is wrapped by ValidTarget's errors.
-var ErrInvalidTarget = errors.New("not a plain IP address or host name")
+// ErrInvalidHost is wrapped by ValidHost's errors.
+var ErrInvalidHost = errors.New("not a plain IP address or host name")
 
 // ErrInvalidMAC is wrapped by ParseMAC's errors.
 var ErrInvalidMAC = errors.New("invalid MAC address")
@@ -19,22 +22,22 @@ const (
 	maxLabelLen = 63
 )
 
-// ValidTarget accepts a plain IP address (IPv4, or IPv6 without zone or
+// ValidHost accepts a plain IP address (IPv4, or IPv6 without zone or
 // brackets) or a host name: labels of letters, digits, '-' and '_', 1 to 63
 // characters, not starting or ending with '-', at most 253 characters in
 // all, an optional final dot, and a last label that is not all digits (so
 // "10.0.0.300" is refused rather than looked up). It runs in one pass over
 // s, with no regular expression.
-func ValidTarget(s string) error {
+func ValidHost(s string) error {
 	if s == "" {
-		return fmt.Errorf("%w: empty", ErrInvalidTarget)
+		return fmt.Errorf("%w: empty", ErrInvalidHost)
 	}
 	if len(s) > maxNameLen+1 {
-		return fmt.Errorf("%w: %d characters, over %d", ErrInvalidTarget, len(s), maxNameLen)
+		return fmt.Errorf("%w: %d characters, over %d", ErrInvalidHost, len(s), maxNameLen)
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		if a.Zone() != "" {
-			return fmt.Errorf("%w: %q has an IPv6 zone", ErrInvalidTarget, s)
+			return fmt.Errorf("%w: %q has an IPv6 zone", ErrInvalidHost, s)
 		}
 		return nil
 	}
@@ -43,7 +46,7 @@ func ValidTarget(s string) error {
 		name = name[:len(name)-1]
 	}
 	if name == "" || len(name) > maxNameLen {
-		return fmt.Errorf("%w: %s has a bad length", ErrInvalidTarget, quoteShort(s))
+		return fmt.Errorf("%w: %s has a bad length", ErrInvalidHost, quoteShort(s))
 	}
 	labelStart := 0
 	allDigits := true
@@ -52,14 +55,14 @@ func ValidTarget(s string) error {
 			label := name[labelStart:i]
 			switch {
 			case label == "":
-				return fmt.Errorf("%w: %s has an empty label", ErrInvalidTarget, quoteShort(s))
+				return fmt.Errorf("%w: %s has an empty label", ErrInvalidHost, quoteShort(s))
 			case len(label) > maxLabelLen:
-				return fmt.Errorf("%w: a label of %s is %d characters, over %d", ErrInvalidTarget, quoteShort(s), len(label), maxLabelLen)
+				return fmt.Errorf("%w: a label of %s is %d characters, over %d", ErrInvalidHost, quoteShort(s), len(label), maxLabelLen)
 			case label[0] == '-' || label[len(label)-1] == '-':
-				return fmt.Errorf("%w: a label of %s starts or ends with '-'", ErrInvalidTarget, quoteShort(s))
+				return fmt.Errorf("%w: a label of %s starts or ends with '-'", ErrInvalidHost, quoteShort(s))
 			}
 			if i == len(name) && allDigits {
-				return fmt.Errorf("%w: %s looks like an IP address but is not one", ErrInvalidTarget, quoteShort(s))
+				return fmt.Errorf("%w: %s looks like an IP address but is not one", ErrInvalidHost, quoteShort(s))
 			}
 			labelStart = i + 1
 			allDigits = true
@@ -71,9 +74,9 @@ func ValidTarget(s string) error {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_':
 			allDigits = false
 		case c >= 0x80:
-			return fmt.Errorf("%w: %s contains non-ASCII byte 0x%02x", ErrInvalidTarget, quoteShort(s), c)
+			return fmt.Errorf("%w: %s contains non-ASCII byte 0x%02x", ErrInvalidHost, quoteShort(s), c)
 		default:
-			return fmt.Errorf("%w: %s contains %q", ErrInvalidTarget, quoteShort(s), rune(c))
+			return fmt.Errorf("%w: %s contains %q", ErrInvalidHost, quoteShort(s), rune(c))
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package wake_test
+package netaddr_test
 
 import (
 	"errors"
@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ops-worker/ops-worker/internal/wake"
+	"github.com/ops-worker/ops-worker/internal/netaddr"
 )
 
-func TestValidTarget(t *testing.T) {
+func TestValidHost(t *testing.T) {
 	label63 := strings.Repeat("a", 63)
 	name253 := strings.Repeat(label63+".", 3) + strings.Repeat("b", 61) // 64*3+61 = 253
 	good := []string{
@@ -18,8 +18,8 @@ func TestValidTarget(t *testing.T) {
 		"host_name", label63, label63 + ".example", name253, name253 + ".",
 	}
 	for _, s := range good {
-		if err := wake.ValidTarget(s); err != nil {
-			t.Errorf("ValidTarget(%q) = %v, want nil", s, err)
+		if err := netaddr.ValidHost(s); err != nil {
+			t.Errorf("ValidHost(%q) = %v, want nil", s, err)
 		}
 	}
 	bad := []string{
@@ -32,13 +32,13 @@ func TestValidTarget(t *testing.T) {
 		name253 + "c", name253 + "..", strings.Repeat("a.", 200), strings.Repeat("a", 100000),
 	}
 	for _, s := range bad {
-		err := wake.ValidTarget(s)
-		if !errors.Is(err, wake.ErrInvalidTarget) {
-			t.Errorf("ValidTarget(%.40q) = %v, want ErrInvalidTarget", s, err)
+		err := netaddr.ValidHost(s)
+		if !errors.Is(err, netaddr.ErrInvalidHost) {
+			t.Errorf("ValidHost(%.40q) = %v, want ErrInvalidHost", s, err)
 			continue
 		}
 		if len(err.Error()) > 300 || strings.ContainsAny(err.Error(), "\r\n\x00") {
-			t.Errorf("ValidTarget(%.40q) message %.80q is long or holds a control character", s, err.Error())
+			t.Errorf("ValidHost(%.40q) message %.80q is long or holds a control character", s, err.Error())
 		}
 	}
 }
@@ -46,7 +46,7 @@ func TestValidTarget(t *testing.T) {
 func TestParseMAC(t *testing.T) {
 	want := net.HardwareAddr{0x00, 0x11, 0x22, 0xaa, 0xbb, 0xcc}
 	for _, s := range []string{"00:11:22:aa:bb:cc", "00-11-22-AA-BB-CC", "0011.22aa.bbcc", "001122aabbcc", "001122AaBbCc"} {
-		got, err := wake.ParseMAC(s)
+		got, err := netaddr.ParseMAC(s)
 		if err != nil {
 			t.Errorf("ParseMAC(%q) error: %v", s, err)
 			continue
@@ -61,18 +61,18 @@ func TestParseMAC(t *testing.T) {
 		"ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "00:00:00:00:00:00", " 00:11:22:aa:bb:cc",
 		"00:11:22:aa:bb:c\n", "00_11_22_aa_bb_cc", "00:11:22:aa:bb:cc:dd:ee",
 	} {
-		if got, err := wake.ParseMAC(s); !errors.Is(err, wake.ErrInvalidMAC) {
+		if got, err := netaddr.ParseMAC(s); !errors.Is(err, netaddr.ErrInvalidMAC) {
 			t.Errorf("ParseMAC(%q) = %s, %v; want ErrInvalidMAC", s, got, err)
 		}
 	}
 }
 
-func FuzzValidTarget(f *testing.F) {
+func FuzzValidHost(f *testing.F) {
 	for _, s := range []string{"127.0.0.1", "lab-ws-01.example.edu", "::1", "a b", "$(id)", "10.0.0.300", "fe80::1%eth0", strings.Repeat("a", 64)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if wake.ValidTarget(s) != nil {
+		if netaddr.ValidHost(s) != nil {
 			return
 		}
 		if net.ParseIP(s) != nil {
@@ -99,14 +99,14 @@ func FuzzParseMAC(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		mac, err := wake.ParseMAC(s)
+		mac, err := netaddr.ParseMAC(s)
 		if err != nil {
 			return
 		}
 		if len(mac) != 6 || mac[0]&1 == 1 {
 			t.Fatalf("ParseMAC(%q) = %v", s, mac)
 		}
-		again, err := wake.ParseMAC(mac.String())
+		again, err := netaddr.ParseMAC(mac.String())
 		if err != nil || again.String() != mac.String() {
 			t.Fatalf("round trip of %q: %v, %v", s, again, err)
 		}
