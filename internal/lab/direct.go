@@ -24,8 +24,12 @@ type Direct struct {
 	Policy       Policy
 	// AllowedCommands, when set, is checked again here (OPS_ALLOWED_COMMANDS).
 	AllowedCommands []string
-	StaleAfter      time.Duration    // 0: DefaultStaleAfter
-	Now             func() time.Time // nil: time.Now
+	StaleAfter      time.Duration // 0: DefaultStaleAfter
+	// DiagnoseWait bounds the probe run when WinRM is unreachable, to tell
+	// a sleeping host (ErrHostDown) from a closed WinRM port
+	// (ErrWinRMClosed); 0: DefaultDiagnoseWait, negative: no probe.
+	DiagnoseWait time.Duration
+	Now          func() time.Time // nil: time.Now
 }
 
 var _ Lab = (*Direct)(nil)
@@ -58,7 +62,7 @@ func (d *Direct) RunCommand(ctx context.Context, h hosts.Host, command string, a
 		Duration: res.Duration, Outcome: labstation.ClassifyExit(res.ExitCode)}
 	if err != nil {
 		out.Outcome = labstation.OutcomeFailed
-		return out, hostErr("run command", h, err)
+		return out, hostErr("run command", h, d.diagnose(ctx, h, t.EffectivePort(), err))
 	}
 	return out, nil
 }
@@ -79,7 +83,7 @@ func (d *Direct) ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents 
 	}
 	raw, line, eventsErr, err := d.WinRM.ReadHeartbeat(ctx, t, hbPath, evPath, includeEvents)
 	if err != nil {
-		return HeartbeatRead{}, hostErr("read heartbeat", h, err)
+		return HeartbeatRead{}, hostErr("read heartbeat", h, d.diagnose(ctx, h, t.EffectivePort(), err))
 	}
 	hb, err := labstation.ParseHeartbeat(raw)
 	if err != nil {
