@@ -32,17 +32,25 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func TestMain_RunWritesHostsJSON(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "hosts.json")
+// startMain parses args and runs Main in the background; cancel stops it
+// and done then yields Run's error.
+func startMain(t *testing.T, args ...string) (*Main, *syncBuf, context.CancelFunc, chan error) {
+	t.Helper()
 	m := &Main{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if err := m.ParseFlags([]string{"-hosts", "3", "-asleep", "-out", out}); err != nil {
+	if err := m.ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
-	var stdout syncBuf
-	m.Stdout = &stdout
+	stdout := &syncBuf{}
+	m.Stdout = stdout
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
+	return m, stdout, cancel, done
+}
+
+func TestMain_RunWritesHostsJSON(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "hosts.json")
+	m, stdout, cancel, done := startMain(t, "-hosts", "3", "-asleep", "-out", out)
 
 	var doc struct {
 		Hosts []struct {
@@ -150,15 +158,7 @@ func freeRange(t *testing.T) int {
 func TestMain_RunFixedPortsAndCADir(t *testing.T) {
 	base := freeRange(t)
 	caDir := filepath.Join(t.TempDir(), "ca")
-	m := &Main{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if err := m.ParseFlags([]string{"-base-port", strconv.Itoa(base), "-ca-dir", caDir}); err != nil {
-		t.Fatal(err)
-	}
-	var stdout syncBuf
-	m.Stdout = &stdout
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	m, stdout, cancel, done := startMain(t, "-base-port", strconv.Itoa(base), "-ca-dir", caDir)
 
 	var doc struct {
 		Hosts []struct {
