@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -241,21 +240,12 @@ func (c *Client) transporter(ctx context.Context, t Target, ht *http.Transport) 
 	case TransportBasic:
 		return newBasicTransport(ctx, url, t.User, t.Password, ht), nil
 	case TransportKerberos:
-		_, realm, ok := strings.Cut(t.User, "@")
-		if !ok || realm == "" {
-			return nil, &kindError{kind: ErrConfig, msg: "kerberos needs the user as user@REALM"}
-		}
 		if _, err := os.Stat(c.cfg.Krb5Conf); err != nil {
 			return nil, &kindError{kind: ErrConfig, msg: "kerberos: " + err.Error()}
 		}
-		user, _, _ := strings.Cut(t.User, "@")
-		// masterzen's Kerberos transport builds its own http.Transport from
-		// the endpoint: bounded by the read timeout, not by ctx.
-		return mzwinrm.NewClientKerberos(&mzwinrm.Settings{
-			WinRMUsername: user, WinRMPassword: t.Password, WinRMHost: t.Address, WinRMPort: t.EffectivePort(),
-			WinRMProto: scheme, KrbRealm: strings.ToUpper(realm), KrbConfig: c.cfg.Krb5Conf,
-			KrbSpn: "HTTP/" + t.Address,
-		}), nil
+		// Our own SPNEGO transport: our connections and context, bounded
+		// reads, the KDC exchange abandoned when ctx ends (kerberos.go).
+		return newKrbTransport(ctx, url, t.User, t.Password, "HTTP/"+t.Address, c.cfg.Krb5Conf, ht, &c.cleanups)
 	default:
 		if t.UseSSL {
 			return newNTLMTransport(ctx, url, t.User, t.Password, ht), nil
@@ -281,14 +271,6 @@ func (c *Client) newMZClient(ctx context.Context, t Target, tracker *connTracker
 	ep := &mzwinrm.Endpoint{
 		Host: t.Address, Port: t.EffectivePort(), HTTPS: t.UseSSL, Insecure: t.InsecureSkipVerify,
 		TLSServerName: t.TLSServerName, Timeout: c.cfg.ReadTimeout,
-	}
-	if t.transport() == TransportKerberos && t.UseSSL {
-		ep.CACert = t.CACertPEM
-		if len(ep.CACert) == 0 && t.CAFile != "" {
-			if ep.CACert, err = os.ReadFile(t.CAFile); err != nil {
-				return nil, nil, &kindError{kind: ErrConfig, msg: "read CA file: " + err.Error()}
-			}
-		}
 	}
 	client, err := mzwinrm.NewClientWithParameters(ep, t.User, t.Password, params)
 	if err != nil {
