@@ -25,6 +25,7 @@ type Host struct {
 	latency          time.Duration
 	hbEvery          time.Duration
 	allowUnencrypted bool
+	krb              *krbAcceptor // nil: no Kerberos (kerberos.go)
 
 	httpsPort, httpPort, wakePort int
 	wakeConn                      net.PacketConn
@@ -96,6 +97,9 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 	h.mac = mac.String()
 	if h.hbEvery <= 0 {
 		h.hbEvery = time.Minute
+	}
+	if h.krb, err = newKrbAcceptor(o.Kerberos); err != nil {
+		return nil, fmt.Errorf("host %s: %w", h.name, err)
 	}
 	h.bootedAt = s.now()
 	h.state = initialState(h, o)

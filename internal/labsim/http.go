@@ -222,6 +222,9 @@ func (h *Host) authenticate(w http.ResponseWriter, r *http.Request, cs *connStat
 			cs.authed, cs.session = true, res.session
 			return true
 		default:
+			if h.krb != nil {
+				return h.kerberosAuth(w, cs, https, msg)
+			}
 			// A SPNEGO token (Kerberos or NTLM inside ASN.1): not supported.
 			h.unauthorized(w, https, "only raw NTLM tokens are supported in Negotiate")
 			return false

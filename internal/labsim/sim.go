@@ -49,6 +49,9 @@ type HostOptions struct {
 	// HTTP listener, like a Windows listener with AllowUnencrypted=true.
 	// The default refuses it: plain HTTP then needs NTLM message encryption.
 	AllowUnencrypted bool
+	// Kerberos, when set, also accepts SPNEGO/Kerberos for User@Realm
+	// (see KerberosOptions); nil: NTLM and Basic only.
+	Kerberos *KerberosOptions
 
 	// Fixed ports on 127.0.0.1 (0: ephemeral). They stay the same across
 	// sleep and wake either way; fixed ones also survive a restart.
