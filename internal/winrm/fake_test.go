@@ -197,8 +197,7 @@ func TestRun_SlotWaitCancelled(t *testing.T) {
 	<-done
 }
 
-// Kerberos is masterzen's transport and cannot be exercised here (no KDC);
-// a missing krb5.conf is a configuration error before anything is sent.
+// Kerberos against a real KDC is in kerberos_test.go; a missing krb5.conf is a configuration error before anything is sent.
 func TestKerberos_NeedsConfig(t *testing.T) {
 	f := newFakeStation(t, true, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)

@@ -3,7 +3,9 @@ package winrm_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,5 +227,53 @@ func TestKerberos_CancelMidCommand(t *testing.T) {
 	}
 	if len(l.host.Commands()) == 0 {
 		t.Errorf("the command never reached the station: cancellation was not mid-call")
+	}
+}
+
+// A station that cannot prove it holds the service key (no or a forged
+// AP-REP), or that offers only Basic, gets no SOAP beyond the first
+// authenticated request and never a password.
+func TestKerberos_ImpostorStation(t *testing.T) {
+	k := kdctest.Start(t)
+	k.AddUser(t, labsim.DefaultUser, krbPassword)
+	k.AddService(t, "HTTP/127.0.0.1")
+	soapOK := func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "<s:Envelope/>")
+	}
+	tests := []struct {
+		name    string
+		handler func(w http.ResponseWriter, r *http.Request)
+		want    error
+	}{
+		{"accepts without AP-REP", func(w http.ResponseWriter, r *http.Request) { soapOK(w) }, winrm.ErrUnauthorized},
+		{"forged AP-REP", func(w http.ResponseWriter, r *http.Request) {
+			// An accept-completed NegTokenResp with no AP-REP inside.
+			w.Header().Set("WWW-Authenticate", "Negotiate oRQwEqADCgEAoQsGCSqGSIb3EgECAg==")
+			soapOK(w)
+		}, winrm.ErrUnauthorized},
+		{"basic only", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="WSMAN"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}, winrm.ErrAuthMethod},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeStation(t, true, tc.handler)
+			tg := f.target(winrm.TransportKerberos)
+			tg.User, tg.Password = labsim.DefaultUser+"@"+k.Realm, krbPassword
+			c := newClient(winrm.Config{Krb5Conf: k.Krb5Conf})
+			defer c.Close()
+			_, err := c.Run(context.Background(), tg, "hostname")
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			mustNotLeak(t, err, krbPassword)
+			authz, _ := f.seen()
+			if len(authz) != 1 || !strings.HasPrefix(authz[0], "Negotiate ") {
+				t.Errorf("requests' Authorization = %q, want one Negotiate", authz)
+			}
+		})
 	}
 }
