@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -240,9 +239,6 @@ func (c *Client) transporter(ctx context.Context, t Target, ht *http.Transport) 
 	case TransportBasic:
 		return newBasicTransport(ctx, url, t.User, t.Password, ht), nil
 	case TransportKerberos:
-		if _, err := os.Stat(c.cfg.Krb5Conf); err != nil {
-			return nil, &kindError{kind: ErrConfig, msg: "kerberos: " + err.Error()}
-		}
 		// Our own SPNEGO transport: our connections and context, bounded
 		// reads, the KDC exchange abandoned when ctx ends (kerberos.go).
 		return newKrbTransport(ctx, url, t.User, t.Password, "HTTP/"+t.Address, c.cfg.Krb5Conf, ht, &c.cleanups)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,9 @@ func newKrbTransport(ctx context.Context, url, user, password, spn, krb5conf str
 	name, realm, ok := strings.Cut(user, "@")
 	if !ok || name == "" || realm == "" {
 		return nil, &kindError{kind: ErrConfig, msg: "kerberos needs the user as user@REALM"}
+	}
+	if _, err := os.Stat(krb5conf); err != nil {
+		return nil, &kindError{kind: ErrConfig, msg: "kerberos: " + err.Error()}
 	}
 	return &krbTransport{ctx: ctx, url: url, user: name, realm: strings.ToUpper(realm), password: password,
 		spn: spn, krb5conf: krb5conf, rt: ht, bg: bg}, nil

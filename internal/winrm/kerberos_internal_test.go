@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -28,7 +29,11 @@ func TestKerberos_OversizedAnswer(t *testing.T) {
 	tracker := newConnTracker(DefaultDialTimeout)
 	ht := newHTTPTransport(tracker, srv.Client().Transport.(*http.Transport).TLSClientConfig, DefaultReadTimeout)
 	defer func() { ht.CloseIdleConnections(); tracker.closeAll() }()
-	k, err := newKrbTransport(context.Background(), srv.URL+"/wsman", "u@R", "pw", "HTTP/127.0.0.1", "", ht, nil)
+	conf := t.TempDir() + "/krb5.conf"
+	if err := os.WriteFile(conf, []byte("[libdefaults]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := newKrbTransport(context.Background(), srv.URL+"/wsman", "u@R", "pw", "HTTP/127.0.0.1", conf, ht, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
