@@ -175,6 +175,99 @@ func TestParseDSN_Malformed(t *testing.T) {
 	}
 }
 
+// leaks reports any piece of secret, three bytes or longer, found in msg:
+// the whole secret and every fragment between URL delimiters (which is what
+// a parser that split the DSN in the wrong place would echo).
+func leaks(msg, secret string) []string {
+	var out []string
+	parts := append([]string{secret}, strings.FieldsFunc(secret, func(r rune) bool { return strings.ContainsRune("#/?@:[]%&=()", r) })...)
+	for _, p := range parts {
+		if optionWords[p] {
+			continue // a fixed word of our own messages, not the secret
+		}
+		if len(p) >= 3 && strings.Contains(msg, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// optionWords are the URL options ParseDSN names in its errors.
+var optionWords = map[string]bool{"timeout": true, "connect_timeout": true, "read_timeout": true, "write_timeout": true}
+
+func TestLeaks_CanFail(t *testing.T) {
+	// The check must see a fragment, not only the whole password.
+	if got := leaks(`invalid port ":hunter2" after host`, "hunter2#x"); len(got) == 0 {
+		t.Fatal("leaks missed a fragment of the password")
+	}
+}
+
+// Hostile URL DSNs: passwords with the delimiters that make url.Parse split
+// the URL in the wrong place, and whose fragments its messages would echo.
+func TestParseDSN_URLErrorsHoldNoSecret(t *testing.T) {
+	tests := []struct{ dsn, secret string }{
+		{"mysql://ops:hunter2#x@db/labs", "hunter2#x"},
+		{"mysql://ops:hunter2/x@db/labs", "hunter2/x"},
+		{"mysql://ops:hunter2?x@db/labs", "hunter2?x"},
+		{"mysql://ops:" + strings.Repeat("9", 40) + "@db:" + strings.Repeat("7", 30) + "/labs", strings.Repeat("9", 40)},
+		{"mysql://ops:12345678901234567890#frag@db/labs", "12345678901234567890#frag"},
+		{"mysql://ops:s3cr3t[x]@db/labs", "s3cr3t[x]"},
+		{"mysql://ops:zz%zzpass@db/labs", "zz%zzpass"},
+		{"mysql://ops:pa ss word@db/labs", "pa ss word"},
+		{"mysql://ops:12?timeout=tops3cret@db/labs", "12?timeout=tops3cret"},
+		{"mysql://ops:1?read_timeout=tops3cret&x=/y@db/labs", "1?read_timeout=tops3cret&x=/y"},
+		{"ops:pass://word@db/labs", "pass://word"},
+		{"mysql://ops:3306/s3cretdb/x@db/labs", "3306/s3cretdb/x"},
+	}
+	for _, tt := range tests {
+		_, err := config.ParseDSN(tt.dsn)
+		if err == nil {
+			t.Errorf("ParseDSN(%q): no error", tt.dsn)
+			continue
+		}
+		if got := leaks(err.Error(), tt.secret); len(got) > 0 {
+			t.Errorf("ParseDSN(%q) error %q holds %q", tt.dsn, err, got)
+		}
+		// And through Load, which adds the variable's name.
+		_, err = config.LoadMap(context.Background(), map[string]string{"MYSQL_DSN": tt.dsn})
+		if err == nil || !strings.Contains(err.Error(), "MYSQL_DSN") {
+			t.Errorf("LoadMap: %v, want an error naming MYSQL_DSN", err)
+		} else if got := leaks(err.Error(), tt.secret); len(got) > 0 {
+			t.Errorf("LoadMap error %q holds %q", err, got)
+		}
+	}
+}
+
+// The go-sql-driver form keeps the driver's reason with the password masked.
+func TestParseDSN_DriverErrorsHoldNoSecret(t *testing.T) {
+	tests := []struct {
+		dsn, secret string
+		reason      string // part of the driver's reason that must survive, "" for any
+	}{
+		{"ops:hunter2@tcp(db:3306", "hunter2", "missing the slash"},
+		{"ops:hunter2@tcp(db:3306/gw", "hunter2", "not terminated"},
+		{"ops:hunter2@tcp(db:3306)", "hunter2", "missing the slash"},
+		{"ops:hunter2@tcp(db:3306)/gw?parseTime=hunter2", "hunter2", "invalid bool value"},
+		{"ops:p@ss@tcp(db:3306)/gw?parseTime=p@ss", "p@ss", ""},
+		{"ops:long-secret-value@tcp(db:3306)/gw?tls=long-secret-value-x", "long-secret-value", ""},
+		{"ops:a(b)c-secret@tcp(db:3306)/gw?allowOldPasswords=a(b)c-secret", "a(b)c-secret", ""},
+	}
+	for _, tt := range tests {
+		_, err := config.ParseDSN(tt.dsn)
+		if err == nil {
+			// Some of these are valid for the driver (tls names are checked
+			// later); only an error can leak.
+			continue
+		}
+		if got := leaks(err.Error(), tt.secret); len(got) > 0 {
+			t.Errorf("ParseDSN(%q) error %q holds %q", tt.dsn, err, got)
+		}
+		if tt.reason != "" && !strings.Contains(err.Error(), tt.reason) {
+			t.Errorf("ParseDSN(%q) error %q lost the driver's reason %q", tt.dsn, err, tt.reason)
+		}
+	}
+}
+
 func FuzzParseDSN(f *testing.F) {
 	for _, s := range []string{
 		"ops:pw@tcp(db:3306)/gw", "mysql://u:p@h:3306/db", "mysql+pymysql://u:p%40@h/db?charset=utf8mb4",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -67,12 +68,31 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 }
 
 // redactDriverError keeps the driver's reason but drops anything that could
-// echo the password back.
+// echo the password back. The driver takes the password as the text between
+// the first ':' and the last '@' before the database slash; a password that
+// itself holds '@' or '/' shifts that split, so every plausible password
+// (up to the first and up to each later '@') is masked, and a message that
+// still holds a fragment of one is replaced by fixed text.
 func redactDriverError(err error, dsn string) string {
 	msg := err.Error()
-	if i := strings.Index(dsn, "@"); i > 0 {
-		if _, pass, ok := strings.Cut(dsn[:i], ":"); ok && pass != "" {
-			msg = strings.ReplaceAll(msg, pass, "***")
+	var cands []string
+	if c := strings.IndexByte(dsn, ':'); c >= 0 {
+		for i := c + 1; i < len(dsn); i++ {
+			if dsn[i] == '@' && i > c+1 {
+				cands = append(cands, dsn[c+1:i])
+			}
+		}
+	}
+	// Longest first, so a shorter candidate cannot break a longer one up.
+	sort.Slice(cands, func(i, j int) bool { return len(cands[i]) > len(cands[j]) })
+	for _, p := range cands {
+		msg = strings.ReplaceAll(msg, p, "***")
+	}
+	for _, p := range cands {
+		for _, frag := range strings.FieldsFunc(p, func(r rune) bool { return strings.ContainsRune("@/?&=():", r) }) {
+			if len(frag) >= 3 && strings.Contains(msg, frag) {
+				return "the DSN could not be parsed"
+			}
 		}
 	}
 	return msg
@@ -82,16 +102,17 @@ func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {
 	switch strings.ToLower(scheme) {
 	case "mysql", "mysql+pymysql", "mysql+mysqldb", "mysql+mysqlconnector", "mariadb", "mariadb+pymysql":
 	default:
-		return nil, fmt.Errorf("unsupported DSN scheme %q (want mysql:// or mysql+pymysql://)", scheme)
+		// The scheme is not echoed: "user:pass://..." would make it hold a
+		// password.
+		return nil, errors.New("unsupported DSN scheme (want mysql:// or mysql+pymysql://)")
 	}
+	// Every error of the URL form is fixed text: url.Parse's messages quote
+	// pieces of the URL ("invalid port \":hunter2\" after host" for a
+	// password holding '#', '/' or '?'), and which piece is the password is
+	// exactly what a malformed URL leaves unclear.
 	u, err := url.Parse(dsn)
 	if err != nil {
-		// url.Error quotes the whole URL, password included: say only what kind.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			return nil, fmt.Errorf("malformed DSN URL: %v", ue.Err)
-		}
-		return nil, errors.New("malformed DSN URL")
+		return nil, errors.New("malformed DSN URL (want mysql://user:pass@host:3306/db; percent-encode '@', ':', '/', '?' and '#' in the password)")
 	}
 	if u.Host == "" {
 		return nil, errors.New("DSN URL names no host")
@@ -106,13 +127,13 @@ func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {
 	if port == "" {
 		port = "3306"
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return nil, fmt.Errorf("DSN port %q out of range", port)
+		return nil, errors.New("DSN URL port is not a number in 1..65535")
 	}
 	cfg.Net = "tcp"
 	cfg.Addr = net.JoinHostPort(host, port)
 	cfg.DBName = strings.TrimPrefix(u.Path, "/")
 	if strings.Contains(cfg.DBName, "/") {
-		return nil, fmt.Errorf("DSN database name %q contains '/'", cfg.DBName)
+		return nil, errors.New("DSN URL database name contains '/'")
 	}
 	q := u.Query()
 	for k, vs := range q {
@@ -132,19 +153,19 @@ func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {
 		case "connect_timeout", "timeout":
 			d, err := parseSeconds(v)
 			if err != nil {
-				return nil, fmt.Errorf("DSN %s: %w", k, err)
+				return nil, badDuration(k, err)
 			}
 			cfg.Timeout = d
 		case "read_timeout", "readtimeout":
 			d, err := parseSeconds(v)
 			if err != nil {
-				return nil, fmt.Errorf("DSN %s: %w", k, err)
+				return nil, badDuration(k, err)
 			}
 			cfg.ReadTimeout = d
 		case "write_timeout", "writetimeout":
 			d, err := parseSeconds(v)
 			if err != nil {
-				return nil, fmt.Errorf("DSN %s: %w", k, err)
+				return nil, badDuration(k, err)
 			}
 			cfg.WriteTimeout = d
 		default:
@@ -153,6 +174,13 @@ func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// badDuration names a timeout option whose value is not a duration. The
+// key is named only when it is one of ours (known keys are fixed words);
+// the value is never echoed.
+func badDuration(key string, _ error) error {
+	return fmt.Errorf("DSN URL option %s: not a number of seconds or a duration", strings.ToLower(key))
 }
 
 // parseSeconds reads PyMySQL's plain seconds or a Go duration.
