@@ -1,7 +1,11 @@
 package config_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +77,13 @@ func TestLoad_Invalid(t *testing.T) {
 		{map[string]string{"OPS_ALLOWED_COMMANDS": " , "}, "OPS_ALLOWED_COMMANDS"},
 		{map[string]string{"MYSQL_DSN": "postgres://u:hunter2@h/db"}, "MYSQL_DSN"},
 		{map[string]string{"OPS_RELAY_URL": "https://relay:8443"}, "OPS_RELAY_SECRET"},
+		{map[string]string{"OPS_WINRM_ALLOWED_TRANSPORTS": ","}, "OPS_WINRM_ALLOWED_TRANSPORTS"},
+		{map[string]string{"OPS_WINRM_ALLOWED_TRANSPORTS": " , ,"}, "OPS_WINRM_ALLOWED_TRANSPORTS"},
+		{map[string]string{"OPS_RESERVATION_MAX_BATCH": "1001"}, "OPS_RESERVATION_MAX_BATCH"},
+		{map[string]string{"OPS_RESERVATION_MAX_BATCH": "16384"}, "OPS_RESERVATION_MAX_BATCH"},
+		{map[string]string{"OPS_TIMELINE_MAX_OPS": "100000"}, "OPS_TIMELINE_MAX_OPS"},
+		{map[string]string{"OPS_TIMELINE_PHASE_LOOKBACK": "100000"}, "OPS_TIMELINE_PHASE_LOOKBACK"},
+		{map[string]string{"OPS_STATION_CIDRS": "10.1.2.0/24,lab.example"}, "OPS_STATION_CIDRS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -112,6 +123,74 @@ func TestLoad_Lists(t *testing.T) {
 	}
 	if c.LogLevel != "WARNING" {
 		t.Errorf("log level: %q", c.LogLevel)
+	}
+}
+
+func TestLoad_Limits(t *testing.T) {
+	c, err := config.LoadMap(context.Background(), map[string]string{
+		"OPS_RESERVATION_MAX_BATCH": "1000",
+		"OPS_STATION_CIDRS":         " 10.1.2.0/24 , 10.9.9.9 ,",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxBatch != 1000 {
+		t.Errorf("MaxBatch = %d", c.MaxBatch)
+	}
+	if p := c.StationPrefixes(); len(p) != 2 || p[0].String() != "10.1.2.0/24" || p[1].String() != "10.9.9.9/32" {
+		t.Errorf("StationPrefixes = %v", p)
+	}
+	if d, _ := config.LoadMap(context.Background(), nil); len(d.StationPrefixes()) != 0 {
+		t.Errorf("unset OPS_STATION_CIDRS gives %v, want none", d.StationPrefixes())
+	}
+}
+
+// A Config printed, logged or marshalled in any common way holds none of
+// its three secrets.
+func TestConfig_NoSecretInOutput(t *testing.T) {
+	const dsnPass, token, relay = "dsnPa55w0rd", "t0kenS3cret", "r3laySecr3t"
+	c, err := config.LoadMap(context.Background(), map[string]string{
+		"MYSQL_DSN":         "mysql://ops:" + dsnPass + "@db/labs",
+		"LAB_MANAGER_TOKEN": token,
+		"OPS_RELAY_URL":     "https://relay:8443",
+		"OPS_RELAY_SECRET":  relay,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := secretOutputs(t, c)
+	for name, out := range outs {
+		for _, secret := range []string{dsnPass, token, relay} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s holds a secret: %s", name, out)
+			}
+		}
+	}
+	// The redacted views still show the settings, and mark a set secret.
+	if !strings.Contains(outs["%#v"], `RelayURL:"https://relay:8443"`) || !strings.Contains(outs["%#v"], "[REDACTED]") ||
+		!strings.Contains(outs["%#v"], "config.Config{") {
+		t.Errorf("%%#v lost the settings: %s", outs["%#v"])
+	}
+	// The check itself fails on a leak: the raw field is a secret.
+	if !strings.Contains(fmt.Sprintf("%v", c.MySQLDSN), dsnPass) {
+		t.Fatal("test is broken: the secret is not where it was put")
+	}
+}
+
+// secretOutputs renders v every way it could reach a log or a response.
+func secretOutputs(t *testing.T, v any) map[string]string {
+	t.Helper()
+	j, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, js bytes.Buffer
+	slog.New(slog.NewTextHandler(&text, nil)).Info("m", "v", v)
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("m", "v", v)
+	return map[string]string{
+		"%v": fmt.Sprintf("%v", v), "%+v": fmt.Sprintf("%+v", v), "%#v": fmt.Sprintf("%#v", v),
+		"%s": fmt.Sprintf("%s", v), "json": string(j),
+		"slog text": text.String(), "slog json": js.String(),
 	}
 }
 
