@@ -330,6 +330,10 @@ func TestParseDSN_DriverErrorsHoldNoSecret(t *testing.T) {
 		{"ops:p@ss@tcp(db:3306)/gw?parseTime=p@ss", "p@ss", ""},
 		{"ops:long-secret-value@tcp(db:3306)/gw?tls=long-secret-value-x", "long-secret-value", ""},
 		{"ops:a(b)c-secret@tcp(db:3306)/gw?allowOldPasswords=a(b)c-secret", "a(b)c-secret", ""},
+		// Found by FuzzParseDSN_NoSecret: the driver takes the text after
+		// the last '/' as the database name and quotes it, escaped.
+		{`ops:/%Qz7S3CR3Tx"@0`, `Qz7S3CR3Tx`, "database name"},
+		{"ops:x/s3cr3tpw%zz@tcp(db)/", "s3cr3tpw", ""},
 	}
 	for _, tt := range tests {
 		_, err := config.ParseDSN(tt.dsn)
@@ -364,6 +368,27 @@ func FuzzParseDSN(f *testing.F) {
 		}
 		if !cfg.ParseTime || cfg.Loc != time.UTC || cfg.DBName == "" {
 			t.Fatalf("accepted %q without the forced settings: %+v", dsn, cfg)
+		}
+	})
+}
+
+// FuzzParseDSN_NoSecret: whatever surrounds a password, in the URL or the
+// driver form, an error never shows the marked part of it.
+func FuzzParseDSN_NoSecret(f *testing.F) {
+	f.Add("", "", "db/labs", false)
+	f.Add("#", "/x", "db:99999/labs", false)
+	f.Add("?timeout=", "&", "db/labs", false)
+	f.Add("", "", "tcp(db:3306", true)
+	f.Add("@", "", "tcp(db:3306)/gw?parseTime=", true)
+	const mark = "Qz7S3CR3Tx"
+	f.Fuzz(func(t *testing.T, before, after, rest string, driver bool) {
+		dsn := "mysql://ops:" + before + mark + after + "@" + rest
+		if driver {
+			dsn = "ops:" + before + mark + after + "@" + rest
+		}
+		_, err := config.ParseDSN(dsn)
+		if err != nil && strings.Contains(err.Error(), mark) {
+			t.Fatalf("ParseDSN(%q) error %q shows the password", dsn, err)
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +38,7 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	} else {
 		cfg, err = mysql.ParseDSN(dsn)
 		if err != nil {
-			err = fmt.Errorf("not a valid DSN (want user:pass@tcp(host:3306)/db or mysql://user:pass@host:3306/db): %s", redactDriverError(err, dsn))
+			err = fmt.Errorf("not a valid DSN (want user:pass@tcp(host:3306)/db or mysql://user:pass@host:3306/db): %s", redactDriverError(err))
 		}
 	}
 	if err != nil {
@@ -67,35 +66,37 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	return cfg, nil
 }
 
-// redactDriverError keeps the driver's reason but drops anything that could
-// echo the password back. The driver takes the password as the text between
-// the first ':' and the last '@' before the database slash; a password that
-// itself holds '@' or '/' shifts that split, so every plausible password
-// (up to the first and up to each later '@') is masked, and a message that
-// still holds a fragment of one is replaced by fixed text.
-func redactDriverError(err error, dsn string) string {
+// redactDriverError gives the driver's reason in fixed words. The driver's
+// own messages quote values (the database name, a parameter), and where
+// the password ends is exactly what a malformed DSN leaves unclear (it may
+// hold '@' or '/', and the driver quotes and unescapes what it echoes), so
+// no part of the DSN is ever passed on: its fixed "invalid DSN: ..."
+// sentences are kept, the others are named by kind only.
+func redactDriverError(err error) string {
 	msg := err.Error()
-	var cands []string
-	if c := strings.IndexByte(dsn, ':'); c >= 0 {
-		for i := c + 1; i < len(dsn); i++ {
-			if dsn[i] == '@' && i > c+1 {
-				cands = append(cands, dsn[c+1:i])
-			}
+	for _, fixed := range []string{
+		"invalid DSN: did you forget to escape a param value?",
+		"invalid DSN: network address not terminated (missing closing brace)",
+		"invalid DSN: missing the slash separating the database name",
+		"invalid DSN: interpolateParams can not be used with unsafe collations",
+	} {
+		if msg == fixed {
+			return msg
 		}
 	}
-	// Longest first, so a shorter candidate cannot break a longer one up.
-	sort.Slice(cands, func(i, j int) bool { return len(cands[i]) > len(cands[j]) })
-	for _, p := range cands {
-		msg = strings.ReplaceAll(msg, p, "***")
+	switch {
+	case strings.HasPrefix(msg, "invalid bool value"):
+		return "invalid bool value of a parameter"
+	case strings.HasPrefix(msg, "invalid dbname"):
+		return "invalid database name (percent-escape it)"
+	case strings.HasPrefix(msg, "default addr for network"):
+		return "unknown network (want tcp or unix)"
+	case strings.Contains(msg, "unknown config name") || strings.Contains(msg, "TLS config"):
+		return "unknown tls value"
+	case strings.Contains(msg, "duration"):
+		return "invalid duration of a timeout parameter"
 	}
-	for _, p := range cands {
-		for _, frag := range strings.FieldsFunc(p, func(r rune) bool { return strings.ContainsRune("@/?&=():", r) }) {
-			if len(frag) >= 3 && strings.Contains(msg, frag) {
-				return "the DSN could not be parsed"
-			}
-		}
-	}
-	return msg
+	return "a parameter or value was not understood"
 }
 
 func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/labstation"
 )
 
 func env(m map[string]string) hosts.LookupEnv {
@@ -253,6 +254,8 @@ func TestRegistry_Reload(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"hosts":[{"name":"a","address":"10.0.0.1","mac":"00-11-22-33-44-55","labs":[1,"2"]}]}`))
 	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","winrm_port":"5985","winrm_use_ssl":false}]}`))
+	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","labstation_exe":"C:\\PROGRA~1\\x.exe"}]}`))
+	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","labstation_exe":"C:\\Program Files\\x.exe"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, _, err := hosts.Parse(data, env(nil))
 		if err != nil {
@@ -261,6 +264,9 @@ func FuzzParse(f *testing.F) {
 		for _, h := range c.Hosts() {
 			if h.Name == "" || h.Address == "" || h.WinRMPort < 1 || h.WinRMPort > 65535 {
 				t.Fatalf("accepted an invalid host: %+v", h.Public())
+			}
+			if err := labstation.CheckProgramPath(h.LabStationExe); err != nil {
+				t.Fatalf("accepted labstation_exe %q: %v", h.LabStationExe, err)
 			}
 			if _, ok := c.Get(strings.ToUpper(h.Name)); !ok {
 				t.Fatalf("lookup of %q failed", h.Name)
