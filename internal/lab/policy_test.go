@@ -11,7 +11,6 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
-	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -172,6 +171,3 @@ func TestCommandOptions_NoSecretInOutput(t *testing.T) {
 		t.Errorf("unmarshal: %+v %v", back.User, err)
 	}
 }
-
-// winrm.Target built by the policy keeps the host's name as the limiter key.
-var _ = winrm.Target{}
