@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // Config is the whole environment of a worker process. Interval-like values
@@ -23,7 +25,7 @@ type Config struct {
 	Bind       string `env:"OPS_BIND, default=0.0.0.0"`
 	Port       int    `env:"OPS_PORT, default=8081"`
 	HostsPath  string `env:"OPS_CONFIG, default=hosts.json"`
-	MySQLDSN   string `env:"MYSQL_DSN"`
+	MySQLDSN   string `env:"MYSQL_DSN" json:"-"` // secret: see GoString
 	LogLevel   string `env:"OPS_LOG_LEVEL, default=INFO"`
 	PollEnable bool   `env:"OPS_POLL_ENABLED, default=false"`
 
@@ -52,13 +54,17 @@ type Config struct {
 	TimelineMaxOps        int `env:"OPS_TIMELINE_MAX_OPS, default=500"`
 	TimelinePhaseLookback int `env:"OPS_TIMELINE_PHASE_LOOKBACK, default=500"`
 
-	LabManagerToken string   `env:"LAB_MANAGER_TOKEN"`
+	LabManagerToken string   `env:"LAB_MANAGER_TOKEN" json:"-"` // secret
 	AuthDisabled    bool     `env:"OPS_AUTH_DISABLED, default=false"`
 	AllowedCIDRs    []string `env:"OPS_ALLOWED_CIDRS"`
 	TrustedProxies  []string `env:"OPS_TRUSTED_PROXIES"`
+	// StationCIDRs (OPS_STATION_CIDRS), when set, is where Lab Stations may
+	// be: the catalog refuses an entry whose address is not an IP literal
+	// inside one of them (see hosts.Options.StationPrefixes).
+	StationCIDRs []string `env:"OPS_STATION_CIDRS"`
 
 	RelayURL    string `env:"OPS_RELAY_URL"`
-	RelaySecret string `env:"OPS_RELAY_SECRET"`
+	RelaySecret string `env:"OPS_RELAY_SECRET" json:"-"` // secret
 }
 
 // Load reads the process environment.
@@ -84,6 +90,7 @@ func LoadFrom(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	c.WinRMAllowedTransports = cleanList(c.WinRMAllowedTransports, true)
 	c.AllowedCIDRs = cleanList(c.AllowedCIDRs, false)
 	c.TrustedProxies = cleanList(c.TrustedProxies, false)
+	c.StationCIDRs = cleanList(c.StationCIDRs, false)
 	c.LogLevel = strings.ToUpper(strings.TrimSpace(c.LogLevel))
 	if err := c.validate(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
@@ -172,6 +179,21 @@ func (c *Config) validate() error {
 	if c.RetryCooldownSec == 0 {
 		return fmt.Errorf("OPS_RESERVATION_RETRY_COOLDOWN: must be at least 1 second")
 	}
+	if c.MaxBatch > store.MaxBatch {
+		// One scan claims its whole batch in one INSERT of 4 placeholders
+		// a row; MySQL's limit of 65,535 placeholders puts the hard ceiling
+		// at 16,383 (store.MaxClaimRows). store.MaxBatch (1000) is well
+		// under it and more than one tick should ever dispatch.
+		return fmt.Errorf("OPS_RESERVATION_MAX_BATCH: %d is above the maximum of %d", c.MaxBatch, store.MaxBatch)
+	}
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"OPS_TIMELINE_MAX_OPS", c.TimelineMaxOps}, {"OPS_TIMELINE_PHASE_LOOKBACK", c.TimelinePhaseLookback}} {
+		if p.v > store.MaxPageSize {
+			return fmt.Errorf("%s: %d is above the maximum of %d", p.name, p.v, store.MaxPageSize)
+		}
+	}
 	if c.TimelineDefaultLimit > c.TimelineMaxOps {
 		return fmt.Errorf("OPS_TIMELINE_DEFAULT_LIMIT: %d is above OPS_TIMELINE_MAX_OPS (%d)", c.TimelineDefaultLimit, c.TimelineMaxOps)
 	}
@@ -186,6 +208,11 @@ func (c *Config) validate() error {
 	if len(c.AllowedCommands) == 0 {
 		return fmt.Errorf("OPS_ALLOWED_COMMANDS: must name at least one command")
 	}
+	if len(c.WinRMAllowedTransports) == 0 {
+		// An empty list once meant "all"; it now allows nothing, which would
+		// refuse every call: say so at start-up instead.
+		return fmt.Errorf("OPS_WINRM_ALLOWED_TRANSPORTS: must name at least one transport (ntlm, kerberos, basic)")
+	}
 	for _, t := range c.WinRMAllowedTransports {
 		switch t {
 		case "ntlm", "kerberos", "basic":
@@ -197,6 +224,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if _, err := parsePrefixes("OPS_TRUSTED_PROXIES", c.TrustedProxies); err != nil {
+		return err
+	}
+	if _, err := parsePrefixes("OPS_STATION_CIDRS", c.StationCIDRs); err != nil {
 		return err
 	}
 	if c.MySQLDSN != "" {
@@ -228,6 +258,13 @@ func (c Config) SlogLevel() (slog.Level, error) {
 // AllowedPrefixes is OPS_ALLOWED_CIDRS parsed (a bare address is a /32 or /128).
 func (c Config) AllowedPrefixes() []netip.Prefix {
 	p, _ := parsePrefixes("", c.AllowedCIDRs)
+	return p
+}
+
+// StationPrefixes is OPS_STATION_CIDRS parsed (a bare address is a /32 or
+// /128); empty when the variable is unset, and then any address loads.
+func (c Config) StationPrefixes() []netip.Prefix {
+	p, _ := parsePrefixes("", c.StationCIDRs)
 	return p
 }
 
@@ -285,3 +322,31 @@ func (c Config) TransportAllowed(t string) bool {
 	}
 	return false
 }
+
+// configFields is Config without its methods, for the redacted views.
+type configFields Config
+
+// redacted is c with every secret (MYSQL_DSN, LAB_MANAGER_TOKEN,
+// OPS_RELAY_SECRET) replaced by a fixed mask; an unset one stays empty.
+func (c Config) redacted() configFields {
+	r := configFields(c)
+	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret} {
+		if *p != "" {
+			*p = "[REDACTED]"
+		}
+	}
+	return r
+}
+
+// String, GoString and LogValue print every setting with the secrets
+// masked, so logging or dumping a Config leaks none; the secret fields are
+// also json:"-".
+func (c Config) String() string { return fmt.Sprintf("%+v", c.redacted()) }
+
+// GoString implements fmt.GoStringer (%#v).
+func (c Config) GoString() string {
+	return strings.Replace(fmt.Sprintf("%#v", c.redacted()), "config.configFields", "config.Config", 1)
+}
+
+// LogValue implements slog.LogValuer.
+func (c Config) LogValue() slog.Value { return slog.AnyValue(c.redacted()) }

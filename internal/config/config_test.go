@@ -1,7 +1,11 @@
 package config_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +77,13 @@ func TestLoad_Invalid(t *testing.T) {
 		{map[string]string{"OPS_ALLOWED_COMMANDS": " , "}, "OPS_ALLOWED_COMMANDS"},
 		{map[string]string{"MYSQL_DSN": "postgres://u:hunter2@h/db"}, "MYSQL_DSN"},
 		{map[string]string{"OPS_RELAY_URL": "https://relay:8443"}, "OPS_RELAY_SECRET"},
+		{map[string]string{"OPS_WINRM_ALLOWED_TRANSPORTS": ","}, "OPS_WINRM_ALLOWED_TRANSPORTS"},
+		{map[string]string{"OPS_WINRM_ALLOWED_TRANSPORTS": " , ,"}, "OPS_WINRM_ALLOWED_TRANSPORTS"},
+		{map[string]string{"OPS_RESERVATION_MAX_BATCH": "1001"}, "OPS_RESERVATION_MAX_BATCH"},
+		{map[string]string{"OPS_RESERVATION_MAX_BATCH": "16384"}, "OPS_RESERVATION_MAX_BATCH"},
+		{map[string]string{"OPS_TIMELINE_MAX_OPS": "100000"}, "OPS_TIMELINE_MAX_OPS"},
+		{map[string]string{"OPS_TIMELINE_PHASE_LOOKBACK": "100000"}, "OPS_TIMELINE_PHASE_LOOKBACK"},
+		{map[string]string{"OPS_STATION_CIDRS": "10.1.2.0/24,lab.example"}, "OPS_STATION_CIDRS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -112,6 +123,74 @@ func TestLoad_Lists(t *testing.T) {
 	}
 	if c.LogLevel != "WARNING" {
 		t.Errorf("log level: %q", c.LogLevel)
+	}
+}
+
+func TestLoad_Limits(t *testing.T) {
+	c, err := config.LoadMap(context.Background(), map[string]string{
+		"OPS_RESERVATION_MAX_BATCH": "1000",
+		"OPS_STATION_CIDRS":         " 10.1.2.0/24 , 10.9.9.9 ,",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxBatch != 1000 {
+		t.Errorf("MaxBatch = %d", c.MaxBatch)
+	}
+	if p := c.StationPrefixes(); len(p) != 2 || p[0].String() != "10.1.2.0/24" || p[1].String() != "10.9.9.9/32" {
+		t.Errorf("StationPrefixes = %v", p)
+	}
+	if d, _ := config.LoadMap(context.Background(), nil); len(d.StationPrefixes()) != 0 {
+		t.Errorf("unset OPS_STATION_CIDRS gives %v, want none", d.StationPrefixes())
+	}
+}
+
+// A Config printed, logged or marshalled in any common way holds none of
+// its three secrets.
+func TestConfig_NoSecretInOutput(t *testing.T) {
+	const dsnPass, token, relay = "dsnPa55w0rd", "t0kenS3cret", "r3laySecr3t"
+	c, err := config.LoadMap(context.Background(), map[string]string{
+		"MYSQL_DSN":         "mysql://ops:" + dsnPass + "@db/labs",
+		"LAB_MANAGER_TOKEN": token,
+		"OPS_RELAY_URL":     "https://relay:8443",
+		"OPS_RELAY_SECRET":  relay,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := secretOutputs(t, c)
+	for name, out := range outs {
+		for _, secret := range []string{dsnPass, token, relay} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s holds a secret: %s", name, out)
+			}
+		}
+	}
+	// The redacted views still show the settings, and mark a set secret.
+	if !strings.Contains(outs["%#v"], `RelayURL:"https://relay:8443"`) || !strings.Contains(outs["%#v"], "[REDACTED]") ||
+		!strings.Contains(outs["%#v"], "config.Config{") {
+		t.Errorf("%%#v lost the settings: %s", outs["%#v"])
+	}
+	// The check itself fails on a leak: the raw field is a secret.
+	if !strings.Contains(fmt.Sprintf("%v", c.MySQLDSN), dsnPass) {
+		t.Fatal("test is broken: the secret is not where it was put")
+	}
+}
+
+// secretOutputs renders v every way it could reach a log or a response.
+func secretOutputs(t *testing.T, v any) map[string]string {
+	t.Helper()
+	j, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, js bytes.Buffer
+	slog.New(slog.NewTextHandler(&text, nil)).Info("m", "v", v)
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("m", "v", v)
+	return map[string]string{
+		"%v": fmt.Sprintf("%v", v), "%+v": fmt.Sprintf("%+v", v), "%#v": fmt.Sprintf("%#v", v),
+		"%s": fmt.Sprintf("%s", v), "json": string(j),
+		"slog text": text.String(), "slog json": js.String(),
 	}
 }
 
@@ -175,6 +254,103 @@ func TestParseDSN_Malformed(t *testing.T) {
 	}
 }
 
+// leaks reports any piece of secret, three bytes or longer, found in msg:
+// the whole secret and every fragment between URL delimiters (which is what
+// a parser that split the DSN in the wrong place would echo).
+func leaks(msg, secret string) []string {
+	var out []string
+	parts := append([]string{secret}, strings.FieldsFunc(secret, func(r rune) bool { return strings.ContainsRune("#/?@:[]%&=()", r) })...)
+	for _, p := range parts {
+		if optionWords[p] {
+			continue // a fixed word of our own messages, not the secret
+		}
+		if len(p) >= 3 && strings.Contains(msg, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// optionWords are the URL options ParseDSN names in its errors.
+var optionWords = map[string]bool{"timeout": true, "connect_timeout": true, "read_timeout": true, "write_timeout": true}
+
+func TestLeaks_CanFail(t *testing.T) {
+	// The check must see a fragment, not only the whole password.
+	if got := leaks(`invalid port ":hunter2" after host`, "hunter2#x"); len(got) == 0 {
+		t.Fatal("leaks missed a fragment of the password")
+	}
+}
+
+// Hostile URL DSNs: passwords with the delimiters that make url.Parse split
+// the URL in the wrong place, and whose fragments its messages would echo.
+func TestParseDSN_URLErrorsHoldNoSecret(t *testing.T) {
+	tests := []struct{ dsn, secret string }{
+		{"mysql://ops:hunter2#x@db/labs", "hunter2#x"},
+		{"mysql://ops:hunter2/x@db/labs", "hunter2/x"},
+		{"mysql://ops:hunter2?x@db/labs", "hunter2?x"},
+		{"mysql://ops:" + strings.Repeat("9", 40) + "@db:" + strings.Repeat("7", 30) + "/labs", strings.Repeat("9", 40)},
+		{"mysql://ops:12345678901234567890#frag@db/labs", "12345678901234567890#frag"},
+		{"mysql://ops:s3cr3t[x]@db/labs", "s3cr3t[x]"},
+		{"mysql://ops:zz%zzpass@db/labs", "zz%zzpass"},
+		{"mysql://ops:pa ss word@db/labs", "pa ss word"},
+		{"mysql://ops:12?timeout=tops3cret@db/labs", "12?timeout=tops3cret"},
+		{"mysql://ops:1?read_timeout=tops3cret&x=/y@db/labs", "1?read_timeout=tops3cret&x=/y"},
+		{"ops:pass://word@db/labs", "pass://word"},
+		{"mysql://ops:3306/s3cretdb/x@db/labs", "3306/s3cretdb/x"},
+	}
+	for _, tt := range tests {
+		_, err := config.ParseDSN(tt.dsn)
+		if err == nil {
+			t.Errorf("ParseDSN(%q): no error", tt.dsn)
+			continue
+		}
+		if got := leaks(err.Error(), tt.secret); len(got) > 0 {
+			t.Errorf("ParseDSN(%q) error %q holds %q", tt.dsn, err, got)
+		}
+		// And through Load, which adds the variable's name.
+		_, err = config.LoadMap(context.Background(), map[string]string{"MYSQL_DSN": tt.dsn})
+		if err == nil || !strings.Contains(err.Error(), "MYSQL_DSN") {
+			t.Errorf("LoadMap: %v, want an error naming MYSQL_DSN", err)
+		} else if got := leaks(err.Error(), tt.secret); len(got) > 0 {
+			t.Errorf("LoadMap error %q holds %q", err, got)
+		}
+	}
+}
+
+// The go-sql-driver form keeps the driver's reason with the password masked.
+func TestParseDSN_DriverErrorsHoldNoSecret(t *testing.T) {
+	tests := []struct {
+		dsn, secret string
+		reason      string // part of the driver's reason that must survive, "" for any
+	}{
+		{"ops:hunter2@tcp(db:3306", "hunter2", "missing the slash"},
+		{"ops:hunter2@tcp(db:3306/gw", "hunter2", "not terminated"},
+		{"ops:hunter2@tcp(db:3306)", "hunter2", "missing the slash"},
+		{"ops:hunter2@tcp(db:3306)/gw?parseTime=hunter2", "hunter2", "invalid bool value"},
+		{"ops:p@ss@tcp(db:3306)/gw?parseTime=p@ss", "p@ss", ""},
+		{"ops:long-secret-value@tcp(db:3306)/gw?tls=long-secret-value-x", "long-secret-value", ""},
+		{"ops:a(b)c-secret@tcp(db:3306)/gw?allowOldPasswords=a(b)c-secret", "a(b)c-secret", ""},
+		// Found by FuzzParseDSN_NoSecret: the driver takes the text after
+		// the last '/' as the database name and quotes it, escaped.
+		{`ops:/%Qz7S3CR3Tx"@0`, `Qz7S3CR3Tx`, "database name"},
+		{"ops:x/s3cr3tpw%zz@tcp(db)/", "s3cr3tpw", ""},
+	}
+	for _, tt := range tests {
+		_, err := config.ParseDSN(tt.dsn)
+		if err == nil {
+			// Some of these are valid for the driver (tls names are checked
+			// later); only an error can leak.
+			continue
+		}
+		if got := leaks(err.Error(), tt.secret); len(got) > 0 {
+			t.Errorf("ParseDSN(%q) error %q holds %q", tt.dsn, err, got)
+		}
+		if tt.reason != "" && !strings.Contains(err.Error(), tt.reason) {
+			t.Errorf("ParseDSN(%q) error %q lost the driver's reason %q", tt.dsn, err, tt.reason)
+		}
+	}
+}
+
 func FuzzParseDSN(f *testing.F) {
 	for _, s := range []string{
 		"ops:pw@tcp(db:3306)/gw", "mysql://u:p@h:3306/db", "mysql+pymysql://u:p%40@h/db?charset=utf8mb4",
@@ -192,6 +368,27 @@ func FuzzParseDSN(f *testing.F) {
 		}
 		if !cfg.ParseTime || cfg.Loc != time.UTC || cfg.DBName == "" {
 			t.Fatalf("accepted %q without the forced settings: %+v", dsn, cfg)
+		}
+	})
+}
+
+// FuzzParseDSN_NoSecret: whatever surrounds a password, in the URL or the
+// driver form, an error never shows the marked part of it.
+func FuzzParseDSN_NoSecret(f *testing.F) {
+	f.Add("", "", "db/labs", false)
+	f.Add("#", "/x", "db:99999/labs", false)
+	f.Add("?timeout=", "&", "db/labs", false)
+	f.Add("", "", "tcp(db:3306", true)
+	f.Add("@", "", "tcp(db:3306)/gw?parseTime=", true)
+	const mark = "Qz7S3CR3Tx"
+	f.Fuzz(func(t *testing.T, before, after, rest string, driver bool) {
+		dsn := "mysql://ops:" + before + mark + after + "@" + rest
+		if driver {
+			dsn = "ops:" + before + mark + after + "@" + rest
+		}
+		_, err := config.ParseDSN(dsn)
+		if err != nil && strings.Contains(err.Error(), mark) {
+			t.Fatalf("ParseDSN(%q) error %q shows the password", dsn, err)
 		}
 	})
 }

@@ -38,7 +38,7 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	} else {
 		cfg, err = mysql.ParseDSN(dsn)
 		if err != nil {
-			err = fmt.Errorf("not a valid DSN (want user:pass@tcp(host:3306)/db or mysql://user:pass@host:3306/db): %s", redactDriverError(err, dsn))
+			err = fmt.Errorf("not a valid DSN (want user:pass@tcp(host:3306)/db or mysql://user:pass@host:3306/db): %s", redactDriverError(err))
 		}
 	}
 	if err != nil {
@@ -66,32 +66,54 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	return cfg, nil
 }
 
-// redactDriverError keeps the driver's reason but drops anything that could
-// echo the password back.
-func redactDriverError(err error, dsn string) string {
+// redactDriverError gives the driver's reason in fixed words. The driver's
+// own messages quote values (the database name, a parameter), and where
+// the password ends is exactly what a malformed DSN leaves unclear (it may
+// hold '@' or '/', and the driver quotes and unescapes what it echoes), so
+// no part of the DSN is ever passed on: its fixed "invalid DSN: ..."
+// sentences are kept, the others are named by kind only.
+func redactDriverError(err error) string {
 	msg := err.Error()
-	if i := strings.Index(dsn, "@"); i > 0 {
-		if _, pass, ok := strings.Cut(dsn[:i], ":"); ok && pass != "" {
-			msg = strings.ReplaceAll(msg, pass, "***")
+	for _, fixed := range []string{
+		"invalid DSN: did you forget to escape a param value?",
+		"invalid DSN: network address not terminated (missing closing brace)",
+		"invalid DSN: missing the slash separating the database name",
+		"invalid DSN: interpolateParams can not be used with unsafe collations",
+	} {
+		if msg == fixed {
+			return msg
 		}
 	}
-	return msg
+	switch {
+	case strings.HasPrefix(msg, "invalid bool value"):
+		return "invalid bool value of a parameter"
+	case strings.HasPrefix(msg, "invalid dbname"):
+		return "invalid database name (percent-escape it)"
+	case strings.HasPrefix(msg, "default addr for network"):
+		return "unknown network (want tcp or unix)"
+	case strings.Contains(msg, "unknown config name") || strings.Contains(msg, "TLS config"):
+		return "unknown tls value"
+	case strings.Contains(msg, "duration"):
+		return "invalid duration of a timeout parameter"
+	}
+	return "a parameter or value was not understood"
 }
 
 func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {
 	switch strings.ToLower(scheme) {
 	case "mysql", "mysql+pymysql", "mysql+mysqldb", "mysql+mysqlconnector", "mariadb", "mariadb+pymysql":
 	default:
-		return nil, fmt.Errorf("unsupported DSN scheme %q (want mysql:// or mysql+pymysql://)", scheme)
+		// The scheme is not echoed: "user:pass://..." would make it hold a
+		// password.
+		return nil, errors.New("unsupported DSN scheme (want mysql:// or mysql+pymysql://)")
 	}
+	// Every error of the URL form is fixed text: url.Parse's messages quote
+	// pieces of the URL ("invalid port \":hunter2\" after host" for a
+	// password holding '#', '/' or '?'), and which piece is the password is
+	// exactly what a malformed URL leaves unclear.
 	u, err := url.Parse(dsn)
 	if err != nil {
-		// url.Error quotes the whole URL, password included: say only what kind.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			return nil, fmt.Errorf("malformed DSN URL: %v", ue.Err)
-		}
-		return nil, errors.New("malformed DSN URL")
+		return nil, errors.New("malformed DSN URL (want mysql://user:pass@host:3306/db; percent-encode '@', ':', '/', '?' and '#' in the password)")
 	}
 	if u.Host == "" {
 		return nil, errors.New("DSN URL names no host")
@@ -106,13 +128,13 @@ func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {
 	if port == "" {
 		port = "3306"
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return nil, fmt.Errorf("DSN port %q out of range", port)
+		return nil, errors.New("DSN URL port is not a number in 1..65535")
 	}
 	cfg.Net = "tcp"
 	cfg.Addr = net.JoinHostPort(host, port)
 	cfg.DBName = strings.TrimPrefix(u.Path, "/")
 	if strings.Contains(cfg.DBName, "/") {
-		return nil, fmt.Errorf("DSN database name %q contains '/'", cfg.DBName)
+		return nil, errors.New("DSN URL database name contains '/'")
 	}
 	q := u.Query()
 	for k, vs := range q {
@@ -132,19 +154,19 @@ func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {
 		case "connect_timeout", "timeout":
 			d, err := parseSeconds(v)
 			if err != nil {
-				return nil, fmt.Errorf("DSN %s: %w", k, err)
+				return nil, badDuration(k, err)
 			}
 			cfg.Timeout = d
 		case "read_timeout", "readtimeout":
 			d, err := parseSeconds(v)
 			if err != nil {
-				return nil, fmt.Errorf("DSN %s: %w", k, err)
+				return nil, badDuration(k, err)
 			}
 			cfg.ReadTimeout = d
 		case "write_timeout", "writetimeout":
 			d, err := parseSeconds(v)
 			if err != nil {
-				return nil, fmt.Errorf("DSN %s: %w", k, err)
+				return nil, badDuration(k, err)
 			}
 			cfg.WriteTimeout = d
 		default:
@@ -153,6 +175,13 @@ func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// badDuration names a timeout option whose value is not a duration. The
+// key is named only when it is one of ours (known keys are fixed words);
+// the value is never echoed.
+func badDuration(key string, _ error) error {
+	return fmt.Errorf("DSN URL option %s: not a number of seconds or a duration", strings.ToLower(key))
 }
 
 // parseSeconds reads PyMySQL's plain seconds or a Go duration.

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
 
+	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/netaddr"
 )
 
@@ -32,9 +34,27 @@ type Catalog struct {
 // LookupEnv resolves env:NAME references; os.LookupEnv in production.
 type LookupEnv func(string) (string, bool)
 
+// Options are the rules a catalog is loaded under. The zero value resolves
+// env: references with os.LookupEnv and allows any station address.
+type Options struct {
+	// Env resolves env:NAME references; nil means os.LookupEnv.
+	Env LookupEnv
+	// StationPrefixes (OPS_STATION_CIDRS), when not empty, is where Lab
+	// Stations may be: every entry's address must then be an IP literal
+	// inside one of them. Host names are refused rather than resolved: a
+	// name checked at load could resolve elsewhere at the next call, and
+	// the credentials go wherever it points.
+	StationPrefixes []netip.Prefix
+}
+
 // LoadFile reads and validates a catalog file. Warnings are problems that
 // do not stop the load (unknown fields, a lab claimed twice).
 func LoadFile(path string, env LookupEnv) (*Catalog, []string, error) {
+	return LoadFileWith(path, Options{Env: env})
+}
+
+// LoadFileWith is LoadFile under opts.
+func LoadFileWith(path string, opts Options) (*Catalog, []string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open host catalog: %w", err)
@@ -47,7 +67,7 @@ func LoadFile(path string, env LookupEnv) (*Catalog, []string, error) {
 	if len(data) > maxCatalogBytes {
 		return nil, nil, fmt.Errorf("host catalog %s: larger than %d bytes", path, maxCatalogBytes)
 	}
-	c, warns, err := Parse(data, env)
+	c, warns, err := ParseWith(data, opts)
 	if err != nil {
 		return nil, warns, fmt.Errorf("host catalog %s: %w", path, err)
 	}
@@ -65,8 +85,13 @@ var knownFields = map[string]bool{
 
 // Parse validates a catalog document.
 func Parse(data []byte, env LookupEnv) (*Catalog, []string, error) {
-	if env == nil {
-		env = os.LookupEnv
+	return ParseWith(data, Options{Env: env})
+}
+
+// ParseWith validates a catalog document under opts.
+func ParseWith(data []byte, opts Options) (*Catalog, []string, error) {
+	if opts.Env == nil {
+		opts.Env = os.LookupEnv
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	var doc struct {
@@ -81,7 +106,7 @@ func Parse(data []byte, env LookupEnv) (*Catalog, []string, error) {
 	var warns []string
 	c := &Catalog{byName: map[string]int{}, byLab: map[string][]int{}}
 	for i, raw := range doc.Hosts {
-		h, w, err := parseHost(i, raw, env)
+		h, w, err := parseHost(i, raw, opts)
 		warns = append(warns, w...)
 		if err != nil {
 			return nil, warns, err
@@ -102,7 +127,8 @@ func Parse(data []byte, env LookupEnv) (*Catalog, []string, error) {
 	return c, warns, nil
 }
 
-func parseHost(i int, raw map[string]json.RawMessage, env LookupEnv) (Host, []string, error) {
+func parseHost(i int, raw map[string]json.RawMessage, opts Options) (Host, []string, error) {
+	env := opts.Env
 	var warns []string
 	label := fmt.Sprintf("entry %d", i)
 	if n, ok := raw["name"]; ok {
@@ -225,6 +251,11 @@ func parseHost(i int, raw map[string]json.RawMessage, env LookupEnv) (Host, []st
 	if err := netaddr.ValidHost(h.Address); err != nil {
 		return fail("address", "%v", err)
 	}
+	if len(opts.StationPrefixes) > 0 {
+		if why := outsideStations(h.Address, opts.StationPrefixes); why != "" {
+			return fail("address", "%q %s", h.Address, why)
+		}
+	}
 	if h.PingTarget != "" {
 		if err := netaddr.ValidHost(h.PingTarget); err != nil {
 			return fail("ping_target", "%v", err)
@@ -285,6 +316,12 @@ func parseHost(i int, raw map[string]json.RawMessage, env LookupEnv) (Host, []st
 	if h.LabStationExe == "" {
 		h.LabStationExe = DefaultLabStationExe
 	}
+	// The program path reaches cmd.exe unquoted (a quoted one does not group
+	// cmd's command name), so one that would need quoting is refused here,
+	// at load, rather than failing or running C:\Program at the first call.
+	if err := labstation.CheckProgramPath(h.LabStationExe); err != nil {
+		return fail("labstation_exe", "%v", err)
+	}
 	if h.HeartbeatPath == "" {
 		h.HeartbeatPath = DefaultHeartbeatPath
 	}
@@ -295,6 +332,21 @@ func parseHost(i int, raw map[string]json.RawMessage, env LookupEnv) (Host, []st
 		warns = append(warns, fmt.Sprintf("host %s: winrm_insecure_skip_verify is on: its WinRM certificate is NOT verified", label))
 	}
 	return h, warns, nil
+}
+
+// outsideStations says why addr is not allowed by OPS_STATION_CIDRS, or "".
+func outsideStations(addr string, prefixes []netip.Prefix) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return "is not an IP address: with OPS_STATION_CIDRS set, station addresses must be IP literals inside it (names are not resolved)"
+	}
+	a = a.Unmap()
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return ""
+		}
+	}
+	return "is outside OPS_STATION_CIDRS"
 }
 
 // parseLabs accepts ["1", 2, "lab-x"]; a lone string or number is one lab.
@@ -401,14 +453,19 @@ func (c *Catalog) ForLab(lab string) []Host {
 // new file is valid, so a bad edit never takes hosts away.
 type Registry struct {
 	path string
-	env  LookupEnv
+	opts Options
 	cur  atomic.Pointer[Catalog]
 }
 
 // NewRegistry loads path once; the error is the load's.
 func NewRegistry(path string, env LookupEnv) (*Registry, []string, error) {
-	r := &Registry{path: path, env: env}
-	c, warns, err := LoadFile(path, env)
+	return NewRegistryWith(path, Options{Env: env})
+}
+
+// NewRegistryWith is NewRegistry under opts, which every reload keeps.
+func NewRegistryWith(path string, opts Options) (*Registry, []string, error) {
+	r := &Registry{path: path, opts: opts}
+	c, warns, err := LoadFileWith(path, opts)
 	if err != nil {
 		return nil, warns, err
 	}
@@ -431,7 +488,7 @@ func (r *Registry) Reload() (*Catalog, []string, error) {
 	if r.path == "" {
 		return nil, nil, errors.New("host catalog was not loaded from a file")
 	}
-	c, warns, err := LoadFile(r.path, r.env)
+	c, warns, err := LoadFileWith(r.path, r.opts)
 	if err != nil {
 		return nil, warns, err
 	}

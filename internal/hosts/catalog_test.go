@@ -3,13 +3,16 @@ package hosts_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/labstation"
 )
 
 func env(m map[string]string) hosts.LookupEnv {
@@ -74,6 +77,18 @@ func TestParse_Errors(t *testing.T) {
 		{"long label", `{"hosts":[{"name":"h1","address":"` + strings.Repeat("a", 64) + `.lab"}]}`, []string{"63"}},
 		{"labs type", `{"hosts":[{"name":"h1","address":"a","labs":[{"id":1}]}]}`, []string{"labs"}},
 		{"name quote", `{"hosts":[{"name":"h'1","address":"a"}]}`, []string{"name"}},
+		// A program path cmd.exe would need quoted is refused at load.
+		{"exe with space", `{"hosts":[{"name":"h1","address":"a","labstation_exe":"C:\\Program Files\\LabStation\\LabStation.exe"}]}`,
+			[]string{`"h1"`, "labstation_exe", "a space", "8.3 short name"}},
+		{"exe with semicolon", `{"hosts":[{"name":"h1","address":"a","labstation_exe":"C:\\a;b\\LabStation.exe"}]}`,
+			[]string{`"h1"`, "labstation_exe", `";"`}},
+		{"exe with ampersand", `{"hosts":[{"name":"h1","address":"a","labstation_exe":"D:\\R&D\\LabStation.exe"}]}`,
+			[]string{`"h1"`, "labstation_exe", `"&"`}},
+		{"exe with equals", `{"hosts":[{"name":"h1","address":"a","labstation_exe":"C:\\a=b\\LabStation.exe"}]}`, []string{"labstation_exe"}},
+		{"exe with comma", `{"hosts":[{"name":"h1","address":"a","labstation_exe":"C:\\a,b\\LabStation.exe"}]}`, []string{"labstation_exe"}},
+		{"exe with parenthesis", `{"hosts":[{"name":"h1","address":"a","labstation_exe":"C:\\x(86)\\LabStation.exe"}]}`, []string{"labstation_exe"}},
+		{"exe with percent", `{"hosts":[{"name":"h1","address":"a","labstation_exe":"C:\\%TEMP%\\LabStation.exe"}]}`, []string{"labstation_exe"}},
+		{"exe relative", `{"hosts":[{"name":"h1","address":"a","labstation_exe":"LabStation.exe"}]}`, []string{"labstation_exe", "absolute"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +102,61 @@ func TestParse_Errors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParse_ShortExeAccepted(t *testing.T) {
+	const exe = `C:\\PROGRA~1\\LABSTA~1\\LabStation.exe`
+	c, _, err := hosts.Parse([]byte(`{"hosts":[{"name":"h1","address":"a","labstation_exe":"`+exe+`"}]}`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := c.Get("h1"); h.LabStationExe != `C:\PROGRA~1\LABSTA~1\LabStation.exe` {
+		t.Errorf("exe = %q", h.LabStationExe)
+	}
+}
+
+func TestParse_StationPrefixes(t *testing.T) {
+	opts := hosts.Options{Env: env(nil), StationPrefixes: []netip.Prefix{
+		netip.MustParsePrefix("10.1.2.0/24"), netip.MustParsePrefix("fd00:1::/64")}}
+	doc := func(addr string) []byte {
+		return []byte(`{"hosts":[{"name":"ok","address":"10.1.2.3"},{"name":"h2","address":"` + addr + `"}]}`)
+	}
+	for _, addr := range []string{"10.1.2.254", "fd00:1::7", "::ffff:10.1.2.9"} {
+		if _, _, err := hosts.ParseWith(doc(addr), opts); err != nil {
+			t.Errorf("address %s inside the allowlist refused: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{"10.1.3.1", "10.1.1.255", "192.168.1.1", "fd00:2::1", "lab-ws-02.lab.example", "localhost"} {
+		_, _, err := hosts.ParseWith(doc(addr), opts)
+		if err == nil {
+			t.Errorf("address %s outside the allowlist accepted", addr)
+			continue
+		}
+		for _, w := range []string{`"h2"`, "address", addr, "OPS_STATION_CIDRS"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q lacks %q", err, w)
+			}
+		}
+	}
+	// Without the option, names and any address load as before.
+	if _, _, err := hosts.ParseWith(doc("lab-ws-02.lab.example"), hosts.Options{Env: env(nil)}); err != nil {
+		t.Errorf("no allowlist: %v", err)
+	}
+	// A registry keeps the rule for its reloads.
+	path := filepath.Join(t.TempDir(), "hosts.json")
+	if err := os.WriteFile(path, doc("10.1.2.4"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := hosts.NewRegistryWith(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, doc("10.9.9.9"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Reload(); err == nil {
+		t.Error("reload with an address outside the allowlist accepted")
 	}
 }
 
@@ -136,10 +206,15 @@ func TestPublic_NoSecret(t *testing.T) {
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "host", h)
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("x", "host", h)
-	for name, out := range map[string]string{"public": string(pub), "host json": string(whole), "log": logs.String()} {
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "hosts", []hosts.Host{h}, "ptr", &h)
+	fmtOut := fmt.Sprintf("%v|%+v|%#v|%s|%v|%#v|%+v", h, h, h, h, &h, &h, []hosts.Host{h})
+	for name, out := range map[string]string{"public": string(pub), "host json": string(whole), "log": logs.String(), "fmt": fmtOut} {
 		if strings.Contains(out, "Tr0ub4dor") {
 			t.Errorf("%s leaks the password: %s", name, out)
 		}
+	}
+	if !strings.Contains(fmt.Sprintf("%#v", h), `Name:"a"`) {
+		t.Errorf("%%#v lost the non-secret fields: %#v", h)
 	}
 	if !strings.Contains(string(pub), `"winrm_user":"svc"`) {
 		t.Errorf("public view lost a non-secret field: %s", pub)
@@ -179,6 +254,8 @@ func TestRegistry_Reload(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"hosts":[{"name":"a","address":"10.0.0.1","mac":"00-11-22-33-44-55","labs":[1,"2"]}]}`))
 	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","winrm_port":"5985","winrm_use_ssl":false}]}`))
+	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","labstation_exe":"C:\\PROGRA~1\\x.exe"}]}`))
+	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","labstation_exe":"C:\\Program Files\\x.exe"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, _, err := hosts.Parse(data, env(nil))
 		if err != nil {
@@ -187,6 +264,9 @@ func FuzzParse(f *testing.F) {
 		for _, h := range c.Hosts() {
 			if h.Name == "" || h.Address == "" || h.WinRMPort < 1 || h.WinRMPort > 65535 {
 				t.Fatalf("accepted an invalid host: %+v", h.Public())
+			}
+			if err := labstation.CheckProgramPath(h.LabStationExe); err != nil {
+				t.Fatalf("accepted labstation_exe %q: %v", h.LabStationExe, err)
 			}
 			if _, ok := c.Get(strings.ToUpper(h.Name)); !ok {
 				t.Fatalf("lookup of %q failed", h.Name)

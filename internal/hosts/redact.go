@@ -1,6 +1,19 @@
 package hosts
 
-import "log/slog"
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// Redacted is what a secret prints as: "" stays "" (so a missing password
+// shows as missing), anything else is the fixed mask "[REDACTED]".
+func Redacted(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "[REDACTED]"
+}
 
 // Public is a host entry safe to put in a response or a log line: it has no
 // field that could carry a secret (the password is not redacted, it is
@@ -47,3 +60,14 @@ func (h Host) String() string { return "host " + h.Name }
 
 // LogValue implements slog.LogValuer.
 func (h Host) LogValue() slog.Value { return slog.StringValue(h.Name) }
+
+// hostFields is Host without its methods, for GoString.
+type hostFields Host
+
+// GoString is %#v: every field, the password masked (Redacted), so a debug
+// dump of a Host holds no secret and no new field is forgotten.
+func (h Host) GoString() string {
+	c := hostFields(h)
+	c.WinRMPass = Redacted(c.WinRMPass)
+	return strings.Replace(fmt.Sprintf("%#v", c), "hosts.hostFields", "hosts.Host", 1)
+}

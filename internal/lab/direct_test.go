@@ -145,12 +145,6 @@ func TestDirect_RunCommand(t *testing.T) {
 			t.Errorf("= %+v, %v", res, err)
 		}
 	})
-	t.Run("basic override allowed", func(t *testing.T) {
-		res, err := d.RunCommand(ctx, h, "status", nil, lab.CommandOptions{Transport: "basic"})
-		if err != nil || res.ExitCode != 0 {
-			t.Errorf("= %+v, %v", res, err)
-		}
-	})
 	refused := []struct {
 		name    string
 		command string
@@ -159,6 +153,8 @@ func TestDirect_RunCommand(t *testing.T) {
 	}{
 		{"downgrade", "status", lab.CommandOptions{UseSSL: ptr(false)}, lab.ErrPolicy},
 		{"transport", "status", lab.CommandOptions{Transport: "kerberos"}, lab.ErrPolicy},
+		{"weaker transport", "status", lab.CommandOptions{Transport: "basic"}, lab.ErrPolicy},
+		{"port", "status", lab.CommandOptions{Port: 5985}, lab.ErrPolicy},
 		{"credentials", "status", lab.CommandOptions{User: "Administrator", Password: "x"}, lab.ErrPolicy},
 		{"command", "format-disk", lab.CommandOptions{}, lab.ErrCommandNotAllowed},
 	}

@@ -56,7 +56,7 @@ type CommandOptions struct {
 	UseSSL    *bool
 	Port      int
 	User      string
-	Password  string
+	Password  string // secret: String, GoString, LogValue and MarshalJSON mask it
 }
 
 // CommandResult is the answer of /api/winrm.

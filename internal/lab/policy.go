@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -27,37 +29,71 @@ func (e *PolicyError) Unwrap() error { return ErrPolicy }
 
 // Policy is what the configuration allows requests to change
 // (OPS_WINRM_ALLOWED_TRANSPORTS, OPS_ALLOW_CREDENTIAL_OVERRIDE).
+//
+// A request can never weaken a host: it cannot change the port (the
+// catalog's port is the one the station's certificate and firewall rules
+// are for), cannot go from HTTPS to HTTP, and can only keep or strengthen
+// the transport (kerberos > ntlm > basic), within AllowedTransports.
 type Policy struct {
-	// AllowedTransports, lower-case; empty means ntlm, kerberos, basic.
+	// AllowedTransports, case-insensitive. nil (the zero Policy) means
+	// DefaultAllowedTransports: ntlm and kerberos, never basic, which sends
+	// the password itself. A non-nil list allows exactly what it names, so
+	// an empty or blank one allows nothing (config refuses one at start-up).
 	AllowedTransports       []string
 	AllowCredentialOverride bool
 }
 
+// DefaultAllowedTransports is what the zero Policy allows.
+var DefaultAllowedTransports = []string{winrm.TransportNTLM, winrm.TransportKerberos}
+
+// transportStrength orders the transports by what an observer of the
+// connection or of the station could learn: Basic sends the password,
+// NTLM a challenge response, Kerberos a ticket.
+var transportStrength = map[string]int{
+	winrm.TransportBasic:    1,
+	winrm.TransportNTLM:     2,
+	winrm.TransportKerberos: 3,
+}
+
 func (p Policy) transportAllowed(tr string) bool {
-	allowed := p.AllowedTransports
-	if len(allowed) == 0 {
-		allowed = []string{winrm.TransportNTLM, winrm.TransportKerberos, winrm.TransportBasic}
+	if p.AllowedTransports == nil {
+		return slices.Contains(DefaultAllowedTransports, tr)
 	}
-	return slices.Contains(allowed, tr)
+	for _, a := range p.AllowedTransports {
+		if strings.ToLower(strings.TrimSpace(a)) == tr {
+			return true
+		}
+	}
+	return false
 }
 
 // Target builds the WinRM target of h with the overrides of o applied, and
 // refuses (a *PolicyError) any that would weaken the host's policy: an
-// HTTPS -> HTTP downgrade, a transport outside the allowed list, Basic over
-// plain HTTP, or a credential override when it is not allowed.
+// HTTPS -> HTTP downgrade, a port other than the host's, a transport weaker
+// than the host's or outside the allowed list, Basic over plain HTTP, or a
+// credential override when it is not allowed. An HTTP -> HTTPS upgrade is
+// allowed, and a host on the default HTTP port (5985) then uses the default
+// HTTPS port (5986): that is the same listener pair, not a request's port.
 func (p Policy) Target(h hosts.Host, globalCAFile string, o CommandOptions) (winrm.Target, error) {
 	t := winrm.TargetFromHost(h, globalCAFile)
 	if t.Transport == "" {
 		t.Transport = hosts.DefaultTransport
 	}
 	t.Transport = strings.ToLower(t.Transport)
-	if !p.transportAllowed(t.Transport) {
+	if _, known := transportStrength[t.Transport]; !known || !p.transportAllowed(t.Transport) {
 		return winrm.Target{}, &PolicyError{Field: "transport", Reason: fmt.Sprintf("host transport %q is not in the allowed transports", t.Transport)}
 	}
 	if o.Transport != "" {
 		tr := strings.ToLower(strings.TrimSpace(o.Transport))
-		if !p.transportAllowed(tr) {
-			return winrm.Target{}, &PolicyError{Field: "transport", Reason: fmt.Sprintf("transport %q is not allowed", o.Transport)}
+		// The request's value is not echoed: only names we know are.
+		strength, known := transportStrength[tr]
+		switch {
+		case !known:
+			return winrm.Target{}, &PolicyError{Field: "transport", Reason: "unknown transport (want kerberos, ntlm or basic)"}
+		case strength < transportStrength[t.Transport]:
+			return winrm.Target{}, &PolicyError{Field: "transport", Reason: fmt.Sprintf("%s is weaker than the host's %s: a request may only keep or strengthen it (kerberos > ntlm > basic)", tr, t.Transport)}
+		case !p.transportAllowed(tr):
+			return winrm.Target{}, &PolicyError{Field: "transport", Reason: fmt.Sprintf("transport %s is not allowed", tr)}
 		}
 		t.Transport = tr
 	}
@@ -71,11 +107,10 @@ func (p Policy) Target(h hosts.Host, globalCAFile string, o CommandOptions) (win
 			t.Port = 0
 		}
 	}
-	if o.Port != 0 {
-		if o.Port < 1 || o.Port > 65535 {
-			return winrm.Target{}, &PolicyError{Field: "port", Reason: fmt.Sprintf("port %d out of range", o.Port)}
-		}
-		t.Port = o.Port
+	if o.Port != 0 && o.Port != t.EffectivePort() {
+		// Any other port would send the credentials (NTLM over HTTP, say)
+		// to whatever listens there.
+		return winrm.Target{}, &PolicyError{Field: "port", Reason: fmt.Sprintf("the port is the host's (%d) and cannot be overridden", t.EffectivePort())}
 	}
 	if t.Transport == winrm.TransportBasic && !t.UseSSL {
 		return winrm.Target{}, &PolicyError{Field: "transport", Reason: "basic authentication over plain HTTP is not allowed"}
@@ -95,3 +130,36 @@ func (p Policy) Target(h hosts.Host, globalCAFile string, o CommandOptions) (win
 	}
 	return t, nil
 }
+
+// commandOptionsFields is CommandOptions without its methods.
+type commandOptionsFields CommandOptions
+
+func (o CommandOptions) redacted() commandOptionsFields {
+	r := commandOptionsFields(o)
+	r.Password = hosts.Redacted(r.Password)
+	return r
+}
+
+// String, GoString, LogValue and MarshalJSON show the options with the
+// password masked (hosts.Redacted), so a logged, dumped or marshalled
+// request holds no secret. Unmarshalling is untouched: a request body still
+// carries the password in.
+func (o CommandOptions) String() string {
+	r := o.redacted()
+	ssl := "default"
+	if r.UseSSL != nil {
+		ssl = fmt.Sprint(*r.UseSSL)
+	}
+	return fmt.Sprintf("{Transport:%s UseSSL:%s Port:%d User:%s Password:%s}", r.Transport, ssl, r.Port, r.User, r.Password)
+}
+
+// GoString implements fmt.GoStringer (%#v).
+func (o CommandOptions) GoString() string {
+	return strings.Replace(fmt.Sprintf("%#v", o.redacted()), "lab.commandOptionsFields", "lab.CommandOptions", 1)
+}
+
+// MarshalJSON implements json.Marshaler.
+func (o CommandOptions) MarshalJSON() ([]byte, error) { return json.Marshal(o.redacted()) }
+
+// LogValue implements slog.LogValuer.
+func (o CommandOptions) LogValue() slog.Value { return slog.StringValue(o.String()) }

@@ -1,7 +1,11 @@
 package lab_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -11,77 +15,159 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
+const (
+	hostSecret    = "host-Secret-7x"
+	requestSecret = "req-Secret-9y"
+)
+
+// leaked returns the secrets found in s.
+func leaked(s string, secrets ...string) []string {
+	var out []string
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			out = append(out, sec)
+		}
+	}
+	return out
+}
+
+// The leak check must be able to fail (an earlier version looked for
+// password+"\x00", which no message could ever hold).
+func TestLeaked_CanFail(t *testing.T) {
+	if got := leaked("transport: bad for "+requestSecret, hostSecret, requestSecret); len(got) != 1 {
+		t.Fatalf("leaked missed the secret: %v", got)
+	}
+	if got := leaked("transport: not allowed", hostSecret, requestSecret); len(got) != 0 {
+		t.Fatalf("leaked reported %v in a clean message", got)
+	}
+}
+
 func TestPolicy_Target(t *testing.T) {
-	httpsHost := hosts.Host{Name: "h1", Address: "10.0.0.1", WinRMUser: "svc", WinRMPass: "host-secret",
+	httpsHost := hosts.Host{Name: "h1", Address: "10.0.0.1", WinRMUser: "svc", WinRMPass: hostSecret,
 		WinRMTransport: "ntlm", WinRMUseSSL: true}
 	httpHost := httpsHost
 	httpHost.WinRMUseSSL = false
 	httpHost.WinRMPort = 5985
+	basicHost := httpsHost
+	basicHost.WinRMTransport = "basic"
+	kerbHost := httpsHost
+	kerbHost.WinRMTransport = "kerberos"
+	customPort := httpsHost
+	customPort.WinRMPort = 15986
 	strict := lab.Policy{AllowedTransports: []string{"ntlm", "kerberos"}}
-	open := lab.Policy{AllowedTransports: []string{"ntlm", "basic"}, AllowCredentialOverride: true}
+	open := lab.Policy{AllowedTransports: []string{"NTLM", " basic ", "kerberos"}, AllowCredentialOverride: true}
 
+	type got struct {
+		transport string
+		ssl       bool
+		port      int
+		user      string
+		pass      string
+	}
 	tests := []struct {
 		name      string
 		p         lab.Policy
 		h         hosts.Host
 		o         lab.CommandOptions
 		wantField string // "" = allowed
-		check     func(t *testing.T, tr string, ssl bool, port string, user, pass string)
+		want      *got
 	}{
-		{name: "no override", p: strict, h: httpsHost},
+		{name: "no override", p: strict, h: httpsHost, want: &got{"ntlm", true, 5986, "svc", hostSecret}},
 		{name: "downgrade refused", p: open, h: httpsHost, o: lab.CommandOptions{UseSSL: ptr(false)}, wantField: "use_ssl"},
 		{name: "same ssl ok", p: strict, h: httpsHost, o: lab.CommandOptions{UseSSL: ptr(true)}},
-		{name: "upgrade ok, port follows", p: strict, h: httpHost, o: lab.CommandOptions{UseSSL: ptr(true)},
-			check: func(t *testing.T, _ string, ssl bool, port, _, _ string) {
-				if !ssl || port != "5986" {
-					t.Errorf("ssl=%v port=%s, want true 5986", ssl, port)
-				}
-			}},
-		{name: "transport outside list", p: strict, h: httpsHost, o: lab.CommandOptions{Transport: "basic"}, wantField: "transport"},
-		{name: "transport in list", p: open, h: httpsHost, o: lab.CommandOptions{Transport: "BASIC"},
-			check: func(t *testing.T, tr string, _ bool, _, _, _ string) {
-				if tr != "basic" {
-					t.Errorf("transport = %q, want basic", tr)
-				}
-			}},
+		{name: "upgrade ok, port follows", p: strict, h: httpHost, o: lab.CommandOptions{UseSSL: ptr(true)}, want: &got{"ntlm", true, 5986, "svc", hostSecret}},
+		{name: "upgrade with the https port ok", p: strict, h: httpHost, o: lab.CommandOptions{UseSSL: ptr(true), Port: 5986}, want: &got{"ntlm", true, 5986, "svc", hostSecret}},
+
+		// Transport: keep or strengthen, within the list.
+		{name: "ntlm to basic refused (weaker) even when basic is allowed", p: open, h: httpsHost, o: lab.CommandOptions{Transport: "BASIC"}, wantField: "transport"},
+		{name: "kerberos to ntlm refused (weaker)", p: open, h: kerbHost, o: lab.CommandOptions{Transport: "ntlm"}, wantField: "transport"},
+		{name: "kerberos to basic refused (weaker)", p: open, h: kerbHost, o: lab.CommandOptions{Transport: "basic"}, wantField: "transport"},
+		{name: "same transport ok", p: strict, h: httpsHost, o: lab.CommandOptions{Transport: " NTLM "}, want: &got{"ntlm", true, 5986, "svc", hostSecret}},
+		{name: "ntlm to kerberos ok", p: strict, h: httpsHost, o: lab.CommandOptions{Transport: "kerberos"}, want: &got{"kerberos", true, 5986, "svc", hostSecret}},
+		{name: "basic to ntlm ok", p: open, h: basicHost, o: lab.CommandOptions{Transport: "ntlm"}, want: &got{"ntlm", true, 5986, "svc", hostSecret}},
+		{name: "strengthen outside list refused", p: lab.Policy{AllowedTransports: []string{"ntlm"}}, h: httpsHost, o: lab.CommandOptions{Transport: "kerberos"}, wantField: "transport"},
+		{name: "unknown transport refused", p: open, h: httpsHost, o: lab.CommandOptions{Transport: "credssp-" + requestSecret}, wantField: "transport"},
 		{name: "host transport outside list", p: lab.Policy{AllowedTransports: []string{"kerberos"}}, h: httpsHost, wantField: "transport"},
-		{name: "basic over http refused", p: open, h: httpHost, o: lab.CommandOptions{Transport: "basic"}, wantField: "transport"},
-		{name: "credential override refused", p: strict, h: httpsHost, o: lab.CommandOptions{User: "admin", Password: "x"}, wantField: "user"},
-		{name: "password-only override refused", p: strict, h: httpsHost, o: lab.CommandOptions{Password: "x"}, wantField: "password"},
-		{name: "credential override allowed", p: open, h: httpsHost, o: lab.CommandOptions{User: "admin", Password: "other"},
-			check: func(t *testing.T, _ string, _ bool, _, user, pass string) {
-				if user != "admin" || pass != "other" {
-					t.Errorf("user/pass = %q/%q", user, pass)
-				}
-			}},
-		{name: "port override", p: strict, h: httpsHost, o: lab.CommandOptions{Port: 15986},
-			check: func(t *testing.T, _ string, _ bool, port, _, _ string) {
-				if port != "15986" {
-					t.Errorf("port = %s", port)
-				}
-			}},
+		{name: "basic over http refused", p: open, h: func() hosts.Host { h := httpHost; h.WinRMTransport = "basic"; return h }(), wantField: "transport"},
+
+		// Allowlist: empty or blank allows nothing; the zero Policy, ntlm and kerberos.
+		{name: "empty list allows nothing", p: lab.Policy{AllowedTransports: []string{}}, h: httpsHost, wantField: "transport"},
+		{name: "blank list allows nothing", p: lab.Policy{AllowedTransports: []string{"", " "}}, h: httpsHost, wantField: "transport"},
+		{name: "zero policy: ntlm", p: lab.Policy{}, h: httpsHost, want: &got{"ntlm", true, 5986, "svc", hostSecret}},
+		{name: "zero policy: kerberos override", p: lab.Policy{}, h: httpsHost, o: lab.CommandOptions{Transport: "kerberos"}, want: &got{"kerberos", true, 5986, "svc", hostSecret}},
+		{name: "zero policy: no basic", p: lab.Policy{}, h: basicHost, wantField: "transport"},
+
+		// Port: never changed by a request.
+		{name: "port override refused", p: strict, h: httpsHost, o: lab.CommandOptions{Port: 15986}, wantField: "port"},
+		{name: "port to http default refused", p: strict, h: httpsHost, o: lab.CommandOptions{Port: 5985}, wantField: "port"},
+		{name: "port equal to the effective one ok", p: strict, h: httpsHost, o: lab.CommandOptions{Port: 5986}, want: &got{"ntlm", true, 5986, "svc", hostSecret}},
+		{name: "custom host port kept", p: strict, h: customPort, o: lab.CommandOptions{Port: 15986}, want: &got{"ntlm", true, 15986, "svc", hostSecret}},
+		{name: "custom host port, default asked", p: strict, h: customPort, o: lab.CommandOptions{Port: 5986}, wantField: "port"},
 		{name: "port out of range", p: strict, h: httpsHost, o: lab.CommandOptions{Port: 70000}, wantField: "port"},
+		{name: "negative port", p: strict, h: httpsHost, o: lab.CommandOptions{Port: -1}, wantField: "port"},
+
+		// Credentials.
+		{name: "credential override refused", p: strict, h: httpsHost, o: lab.CommandOptions{User: "admin", Password: requestSecret}, wantField: "user"},
+		{name: "password-only override refused", p: strict, h: httpsHost, o: lab.CommandOptions{Password: requestSecret}, wantField: "password"},
+		{name: "credential override allowed", p: open, h: httpsHost, o: lab.CommandOptions{User: "admin", Password: requestSecret}, want: &got{"ntlm", true, 5986, "admin", requestSecret}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.p.Target(tt.h, "", tt.o)
+			tg, err := tt.p.Target(tt.h, "", tt.o)
 			if tt.wantField != "" {
 				var pe *lab.PolicyError
 				if !errors.As(err, &pe) || !errors.Is(err, lab.ErrPolicy) || pe.Field != tt.wantField {
 					t.Fatalf("err = %v, want PolicyError on %q", err, tt.wantField)
 				}
-				if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), tt.o.Password+"\x00") {
-					t.Errorf("error leaks a secret: %v", err)
+				if l := leaked(err.Error(), hostSecret, requestSecret); len(l) > 0 {
+					t.Errorf("error %q holds %q", err, l)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("err = %v", err)
 			}
-			if tt.check != nil {
-				_, port, _ := strings.Cut(got.String(), ":")
-				tt.check(t, got.Transport, got.UseSSL, port, got.User, got.Password)
+			if tt.want != nil {
+				g := got{tg.Transport, tg.UseSSL, tg.EffectivePort(), tg.User, tg.Password}
+				if g != *tt.want {
+					t.Errorf("target = %+v, want %+v", g, *tt.want)
+				}
+			}
+			if tg.Name != tt.h.Name {
+				t.Errorf("target name = %q, want the host's %q", tg.Name, tt.h.Name)
 			}
 		})
+	}
+}
+
+// CommandOptions printed, logged or marshalled in any common way never
+// holds the password, and still shows the other fields.
+func TestCommandOptions_NoSecretInOutput(t *testing.T) {
+	o := lab.CommandOptions{Transport: "kerberos", UseSSL: ptr(true), Port: 5986, User: "admin", Password: requestSecret}
+	j, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jp, _ := json.Marshal(struct{ O *lab.CommandOptions }{&o})
+	var text, js bytes.Buffer
+	slog.New(slog.NewTextHandler(&text, nil)).Info("m", "o", o, "p", &o)
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("m", "o", o, "p", &o)
+	outs := map[string]string{
+		"%v": fmt.Sprintf("%v", o), "%+v": fmt.Sprintf("%+v", o), "%#v": fmt.Sprintf("%#v", o), "%s": fmt.Sprintf("%s", o),
+		"%+v ptr": fmt.Sprintf("%+v", &o), "%#v ptr": fmt.Sprintf("%#v", &o), "%v slice": fmt.Sprintf("%v", []lab.CommandOptions{o}),
+		"json": string(j), "json ptr": string(jp), "slog text": text.String(), "slog json": js.String(),
+	}
+	for name, out := range outs {
+		if l := leaked(out, requestSecret); len(l) > 0 {
+			t.Errorf("%s holds the password: %s", name, out)
+		}
+		if !strings.Contains(out, "admin") || !strings.Contains(out, "kerberos") {
+			t.Errorf("%s lost the other fields: %s", name, out)
+		}
+	}
+	// Decoding a request body still reads the password.
+	var back lab.CommandOptions
+	if err := json.Unmarshal([]byte(`{"User":"u","Password":"p"}`), &back); err != nil || back.Password != "p" {
+		t.Errorf("unmarshal: %+v %v", back.User, err)
 	}
 }

@@ -206,18 +206,51 @@ func checkExe(exe string) string {
 	return ""
 }
 
-// quoteExe quotes the program path. The C runtime reads the first argument
-// without backslash escapes (up to the next quote, or the next blank), and
-// cmd.exe ends an unquoted command name at ; , = ( and the like, so any
-// character outside a plain set gets the path quoted.
-func quoteExe(exe string) string {
+// exeSafe reports whether c may appear in an unquoted program path.
+//
+// The program path cannot be quoted at all: a caret-escaped quote (^") does
+// not group cmd.exe's command name, which ends at the first space, tab, ';',
+// ',' or '=' (cmd then runs C:\Program), and an unescaped quote puts cmd in
+// its quoted mode, where the carets the arguments need stay literal. So the
+// path is emitted as is and may hold only characters that neither cmd.exe
+// nor the C runtime gives a meaning to: ASCII letters and digits, and
+// \ : . _ - ~ $ (the 8.3 short names Windows gives every long path, like
+// C:\PROGRA~1\LABSTA~1\LabStation.exe, and admin shares like \\fs\c$).
+// Everything else (space, ; , = + [ ] ' ( ) & | < > ^ " % ! and any
+// non-ASCII character, some of which cmd reads as blanks) is refused.
+func exeSafe(c byte) bool {
+	return isASCIILetter(c) || c >= '0' && c <= '9' || strings.IndexByte(`\:._-~$`, c) >= 0
+}
+
+// CheckProgramPath reports, as an *ArgError wrapping ErrArgument, why exe
+// cannot be the program of a Lab Station command line: not an absolute
+// Windows path, or a character that would need quoting or escaping for
+// cmd.exe (see exeSafe). The host catalog runs it at load, so a bad
+// labstation_exe is refused there rather than at the first call.
+func CheckProgramPath(exe string) error {
+	if why := checkExe(exe); why != "" {
+		return &ArgError{Index: -1, Part: "exe", Arg: redact(exe), Reason: why}
+	}
 	for i := 0; i < len(exe); i++ {
-		c := exe[i]
-		if !(isASCIILetter(c) || c >= '0' && c <= '9' || strings.IndexByte(`\:._-`, c) >= 0) {
-			return `"` + exe + `"`
+		if !exeSafe(exe[i]) {
+			return &ArgError{Index: -1, Part: "exe", Arg: redact(exe), Reason: fmt.Sprintf(
+				"holds %s, which cmd.exe cannot take in a program path without quoting: use its 8.3 short name (dir /x, e.g. C:\\PROGRA~1\\LABSTA~1\\LabStation.exe) or a path of letters, digits and \\ : . _ - ~ $ only",
+				exeCharName(exe[i]))}
 		}
 	}
-	return exe
+	return nil
+}
+
+func exeCharName(c byte) string {
+	switch {
+	case c == ' ':
+		return "a space"
+	case c == '\t':
+		return "a tab"
+	case c >= 0x80:
+		return "a non-ASCII character"
+	}
+	return fmt.Sprintf("%q", string(c))
 }
 
 func isASCIILetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
@@ -268,16 +301,19 @@ func utf16Len(s string) int {
 // control characters, invalid UTF-8, characters Windows' ANSI best-fit
 // conversion turns into a quote or backslash, an argument over MaxArgBytes,
 // and a line over MaxLineLength. The command must be a plain word (the
-// allowlist check is CheckCommand's), exe an absolute Windows path.
+// allowlist check is CheckCommand's), exe an absolute Windows path that
+// needs no quoting (CheckProgramPath).
 func CommandLine(exe, command string, args []string) (string, error) {
-	if why := checkExe(exe); why != "" {
-		return "", &ArgError{Index: -1, Part: "exe", Arg: redact(exe), Reason: why}
+	if err := CheckProgramPath(exe); err != nil {
+		return "", err
 	}
 	if why := checkCommand(command); why != "" {
 		return "", &ArgError{Index: -1, Part: "command", Arg: redact(command), Reason: why}
 	}
 	var line strings.Builder
-	line.WriteString(quoteExe(exe))
+	// Unquoted and unescaped: CheckProgramPath let through no character
+	// cmd.exe or the C runtime acts on.
+	line.WriteString(exe)
 	line.WriteByte(' ')
 	line.WriteString(command)
 	for i, a := range args {

@@ -49,10 +49,11 @@ func TestCommandLine_Exe(t *testing.T) {
 		name, exe, want string
 	}{
 		{"default", testExe, `C:\LabStation\LabStation.exe status`},
-		{"space", `C:\Program Files\Lab Station\LabStation.exe`, `^"C:\Program Files\Lab Station\LabStation.exe^" status`},
-		{"parentheses", `C:\Program Files (x86)\LabStation.exe`, `^"C:\Program Files ^(x86^)\LabStation.exe^" status`},
-		{"ampersand", `D:\R&D\LabStation.exe`, `^"D:\R^&D\LabStation.exe^" status`},
+		// A path that would need quoting is refused (TestCommandLine_ExeNeedsQuoting):
+		// the 8.3 short name is how such a program is configured.
+		{"short name", `C:\PROGRA~1\LABSTA~1\LabStation.exe`, `C:\PROGRA~1\LABSTA~1\LabStation.exe status`},
 		{"unc", `\\fs01\tools\LabStation.exe`, `\\fs01\tools\LabStation.exe status`},
+		{"admin share", `\\fs01\c$\Lab_Station-2\LabStation.exe`, `\\fs01\c$\Lab_Station-2\LabStation.exe status`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +65,49 @@ func TestCommandLine_Exe(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// A program path is emitted unquoted: one that would need quoting or
+// escaping for cmd.exe cannot be carried and is refused, never quoted.
+// (A caret-escaped quote does not group cmd's program name: ^"C:\Program
+// Files\x.exe^" runs C:\Program.)
+func TestCommandLine_ExeNeedsQuoting(t *testing.T) {
+	for _, exe := range []string{
+		`C:\Program Files\Lab Station\LabStation.exe`,
+		`C:\Program Files (x86)\LabStation.exe`,
+		`D:\R&D\LabStation.exe`,
+		`C:\a;b\LabStation.exe`,
+		`C:\a,b\LabStation.exe`,
+		`C:\a=b\LabStation.exe`,
+		`C:\a^b\LabStation.exe`,
+		`C:\a(b\LabStation.exe`,
+		`C:\a)b\LabStation.exe`,
+		`C:\a+b\LabStation.exe`,
+		`C:\a[b]\LabStation.exe`,
+		`C:\a'b\LabStation.exe`,
+		`C:\a@b\LabStation.exe`,
+		`C:\a#b\LabStation.exe`,
+		"C:\\a\tb\\LabStation.exe",
+		"C:\\Lab\u00a0Station\\LabStation.exe", // U+00A0: 0xFF in code page 437, a cmd.exe blank
+		`C:\Läb\LabStation.exe`,
+	} {
+		t.Run(exe, func(t *testing.T) {
+			got, err := labstation.CommandLine(exe, "status", nil)
+			var ae *labstation.ArgError
+			if !errors.As(err, &ae) || ae.Part != "exe" || !errors.Is(err, labstation.ErrArgument) {
+				t.Fatalf("CommandLine(%q) = %q, %v; want an exe ArgError", exe, got, err)
+			}
+			if !strings.Contains(err.Error(), "8.3 short name") {
+				t.Errorf("error %q does not say what to do", err)
+			}
+			if err := labstation.CheckProgramPath(exe); !errors.Is(err, labstation.ErrArgument) {
+				t.Errorf("CheckProgramPath(%q) = %v", exe, err)
+			}
+		})
+	}
+	if err := labstation.CheckProgramPath(testExe); err != nil {
+		t.Errorf("CheckProgramPath(default) = %v", err)
 	}
 }
 

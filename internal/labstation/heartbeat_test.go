@@ -291,6 +291,42 @@ func TestParseLastEvent(t *testing.T) {
 	}
 }
 
+// heartbeat-distinct.json gives each mapped field a value no other field of
+// its type has (localModeEnabled false, localSessionActive true, ready
+// false; three different timestamps), so a swap in the parser shows. The
+// store's copy must be the same file.
+func TestParseHeartbeat_DistinctFields(t *testing.T) {
+	data := readFixture(t, "heartbeat-distinct.json")
+	if other, err := os.ReadFile(filepath.Join("..", "store", "testdata", "heartbeat-distinct.json")); err != nil || !bytes.Equal(other, data) {
+		t.Fatalf("internal/store/testdata/heartbeat-distinct.json differs from this one (%v)", err)
+	}
+	h, err := labstation.ParseHeartbeat(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rfc := func(p *time.Time) string {
+		if p == nil {
+			return "<nil>"
+		}
+		return p.UTC().Format(time.RFC3339)
+	}
+	var lf, lp [2]string
+	if h.LastForcedLogoff != nil {
+		lf = [2]string{rfc(h.LastForcedLogoff.Timestamp), h.LastForcedLogoff.User}
+	}
+	if h.LastPowerAction != nil {
+		lp = [2]string{rfc(h.LastPowerAction.Timestamp), h.LastPowerAction.Mode}
+	}
+	got := []any{rfc(&h.Timestamp), h.Host, h.State, h.Ready, h.LocalModeEnabled, h.LocalSessionActive, h.StationProfile, lf, lp}
+	want := []any{"2026-11-21T07:30:15Z", "LAB-WS-07", "needs-action", false, false, true, "pure",
+		[2]string{"2026-11-21T06:45:02Z", `LAB-WS-07\guest`}, [2]string{"2026-11-20T22:10:33Z", "restart"}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("field %d: got %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
 func FuzzParseHeartbeat(f *testing.F) {
 	for _, name := range []string{"heartbeat.json", "heartbeat-needs-action.json"} {
 		b := readFixture(f, name)

@@ -3,6 +3,7 @@ package labstation_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ops-worker/ops-worker/internal/labsim"
@@ -13,7 +14,7 @@ import (
 // documented rules; every accepted line must parse back to the exact argv.
 
 func TestCommandLine_RoundTripHostile(t *testing.T) {
-	exes := []string{testExe, `C:\Program Files\Lab Station\LabStation.exe`, `C:\Program Files (x86)\R&D\LabStation.exe`, `\\fs01\tools\LabStation.exe`}
+	exes := []string{testExe, `C:\PROGRA~1\LABSTA~1\LabStation.exe`, `D:\Lab_Station-2.0\LabStation.exe`, `\\fs01\tools\LabStation.exe`, `\\fs01\c$\tools\LabStation.exe`}
 	for _, exe := range exes {
 		for _, tc := range HostileArgs {
 			if tc.Refused {
@@ -39,6 +40,34 @@ func TestCommandLine_RoundTripHostile(t *testing.T) {
 			})
 		}
 	}
+}
+
+// Every program path CommandLine accepts reaches the program as argv[0]
+// through the simulator's cmd.exe and C runtime parser.
+func FuzzCommandLine_ExeRoundTrip(f *testing.F) {
+	for _, s := range []string{testExe, `C:\PROGRA~1\LABSTA~1\LabStation.exe`, `\\fs\c$\x.exe`, `C:\Program Files\x.exe`, `C:\a&b\x.exe`, `C:\a;b\x.exe`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, exe string) {
+		line, err := labstation.CommandLine(exe, "status", []string{"a b"})
+		if err != nil {
+			if !errors.Is(err, labstation.ErrArgument) {
+				t.Fatalf("refusal %v is not an ErrArgument", err)
+			}
+			return
+		}
+		// cmd.exe ends an unquoted command name at these; none may pass.
+		if strings.ContainsAny(exe, " \t;,=()&|<>^\"%!+[]") {
+			t.Fatalf("accepted %q, which cmd.exe would split or act on", exe)
+		}
+		got, err := labsim.ParseCommandLine(line)
+		if err != nil {
+			t.Fatalf("labsim.ParseCommandLine(%q): %v", line, err)
+		}
+		if want := []string{exe, "status", "a b"}; !slices.Equal(got, want) {
+			t.Fatalf("line %q\n got %q\nwant %q", line, got, want)
+		}
+	})
 }
 
 func FuzzCommandLine_RoundTrip(f *testing.F) {

@@ -10,6 +10,23 @@ import (
 	"time"
 )
 
+// Bounds of one claims INSERT. MySQL and MariaDB refuse a prepared
+// statement with more than 65,535 placeholders; the INSERT of claimOnce has
+// claimPlaceholdersPerRow per reservation plus claimPlaceholdersFixed for
+// the ON DUPLICATE KEY clause, so one statement can carry at most
+// (65535-3)/4 = 16,383 reservations (MaxClaimRows).
+const (
+	maxPlaceholders         = 65535
+	claimPlaceholdersPerRow = 4 // reservation_id, phase, claimed_by, claimed_at
+	claimPlaceholdersFixed  = 3 // the cutoff, three times
+	// MaxClaimRows is the most reservations one claims INSERT can carry.
+	MaxClaimRows = (maxPlaceholders - claimPlaceholdersFixed) / claimPlaceholdersPerRow
+	// MaxBatch is the largest Window.MaxBatch (OPS_RESERVATION_MAX_BATCH)
+	// accepted: far under MaxClaimRows, and more than one scan tick should
+	// ever dispatch (each due reservation is a WinRM call).
+	MaxBatch = 1000
+)
+
 // Claim is a scanner's ownership of one (reservation, phase) for one
 // cooldown window.
 type Claim struct {
@@ -72,6 +89,11 @@ func newToken() string {
 // are written in sorted order so concurrent claimers lock them in the same
 // order; a deadlock that happens anyway is retried.
 func (s *Store) claim(ctx context.Context, phase string, ids []string, cooldown time.Duration) (map[string]bool, string, time.Time, error) {
+	if len(ids) > MaxBatch {
+		// candidates clamps MaxBatch already; this guards any other caller
+		// against a statement over the placeholder limit.
+		return nil, "", time.Time{}, fmt.Errorf("claim %d %s reservations: more than %d at once", len(ids), phase, MaxBatch)
+	}
 	sorted := append([]string(nil), ids...)
 	sort.Strings(sorted)
 	token := newToken()

@@ -119,9 +119,28 @@ func scanOperations(rows *sql.Rows) ([]Operation, error) {
 	return out, rows.Err()
 }
 
+// Bounds of one page of operations. A request's limit and offset reach
+// these functions from the API; clamping here keeps any caller from asking
+// MySQL for a huge page or a deep OFFSET scan (and a negative value, which
+// MySQL refuses with a syntax error, from becoming a 500).
+const (
+	// MaxPageSize is the largest limit (and LatestPhases lookback) served.
+	MaxPageSize = 1000
+	// MaxOffset is the deepest offset served: 100 pages of MaxPageSize.
+	MaxOffset = 100 * MaxPageSize
+)
+
+// clampPage bounds limit to 0..MaxPageSize and offset to 0..MaxOffset.
+// A limit of 0 (or less) gives an empty page with the total still counted.
+func clampPage(limit, offset int) (int, int) {
+	return min(max(limit, 0), MaxPageSize), min(max(offset, 0), MaxOffset)
+}
+
 // ListOperations returns one page of a reservation's operations, oldest
-// first (created_at, id), and how many there are in all.
+// first (created_at, id), and how many there are in all. limit is clamped
+// to 0..MaxPageSize and offset to 0..MaxOffset (clampPage).
 func (s *Store) ListOperations(ctx context.Context, reservationID string, limit, offset int) ([]Operation, int, error) {
+	limit, offset = clampPage(limit, offset)
 	var total int
 	if err := s.DB.QueryRowContext(ctx,
 		`SELECT COUNT(*) FROM reservation_operations WHERE reservation_id = ?`, reservationID).Scan(&total); err != nil {
@@ -137,8 +156,10 @@ func (s *Store) ListOperations(ctx context.Context, reservationID string, limit,
 }
 
 // RecentOperations lists operations newest first (created_at DESC, id DESC),
-// across reservations or for one when reservationID is set.
+// across reservations or for one when reservationID is set, with limit and
+// offset clamped as in ListOperations.
 func (s *Store) RecentOperations(ctx context.Context, reservationID string, limit, offset int) ([]Operation, int, error) {
+	limit, offset = clampPage(limit, offset)
 	where, args := "", []any{}
 	if reservationID != "" {
 		where, args = "WHERE reservation_id = ?", append(args, reservationID)
@@ -159,7 +180,9 @@ func (s *Store) RecentOperations(ctx context.Context, reservationID string, limi
 // LatestPhases returns, for each timeline phase, the latest operation of the
 // reservation among its last `lookback` operations, whatever page the
 // timeline shows. A phase with no operation is absent from the map.
+// lookback is clamped to 0..MaxPageSize.
 func (s *Store) LatestPhases(ctx context.Context, reservationID string, lookback int) (map[string]Operation, error) {
+	lookback, _ = clampPage(lookback, 0)
 	rows, err := s.DB.QueryContext(ctx, `SELECT `+opColumns+` FROM reservation_operations
   WHERE reservation_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`, reservationID, lookback)
 	if err != nil {

@@ -37,7 +37,8 @@ type Window struct {
 	EndDelay      time.Duration
 	Lookback      time.Duration
 	RetryCooldown time.Duration
-	MaxBatch      int
+	// MaxBatch bounds one scan (at most store.MaxBatch; more is clamped).
+	MaxBatch int
 }
 
 const resColumns = `r.id, r.transaction_hash, r.lab_id, r.status, r.start_time, r.end_time, r.wallet_address, r.created_at, r.updated_at`
@@ -95,6 +96,9 @@ func (s *Store) candidates(ctx context.Context, phase string, w Window) ([]Reser
 	if w.MaxBatch <= 0 {
 		return nil, fmt.Errorf("%s candidates: MaxBatch must be positive", phase)
 	}
+	// Defence in depth behind config's check: never more than MaxBatch, so
+	// ClaimDue's INSERT stays far below the placeholder limit.
+	w.MaxBatch = min(w.MaxBatch, MaxBatch)
 	q, args := candidatesQuery(phase, ms(s.now()), w)
 	if q == "" {
 		return nil, fmt.Errorf("unknown phase %q", phase)

@@ -41,8 +41,8 @@ type Config struct {
 	// zero means OperationTimeout, so a hung command is abandoned then.
 	CommandTimeout time.Duration
 	DialTimeout    time.Duration
-	// MaxPerHost is the number of calls in flight per address:port
-	// (the Lab Station contract allows 2).
+	// MaxPerHost is the number of calls in flight per host (Target.Name,
+	// or the address when it is empty; the Lab Station contract allows 2).
 	MaxPerHost int
 	// MaxOutput caps each of stdout and stderr; the rest is read and dropped.
 	MaxOutput int
@@ -56,7 +56,7 @@ type Config struct {
 type Client struct {
 	cfg      Config
 	mu       sync.Mutex
-	sems     map[string]chan struct{}
+	sems     map[string]*hostSem // by Target.limitKey
 	cleanups sync.WaitGroup
 }
 
@@ -89,7 +89,7 @@ func New(cfg Config) *Client {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{cfg: cfg, sems: map[string]chan struct{}{}}
+	return &Client{cfg: cfg, sems: map[string]*hostSem{}}
 }
 
 // Result of one command.
@@ -118,20 +118,38 @@ func (c *Client) RunLabStation(ctx context.Context, t Target, exe, command strin
 	return c.exec(ctx, t, "run "+command, line)
 }
 
+// acquire takes one of the MaxPerHost slots of key. The map holds a key
+// only while some call holds or waits for one of its slots (refs), so it
+// does not grow with every host ever called.
 func (c *Client) acquire(ctx context.Context, key string) (func(), error) {
 	c.mu.Lock()
 	s := c.sems[key]
 	if s == nil {
-		s = make(chan struct{}, c.cfg.MaxPerHost)
+		s = &hostSem{slots: make(chan struct{}, c.cfg.MaxPerHost)}
 		c.sems[key] = s
 	}
+	s.refs++
 	c.mu.Unlock()
+	unref := func() {
+		c.mu.Lock()
+		if s.refs--; s.refs == 0 {
+			delete(c.sems, key)
+		}
+		c.mu.Unlock()
+	}
 	select {
-	case s <- struct{}{}:
-		return func() { <-s }, nil
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots; unref() }, nil
 	case <-ctx.Done():
+		unref()
 		return nil, ctx.Err()
 	}
+}
+
+// hostSem is the slots of one host and how many calls hold or wait for one.
+type hostSem struct {
+	slots chan struct{}
+	refs  int
 }
 
 func (c *Client) exec(parent context.Context, t Target, op, commandLine string) (Result, error) {
@@ -148,7 +166,7 @@ func (c *Client) exec(parent context.Context, t Target, op, commandLine string) 
 			return Result{}, fail(ErrConfig, err)
 		}
 	}
-	release, err := c.acquire(parent, host)
+	release, err := c.acquire(parent, t.limitKey())
 	if err != nil {
 		return Result{}, fail(classify(parent, parent, err), err)
 	}

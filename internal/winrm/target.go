@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -20,13 +21,19 @@ const (
 )
 
 // Target is one WinRM endpoint with its credentials and trust settings.
+// String, GoString and LogValue never show the password, and it is not
+// marshalled to JSON.
 type Target struct {
+	// Name is the catalog host name (TargetFromHost sets it); calls in
+	// flight are limited per Name, or per Address when Name is empty, so a
+	// different port or spelling of the same station shares its limit.
+	Name      string
 	Address   string
 	Port      int  // 0: 5986 with SSL, 5985 without
 	UseSSL    bool // false only when the host entry asks for plain HTTP
 	Transport string
 	User      string
-	Password  string
+	Password  string `json:"-"`
 	// CACertPEM is the CA bundle that signs the station's certificate; when
 	// empty, CAFile is read; when both are empty the system roots are used.
 	CACertPEM          []byte
@@ -39,6 +46,7 @@ type Target struct {
 // wins over globalCAFile (OPS_WINRM_CA_FILE).
 func TargetFromHost(h hosts.Host, globalCAFile string) Target {
 	t := Target{
+		Name:               h.Name,
 		Address:            h.Address,
 		Port:               h.WinRMPort,
 		UseSSL:             h.WinRMUseSSL,
@@ -58,6 +66,36 @@ func TargetFromHost(h hosts.Host, globalCAFile string) Target {
 // String names the endpoint for errors and logs; it never holds secrets.
 func (t Target) String() string {
 	return net.JoinHostPort(t.Address, strconv.Itoa(t.EffectivePort()))
+}
+
+// targetFields is Target without its methods, for GoString.
+type targetFields Target
+
+// GoString is %#v: every field, the password masked (hosts.Redacted).
+func (t Target) GoString() string {
+	c := targetFields(t)
+	c.Password = hosts.Redacted(c.Password)
+	return strings.Replace(fmt.Sprintf("%#v", c), "winrm.targetFields", "winrm.Target", 1)
+}
+
+// LogValue implements slog.LogValuer: the endpoint and who, not the secret.
+func (t Target) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("name", t.Name),
+		slog.String("endpoint", t.String()),
+		slog.String("transport", t.transport()),
+		slog.Bool("use_ssl", t.UseSSL),
+		slog.String("user", t.User),
+	)
+}
+
+// limitKey is what calls in flight are counted by: the host identity, not
+// the address:port a request could vary.
+func (t Target) limitKey() string {
+	if t.Name != "" {
+		return "name:" + strings.ToLower(t.Name)
+	}
+	return "addr:" + strings.ToLower(t.Address)
 }
 
 // EffectivePort is Port, or the default of the scheme when Port is 0.

@@ -84,7 +84,10 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Migrate", func(t *testing.T) { testMigrate(t, b) })
 	t.Run("Operations", func(t *testing.T) { testOperations(t, b) })
 	t.Run("Heartbeat", func(t *testing.T) { testHeartbeat(t, b) })
+	t.Run("HeartbeatColumns", func(t *testing.T) { testHeartbeatColumns(t, b) })
 	t.Run("Candidates", func(t *testing.T) { testCandidates(t, b) })
+	t.Run("CandidateEdges", func(t *testing.T) { testCandidateEdges(t, b) })
+	t.Run("PageBounds", func(t *testing.T) { testPageBounds(t, b) })
 	t.Run("Transitions", func(t *testing.T) { testTransitions(t, b) })
 	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, b) })
 	t.Run("Claims", func(t *testing.T) { testClaims(t, b) })
@@ -318,6 +321,162 @@ func testHeartbeat(t *testing.T, b Backend) {
 	var modeAfter string
 	if err := s.DB.QueryRowContext(ctx(), `SELECT mode FROM lab_hosts WHERE name = 'lab-ws-01'`).Scan(&modeAfter); err != nil || modeAfter != "hybrid" {
 		t.Errorf("mode after a poll without one: %q %v (must be kept)", modeAfter, err)
+	}
+}
+
+// testHeartbeatColumns maps heartbeat-distinct.json, whose mapped fields
+// all differ from each other where they share a type (localModeEnabled is
+// false, localSessionActive true, ready false; three distinct timestamps;
+// user and mode distinct strings), so that two fields swapped anywhere
+// between the document and the columns show. (heartbeat.json, with ready
+// true and both local flags false, covers a swap with ready.)
+func testHeartbeatColumns(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	s.Now = NewClock(time.Date(2026, 11, 21, 7, 31, 0, 0, time.UTC)).Now
+	hb, err := labstation.ParseHeartbeat(Fixture(t, "heartbeat-distinct.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := store.NewHeartbeatRecord(store.HostRecord{Name: "LAB-WS-07", Address: "10.1.2.37", MAC: "00:11:22:33:44:77"}, hb, nil)
+	const (
+		wantTS   = "2026-11-21T07:30:15Z"
+		wantLF   = "2026-11-21T06:45:02Z"
+		wantLP   = "2026-11-20T22:10:33Z"
+		wantUser = `LAB-WS-07\guest`
+		wantMode = "restart"
+	)
+	rfc := func(t *time.Time) string {
+		if t == nil {
+			return "<nil>"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	deref := func(b *bool) any {
+		if b == nil {
+			return "<nil>"
+		}
+		return *b
+	}
+	gotRec := []any{rec.Host.Mode, rfc(&rec.Timestamp), deref(rec.Ready), deref(rec.LocalMode), deref(rec.LocalSession),
+		rfc(rec.LastForcedLogoffAt), rec.LastForcedLogoffUser, rfc(rec.LastPowerActionAt), rec.LastPowerActionMode}
+	wantRec := []any{"pure", wantTS, false, false, true, wantLF, wantUser, wantLP, wantMode}
+	names := []string{"mode", "timestamp", "ready", "local_mode", "local_session", "last_forced_logoff_ts",
+		"last_forced_logoff_user", "last_power_action_ts", "last_power_action_mode"}
+	for i := range wantRec {
+		if gotRec[i] != wantRec[i] {
+			t.Errorf("record %s: got %v, want %v", names[i], gotRec[i], wantRec[i])
+		}
+	}
+	if _, err := s.SaveHeartbeat(ctx(), rec); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mode, lfUser, lpMode string
+		ts, lfAt, lpAt       time.Time
+		ready, lm, ls        bool
+	)
+	if err := s.DB.QueryRowContext(ctx(), `SELECT h.mode, b.timestamp_utc, b.ready, b.local_mode, b.local_session,
+ b.last_forced_logoff_ts, b.last_forced_logoff_user, b.last_power_action_ts, b.last_power_action_mode
+ FROM lab_host_heartbeat b JOIN lab_hosts h ON h.id = b.host_id`).Scan(&mode, &ts, &ready, &lm, &ls, &lfAt, &lfUser, &lpAt, &lpMode); err != nil {
+		t.Fatal(err)
+	}
+	gotCol := []any{mode, rfc(&ts), ready, lm, ls, rfc(&lfAt), lfUser, rfc(&lpAt), lpMode}
+	for i := range wantRec {
+		if gotCol[i] != wantRec[i] {
+			t.Errorf("column %s: got %v, want %v", names[i], gotCol[i], wantRec[i])
+		}
+	}
+	// And back through the store's own reader.
+	got, err := s.LatestHeartbeat(ctx(), "lab-ws-07")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotRead := []any{"pure", rfc(got.Timestamp), deref(got.Ready), deref(got.LocalMode), deref(got.LocalSession),
+		rfc(got.LastForcedLogoffAt), got.LastForcedLogoffUser, rfc(got.LastPowerActionAt), got.LastPowerActionMode}
+	for i := 1; i < len(wantRec); i++ {
+		if gotRead[i] != wantRec[i] {
+			t.Errorf("LatestHeartbeat %s: got %v, want %v", names[i], gotRead[i], wantRec[i])
+		}
+	}
+}
+
+// testCandidateEdges puts reservations exactly on each bound of the
+// windows (now+StartLead, now-EndDelay, now-Lookback) and one second either
+// side: every bound is inclusive, so an off-by-one anywhere shows.
+func testCandidateEdges(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	s.Now = NewClock(now).Now
+	w := window()
+	sec := time.Second
+	// Start: CONFIRMED, start_time on the bounds; the end is far away.
+	for _, r := range []struct {
+		id    string
+		start time.Duration
+	}{
+		{"s-lead-1", w.StartLead - sec}, {"s-lead", w.StartLead}, {"s-lead+1", w.StartLead + sec},
+		{"s-lookback-1", -w.Lookback - sec}, {"s-lookback", -w.Lookback}, {"s-lookback+1", -w.Lookback + sec},
+	} {
+		InsertReservation(t, s, r.id, "1", "CONFIRMED", now.Add(r.start), now.Add(r.start+24*time.Hour))
+	}
+	// End: ACTIVE (never a start candidate), end_time on the bounds.
+	for _, r := range []struct {
+		id  string
+		end time.Duration
+	}{
+		{"e-delay-1", -w.EndDelay - sec}, {"e-delay", -w.EndDelay}, {"e-delay+1", -w.EndDelay + sec},
+		{"e-lookback-1", -w.Lookback - sec}, {"e-lookback", -w.Lookback}, {"e-lookback+1", -w.Lookback + sec},
+	} {
+		InsertReservation(t, s, r.id, "2", "ACTIVE", now.Add(r.end-time.Hour), now.Add(r.end))
+	}
+	st, err := s.StartCandidates(ctx(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Earliest start first: now-Lookback, now-Lookback+1s, ..., now+StartLead.
+	if got, want := ids(st), "s-lookback,s-lookback+1,s-lead-1,s-lead"; got != want {
+		t.Errorf("start candidates: got %s, want %s", got, want)
+	}
+	en, err := s.EndCandidates(ctx(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(en), "e-lookback,e-lookback+1,e-delay-1,e-delay"; got != want {
+		t.Errorf("end candidates: got %s, want %s", got, want)
+	}
+	// An oversized MaxBatch is clamped to store.MaxBatch, not refused.
+	w.MaxBatch = 1 << 30
+	if st, err := s.StartCandidates(ctx(), w); err != nil || len(st) != 4 {
+		t.Errorf("MaxBatch %d: %d candidates, %v", w.MaxBatch, len(st), err)
+	}
+}
+
+// testPageBounds: limit and offset out of range are clamped, not sent to
+// MySQL (which refuses a negative LIMIT or OFFSET as a syntax error).
+func testPageBounds(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	for i := 0; i < 3; i++ {
+		if _, err := s.RecordOperation(ctx(), store.Operation{ReservationID: "0xb", Action: "wake", Status: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if page, total, err := s.ListOperations(ctx(), "0xb", -1, -5); err != nil || total != 3 || len(page) != 0 {
+		t.Errorf("ListOperations(-1, -5) = %d rows of %d, %v; want an empty page of 3", len(page), total, err)
+	}
+	if page, total, err := s.ListOperations(ctx(), "0xb", 2, -5); err != nil || total != 3 || len(page) != 2 {
+		t.Errorf("ListOperations(2, -5) = %d rows of %d, %v; want the first 2 of 3", len(page), total, err)
+	}
+	if page, _, err := s.ListOperations(ctx(), "0xb", 1<<62, 1<<62); err != nil || len(page) != 0 {
+		t.Errorf("ListOperations(huge, huge) = %d rows, %v; want an empty page", len(page), err)
+	}
+	if page, total, err := s.RecentOperations(ctx(), "", -3, -3); err != nil || total != 3 || len(page) != 0 {
+		t.Errorf("RecentOperations(-3, -3) = %d rows of %d, %v", len(page), total, err)
+	}
+	if page, _, err := s.RecentOperations(ctx(), "0xb", 1<<62, -1); err != nil || len(page) != 3 {
+		t.Errorf("RecentOperations(huge, -1) = %d rows, %v; want 3", len(page), err)
+	}
+	if phases, err := s.LatestPhases(ctx(), "0xb", -1); err != nil || len(phases) != 0 {
+		t.Errorf("LatestPhases(-1) = %v, %v", phases, err)
 	}
 }
 
