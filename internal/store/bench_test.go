@@ -138,7 +138,7 @@ func readsPerScan(tb testing.TB, s *store.Store, phase string) (reads int64, cla
 	first := handlerReads(tb, s.DB)
 	before := handlerReads(tb, s.DB)
 	overhead := before - first
-	got, err := s.ClaimDue(context.Background(), phase, benchWindow())
+	got, err := s.ClaimDue(context.Background(), phase, "scheduler:"+phase, benchWindow())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func openBenchDB(b *testing.B) string {
 }
 
 func explain(tb testing.TB, s *store.Store, phase string) string {
-	q, args := store.CandidatesQueryForTest(phase, benchNow, benchWindow())
+	q, args := store.CandidatesQueryForTest(phase, "scheduler:"+phase, benchNow, benchWindow())
 	rows, err := s.DB.QueryContext(context.Background(), "EXPLAIN "+q, args...)
 	if err != nil {
 		tb.Fatal(err)
@@ -235,7 +235,7 @@ func BenchmarkScan(b *testing.B) {
 			reads, n := readsPerScan(b, s, phase)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				got, err := s.ClaimDue(context.Background(), phase, benchWindow())
+				got, err := s.ClaimDue(context.Background(), phase, "scheduler:"+phase, benchWindow())
 				if err != nil || len(got) != 20 {
 					b.Fatalf("claimed %d: %v", len(got), err)
 				}

@@ -42,13 +42,16 @@ type Claimed struct {
 	Claim       Claim
 }
 
-// ClaimDue lists the due reservations of a phase and claims them. Scanners
+// ClaimDue lists the due reservations of a phase (PhaseStart or PhaseEnd)
+// and claims them. cooldownAction is the operation (the scheduler's
+// "scheduler:start" or "scheduler:end") whose record in the last
+// RetryCooldown blocks a retry, failed or not. Scanners
 // running at once (several Lambda instances, several local adapters) each
 // get a disjoint subset: every due (reservation, phase) is claimed exactly
 // once per cooldown window. A claim whose dispatch never finished (the
 // instance died) becomes claimable again once the cooldown has passed.
-func (s *Store) ClaimDue(ctx context.Context, phase string, w Window) ([]Claimed, error) {
-	cands, err := s.candidates(ctx, phase, w)
+func (s *Store) ClaimDue(ctx context.Context, phase, cooldownAction string, w Window) ([]Claimed, error) {
+	cands, err := s.due(ctx, phase, cooldownAction, w)
 	if err != nil || len(cands) == 0 {
 		return nil, err
 	}

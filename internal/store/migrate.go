@@ -121,22 +121,6 @@ func SplitStatements(sqlText string) []string {
 	return out
 }
 
-// ApplyAllFiles runs every schema file again, ignoring the record of what
-// was applied: the check that each file is safe to apply twice.
-func ApplyAllFiles(ctx context.Context, s *Store) error {
-	names, err := fs.Glob(schema.Files, "*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if _, err := s.applyFile(ctx, schema.Files, name); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (s *Store) applyFile(ctx context.Context, files fs.FS, name string) ([]byte, error) {
 	body, err := fs.ReadFile(files, name)
 	if err != nil {

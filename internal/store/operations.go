@@ -5,58 +5,24 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 )
 
 // Operation is one recorded step of a reservation (a row of
 // reservation_operations).
 type Operation struct {
-	ID            int64           `json:"-"`
-	ReservationID string          `json:"reservationId"`
-	LabID         string          `json:"labId,omitempty"`
-	Host          string          `json:"host,omitempty"`
-	Action        string          `json:"action"`
-	Status        string          `json:"status"`
-	Success       bool            `json:"success"`
-	ResponseCode  *int            `json:"responseCode"`
-	DurationMs    *int            `json:"durationMs"`
-	Payload       json.RawMessage `json:"payload"`
-	Message       string          `json:"message"`
-	CreatedAt     time.Time       `json:"createdAt"`
-}
-
-// Phase names of the timeline and the action prefixes that feed them.
-var phasePrefixes = []struct {
-	phase    string
-	prefixes []string
-}{
-	{"wake", []string{"wake", "scheduler:start"}},
-	{"prepare", []string{"prepare"}},
-	{"release", []string{"release"}},
-	{"power", []string{"power:"}},
-	{"schedulerEnd", []string{"scheduler:end"}},
-}
-
-// PhaseNames lists the timeline phases in display order.
-func PhaseNames() []string {
-	out := make([]string, len(phasePrefixes))
-	for i, p := range phasePrefixes {
-		out[i] = p.phase
-	}
-	return out
-}
-
-// PhaseOf returns the timeline phase an action feeds, or "".
-func PhaseOf(action string) string {
-	for _, p := range phasePrefixes {
-		for _, pre := range p.prefixes {
-			if strings.HasPrefix(action, pre) {
-				return p.phase
-			}
-		}
-	}
-	return ""
+	ID            int64
+	ReservationID string
+	LabID         string
+	Host          string
+	Action        string
+	Status        string
+	Success       bool
+	ResponseCode  *int
+	DurationMs    *int
+	Payload       json.RawMessage
+	Message       string
+	CreatedAt     time.Time
 }
 
 const maxActionLen = 32
@@ -124,7 +90,7 @@ func scanOperations(rows *sql.Rows) ([]Operation, error) {
 // MySQL for a huge page or a deep OFFSET scan (and a negative value, which
 // MySQL refuses with a syntax error, from becoming a 500).
 const (
-	// MaxPageSize is the largest limit (and LatestPhases lookback) served.
+	// MaxPageSize is the largest limit served.
 	MaxPageSize = 1000
 	// MaxOffset is the deepest offset served: 100 pages of MaxPageSize.
 	MaxOffset = 100 * MaxPageSize
@@ -175,30 +141,4 @@ func (s *Store) RecentOperations(ctx context.Context, reservationID string, limi
 	}
 	ops, err := scanOperations(rows)
 	return ops, total, err
-}
-
-// LatestPhases returns, for each timeline phase, the latest operation of the
-// reservation among its last `lookback` operations, whatever page the
-// timeline shows. A phase with no operation is absent from the map.
-// lookback is clamped to 0..MaxPageSize.
-func (s *Store) LatestPhases(ctx context.Context, reservationID string, lookback int) (map[string]Operation, error) {
-	lookback, _ = clampPage(lookback, 0)
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+opColumns+` FROM reservation_operations
-  WHERE reservation_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`, reservationID, lookback)
-	if err != nil {
-		return nil, fmt.Errorf("phases of %s: %w", reservationID, err)
-	}
-	ops, err := scanOperations(rows)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]Operation{}
-	for _, op := range ops { // newest first: the first seen wins
-		if p := PhaseOf(op.Action); p != "" {
-			if _, seen := out[p]; !seen {
-				out[p] = op
-			}
-		}
-	}
-	return out, nil
 }

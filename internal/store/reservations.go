@@ -20,15 +20,15 @@ const (
 // Reservation is the part of a gateway reservation the worker reads.
 // ReservationID is the transaction hash, the id the gateway's clients use.
 type Reservation struct {
-	ID            int64      `json:"-"`
-	ReservationID string     `json:"reservationId"`
-	LabID         string     `json:"labId"`
-	Status        string     `json:"status"`
-	Start         *time.Time `json:"start"`
-	End           *time.Time `json:"end"`
-	WalletAddress string     `json:"walletAddress"`
-	CreatedAt     *time.Time `json:"createdAt"`
-	UpdatedAt     *time.Time `json:"updatedAt"`
+	ID            int64
+	ReservationID string
+	LabID         string
+	Status        string
+	Start         *time.Time
+	End           *time.Time
+	WalletAddress string
+	CreatedAt     *time.Time
+	UpdatedAt     *time.Time
 }
 
 // Window holds the scheduler's rules (API.md "Reservation tick").
@@ -77,29 +77,24 @@ const (
 	PhaseEnd   = "end"
 )
 
-// StartCandidates lists CONFIRMED reservations whose start is within
-// [now-Lookback, now+StartLead], with neither a live claim nor a
-// scheduler:start operation in the last RetryCooldown; earliest first, at
-// most MaxBatch.
-func (s *Store) StartCandidates(ctx context.Context, w Window) ([]Reservation, error) {
-	return s.candidates(ctx, PhaseStart, w)
-}
-
-// EndCandidates lists CONFIRMED or ACTIVE reservations whose end is within
-// [now-Lookback, now-EndDelay], with the same cooldown rules for
-// scheduler:end; earliest end first, at most MaxBatch.
-func (s *Store) EndCandidates(ctx context.Context, w Window) ([]Reservation, error) {
-	return s.candidates(ctx, PhaseEnd, w)
-}
-
-func (s *Store) candidates(ctx context.Context, phase string, w Window) ([]Reservation, error) {
+// due lists the reservations of a phase that are due (API.md "Reservation
+// tick"), with neither a live claim nor a cooldownAction operation in the
+// last RetryCooldown; earliest first, at most MaxBatch. It claims nothing:
+// only ClaimDue, which claims what it returns, is exported.
+//
+//   - start: CONFIRMED, start within [now-Lookback, now+StartLead];
+//   - end: CONFIRMED or ACTIVE, end within [now-Lookback, now-EndDelay].
+func (s *Store) due(ctx context.Context, phase, cooldownAction string, w Window) ([]Reservation, error) {
+	if cooldownAction == "" {
+		return nil, fmt.Errorf("%s candidates: no cooldown action", phase)
+	}
 	if w.MaxBatch <= 0 {
 		return nil, fmt.Errorf("%s candidates: MaxBatch must be positive", phase)
 	}
 	// Defence in depth behind config's check: never more than MaxBatch, so
 	// ClaimDue's INSERT stays far below the placeholder limit.
 	w.MaxBatch = min(w.MaxBatch, MaxBatch)
-	q, args := candidatesQuery(phase, ms(s.now()), w)
+	q, args := candidatesQuery(phase, cooldownAction, ms(s.now()), w)
 	if q == "" {
 		return nil, fmt.Errorf("unknown phase %q", phase)
 	}
@@ -119,7 +114,7 @@ func (s *Store) candidates(ctx context.Context, phase string, w Window) ([]Reser
 	return out, rows.Err()
 }
 
-func candidatesQuery(phase string, now time.Time, w Window) (string, []any) {
+func candidatesQuery(phase, cooldownAction string, now time.Time, w Window) (string, []any) {
 	cooldownCut := now.Add(-w.RetryCooldown)
 	var q string
 	var args []any
@@ -130,9 +125,9 @@ LEFT JOIN reservation_claims c ON c.reservation_id = r.transaction_hash AND c.ph
 WHERE r.status = 'CONFIRMED' AND r.start_time >= ? AND r.start_time <= ?
   AND (c.reservation_id IS NULL OR c.claimed_at < ?)
   AND NOT EXISTS (SELECT 1 FROM reservation_operations o
-    WHERE o.reservation_id = r.transaction_hash AND o.action = 'scheduler:start' AND o.created_at >= ?)
+    WHERE o.reservation_id = r.transaction_hash AND o.action = ? AND o.created_at >= ?)
 ORDER BY r.start_time, r.id LIMIT ?`
-		args = []any{now.Add(-w.Lookback), now.Add(w.StartLead), cooldownCut, cooldownCut, w.MaxBatch}
+		args = []any{now.Add(-w.Lookback), now.Add(w.StartLead), cooldownCut, cooldownAction, cooldownCut, w.MaxBatch}
 	case PhaseEnd:
 		// start_time <= end_time, so "ended by now-EndDelay" implies "started
 		// by then": the bound on start_time lets the (status, start_time,
@@ -145,9 +140,9 @@ WHERE r.status IN ('CONFIRMED', 'ACTIVE') AND r.start_time <= ?
   AND r.end_time >= ? AND r.end_time <= ?
   AND (c.reservation_id IS NULL OR c.claimed_at < ?)
   AND NOT EXISTS (SELECT 1 FROM reservation_operations o
-    WHERE o.reservation_id = r.transaction_hash AND o.action = 'scheduler:end' AND o.created_at >= ?)
+    WHERE o.reservation_id = r.transaction_hash AND o.action = ? AND o.created_at >= ?)
 ORDER BY r.end_time, r.id LIMIT ?`
-		args = []any{due, now.Add(-w.Lookback), due, cooldownCut, cooldownCut, w.MaxBatch}
+		args = []any{due, now.Add(-w.Lookback), due, cooldownCut, cooldownAction, cooldownCut, w.MaxBatch}
 	}
 	return q, args
 }
@@ -179,10 +174,4 @@ WHERE transaction_hash = ? AND status = ?`, to, ms(s.now()), reservationID, from
 		return false, err
 	}
 	return n == 1, nil
-}
-
-// CandidatesQueryForTest returns the candidate query and its arguments at a
-// given time, for EXPLAIN in benchmarks.
-func CandidatesQueryForTest(phase string, now time.Time, w Window) (string, []any) {
-	return candidatesQuery(phase, ms(now), w)
 }

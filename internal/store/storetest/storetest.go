@@ -144,8 +144,12 @@ func testMigrate(t *testing.T, b Backend) {
 	if err := s.Migrate(ctx()); err != nil {
 		t.Fatalf("second migration: %v", err)
 	}
-	// Every file applied again by hand, bypassing the record, changes nothing.
-	if err := store.ApplyAllFiles(ctx(), s); err != nil {
+	// Every file applied again, the record of what was applied forgotten,
+	// changes nothing.
+	if _, err := s.DB.ExecContext(ctx(), "DELETE FROM schema_migrations"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx()); err != nil {
 		t.Fatalf("files applied twice: %v", err)
 	}
 	if after := schemaSnapshot(t, s); after != before {
@@ -198,16 +202,6 @@ func testOperations(t *testing.T, b Backend) {
 	recent, total, err := s.RecentOperations(ctx(), "", 3, 0)
 	if err != nil || total != 7 || len(recent) != 3 || recent[0].ReservationID != "0xother" || recent[1].Action != "scheduler:end" {
 		t.Fatalf("recent: total=%d %+v %v", total, recent, err)
-	}
-	phases, err := s.LatestPhases(ctx(), "0xres1", 500)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"wake": "wake", "prepare": "prepare", "release": "release", "power": "power:shutdown", "schedulerEnd": "scheduler:end"}
-	for p, a := range want {
-		if phases[p].Action != a {
-			t.Errorf("phase %s: got %q, want %q", p, phases[p].Action, a)
-		}
 	}
 	if _, err := s.RecordOperation(ctx(), store.Operation{ReservationID: "x", Action: "wake", Status: "ok", Payload: json.RawMessage(`{bad`)}); err == nil {
 		t.Error("invalid payload JSON accepted")
@@ -429,7 +423,7 @@ func testCandidateEdges(t *testing.T, b Backend) {
 	} {
 		InsertReservation(t, s, r.id, "2", "ACTIVE", now.Add(r.end-time.Hour), now.Add(r.end))
 	}
-	st, err := s.StartCandidates(ctx(), w)
+	st, err := dueIDs(t, s, store.PhaseStart, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +431,7 @@ func testCandidateEdges(t *testing.T, b Backend) {
 	if got, want := ids(st), "s-lookback,s-lookback+1,s-lead-1,s-lead"; got != want {
 		t.Errorf("start candidates: got %s, want %s", got, want)
 	}
-	en, err := s.EndCandidates(ctx(), w)
+	en, err := dueIDs(t, s, store.PhaseEnd, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +440,7 @@ func testCandidateEdges(t *testing.T, b Backend) {
 	}
 	// An oversized MaxBatch is clamped to store.MaxBatch, not refused.
 	w.MaxBatch = 1 << 30
-	if st, err := s.StartCandidates(ctx(), w); err != nil || len(st) != 4 {
+	if st, err := dueIDs(t, s, store.PhaseStart, w); err != nil || len(st) != 4 {
 		t.Errorf("MaxBatch %d: %d candidates, %v", w.MaxBatch, len(st), err)
 	}
 }
@@ -475,13 +469,28 @@ func testPageBounds(t *testing.T, b Backend) {
 	if page, _, err := s.RecentOperations(ctx(), "0xb", 1<<62, -1); err != nil || len(page) != 3 {
 		t.Errorf("RecentOperations(huge, -1) = %d rows, %v; want 3", len(page), err)
 	}
-	if phases, err := s.LatestPhases(ctx(), "0xb", -1); err != nil || len(phases) != 0 {
-		t.Errorf("LatestPhases(-1) = %v, %v", phases, err)
-	}
 }
 
 func window() store.Window {
 	return store.Window{StartLead: 120 * time.Second, EndDelay: 60 * time.Second, Lookback: 6 * time.Hour, RetryCooldown: 60 * time.Second, MaxBatch: 200}
+}
+
+// cooldownActions are the scheduler's records that block a retry.
+var cooldownActions = map[string]string{store.PhaseStart: "scheduler:start", store.PhaseEnd: "scheduler:end"}
+
+// dueIDs returns what ClaimDue hands out now, then frees the claims again,
+// so each check of the window rules sees the rules alone.
+func dueIDs(t *testing.T, s *store.Store, phase string, w store.Window) ([]store.Reservation, error) {
+	t.Helper()
+	got, err := s.ClaimDue(ctx(), phase, cooldownActions[phase], w)
+	if _, derr := s.DB.ExecContext(ctx(), "DELETE FROM reservation_claims"); derr != nil {
+		t.Fatal(derr)
+	}
+	out := make([]store.Reservation, len(got))
+	for i, c := range got {
+		out[i] = c.Reservation
+	}
+	return out, err
 }
 
 func ids(rs []store.Reservation) string {
@@ -511,7 +520,7 @@ func testCandidates(t *testing.T, b Backend) {
 	InsertReservation(t, s, "e-completed", "2", "COMPLETED", m(-60*min), m(-10*min))
 	InsertReservation(t, s, "e-cancelled", "2", "CANCELLED", m(-60*min), m(-10*min))
 
-	st, err := s.StartCandidates(ctx(), window())
+	st, err := dueIDs(t, s, store.PhaseStart, window())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +529,7 @@ func testCandidates(t *testing.T, b Backend) {
 	if got, want := ids(st), "e-due-confirmed,s-due-late,s-due-soon"; got != want {
 		t.Errorf("start candidates: got %s, want %s", got, want)
 	}
-	en, err := s.EndCandidates(ctx(), window())
+	en, err := dueIDs(t, s, store.PhaseEnd, window())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,18 +538,18 @@ func testCandidates(t *testing.T, b Backend) {
 	}
 	w := window()
 	w.MaxBatch = 1
-	if st, _ := s.StartCandidates(ctx(), w); ids(st) != "e-due-confirmed" {
+	if st, _ := dueIDs(t, s, store.PhaseStart, w); ids(st) != "e-due-confirmed" {
 		t.Errorf("MaxBatch 1: %s", ids(st))
 	}
 	// A recent scheduler:start record, failed or not, blocks a retry.
 	if _, err := s.RecordOperation(ctx(), store.Operation{ReservationID: "s-due-late", Action: "scheduler:start", Status: "failed"}); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := s.StartCandidates(ctx(), window()); ids(st) != "e-due-confirmed,s-due-soon" {
+	if st, _ := dueIDs(t, s, store.PhaseStart, window()); ids(st) != "e-due-confirmed,s-due-soon" {
 		t.Errorf("after a scheduler:start record: %s", ids(st))
 	}
 	clock.Advance(61 * time.Second)
-	if st, _ := s.StartCandidates(ctx(), window()); !strings.Contains(ids(st), "s-due-late") {
+	if st, _ := dueIDs(t, s, store.PhaseStart, window()); !strings.Contains(ids(st), "s-due-late") {
 		t.Errorf("after the cooldown: %s", ids(st))
 	}
 	r, err := s.GetReservation(ctx(), "e-due")
@@ -609,11 +618,11 @@ func testClaims(t *testing.T, b Backend) {
 	s.Now = clock.Now
 	InsertReservation(t, s, "c1", "1", "CONFIRMED", now.Add(time.Minute), now.Add(time.Hour))
 	InsertReservation(t, s, "c2", "1", "CONFIRMED", now.Add(-time.Minute), now.Add(time.Hour))
-	first, err := s.ClaimDue(ctx(), store.PhaseStart, window())
+	first, err := s.ClaimDue(ctx(), store.PhaseStart, "scheduler:start", window())
 	if err != nil || len(first) != 2 {
 		t.Fatalf("first claim: %d %v", len(first), err)
 	}
-	if again, err := s.ClaimDue(ctx(), store.PhaseStart, window()); err != nil || len(again) != 0 {
+	if again, err := s.ClaimDue(ctx(), store.PhaseStart, "scheduler:start", window()); err != nil || len(again) != 0 {
 		t.Fatalf("claimed twice within the cooldown: %d %v", len(again), err)
 	}
 	if _, ok, err := s.ClaimOne(ctx(), "c1", store.PhaseStart, window().RetryCooldown); err != nil || ok {
@@ -633,12 +642,12 @@ func testClaims(t *testing.T, b Backend) {
 		}
 	}
 	clock.Advance(11 * time.Second) // 61 s after the claims
-	got, err := s.ClaimDue(ctx(), store.PhaseStart, window())
+	got, err := s.ClaimDue(ctx(), store.PhaseStart, "scheduler:start", window())
 	if err != nil || len(got) != 1 || got[0].Reservation.ReservationID != "c1" {
 		t.Fatalf("after the cooldown, want only the unfinished c1 reclaimable, got %v %v", got, err)
 	}
 	clock.Advance(50 * time.Second) // 61 s after c2 finished
-	got, err = s.ClaimDue(ctx(), store.PhaseStart, window())
+	got, err = s.ClaimDue(ctx(), store.PhaseStart, "scheduler:start", window())
 	if err != nil || len(got) != 1 || got[0].Reservation.ReservationID != "c2" {
 		t.Fatalf("cooldown counted from the finish: got %v %v", got, err)
 	}
@@ -675,7 +684,7 @@ func testClaimsConcurrent(t *testing.T, b Backend) {
 			go func(i int) {
 				defer wg.Done()
 				<-start
-				got, err := stores[i].ClaimDue(ctx(), store.PhaseStart, w)
+				got, err := stores[i].ClaimDue(ctx(), store.PhaseStart, "scheduler:start", w)
 				if err != nil {
 					errs <- err
 					return
