@@ -1,0 +1,138 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/ops"
+)
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyLogger
+)
+
+// requestIDPattern is API.md's rule for a caller's X-Request-ID.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// RequestID returns the caller's id when it is valid, else fallback when
+// valid (API Gateway's request id in Lambda), else a new random one.
+func RequestID(callerID, fallback string) string {
+	switch {
+	case requestIDPattern.MatchString(callerID):
+		return callerID
+	case requestIDPattern.MatchString(fallback):
+		return fallback
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(keyRequestID).(string)
+	return id
+}
+
+// loggerFrom is the request's logger (with its request id), or the default.
+func loggerFrom(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(keyLogger).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+// statusRecorder remembers the status for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// withRequest gives every request an id (echoed in X-Request-ID), a logger
+// carrying it, an access log line and a recover that turns a panic into the
+// internal error body: a bug in one handler never takes the process down.
+// fallbackID supplies a platform request id (Lambda); it may be nil.
+func withRequest(next http.Handler, base *slog.Logger, fallbackID func(*http.Request) string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		fb := ""
+		if fallbackID != nil {
+			fb = fallbackID(r)
+		}
+		id := RequestID(r.Header.Get("X-Request-ID"), fb)
+		log := base.With("request_id", id)
+		ctx := context.WithValue(r.Context(), keyRequestID, id)
+		ctx = context.WithValue(ctx, keyLogger, log)
+		r = r.WithContext(ctx)
+		w.Header().Set("X-Request-ID", id)
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("panic in handler", "panic", p, "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					writeError(rec, r, ops.Wrap(ops.CodeInternal, internalMessage, nil))
+				}
+			}
+			log.Info("request", "method", r.Method, "path", escapeLog(r.URL.Path),
+				"status", rec.status, "duration_ms", time.Since(start).Milliseconds())
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// escapeLog keeps caller-controlled text on one log line and short: CR, LF,
+// other control characters and line separators are written as \xNN or \uNNNN (JSON handlers escape
+// them anyway; the text handler of a terminal does not).
+func escapeLog(s string) string {
+	const max = 256
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			if r <= 0xff {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029'
+}

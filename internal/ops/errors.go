@@ -1,0 +1,74 @@
+// Package ops holds the use cases of the worker: wake, commands, reservation
+// flows, heartbeat polls, timelines, the host catalog. They know nothing of
+// HTTP or Lambda; their failures are *Error values with a Code that the HTTP
+// layer maps to a status.
+package ops
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code names a kind of failure in the error contract of API.md
+// (`{"error", "code", "requestId"}`).
+type Code string
+
+// Codes of the error contract. The HTTP layer owns the one table from code
+// to status; a use case only picks the code.
+const (
+	CodeBadRequest        Code = "BAD_REQUEST"         // malformed body or query, missing field
+	CodeInvalidJSON       Code = "INVALID_JSON"        // the body is not one JSON object
+	CodeInvalidField      Code = "INVALID_FIELD"       // a field of the wrong type or value
+	CodeBodyTooLarge      Code = "PAYLOAD_TOO_LARGE"   // body over the limit
+	CodeUnsupportedMedia  Code = "UNSUPPORTED_MEDIA"   // a body that is not JSON by its Content-Type
+	CodeUnauthorized      Code = "UNAUTHORIZED"        // token missing or wrong
+	CodeForbidden         Code = "FORBIDDEN"           // source outside OPS_ALLOWED_CIDRS
+	CodeAuthNotConfigured Code = "AUTH_NOT_CONFIGURED" // no LAB_MANAGER_TOKEN: fail closed
+	CodeNotFound          Code = "NOT_FOUND"           // no such route
+	CodeMethodNotAllowed  Code = "METHOD_NOT_ALLOWED"
+	CodeHostNotFound      Code = "HOST_NOT_FOUND"
+	CodeCommandNotAllowed Code = "COMMAND_NOT_ALLOWED"
+	CodeArgumentRefused   Code = "ARGUMENT_REFUSED" // cannot reach LabStation.exe verbatim
+	CodePolicyRefused     Code = "POLICY_REFUSED"   // a per-request override would weaken the host
+	CodeReservationNotFnd Code = "RESERVATION_NOT_FOUND"
+	CodeDBNotConfigured   Code = "DB_NOT_CONFIGURED"
+	CodeConfigInvalid     Code = "CONFIG_INVALID" // hosts.json reload refused
+	CodeHostUnreachable   Code = "HOST_UNREACHABLE"
+	CodeStationError      Code = "STATION_ERROR" // the station answered, but not usefully
+	CodeTimeout           Code = "TIMEOUT"
+	CodeInternal          Code = "INTERNAL_ERROR"
+)
+
+// Error is the one error type of the use cases. Message is shown to the
+// caller as is, so it never holds a secret; Err is the cause, for the log.
+type Error struct {
+	Code    Code
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	}
+	return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with a formatted message and no cause.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error with message and cause.
+func Wrap(code Code, message string, err error) *Error {
+	return &Error{Code: code, Message: message, Err: err}
+}
+
+// AsError finds the *Error in err's chain.
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
