@@ -3,9 +3,12 @@
 package labsim
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"syscall"
+	"time"
 )
 
 type fdCloser int
@@ -31,4 +34,48 @@ func reservePort(port int) (io.Closer, error) {
 		return nil, fmt.Errorf("reserve port %d: %w", port, err)
 	}
 	return fdCloser(fd), nil
+}
+
+// blackholePort holds 127.0.0.1:port so that a dial there waits until its
+// timeout, as with a sleeping host that ignores the SYN: a listening socket
+// with a zero backlog whose one queue slot is taken by a connection of our
+// own that is never accepted. Linux then drops further SYNs (the accept
+// queue is full), so the client retransmits until it gives up. Close frees
+// the port for the host's listeners again.
+func blackholePort(port int) (io.Closer, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return nil, fmt.Errorf("blackhole port %d: %w", port, err)
+	}
+	syscall.CloseOnExec(fd)
+	fail := func(err error) (io.Closer, error) {
+		_ = syscall.Close(fd)
+		return nil, fmt.Errorf("blackhole port %d: %w", port, err)
+	}
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		return fail(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return fail(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		return fail(err)
+	}
+	filler, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+	if err != nil {
+		return fail(fmt.Errorf("fill the accept queue: %w", err))
+	}
+	return closers{filler, fdCloser(fd)}, nil
+}
+
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for _, c := range cs {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
