@@ -50,11 +50,6 @@ func (h *Host) encodeOutput(sh *shell, isUTF8 bool, b []byte) []byte {
 // exitNotRecognized is cmd.exe's exit code for a program it cannot find.
 const exitNotRecognized = 9009
 
-// normalizePath folds case and slashes as Windows compares paths.
-func normalizePath(p string) string {
-	return strings.ToLower(strings.ReplaceAll(p, "/", `\`))
-}
-
 // isPowerShell reports whether prog (normalized) names Windows PowerShell:
 // found on the PATH by its bare name, or at its install path.
 func isPowerShell(prog, base string) bool {
@@ -78,7 +73,7 @@ func (h *Host) executeLocked(line string) execResult {
 		res.stderr = []byte("The syntax of the command is incorrect.\r\n")
 		return res
 	}
-	prog := normalizePath(args[0])
+	prog := normPath(args[0])
 	base := prog[strings.LastIndexAny(prog, `\`)+1:]
 	if h.faults.FailureRate > 0 && rand.Float64() < h.faults.FailureRate {
 		res.exit = 2
@@ -86,7 +81,7 @@ func (h *Host) executeLocked(line string) execResult {
 		return res
 	}
 	switch {
-	case prog == normalizePath(h.labStationExe):
+	case prog == normPath(h.labStationExe):
 		h.labStationLocked(args, &res)
 	case isPowerShell(prog, base):
 		h.powerShellLocked(args, &res)

@@ -249,6 +249,19 @@ func (h *Host) SetFaults(f Faults) {
 	h.faults = f
 }
 
+// SetFile puts a file on the station's disk at path (absolute, any case
+// or slash), for Get-Content to read; nil data removes it. The heartbeat
+// and events files are the station's own and are not replaced.
+func (h *Host) SetFile(path string, data []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if data == nil {
+		delete(h.files, normPath(path))
+		return
+	}
+	h.files[normPath(path)] = append([]byte(nil), data...)
+}
+
 // SetLocalUser signs a local console user in ("" signs nobody in).
 func (h *Host) SetLocalUser(user string) {
 	h.mu.Lock()
