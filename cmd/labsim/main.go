@@ -35,6 +35,14 @@ type Main struct {
 	BasePort  int    // 0: ephemeral ports; else host i uses BasePort+3i .. +3i+2
 	CADir     string // "": a fresh CA removed on exit; else kept there
 
+	// Windows behaviours, on by default (see labsim.HostOptions): each can
+	// be relaxed for a benchmark.
+	SleepMode   string        // "blackhole" (default) or "refuse"
+	MaxShells   int           // 0: 30; -1: no limit
+	IdleTimeout time.Duration // 0: 2h; negative: never
+	MaxEnvelope int           // bytes; 0: 512000; -1: no limit
+	CodePage    int           // OEM code page: 0: 437; 850; 65001: no conversion
+
 	Stdout io.Writer
 	Logger *slog.Logger
 
@@ -51,6 +59,11 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Out, "out", "", "write hosts.json to this path")
 	fs.IntVar(&m.BasePort, "base-port", 0, "first of fixed ports: host i (0-based) gets HTTPS `N`+3i, HTTP N+3i+1, wake UDP N+3i+2 (0: ephemeral)")
 	fs.StringVar(&m.CADir, "ca-dir", "", "load the CA from `DIR` (labsim-ca.pem, labsim-ca-key.pem), or create it there, and keep it on exit")
+	fs.StringVar(&m.SleepMode, "sleep", string(labsim.SleepBlackhole), "how a sleeping host's WinRM ports answer a dial: `blackhole` (no answer until the dial timeout, as Windows) or refuse")
+	fs.IntVar(&m.MaxShells, "max-shells", 0, "MaxShellsPerUser: `N` shells per user (0: Windows' 30, -1: no limit)")
+	fs.DurationVar(&m.IdleTimeout, "idle-timeout", 0, "close a shell idle this long (0: Windows' 2h, negative: never)")
+	fs.IntVar(&m.MaxEnvelope, "max-envelope", 0, "MaxEnvelopeSize in `bytes` for requests (0: Windows' 512000, -1: no limit)")
+	fs.IntVar(&m.CodePage, "codepage", 0, "OEM code page of shells that do not ask for UTF-8: 437 (0), 850, or 65001 for no conversion")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: labsim [flags]\n\n"+
 			"Runs simulated Lab Stations on 127.0.0.1 until interrupted and prints the CA\n"+
@@ -63,6 +76,12 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.Hosts < 1 || m.Hosts > 5000 {
 		return fmt.Errorf("-hosts must be 1..5000, got %d", m.Hosts)
+	}
+	if m.SleepMode != string(labsim.SleepBlackhole) && m.SleepMode != string(labsim.SleepRefuse) {
+		return fmt.Errorf("-sleep must be blackhole or refuse, got %q", m.SleepMode)
+	}
+	if m.CodePage != 0 && m.CodePage != 437 && m.CodePage != 850 && m.CodePage != 65001 {
+		return fmt.Errorf("-codepage must be 437, 850 or 65001, got %d", m.CodePage)
 	}
 	if m.BasePort != 0 {
 		if last := m.BasePort + 3*m.Hosts - 1; m.BasePort < 1024 || last > 65535 {
@@ -82,7 +101,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	opts := labsim.Options{Logger: m.Logger, CADir: m.CADir}
 	for i := 0; i < m.Hosts; i++ {
-		ho := labsim.HostOptions{Latency: m.Latency, BootDelay: m.BootDelay, Asleep: m.Asleep}
+		ho := labsim.HostOptions{Latency: m.Latency, BootDelay: m.BootDelay, Asleep: m.Asleep,
+			SleepMode: labsim.SleepMode(m.SleepMode), MaxShellsPerUser: m.MaxShells, IdleTimeout: m.IdleTimeout,
+			MaxEnvelopeSize: m.MaxEnvelope, OEMCodePage: m.CodePage}
 		if m.BasePort != 0 {
 			p := m.BasePort + 3*i
 			ho.HTTPSPort, ho.HTTPPort, ho.WakePort = p, p+1, p+2

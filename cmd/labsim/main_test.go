@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -106,6 +107,10 @@ func TestMain_ParseFlags(t *testing.T) {
 		{[]string{"-base-port", "1023"}, "needs ports 1023..1025"},
 		{[]string{"-base-port", "-5"}, "needs ports -5..-3"},
 		{[]string{"-base-port", "0", "-ca-dir", "/tmp/x"}, ""},
+		{[]string{"-sleep", "refuse", "-max-shells", "-1", "-idle-timeout", "-1s", "-max-envelope", "-1", "-codepage", "65001"}, ""},
+		{[]string{"-sleep", "blackhole", "-max-shells", "5", "-idle-timeout", "1m", "-max-envelope", "153600", "-codepage", "850"}, ""},
+		{[]string{"-sleep", "nap"}, "-sleep must be blackhole or refuse"},
+		{[]string{"-codepage", "1252"}, "-codepage must be 437, 850 or 65001"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -197,5 +202,37 @@ func TestMain_RunFixedPortsAndCADir(t *testing.T) {
 	}
 	if _, err := os.Stat(got.WinRMCAFile); err != nil {
 		t.Errorf("CA file after Close: %v, want kept", err)
+	}
+}
+
+// -sleep reaches the hosts: a sleeping host ignores the SYN by default and
+// refuses with -sleep refuse.
+func TestMain_SleepFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		refused bool
+	}{{nil, false}, {[]string{"-sleep", "refuse"}, true}} {
+		base := freeRange(t)
+		m, stdout, cancel, done := startMain(t, append([]string{"-asleep", "-base-port", strconv.Itoa(base)}, tc.args...)...)
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(stdout.String(), "CA file: ") && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		c, err := net.DialTimeout("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(base)), 300*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+		}
+		var ne net.Error
+		timedOut := errors.As(err, &ne) && ne.Timeout()
+		if refused := err != nil && !timedOut; refused != tc.refused || err == nil {
+			t.Errorf("%v: dial a sleeping host: %v, want refused %v", tc.args, err, tc.refused)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

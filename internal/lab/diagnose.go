@@ -18,16 +18,22 @@ var (
 	// port) answered: the station is asleep, powered off or cut off.
 	ErrHostDown = errors.New("host not answering (asleep, powered off or unreachable): wake it first")
 	// ErrWinRMClosed: the station answers ping, but its WinRM port refuses
-	// connections: the WinRM service is stopped or the port is wrong.
-	ErrWinRMClosed = errors.New("host answers ping but its WinRM port refuses connections (WinRM service stopped or wrong port)")
+	// connections or ignores them: the WinRM service is stopped, a firewall
+	// drops the port, or the port is wrong.
+	ErrWinRMClosed = errors.New("host answers ping but its WinRM port does not accept connections (WinRM service stopped, port filtered or wrong port)")
 )
 
 // DefaultDiagnoseWait bounds the probe that follows a failed connection.
 const DefaultDiagnoseWait = 2 * time.Second
 
 // diagnose turns a winrm.ErrUnreachable into ErrHostDown or ErrWinRMClosed
-// by probing the host as its wake_check allows. A port that answers again
-// by now (a station finishing its boot) keeps the original error.
+// by probing the host as its wake_check allows. ErrUnreachable covers a
+// refused connection, a dropped one, and a dial that timed out: a sleeping
+// Windows host ignores the SYN, so its dial waits winrm.Config.DialTimeout
+// (kept under the call's limit so that it is not reported as a timeout),
+// and the report comes within DialTimeout + DiagnoseWait. A port that
+// answers again by now (a station finishing its boot) keeps the original
+// error.
 func (d *Direct) diagnose(ctx context.Context, h hosts.Host, port int, err error) error {
 	wait := d.DiagnoseWait
 	if wait == 0 {

@@ -27,7 +27,9 @@ func closedPort(t *testing.T) int {
 }
 
 func TestDirect_UnreachableDiagnosis(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true})
+	// Refusing at once, to test the probe after a refused connection
+	// quickly; a blackholed sleeping host: station_test.go.
+	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true, SleepMode: labsim.SleepRefuse})
 	ctx := context.Background()
 
 	t.Run("sleeping host", func(t *testing.T) {

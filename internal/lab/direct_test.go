@@ -62,7 +62,7 @@ func TestDirect_WakeSleepingHost(t *testing.T) {
 	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true, BootDelay: 300 * time.Millisecond})
 	sh := sim.Host("lab-ws-01")
 	h := catalogHost(sim, sh)
-	d := newDirect(winrm.Config{})
+	d := newDirect(winrm.Config{DialTimeout: 500 * time.Millisecond}) // the sleeping host ignores the SYN
 	ctx := context.Background()
 
 	if _, err := d.Reachable(ctx, h, 300*time.Millisecond); !errors.Is(err, lab.ErrUnreachable) {

@@ -37,12 +37,38 @@
 // # WS-Management
 //
 // Create (shell), Command, Receive, Signal, Send (stdin is dropped) and
-// Delete. Receive answers all output at once with CommandState Done and
-// the exit code; for a command still running it waits for the request's
-// OperationTimeout and then answers the w:TimedOut fault (WSManFault code
-// 2150858793, "... within the time specified in OperationTimeout"), as
-// Windows does. An unknown shell gets the w:InvalidSelectors fault
-// (2150858843), an unknown command id 2150858854.
+// Delete. Receive answers a finished command's output with CommandState
+// Done and the exit code, split over several answers (CommandState
+// Running) so that none is larger than the request's MaxEnvelopeSize
+// header (masterzen asks 153600); for a command still running it waits
+// for the request's OperationTimeout and then answers the w:TimedOut fault
+// (WSManFault code 2150858793, "... within the time specified in
+// OperationTimeout"), as Windows does.
+//
+// Faults have Windows' shape: HTTP 500, a SOAP 1.2 fault whose code is
+// s:Sender for what the client got wrong (w:InvalidSelectors 2150858843 for
+// an unknown or expired shell, w:InvalidParameter 2150858854 for an
+// unknown command id, w:SchemaValidationError 2150858817 for bad XML,
+// w:QuotaLimit, w:EncodingLimit) and s:Receiver for the service's own
+// condition (w:TimedOut), and the WSManFault detail with Code, Machine
+// (the host name in capitals) and Message.
+//
+// Windows' limits, on by default, each with a HostOptions knob:
+//
+//   - MaxShellsPerUser 30: a 31st Create gets w:QuotaLimit 2150859173
+//     ("This user is allowed a maximum number of 30 concurrent shells,
+//     which has been exceeded...").
+//   - IdleTimeout 2 h: a shell without requests for that long is closed
+//     (its commands ended); later requests get the unknown-shell fault and
+//     it no longer counts against MaxShellsPerUser. Time is Options.Now.
+//   - MaxEnvelopeSize 512000 bytes (MaxEnvelopeSizekb 500): a larger
+//     request gets HTTP 413 with w:EncodingLimit 2150858805.
+//   - Output code page: a shell whose Create did not ask for
+//     WINRS_CODEPAGE 65001 (masterzen asks for it) gets its programs'
+//     stdout and stderr in the OEM code page (437, or OEMCodePage 850),
+//     '?' for what it cannot encode; PowerShell after
+//     [Console]::OutputEncoding = [System.Text.Encoding]::UTF8 writes
+//     UTF-8 whatever the shell. OEMCodePage 65001 turns this off.
 //
 // At most 2 commands are in flight per host (the Lab Station contract):
 // a command holds a slot from Command until its Done output is received,
@@ -57,7 +83,8 @@
 // A line that cmd.exe would interpret (unquoted & | < >) is not run: it
 // exits 1 with "labsim: refused: ..." on stderr and Args nil.
 //
-//   - argv[0] ending in LabStation.exe (any path, any case): the contract of
+//   - argv[0] equal to HostOptions.LabStationExe (default
+//     C:\LabStation\LabStation.exe; any case, / or \): the contract of
 //     LABSTATION.md. Options are --name=value or --flag; an unknown command
 //     or option, a value for a flag, a missing value, a non-number of
 //     seconds, or --repair-wake other than yes|no exit 2 with usage on
@@ -73,11 +100,14 @@
 //     reboot: asleep, then awake after the boot delay. status-json prints
 //     the status JSON, or writes it to an absolute path that Get-Content
 //     can then read.
-//   - argv[0] powershell.exe or powershell with -EncodedCommand <base64
-//     UTF-16LE> (what winrm.Powershell produces) or -Command: the subset
-//     below.
-//   - anything else: cmd.exe's "'x' is not recognized as an internal or
-//     external command" and exit 1.
+//   - argv[0] powershell.exe or powershell (on the PATH, or at
+//     C:\Windows\System32\WindowsPowerShell\v1.0\) with -EncodedCommand
+//     <base64 UTF-16LE> (what winrm.Powershell produces) or -Command: the
+//     subset below.
+//   - anything else, LabStation.exe at another path included, is a
+//     program that does not exist: cmd.exe's "'x' is not recognized as an
+//     internal or external command,\r\noperable program or batch file."
+//     on stderr and exit 9009.
 //
 // # PowerShell subset
 //
@@ -101,12 +131,17 @@
 // '...' is not recognized ...") and parameter errors end the statement
 // (statement-terminating): a try catches them. Error records are written to stderr
 // serialised as CLIXML ("#< CLIXML" then <S S="Error"> lines), as
-// powershell.exe does for -EncodedCommand over WinRM; the exit code is 1
-// when an error was not caught, or the exit statement's value. Pipelines,
+// powershell.exe does for -EncodedCommand over WinRM. The exit code is
+// powershell.exe's for -Command/-EncodedCommand: the exit statement's
+// value, else 1 after a script-terminating error ($ErrorActionPreference
+// 'Stop' outside a try), else that of the last statement ($?): 0 when it
+// succeeded, 1 when it wrote an error, whatever errors earlier statements
+// wrote. Pipelines,
 // script blocks, variables in expressions and every other cmdlet are
 // outside the subset and fail with an error naming the statement.
 //
-// Files: HeartbeatPath (from the heartbeat.json fixture; the timestamp
+// Files: Host.SetFile puts any file on the station; HeartbeatPath (from
+// the heartbeat.json fixture; the timestamp
 // moves every HostOptions.HeartbeatInterval since boot, and summary,
 // localSessionActive, lastPowerAction and lastForcedLogoff follow the
 // state) and EventsPath (the fixture's lines plus the guard's). Any other
@@ -114,8 +149,14 @@
 //
 // # Sleep and wake
 //
-// Asleep, both WinRM listeners are closed (connection refused) and open
-// connections are dropped; the UDP wake listener always runs. A magic
+// Asleep, both WinRM listeners are closed and open connections are
+// dropped; the UDP wake listener always runs. With SleepMode
+// SleepBlackhole (the default, as a sleeping or powered-off Windows host)
+// the ports ignore SYNs, so a client's dial waits for its own timeout:
+// the port is held by a listening socket with a zero backlog whose one
+// queue slot is taken by a connection of labsim's own, never accepted, so
+// Linux drops further SYNs. SleepRefuse makes them refuse at once (faster
+// for benchmarks). A magic
 // packet (6 x 0xFF then the host's MAC 16 times, optionally a SecureOn
 // password) for the host's MAC wakes it after BootDelay, on the same
 // ports; other packets are ignored.
@@ -125,5 +166,28 @@
 // Host.SetFaults: per-request latency, a failure rate (exit 2 and a
 // PowerShell-like error), hung commands, garbage stdout, a truncated
 // heartbeat, forced LabStation.exe exit codes, a stale heartbeat, another
-// schemaVersion, an empty events log.
+// schemaVersion, an empty events log, and DieMidCall: the host powers
+// down (per its SleepMode) when a Receive arrives, dropping it unanswered.
+//
+// # Known differences from Windows
+//
+//   - A host that dies or sleeps closes its connections (the client reads
+//     EOF at once); a real one that loses power leaves them silent until
+//     the client's read timeout.
+//   - The blackhole needs a unix socket API; elsewhere a sleeping host
+//     refuses.
+//   - One account per host: MaxShellsPerUser counts every shell, and the
+//     client's own shell IdleTimeOut option is ignored (the host's wins).
+//     MaxConcurrentOperationsPerUser (1500) is not simulated; the Lab
+//     Station limit of 2 commands in flight is stricter.
+//   - The w:EncodingLimit answer's status (413) follows reports of real
+//     stations (masterzen/winrm#156, ansible.windows#391); its fault body
+//     is labsim's.
+//   - Output code pages: 437, 850 and UTF-8 only; only PowerShell's
+//     [Console]::OutputEncoding changes a program's encoding (chcp is not
+//     simulated), and no byte-order mark is written.
+//   - Receive splits only finished output; a running command's output is
+//     not streamed.
+//   - Faults carry no w:FaultDetail element, and reason and message are
+//     the same text.
 package labsim

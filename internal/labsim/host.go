@@ -26,6 +26,12 @@ type Host struct {
 	hbEvery          time.Duration
 	allowUnencrypted bool
 	krb              *krbAcceptor // nil: no Kerberos (kerberos.go)
+	sleepMode        SleepMode
+	maxShells        int           // < 0: no limit
+	idleTimeout      time.Duration // < 0: never
+	maxEnvelope      int           // < 0: no limit
+	oemCodePage      int           // 65001: no conversion
+	labStationExe    string
 
 	httpsPort, httpPort, wakePort int
 	wakeConn                      net.PacketConn
@@ -72,6 +78,12 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 		latency:          o.Latency,
 		hbEvery:          o.HeartbeatInterval,
 		allowUnencrypted: o.AllowUnencrypted,
+		sleepMode:        o.SleepMode,
+		maxShells:        o.MaxShellsPerUser,
+		idleTimeout:      o.IdleTimeout,
+		maxEnvelope:      o.MaxEnvelopeSize,
+		oemCodePage:      o.OEMCodePage,
+		labStationExe:    o.LabStationExe,
 		asleep:           o.Asleep,
 		shells:           map[string]*shell{},
 		files:            map[string][]byte{},
@@ -100,6 +112,32 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 	}
 	if h.krb, err = newKrbAcceptor(o.Kerberos); err != nil {
 		return nil, fmt.Errorf("host %s: %w", h.name, err)
+	}
+	switch h.sleepMode {
+	case "":
+		h.sleepMode = SleepBlackhole
+	case SleepBlackhole, SleepRefuse:
+	default:
+		return nil, fmt.Errorf("host %s: sleep mode %q is not %q or %q", h.name, h.sleepMode, SleepBlackhole, SleepRefuse)
+	}
+	if h.maxShells == 0 {
+		h.maxShells = DefaultMaxShellsPerUser
+	}
+	if h.idleTimeout == 0 {
+		h.idleTimeout = DefaultIdleTimeout
+	}
+	if h.maxEnvelope == 0 {
+		h.maxEnvelope = DefaultMaxEnvelopeSize
+	}
+	switch h.oemCodePage {
+	case 0:
+		h.oemCodePage = DefaultOEMCodePage
+	case 437, 850, 65001:
+	default:
+		return nil, fmt.Errorf("host %s: OEM code page %d is not 437, 850 or 65001", h.name, h.oemCodePage)
+	}
+	if h.labStationExe == "" {
+		h.labStationExe = DefaultLabStationExe
 	}
 	h.bootedAt = s.now()
 	h.state = initialState(h, o)
@@ -167,8 +205,9 @@ func (h *Host) Asleep() bool {
 	return h.asleep
 }
 
-// Sleep closes the WinRM listeners now (connections are refused) and
-// cancels any pending boot or power action.
+// Sleep powers the host down now: open connections are dropped, the WinRM
+// ports stop answering (per HostOptions.SleepMode: no answer, or refused)
+// and any pending boot or power action is cancelled.
 func (h *Host) Sleep() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -191,11 +230,40 @@ func (h *Host) Wake() {
 	}
 }
 
+// powerOffMidCall powers the host down when the DieMidCall fault is set,
+// dropping every connection, the caller's Receive included, before any
+// answer. It reports whether it did.
+func (h *Host) powerOffMidCall() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.faults.DieMidCall || h.asleep || h.closed {
+		return false
+	}
+	h.bootGen++
+	h.powerGen++
+	h.closeLocked()
+	h.sim.log.Info("labsim host died mid-call", "host", h.name)
+	return true
+}
+
 // SetFaults replaces the host's fault knobs.
 func (h *Host) SetFaults(f Faults) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.faults = f
+}
+
+// SetFile puts a file on the station's disk at path (absolute, any case
+// or slash), for Get-Content to read; nil data removes it. The heartbeat
+// and events files are the station's own and are not replaced.
+func (h *Host) SetFile(path string, data []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if data == nil {
+		delete(h.files, normPath(path))
+		return
+	}
+	h.files[normPath(path)] = append([]byte(nil), data...)
 }
 
 // SetLocalUser signs a local console user in ("" signs nobody in).
@@ -289,8 +357,12 @@ func (h *Host) closeLocked() {
 	}
 	h.servers, h.listeners = nil, nil
 	if !h.closed {
+		hold := reservePort
+		if h.sleepMode == SleepBlackhole {
+			hold = blackholePort
+		}
 		for _, p := range []int{h.httpsPort, h.httpPort} {
-			c, err := reservePort(p)
+			c, err := hold(p)
 			if err != nil {
 				h.sim.log.Warn("labsim reserve port", "host", h.name, "err", err)
 				continue

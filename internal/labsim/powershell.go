@@ -61,6 +61,7 @@ func (h *Host) powerShellLocked(args []string, res *execResult) {
 		res.stderr = []byte(clixmlErrors(r.errs.String()))
 	}
 	res.exit = r.exitCode
+	res.utf8 = r.utf8
 }
 
 func decodeEncodedCommand(s string) (string, error) {
@@ -317,7 +318,11 @@ type psRun struct {
 	errs     strings.Builder
 	eapStop  bool
 	exitCode int
-	failed   bool
+	// lastOK is $? after the last statement run: powershell.exe -Command
+	// (and -EncodedCommand) exits 0 when it is true, 1 when not, unless an
+	// exit statement or a script-terminating error ended the script.
+	lastOK bool
+	utf8   bool // [Console]::OutputEncoding was set to UTF-8
 }
 
 // psError is an error record; terminating ones unwind to the nearest try.
@@ -335,9 +340,12 @@ func (r *psRun) run() {
 		p := &psParser{toks: toks}
 		stmts, err = p.list(false)
 		if err == nil {
-			r.exec(stmts, false)
-			if r.failed && r.exitCode == 0 {
-				r.exitCode = 1
+			r.lastOK = true
+			if r.exec(stmts, false) == nil {
+				r.exitCode = 0
+				if !r.lastOK {
+					r.exitCode = 1
+				}
 			}
 			return
 		}
@@ -353,16 +361,20 @@ func (r *psRun) exec(stmts []psStmt, inTry bool) any {
 		var unwind any
 		switch st.kind {
 		case "try":
+			// $? after try/catch is that of the last statement run inside.
 			if u := r.exec(st.try, true); u != nil {
 				if _, isExit := u.(psExit); isExit {
 					return u
 				}
+				r.lastOK = true
 				unwind = r.exec(st.catc, inTry)
 			}
 		case "assign":
 			unwind = r.assign(st)
+			r.lastOK = unwind == nil
 		default:
 			unwind = r.command(st)
+			r.lastOK = unwind == nil
 		}
 		if unwind == nil {
 			continue
@@ -376,8 +388,10 @@ func (r *psRun) exec(stmts []psStmt, inTry bool) any {
 				return u
 			}
 			r.errs.WriteString(u.text)
-			r.failed = true
+			r.lastOK = false
 			if r.eapStop {
+				// A script-terminating error: powershell.exe exits 1.
+				r.exitCode = 1
 				return psExit{1}
 			}
 		}
@@ -396,7 +410,9 @@ func (r *psRun) assign(st psStmt) any {
 	switch strings.ToLower(target) {
 	case "$erroractionpreference":
 		r.eapStop = strings.EqualFold(val, "Stop")
-	case "$progresspreference", "$outputencoding", "[console]::outputencoding", "$confirmpreference", "$verbosepreference", "$warningpreference":
+	case "[console]::outputencoding":
+		r.utf8 = strings.EqualFold(val, "[System.Text.Encoding]::UTF8") || strings.EqualFold(val, "[Text.Encoding]::UTF8")
+	case "$progresspreference", "$outputencoding", "$confirmpreference", "$verbosepreference", "$warningpreference":
 	default:
 		if !strings.HasPrefix(target, "$") {
 			return r.notSupported(st)

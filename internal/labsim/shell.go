@@ -13,6 +13,8 @@ const maxInFlight = 2
 type shell struct {
 	id       string
 	commands map[string]*command
+	codepage int       // output encoding: 65001 (UTF-8), 437 or 850
+	lastUsed time.Time // for HostOptions.IdleTimeout
 }
 
 type command struct {
@@ -24,6 +26,9 @@ type command struct {
 	done     chan struct{} // closed when the command has finished
 	finished bool
 	counted  bool // holds one of the in-flight slots
+	// sentOut, sentErr: how much of stdout and stderr Receive answers
+	// have carried (an answer fits in the client's MaxEnvelopeSize).
+	sentOut, sentErr int
 }
 
 func (sh *shell) terminateAll() {
@@ -49,9 +54,52 @@ func (h *Host) releaseLocked(c *command) {
 	}
 }
 
+// shellLocked returns the shell with this ID, unless it is unknown or
+// has been idle for longer than IdleTimeout (then it is closed now, as
+// Windows closes it), and marks it used.
+func (h *Host) shellLocked(id string) (*shell, bool) {
+	sh, ok := h.shells[id]
+	if !ok {
+		return nil, false
+	}
+	now := h.sim.now()
+	if h.idleTimeout > 0 && now.Sub(sh.lastUsed) > h.idleTimeout {
+		h.dropShellLocked(sh)
+		return nil, false
+	}
+	sh.lastUsed = now
+	return sh, true
+}
+
+// dropShellLocked ends the shell's commands, frees their slots and
+// forgets the shell.
+func (h *Host) dropShellLocked(sh *shell) {
+	for _, c := range sh.commands {
+		c.finish(nil, nil, statusControlCExit)
+		h.releaseLocked(c)
+	}
+	delete(h.shells, sh.id)
+}
+
+// expireIdleLocked closes every shell idle for longer than IdleTimeout.
+func (h *Host) expireIdleLocked() {
+	for id := range h.shells {
+		h.shellLocked(id)
+	}
+}
+
 func (h *Host) createShell(req *soapRequest, https bool) (int, []byte) {
 	h.mu.Lock()
-	sh := &shell{id: newUUID(), commands: map[string]*command{}}
+	h.expireIdleLocked()
+	if h.maxShells > 0 && len(h.shells) >= h.maxShells {
+		h.mu.Unlock()
+		return h.faultResponse(req, faultMaxShells(h.maxShells))
+	}
+	sh := &shell{id: newUUID(), commands: map[string]*command{}, codepage: h.oemCodePage, lastUsed: h.sim.now()}
+	switch req.codepage {
+	case "65001", "437", "850":
+		sh.codepage, _ = strconv.Atoi(req.codepage)
+	}
 	h.shells[sh.id] = sh
 	h.mu.Unlock()
 	scheme, port := "http", h.httpPort
@@ -69,13 +117,9 @@ func (h *Host) createShell(req *soapRequest, https bool) (int, []byte) {
 
 func (h *Host) deleteShell(req *soapRequest) (int, []byte) {
 	h.mu.Lock()
-	sh, ok := h.shells[req.shellID]
+	sh, ok := h.shellLocked(req.shellID)
 	if ok {
-		for _, c := range sh.commands {
-			c.finish(nil, nil, statusControlCExit)
-			h.releaseLocked(c)
-		}
-		delete(h.shells, req.shellID)
+		h.dropShellLocked(sh)
 	}
 	h.mu.Unlock()
 	if !ok {
@@ -87,7 +131,7 @@ func (h *Host) deleteShell(req *soapRequest) (int, []byte) {
 func (h *Host) startCommand(req *soapRequest) (int, []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	sh, ok := h.shells[req.shellID]
+	sh, ok := h.shellLocked(req.shellID)
 	if !ok {
 		return h.faultResponse(req, faultNoShell(req.shellID))
 	}
@@ -107,7 +151,7 @@ func (h *Host) startCommand(req *soapRequest) (int, []byte) {
 		res := h.executeLocked(line)
 		h.records[c.rec].Args = res.args
 		h.records[c.rec].ExitCode = res.exit
-		c.finish(res.stdout, res.stderr, res.exit)
+		c.finish(h.encodeOutput(sh, res.utf8, res.stdout), h.encodeOutput(sh, res.utf8, res.stderr), res.exit)
 		for _, f := range res.after {
 			f()
 		}
@@ -119,7 +163,7 @@ func (h *Host) startCommand(req *soapRequest) (int, []byte) {
 }
 
 func (h *Host) lookupLocked(req *soapRequest) (*shell, *command, *wsmanFault) {
-	sh, ok := h.shells[req.shellID]
+	sh, ok := h.shellLocked(req.shellID)
 	if !ok {
 		f := faultNoShell(req.shellID)
 		return nil, nil, &f
@@ -153,12 +197,11 @@ func (h *Host) receive(epoch, rctx context.Context, req *soapRequest) (int, []by
 		return h.faultResponse(req, faultTimedOut)
 	}
 	h.mu.Lock()
-	h.releaseLocked(c)
-	stdout, stderr, exit := c.stdout, c.stderr, c.exit
+	body, done := receiveOutputLocked(c, req.maxEnvelope)
+	if done {
+		h.releaseLocked(c)
+	}
 	h.mu.Unlock()
-	body := `<rsp:ReceiveResponse>` + streamXML("stdout", c.id, stdout) + streamXML("stderr", c.id, stderr) +
-		`<rsp:CommandState CommandId="` + c.id + `" State="` + stateDone + `"><rsp:ExitCode>` +
-		strconv.Itoa(exit) + `</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`
 	return 200, envelope("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse", req.messageID, "", body)
 }
 

@@ -53,10 +53,59 @@ type HostOptions struct {
 	// (see KerberosOptions); nil: NTLM and Basic only.
 	Kerberos *KerberosOptions
 
+	// SleepMode is what a client dialling a WinRM port of the sleeping host
+	// sees: SleepBlackhole (the default, as a sleeping or powered-off
+	// Windows host: no answer to the SYN, the dial waits for its timeout)
+	// or SleepRefuse (connection refused at once, faster for benchmarks).
+	SleepMode SleepMode
+	// MaxShellsPerUser is WinRM's MaxShellsPerUser: 0 means Windows'
+	// default, 30; negative means no limit. Create beyond it gets the
+	// w:QuotaLimit fault (2150859173).
+	MaxShellsPerUser int
+	// IdleTimeout closes a shell that has seen no request for that long
+	// (WinRM's Winrs IdleTimeout): 0 means Windows' default, 2 h;
+	// negative means never. Later requests on it get the unknown-shell
+	// fault.
+	IdleTimeout time.Duration
+	// MaxEnvelopeSize is WinRM's MaxEnvelopeSizekb in bytes: 0 means
+	// Windows' default, 512000 (500 KB); negative means no limit. A larger
+	// request gets the w:EncodingLimit fault.
+	MaxEnvelopeSize int
+	// OEMCodePage encodes the output of a shell whose Create did not ask
+	// for WINRS_CODEPAGE 65001: 0 means 437 (the US OEM code page), 850 is
+	// the Western European one, 65001 turns the conversion off (output is
+	// UTF-8 whatever the shell asked).
+	OEMCodePage int
+	// LabStationExe is where LabStation.exe is installed: default
+	// C:\LabStation\LabStation.exe. Any other path is a program that does
+	// not exist (cmd.exe's exit 9009).
+	LabStationExe string
+
 	// Fixed ports on 127.0.0.1 (0: ephemeral). They stay the same across
 	// sleep and wake either way; fixed ones also survive a restart.
 	HTTPSPort, HTTPPort, WakePort int
 }
+
+// SleepMode is how a sleeping host's WinRM ports answer a dial.
+type SleepMode string
+
+// Sleep modes of HostOptions.SleepMode.
+const (
+	// SleepBlackhole drops the SYN: the dial waits until its timeout, as
+	// with a real sleeping host. The default.
+	SleepBlackhole SleepMode = "blackhole"
+	// SleepRefuse answers the SYN with a reset: connection refused at once.
+	SleepRefuse SleepMode = "refuse"
+)
+
+// Windows' defaults that HostOptions' zero values stand for.
+const (
+	DefaultMaxShellsPerUser = 30
+	DefaultIdleTimeout      = 2 * time.Hour
+	DefaultMaxEnvelopeSize  = 512000
+	DefaultOEMCodePage      = 437
+	DefaultLabStationExe    = `C:\LabStation\LabStation.exe`
+)
 
 // Default credentials of a simulated host.
 const (

@@ -53,7 +53,7 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) bool {
 }
 
 func TestSleepWake_MagicPacket(t *testing.T) {
-	sim := mustStart(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true, BootDelay: 150 * time.Millisecond},
+	sim := mustStart(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true, BootDelay: 150 * time.Millisecond, SleepMode: labsim.SleepRefuse},
 		labsim.HostOptions{Name: "lab-ws-02", Asleep: true})
 	h := sim.Host("LAB-WS-01")
 	if !h.Asleep() {
@@ -121,8 +121,8 @@ func TestPower_ShutdownSleepsAndRebootWakes(t *testing.T) {
 	if !waitFor(t, 3*time.Second, h.Asleep) {
 		t.Fatal("host still awake after power hibernate")
 	}
-	if !dialRefused(h.HTTPSPort()) {
-		t.Fatal("asleep after hibernate: HTTPS port accepts connections")
+	if !dialNoAnswer(h.HTTPSPort()) {
+		t.Fatal("asleep after hibernate: HTTPS port answers")
 	}
 	h.Wake()
 	hb := readHeartbeat(t, sim, h)
@@ -223,7 +223,8 @@ func TestLabStation_ExitCodes(t *testing.T) {
 		{labStation + " prepare-session --user", 2},
 		{labStation + " status-json relative.json", 2},
 		{labStation + " recovery reboot-if-needed", 0},
-		{`notepad.exe`, 1},
+		{`notepad.exe`, 9009},
+		{`C:\Wrong\LabStation.exe status`, 9009},
 		{labStation + " status & whoami", 1},
 	}
 	for _, tc := range tests {

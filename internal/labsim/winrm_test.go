@@ -177,6 +177,18 @@ func dialRefused(port int) bool {
 	return isRefused(err)
 }
 
+// dialNoAnswer reports whether a dial to the port waits until its
+// timeout, as with a sleeping host that ignores the SYN.
+func dialNoAnswer(port int) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", itoa(port)), 300*time.Millisecond)
+	if err == nil {
+		_ = c.Close()
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 func TestWinRM_UserForms(t *testing.T) {
 	sim := mustStart(t, labsim.HostOptions{Name: "lab-ws-01"})
 	h := sim.Hosts()[0]
@@ -213,7 +225,10 @@ func TestWinRM_UserForms(t *testing.T) {
 }
 
 func TestSleep_EndsHungReceive(t *testing.T) {
-	sim := mustStart(t)
+	// Refusing, so that masterzen's context-less shell Close after the
+	// failed Receive fails at once too; a blackholed host keeps that dial
+	// waiting (see TestSleep_Blackhole).
+	sim := mustStart(t, labsim.HostOptions{SleepMode: labsim.SleepRefuse})
 	h := sim.Hosts()[0]
 	h.SetFaults(labsim.Faults{Hang: true})
 	c := newClient(t, sim, h, httpsNTLM, h.Password(), "PT30S")

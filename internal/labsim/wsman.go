@@ -41,6 +41,11 @@ type soapRequest struct {
 	args                                    []string
 	commandID                               string
 	signalCode                              string
+	// codepage is the Create's WINRS_CODEPAGE option ("" when absent).
+	codepage string
+	// maxEnvelope is the client's MaxEnvelopeSize header (0 when absent):
+	// no answer may be larger.
+	maxEnvelope int
 }
 
 func parseSOAP(body []byte) (*soapRequest, error) {
@@ -119,6 +124,18 @@ func parseSOAP(body []byte) (*soapRequest, error) {
 			}
 		case "Code":
 			dst = &req.signalCode
+		case "Option":
+			if attr(se, "Name") == "WINRS_CODEPAGE" {
+				dst = &req.codepage
+			}
+		case "MaxEnvelopeSize":
+			s, err := text()
+			if err != nil {
+				return nil, fmt.Errorf("parse SOAP: %w", err)
+			}
+			if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
+				req.maxEnvelope = n
+			}
 		}
 		if dst != nil {
 			s, err := text()
@@ -193,13 +210,23 @@ func envelope(action, relatesTo, header, body string) []byte {
 	return []byte(b.String())
 }
 
-// wsmanFault is a SOAP fault shaped like the ones Windows sends.
+// wsmanFault is a SOAP fault shaped like the ones Windows sends: HTTP 500,
+// s:Sender for a request the client got wrong (unknown shell, bad XML,
+// quota), s:Receiver for the service's own condition (OperationTimeout),
+// the w: subcode, and the WSManFault detail with the error code, the
+// machine name and the message.
 type wsmanFault struct {
 	status  int
+	code    string // "s:Sender" or "s:Receiver"
 	subcode string // e.g. "w:TimedOut"
-	code    int64  // WSManFault Code, e.g. 2150858793
+	wsman   int64  // WSManFault Code, e.g. 2150858793
 	message string
 }
+
+const (
+	sender   = "s:Sender"
+	receiver = "s:Receiver"
+)
 
 func (h *Host) faultResponse(req *soapRequest, f wsmanFault) (int, []byte) {
 	relates := ""
@@ -207,43 +234,63 @@ func (h *Host) faultResponse(req *soapRequest, f wsmanFault) (int, []byte) {
 		relates = req.messageID
 	}
 	msg := xmlEscape(f.message)
-	body := `<s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>` + f.subcode +
+	body := `<s:Fault><s:Code><s:Value>` + f.code + `</s:Value><s:Subcode><s:Value>` + f.subcode +
 		`</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">` + msg +
 		`</s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="` +
-		strconv.FormatInt(f.code, 10) + `" Machine="` + xmlEscape(h.computerName()) + `"><f:Message>` + msg +
+		strconv.FormatInt(f.wsman, 10) + `" Machine="` + xmlEscape(h.computerName()) + `"><f:Message>` + msg +
 		`</f:Message></f:WSManFault></s:Detail></s:Fault>`
 	return f.status, envelope(actFault, relates, "", body)
 }
 
 var (
-	faultTimedOut = wsmanFault{http.StatusInternalServerError, "w:TimedOut", 2150858793,
+	faultTimedOut = wsmanFault{http.StatusInternalServerError, receiver, "w:TimedOut", 2150858793,
 		"The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  "}
-	faultQuota = wsmanFault{http.StatusInternalServerError, "w:QuotaLimit", 2150859174,
+	faultQuota = wsmanFault{http.StatusInternalServerError, sender, "w:QuotaLimit", 2150859174,
 		"The WS-Management service cannot process the request. This user is allowed a maximum number of 2 concurrent operations, which has been exceeded. Close existing operations for this user, or raise the quota for this user.  "}
 )
 
 func faultNoShell(id string) wsmanFault {
-	return wsmanFault{http.StatusInternalServerError, "w:InvalidSelectors", 2150858843,
+	return wsmanFault{http.StatusInternalServerError, sender, "w:InvalidSelectors", 2150858843,
 		"The request for the Windows Remote Shell with ShellId " + id + " failed because the shell was not found on the server. Possible causes are: the specified ShellId is incorrect or the shell no longer exists on the server. Provide the correct ShellId or create a new shell and retry the operation. "}
 }
 
 func faultNoCommand(id string) wsmanFault {
-	return wsmanFault{http.StatusInternalServerError, "w:InvalidParameter", 2150858854,
+	return wsmanFault{http.StatusInternalServerError, sender, "w:InvalidParameter", 2150858854,
 		"The Windows Remote Shell received a request to perform an operation on a command identifier that does not exist. Either the command has completed execution or the client specified an invalid command identifier. CommandId " + id + ". "}
 }
 
 func faultBad(msg string) wsmanFault {
-	return wsmanFault{http.StatusBadRequest, "w:SchemaValidationError", 2150858817, msg}
+	return wsmanFault{http.StatusInternalServerError, sender, "w:SchemaValidationError", 2150858817, msg}
+}
+
+// faultMaxShells is ERROR_WSMAN_QUOTA_MAX_SHELLS (0x803381A5), the answer
+// to a Create beyond MaxShellsPerUser.
+func faultMaxShells(max int) wsmanFault {
+	return wsmanFault{http.StatusInternalServerError, sender, "w:QuotaLimit", 2150859173,
+		"The WS-Management service cannot process the request. This user is allowed a maximum number of " + strconv.Itoa(max) +
+			" concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user. "}
+}
+
+// faultEncodingLimit is ERROR_WSMAN_ENCODING_LIMIT (0x80338035) for a
+// request over MaxEnvelopeSize. Windows' HTTP status for it is 413, as
+// masterzen/winrm#156 and ansible.windows#391 report.
+func faultEncodingLimit(size, max int) wsmanFault {
+	return wsmanFault{http.StatusRequestEntityTooLarge, sender, "w:EncodingLimit", 2150858805,
+		"The WS-Management service cannot process the request because the request size (" + strconv.Itoa(size) +
+			" bytes) exceeds the maximum envelope size (MaxEnvelopeSizekb " + strconv.Itoa(max/1024) + "). Reconfigure the client to send messages which fit the encoding limits of the service. "}
 }
 
 // handleSOAP dispatches one decrypted SOAP request.
 func (h *Host) handleSOAP(epoch, rctx context.Context, body []byte, https bool) (int, []byte) {
+	if h.maxEnvelope > 0 && len(body) > h.maxEnvelope {
+		return h.faultResponse(nil, faultEncodingLimit(len(body), h.maxEnvelope))
+	}
 	req, err := parseSOAP(body)
 	if err != nil {
 		return h.faultResponse(nil, faultBad("The WS-Management service cannot process the request because the XML is invalid. "+err.Error()))
 	}
 	if req.resourceURI != "" && req.resourceURI != uriShellCmd {
-		return h.faultResponse(req, wsmanFault{http.StatusInternalServerError, "w:DestinationUnreachable", 2150858770,
+		return h.faultResponse(req, wsmanFault{http.StatusInternalServerError, sender, "w:DestinationUnreachable", 2150858770,
 			"The WS-Management service cannot process the request. The resource URI " + req.resourceURI + " is not supported. "})
 	}
 	switch req.action {
@@ -254,15 +301,66 @@ func (h *Host) handleSOAP(epoch, rctx context.Context, body []byte, https bool) 
 	case actCommand:
 		return h.startCommand(req)
 	case actReceive:
+		if h.powerOffMidCall() {
+			// The connection is gone: nothing of this reaches the client.
+			return faultTimedOut.status, nil
+		}
 		return h.receive(epoch, rctx, req)
 	case actSignal:
 		return h.signal(req)
 	case actSend:
 		return h.send(req)
 	default:
-		return h.faultResponse(req, wsmanFault{http.StatusInternalServerError, "w:ActionNotSupported", 2150858757,
+		return h.faultResponse(req, wsmanFault{http.StatusInternalServerError, sender, "a:ActionNotSupported", 2150858757,
 			"The WS-Management service cannot process the request because the action " + req.action + " is not supported. "})
 	}
+}
+
+// envelopeOverhead bounds what a ReceiveResponse envelope holds besides
+// the base64 output: headers, stream elements, command state.
+const envelopeOverhead = 2048
+
+// receiveOutputLocked is the ReceiveResponse body for the finished
+// command's output not sent yet, within an envelope of limit bytes (the
+// client's MaxEnvelopeSize; 0: no limit), as Windows splits output over
+// several answers. done: this answer carries the rest, the Done state and
+// the exit code; otherwise the state is Running and the client asks again.
+func receiveOutputLocked(c *command, limit int) (body string, done bool) {
+	room := -1 // raw bytes that still fit; -1: no limit
+	if limit > 0 {
+		room = max((limit-envelopeOverhead)/4*3, 3)
+	}
+	take := func(data []byte, sent *int) []byte {
+		chunk := data[*sent:]
+		if room >= 0 {
+			chunk = chunk[:min(len(chunk), room)]
+			room -= len(chunk)
+		}
+		*sent += len(chunk)
+		return chunk
+	}
+	out := take(c.stdout, &c.sentOut)
+	errOut := take(c.stderr, &c.sentErr)
+	done = c.sentOut == len(c.stdout) && c.sentErr == len(c.stderr)
+	var b strings.Builder
+	b.WriteString(`<rsp:ReceiveResponse>`)
+	if !done {
+		b.WriteString(streamChunkXML("stdout", c.id, out) + streamChunkXML("stderr", c.id, errOut))
+		b.WriteString(`<rsp:CommandState CommandId="` + c.id + `" State="` + stateRun + `"/></rsp:ReceiveResponse>`)
+		return b.String(), false
+	}
+	b.WriteString(streamXML("stdout", c.id, out) + streamXML("stderr", c.id, errOut))
+	b.WriteString(`<rsp:CommandState CommandId="` + c.id + `" State="` + stateDone + `"><rsp:ExitCode>` +
+		strconv.Itoa(c.exit) + `</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`)
+	return b.String(), true
+}
+
+// streamChunkXML is one stream element without End, "" for no data.
+func streamChunkXML(name, cmdID string, data []byte) string {
+	if len(data) == 0 {
+		return ""
+	}
+	return `<rsp:Stream Name="` + name + `" CommandId="` + cmdID + `">` + base64.StdEncoding.EncodeToString(data) + `</rsp:Stream>`
 }
 
 func streamXML(name, cmdID string, data []byte) string {

@@ -40,7 +40,11 @@ type Config struct {
 	// CommandTimeout bounds one whole call (shell, command, output, close);
 	// zero means OperationTimeout, so a hung command is abandoned then.
 	CommandTimeout time.Duration
-	DialTimeout    time.Duration
+	// DialTimeout bounds each TCP connect. It is kept below CommandTimeout
+	// (at most half of it): a sleeping station ignores the SYN, and its
+	// dial must fail as unreachable (then diagnosed) before the call's time
+	// limit turns it into a bare timeout.
+	DialTimeout time.Duration
 	// MaxPerHost is the number of calls in flight per host (Target.Name,
 	// or the address when it is empty; the Lab Station contract allows 2).
 	MaxPerHost int
@@ -76,6 +80,9 @@ func New(cfg Config) *Client {
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.DialTimeout > cfg.CommandTimeout/2 {
+		cfg.DialTimeout = cfg.CommandTimeout / 2
 	}
 	if cfg.MaxPerHost <= 0 {
 		cfg.MaxPerHost = DefaultMaxPerHost
@@ -180,12 +187,16 @@ func (c *Client) exec(parent context.Context, t Target, op, commandLine string) 
 		return res, nil
 	}
 	kind := classify(parent, ctx, err)
-	if ctx.Err() != nil {
-		err = context.Cause(ctx)
+	if ctx.Err() != nil || kind == ErrUnreachable {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
 		if shellID != "" {
-			// Abandoned mid-command: the station still runs it and counts it
-			// against its 2 slots. Delete the shell in the background, keeping
-			// our slot until done, so the caller returns at once.
+			// Abandoned mid-command, or the station dropped the connection
+			// (asleep, rebooting, cut off): it may still hold the shell and
+			// count the command against its 2 slots. Delete the shell in the
+			// background, keeping our slot until done, so the caller returns
+			// at once: a dial to a sleeping station waits for DialTimeout.
 			c.cleanups.Add(1)
 			go func(release func()) {
 				defer c.cleanups.Done()
@@ -317,10 +328,11 @@ func (c *Client) runShell(ctx context.Context, t Target, client *mzwinrm.Client,
 	shell := client.NewShell(shellID)
 	cmd, err := shell.ExecuteWithContext(ctx, commandLine)
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !isUnreachable(err) {
 			c.closeShell(t, shell)
+			return Result{}, "", fmt.Errorf("execute: %w", err)
 		}
-		return Result{}, shellID, fmt.Errorf("execute: %w", err)
+		return Result{}, shellID, fmt.Errorf("execute: %w", err) // exec deletes it in the background
 	}
 	// masterzen keeps the receive loop's error unexported; it reaches us as
 	// the error that closes the output pipes. Both must be drained, or the
@@ -340,8 +352,8 @@ func (c *Client) runShell(ctx context.Context, t Target, client *mzwinrm.Client,
 	res := Result{ExitCode: cmd.ExitCode(), Stdout: stdout.String(), Stderr: stderr.String(),
 		Truncated: stdout.truncated || stderr.truncated}
 	if err := firstErr(errOut, errErr); err != nil {
-		if ctx.Err() != nil {
-			return res, shellID, fmt.Errorf("receive output: %w", err)
+		if ctx.Err() != nil || isUnreachable(err) {
+			return res, shellID, fmt.Errorf("receive output: %w", err) // exec deletes it in the background
 		}
 		c.closeShell(t, shell)
 		return res, "", fmt.Errorf("receive output: %w", err)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 )
 
@@ -42,6 +44,11 @@ var (
 	// ErrProtocol: the station answered something that is not valid WinRM
 	// (HTTP error, SOAP fault, garbage, dropped connection).
 	ErrProtocol = errors.New("WinRM protocol error")
+	// ErrQuota: the station refused the request under its WinRM quotas
+	// (w:QuotaLimit: MaxShellsPerUser, 30 by default, or concurrent
+	// operations). Its message says which; shells it holds for this user
+	// close when deleted or after 2 idle hours. Retry later.
+	ErrQuota = errors.New("station's WinRM quota exceeded")
 	// ErrRemote: the remote script or command failed in a way that leaves no
 	// usable output (for example the heartbeat file cannot be read).
 	ErrRemote = errors.New("remote command failed")
@@ -75,14 +82,66 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
-// statusError is a non-200 HTTP answer. Its text keeps the body because
-// masterzen's receive loop recognises an OperationTimeout fault by string.
+// statusError is a non-200 HTTP answer. Its text is the SOAP fault's
+// subcode, WSManFault code and message when the body holds one (else the
+// body), and it keeps "OperationTimeout" for a w:TimedOut fault because
+// masterzen's receive loop recognises that fault by string.
 type statusError struct {
 	Code int
 	Body string
 }
 
-func (e *statusError) Error() string { return fmt.Sprintf("http error %d: %s", e.Code, e.Body) }
+func (e *statusError) Error() string {
+	f, ok := parseFault(e.Body)
+	if !ok {
+		return fmt.Sprintf("http error %d: %s", e.Code, e.Body)
+	}
+	msg := fmt.Sprintf("http error %d: WS-Management fault %s %s (WSManFault code %s): %s",
+		e.Code, f.Code, f.Subcode, f.WSMan.Code, strings.TrimSpace(firstNonBlank(f.WSMan.Message, f.Reason)))
+	if strings.HasSuffix(f.Subcode, ":TimedOut") && !strings.Contains(msg, "OperationTimeout") {
+		msg += " (OperationTimeout)"
+	}
+	return msg
+}
+
+// soapFault is what a WS-Management fault says (names without namespaces:
+// stations and clients vary the prefixes).
+type soapFault struct {
+	Code    string `xml:"Body>Fault>Code>Value"`
+	Subcode string `xml:"Body>Fault>Code>Subcode>Value"`
+	Reason  string `xml:"Body>Fault>Reason>Text"`
+	WSMan   struct {
+		Code    string `xml:"Code,attr"`
+		Message string `xml:"Message"`
+	} `xml:"Body>Fault>Detail>WSManFault"`
+}
+
+func parseFault(body string) (soapFault, bool) {
+	var f soapFault
+	if !strings.Contains(body, "Fault") || xml.Unmarshal([]byte(body), &f) != nil || f.Subcode == "" {
+		return soapFault{}, false
+	}
+	return f, true
+}
+
+func firstNonBlank(s ...string) string {
+	for _, v := range s {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// isQuotaFault reports a w:QuotaLimit fault answer.
+func isQuotaFault(err error) bool {
+	var se *statusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	f, ok := parseFault(se.Body)
+	return ok && strings.HasSuffix(f.Subcode, ":QuotaLimit")
+}
 
 // kindError marks an error produced by our transport with its kind.
 type kindError struct {
@@ -115,6 +174,8 @@ func classify(parent, ctx context.Context, err error) error {
 		return ErrCertificate
 	case isUnreachable(err):
 		return ErrUnreachable
+	case isQuotaFault(err):
+		return ErrQuota
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
