@@ -273,6 +273,7 @@ func (c *Client) newMZClient(ctx context.Context, t Target, tracker *connTracker
 	if err != nil {
 		return nil, nil, err
 	}
+	tr = guardPanics(tr, c.cfg.Logger)
 	// Fresh parameters per client: masterzen's DefaultParameters is a shared
 	// global pointer.
 	params := mzwinrm.NewParameters(wsmanDuration(c.cfg.OperationTimeout), "en-US", 153600)

@@ -8,7 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Kinds of failure. Every error returned by Client wraps exactly one of them,
@@ -75,14 +79,63 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
-// statusError is a non-200 HTTP answer. Its text keeps the body because
-// masterzen's receive loop recognises an OperationTimeout fault by string.
+// statusError is a non-200 HTTP answer. Body is the whole answer (up to
+// maxResponse); Error shows only its start, escaped, because the text ends
+// up in logs and API errors and the station chooses it.
 type statusError struct {
 	Code int
 	Body string
 }
 
-func (e *statusError) Error() string { return fmt.Sprintf("http error %d: %s", e.Code, e.Body) }
+// maxErrorBody bounds the part of a station's answer shown in an error.
+const maxErrorBody = 512
+
+// operationTimeout is what masterzen's receive loop looks for in the error
+// text (strings.Contains) to tell "no output yet, ask again" from a failure.
+const operationTimeout = "OperationTimeout"
+
+func (e *statusError) Error() string {
+	text := escapeText(e.Body, maxErrorBody)
+	// A Windows w:TimedOut fault names OperationTimeout late in a long
+	// envelope: keep the word so masterzen still polls again.
+	if strings.Contains(e.Body, operationTimeout) && !strings.Contains(text, operationTimeout) {
+		text += " (" + operationTimeout + ")"
+	}
+	return fmt.Sprintf("http error %d: %s", e.Code, text)
+}
+
+// escapeText returns at most max bytes of s (cut at a rune start, "..."
+// added when cut) with control characters and invalid UTF-8 escaped, so a
+// station's bytes cannot forge log lines or flood them.
+func escapeText(s string, max int) string {
+	cut := len(s) > max
+	if cut {
+		for max > 0 && !utf8.RuneStart(s[max]) {
+			max--
+		}
+		s = s[:max]
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && strings.HasPrefix(s[i:], "\xef\xbf\xbd"):
+			b.WriteRune(r) // a real U+FFFD
+		case r == utf8.RuneError:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	if cut {
+		b.WriteString("...")
+	}
+	return b.String()
+}
 
 // kindError marks an error produced by our transport with its kind.
 type kindError struct {
