@@ -25,6 +25,7 @@ type Host struct {
 	latency          time.Duration
 	hbEvery          time.Duration
 	allowUnencrypted bool
+	sec              *security // authentication policy, rogue knobs, request record
 
 	httpsPort, httpPort, wakePort int
 	wakeConn                      net.PacketConn
@@ -71,6 +72,7 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 		latency:          o.Latency,
 		hbEvery:          o.HeartbeatInterval,
 		allowUnencrypted: o.AllowUnencrypted,
+		sec:              newSecurity(s, o),
 		asleep:           o.Asleep,
 		shells:           map[string]*shell{},
 		files:            map[string][]byte{},

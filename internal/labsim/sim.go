@@ -49,6 +49,12 @@ type HostOptions struct {
 	// HTTP listener, like a Windows listener with AllowUnencrypted=true.
 	// The default refuses it: plain HTTP then needs NTLM message encryption.
 	AllowUnencrypted bool
+	// AllowBasic enables Basic authentication (off by default, as on
+	// Windows); like Windows it still needs HTTPS or AllowUnencrypted.
+	AllowBasic bool
+	// CBT is the NTLM channel-binding check on HTTPS; the zero value is
+	// CBTStrict (a hardened station's CbtHardeningLevel).
+	CBT CBTMode
 
 	// Fixed ports on 127.0.0.1 (0: ephemeral). They stay the same across
 	// sleep and wake either way; fixed ones also survive a restart.
