@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
+	"errors"
 	"hash"
 	"net/http"
 	"strconv"
@@ -69,6 +70,10 @@ type Rogue struct {
 	// UnauthorizedAfterProcessing runs the request, then answers 401 as if
 	// the connection had lost its authentication.
 	UnauthorizedAfterProcessing bool
+	// CloseConnection answers honestly, then closes the connection (as a
+	// station does with an idle keep-alive connection): the client's next
+	// request arrives on a new, unauthenticated connection.
+	CloseConnection bool
 }
 
 // Received is what arrived in one WinRM HTTP request (after its body was
@@ -225,13 +230,16 @@ func (r *Rogue) appliesTo(body []byte) bool {
 // answers reports whether any answer knob is set.
 func (r *Rogue) answers() bool {
 	return r.SealedPart != nil || r.NoClosingBoundary || r.Body != nil || r.Oversize > 0 ||
-		r.Drip > 0 || r.UnauthorizedAfterProcessing
+		r.Drip > 0 || r.UnauthorizedAfterProcessing || r.CloseConnection
 }
 
 // writeRogue writes the answer of a rogue host for a request that was
 // processed (status, resp is the honest plaintext answer). It returns false
 // when the honest answer is to be written instead.
 func (h *Host) writeRogue(done <-chan struct{}, w http.ResponseWriter, r Rogue, https bool, cs *connState, encrypted bool, status int, resp []byte) bool {
+	if r.CloseConnection {
+		w.Header().Set("Connection", "close")
+	}
 	switch {
 	case r.UnauthorizedAfterProcessing:
 		h.unauthorized(w, https, "rogue: 401 after processing")
@@ -328,4 +336,61 @@ func encryptBodyRogue(s *ntlmSession, plain []byte, part func([]byte) []byte, no
 		out = append(out, end...)
 	}
 	return out
+}
+
+// Acceptor is the station side of one NTLM handshake and of its message
+// sealing, in process: the same code as the hosts' listeners, so a client's
+// NTLM and decoding code can be tested (fuzzed) on genuinely sealed answers
+// without a network. Use one per handshake, from one goroutine.
+type Acceptor struct {
+	user, password string
+	srv            *ntlmServer
+	session        *ntlmSession
+}
+
+// NewAcceptor expects the account user with this password.
+func NewAcceptor(user, password string) *Acceptor {
+	return &Acceptor{user: user, password: password}
+}
+
+// Challenge answers the client's NEGOTIATE message.
+func (a *Acceptor) Challenge(negotiate []byte) ([]byte, error) {
+	srv, chal, err := newChallenge(negotiate, "LAB-WS-01", time.Now())
+	if err != nil {
+		return nil, err
+	}
+	a.srv, a.session = srv, nil
+	return chal, nil
+}
+
+// Accept verifies the client's AUTHENTICATE message and sets up sealing.
+func (a *Acceptor) Accept(authenticate []byte) error {
+	if a.srv == nil {
+		return errors.New("AUTHENTICATE without a CHALLENGE")
+	}
+	res, err := a.srv.verify(authenticate, a.user, a.password)
+	if err != nil {
+		return err
+	}
+	if res.session == nil {
+		return errors.New("no SIGN/SEAL negotiated")
+	}
+	a.session = res.session
+	return nil
+}
+
+// Seal returns plain as a whole multipart/encrypted answer body.
+func (a *Acceptor) Seal(plain []byte) ([]byte, error) {
+	if a.session == nil {
+		return nil, errors.New("no session")
+	}
+	return encryptBody(a.session, plain), nil
+}
+
+// Unseal checks and decrypts a multipart/encrypted request body.
+func (a *Acceptor) Unseal(body []byte) ([]byte, error) {
+	if a.session == nil {
+		return nil, errors.New("no session")
+	}
+	return decryptBody(a.session, body)
 }
