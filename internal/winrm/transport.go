@@ -70,18 +70,36 @@ func (g *guardedTransport) Post(c *mzwinrm.Client, msg *soap.SoapMessage) (body 
 
 // readBody reads a whole answer, refusing one over maxResponse bytes rather
 // than cutting it. A Content-Length over the limit fails before any read.
+// The body is read in growing blocks joined at the end, so an oversize answer costs
+// about maxResponse, not the 2-3 times of a growing buffer.
 func readBody(resp *http.Response) ([]byte, error) {
 	if resp.ContentLength > maxResponse {
 		return nil, errTooLarge()
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		return nil, fmt.Errorf("read response: %w", err)
+	r := io.LimitReader(resp.Body, maxResponse+1)
+	var blocks [][]byte
+	total := 0
+	for size := 8 << 10; ; size = min(2*size, 1<<20) {
+		b := make([]byte, size)
+		n, err := io.ReadFull(r, b)
+		// Capacity cut to the length: a decoder that slices past the
+		// answer panics (and is recovered) instead of reading stale bytes.
+		blocks = append(blocks, b[:n:n])
+		total += n
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read response: %w", err)
+		}
 	}
-	if len(b) > maxResponse {
+	if total > maxResponse {
 		return nil, errTooLarge()
 	}
-	return b, nil
+	if len(blocks) == 1 {
+		return blocks[0], nil
+	}
+	return bytes.Join(blocks, nil), nil
 }
 
 func errTooLarge() error {
