@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	mzwinrm "github.com/masterzen/winrm"
+
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
@@ -289,4 +291,38 @@ func TestEncryption_ResendOnNewConnection(t *testing.T) {
 		t.Errorf("%d handshake requests, want 4", handshakes)
 	}
 	mustNotLeakSOAP(t, h)
+}
+
+// NTLM over HTTPS works with a station whose CbtHardeningLevel is Strict
+// (labsim's default), and the check is real: a client sending no channel
+// binding (masterzen's own NTLM, Azure/go-ntlmssp) is refused.
+func TestNTLM_StrictChannelBinding(t *testing.T) {
+	sim := startSim(t)
+	h := sim.Host("lab-ws-01")
+	h.SetCBT(labsim.CBTStrict)
+	defer h.SetCBT(labsim.CBTStrict)
+	res, err := newClient(winrm.Config{}).Run(context.Background(), target(sim, h, modes[0]), "LabStation.exe status")
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("Run with Strict CBT = %+v, %v", res, err)
+	}
+	noCBT := func() error {
+		ep := mzwinrm.NewEndpoint("127.0.0.1", h.HTTPSPort(), true, false, sim.CACertPEM(), nil, nil, 10*time.Second)
+		params := mzwinrm.NewParameters("PT5S", "en-US", 153600)
+		params.TransportDecorator = func() mzwinrm.Transporter { return &mzwinrm.ClientNTLM{} }
+		c, err := mzwinrm.NewClientWithParameters(ep, h.User(), h.Password(), params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _, _, err = c.RunCmdWithContext(ctx, "LabStation.exe status")
+		return err
+	}
+	if err := noCBT(); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("NTLM without channel binding against Strict: err = %v, want a 401", err)
+	}
+	h.SetCBT(labsim.CBTNone)
+	if err := noCBT(); err != nil {
+		t.Errorf("NTLM without channel binding, CBT check off: %v", err)
+	}
 }
