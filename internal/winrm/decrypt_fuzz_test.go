@@ -115,3 +115,26 @@ func TestGuardPanics(t *testing.T) {
 		t.Errorf("log = %q", log.String())
 	}
 }
+
+// A station's error body reaches the error text bounded and escaped, and
+// an OperationTimeout fault still reads as one to masterzen's receive loop.
+func TestStatusError_Bounded(t *testing.T) {
+	long := strings.Repeat("x", 600) + "OperationTimeout"
+	e := &statusError{Code: 500, Body: "line1\r\nforged=1\x1b[31m" + long}
+	got := e.Error()
+	if strings.ContainsAny(got, "\r\n\x1b") {
+		t.Errorf("control characters not escaped: %q", got)
+	}
+	if len(got) > maxErrorBody+64 {
+		t.Errorf("error text of %d bytes", len(got))
+	}
+	if !strings.Contains(got, operationTimeout) {
+		t.Errorf("OperationTimeout lost: %q", got)
+	}
+	if len(e.Body) != len("line1\r\nforged=1\x1b[31m")+len(long) {
+		t.Error("body not kept whole")
+	}
+	if got := (&statusError{Code: 400, Body: "\xff\xfe ok \u00e9"}).Error(); got != `http error 400: \xff\xfe ok é` {
+		t.Errorf("got %q", got)
+	}
+}

@@ -177,14 +177,17 @@ func TestHostile_GarbageAndOversize(t *testing.T) {
 	}
 	const encCT = `multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";boundary="Encrypted Boundary"`
 	rogues := map[string]labsim.Rogue{
-		"noise as SOAP":          {Body: noise},
-		"noise as encrypted":     {Body: noise, ContentType: encCT},
-		"empty encrypted":        {Body: []byte{}, ContentType: encCT},
-		"broken XML":             {Body: []byte(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><rsp:Shell>`)},
-		"oversize on Create":     {Oversize: 64 << 20},
-		"oversize on Receive":    {Action: "shell/Receive", Oversize: 64 << 20},
-		"noise on Receive":       {Action: "shell/Receive", Body: noise, ContentType: encCT},
-		"oversize noise as text": {Oversize: maxResponse + 1, ContentType: "text/plain"},
+		"noise as SOAP":            {Body: noise},
+		"noise as encrypted":       {Body: noise, ContentType: encCT},
+		"empty encrypted":          {Body: []byte{}, ContentType: encCT},
+		"broken XML":               {Body: []byte(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><rsp:Shell>`)},
+		"oversize on Create":       {Oversize: 64 << 20},
+		"oversize on Receive":      {Action: "shell/Receive", Oversize: 64 << 20},
+		"noise on Receive":         {Action: "shell/Receive", Body: noise, ContentType: encCT},
+		"noise as SOAP on Receive": {Action: "shell/Receive", Body: noise},
+		"broken XML on Receive":    {Action: "shell/Receive", Body: []byte(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>`)},
+		"not XML on Command":       {Action: "shell/Command", Body: []byte("{}")},
+		"oversize noise as text":   {Oversize: maxResponse + 1, ContentType: "text/plain"},
 	}
 	for _, m := range []mode{modes[0], modes[2]} {
 		for name, r := range rogues {
