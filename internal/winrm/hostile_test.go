@@ -246,52 +246,60 @@ func TestHostile_SlowDrip(t *testing.T) {
 	mustNotLeakSOAP(t, h)
 }
 
-// A 401 to a sealed Command on the connection that carries the session may
-// come after the station ran it: the client must not send it again.
-func TestEncryption_NoResendAfterProcessing(t *testing.T) {
+// A 401 to a Command on the connection NTLM authenticated may come after
+// the station ran it: the client must not send it again.
+func TestNTLM_NoResendAfterProcessing(t *testing.T) {
 	sim := startSim(t)
 	h := sim.Host("lab-ws-01")
 	c := hostileClient()
 	h.SetRogue(labsim.Rogue{Action: "shell/Command", UnauthorizedAfterProcessing: true})
 	defer h.SetRogue(labsim.Rogue{})
-	before := len(h.Commands())
-	_, err := c.Run(context.Background(), target(sim, h, modes[2]), "LabStation.exe status")
-	if !errors.Is(err, winrm.ErrUnauthorized) {
-		t.Fatalf("err = %v, want ErrUnauthorized", err)
-	}
-	if got := len(h.Commands()) - before; got != 1 {
-		t.Fatalf("the station ran the command %d times, want once", got)
+	for _, m := range []mode{modes[0], modes[2]} {
+		t.Run(m.name, func(t *testing.T) {
+			before := len(h.Commands())
+			_, err := c.Run(context.Background(), target(sim, h, m), "LabStation.exe status")
+			if !errors.Is(err, winrm.ErrUnauthorized) {
+				t.Fatalf("err = %v, want ErrUnauthorized", err)
+			}
+			if got := len(h.Commands()) - before; got != 1 {
+				t.Fatalf("the station ran the command %d times, want once", got)
+			}
+		})
 	}
 	mustNotLeakSOAP(t, h)
 }
 
 // A station that closes the connection after an answer (an idle keep-alive
-// timeout) gets the next sealed message on a new connection, where it
-// cannot unseal it and answers 401: that one is resent after a new
-// handshake, and the command runs once.
-func TestEncryption_ResendOnNewConnection(t *testing.T) {
+// timeout) gets the next message on a new connection, where it refuses it
+// unread with a 401: that one is sent again after a new handshake, and the
+// command runs once.
+func TestNTLM_ResendOnNewConnection(t *testing.T) {
 	sim := startSim(t)
 	h := sim.Host("lab-ws-01")
 	c := hostileClient()
 	h.SetRogue(labsim.Rogue{Action: "transfer/Create", CloseConnection: true})
 	defer h.SetRogue(labsim.Rogue{})
-	h.ResetReceived()
-	before := len(h.Commands())
-	res, err := c.Run(context.Background(), target(sim, h, modes[2]), "LabStation.exe status")
-	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("Run = %+v, %v", res, err)
-	}
-	if got := len(h.Commands()) - before; got != 1 {
-		t.Fatalf("the station ran the command %d times, want once", got)
-	}
-	handshakes := 0
-	for _, r := range h.Received() {
-		if r.AuthScheme == "Negotiate" && r.BodyLen == 0 {
-			handshakes++
-		}
-	}
-	if handshakes != 4 { // NEGOTIATE + AUTHENTICATE, twice
-		t.Errorf("%d handshake requests, want 4", handshakes)
+	for _, m := range []mode{modes[0], modes[2]} {
+		t.Run(m.name, func(t *testing.T) {
+			h.ResetReceived()
+			before := len(h.Commands())
+			res, err := c.Run(context.Background(), target(sim, h, m), "LabStation.exe status")
+			if err != nil || res.ExitCode != 0 {
+				t.Fatalf("Run = %+v, %v", res, err)
+			}
+			if got := len(h.Commands()) - before; got != 1 {
+				t.Fatalf("the station ran the command %d times, want once", got)
+			}
+			negotiates := 0
+			for _, r := range h.Received() {
+				if r.AuthScheme == "Negotiate" {
+					negotiates++
+				}
+			}
+			if negotiates != 4 { // NEGOTIATE + AUTHENTICATE, twice
+				t.Errorf("%d Negotiate requests, want 4", negotiates)
+			}
+		})
 	}
 	mustNotLeakSOAP(t, h)
 }

@@ -177,7 +177,10 @@ func newHTTPTransport(tr *connTracker, tlsCfg *tls.Config, readTimeout time.Dura
 		TLSHandshakeTimeout:   readTimeout,
 		ResponseHeaderTimeout: readTimeout,
 		MaxIdleConnsPerHost:   2,
-		ForceAttemptHTTP2:     false,
+		// WinRM answers carry a few short headers; the default allows a
+		// station 10 MB of them.
+		MaxResponseHeaderBytes: 64 << 10,
+		ForceAttemptHTTP2:      false,
 	}
 }
 
@@ -194,6 +197,9 @@ type soapTransport struct {
 	// authed: this call's connection is NTLM-authenticated; the station
 	// (like HTTP.sys) then takes requests on it without a header.
 	authed bool
+	// reused: the last request went out on a connection that had carried
+	// an earlier one (see traceReuse).
+	reused bool
 }
 
 func (s *soapTransport) Transport(*mzwinrm.Endpoint) error { return nil }
@@ -229,7 +235,19 @@ func (s *soapTransport) send(body, authz string) (*http.Response, error) {
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}
+	req = req.WithContext(traceReuse(req.Context(), &s.reused))
 	return s.rt.RoundTrip(req)
+}
+
+// traceReuse returns ctx with a trace that sets *reused to whether the
+// request went out on a connection that had carried an earlier one. The last
+// connection counts: http.Transport retries a request it could not write at
+// all on another connection.
+func traceReuse(ctx context.Context, reused *bool) context.Context {
+	*reused = true
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { *reused = info.Reused },
+	})
 }
 
 // discard drops an answer we do not use. Up to maxDiscard bytes are read so
@@ -253,9 +271,16 @@ func (s *soapTransport) ntlmRoundTrip(body string) (*http.Response, error) {
 		if err != nil || resp.StatusCode != http.StatusUnauthorized {
 			return resp, err
 		}
-		// A new connection (the old one was closed): authenticate it.
-		discard(resp)
 		s.authed = false
+		// Authenticate and resend only on a connection dialled for this
+		// request (the old one was closed): the station refused the message
+		// there unread. A 401 on the authenticated connection may come after
+		// the station ran the message (a Command would run twice): it is
+		// returned (checkResponse makes it ErrUnauthorized).
+		if s.reused {
+			return resp, nil
+		}
+		discard(resp)
 	}
 	nc, err := newNTLMClient(s.user, s.password)
 	if err != nil {
@@ -349,7 +374,7 @@ func checkResponse(resp *http.Response, body []byte) (string, error) {
 	case resp.StatusCode != http.StatusOK:
 		return "", &statusError{Code: resp.StatusCode, Body: string(body)}
 	case !strings.Contains(resp.Header.Get("Content-Type"), "application/soap+xml"):
-		return "", &kindError{kind: ErrProtocol, msg: fmt.Sprintf("unexpected content type %q", resp.Header.Get("Content-Type"))}
+		return "", &kindError{kind: ErrProtocol, msg: fmt.Sprintf("unexpected content type %q", escapeText(resp.Header.Get("Content-Type"), 128))}
 	}
 	return string(body), nil
 }
@@ -449,12 +474,8 @@ func (e *encTransport) post(plain []byte) (answer string, fresh bool, err error)
 	body.Write(sealed)
 	body.WriteString(encBoundary + "--\r\n")
 
-	reused := true
-	ctx := httptrace.WithClientTrace(e.ctx, &httptrace.ClientTrace{
-		// The last call wins: http.Transport may retry a request that was
-		// not written at all on another connection.
-		GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
-	})
+	var reused bool
+	ctx := traceReuse(e.ctx, &reused)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, &body)
 	if err != nil {
 		return "", false, fmt.Errorf("build request: %w", err)
@@ -475,7 +496,7 @@ func (e *encTransport) post(plain []byte) (answer string, fresh bool, err error)
 		return "", false, err
 	}
 	if !strings.Contains(resp.Header.Get("Content-Type"), encProtocolParam) {
-		return "", false, &kindError{kind: ErrEncryption, msg: fmt.Sprintf("station answered unencrypted (HTTP %d, %q)", resp.StatusCode, resp.Header.Get("Content-Type"))}
+		return "", false, &kindError{kind: ErrEncryption, msg: fmt.Sprintf("station answered unencrypted (HTTP %d, %q)", resp.StatusCode, escapeText(resp.Header.Get("Content-Type"), 128))}
 	}
 	plainResp, err := decryptBody(e.session, raw)
 	if err != nil {
