@@ -205,14 +205,15 @@ func TestHostile_GarbageAndOversize(t *testing.T) {
 					if !errors.Is(err, winrm.ErrProtocol) || !strings.Contains(err.Error(), "answer over") {
 						t.Errorf("err = %v, want ErrProtocol, answer over ...", err)
 					}
-					// One oversize answer costs about the cap, not what
-					// the station sends (64 MiB): the simulator's own
-					// allocations are in the same process, hence the slack.
+					// One oversize answer costs about the cap (~9 MiB
+					// measured), not what the station sends (64 MiB): the
+					// simulator's own allocations are in the same process,
+					// and -race adds some, hence the slack.
 					alloc := after.TotalAlloc - before.TotalAlloc
 					heap := int64(after.HeapInuse) - int64(before.HeapInuse)
 					t.Logf("TotalAlloc +%d MiB, HeapInuse %+d MiB", alloc>>20, heap>>20)
-					if limit := maxResponse + maxResponse/2; alloc > uint64(limit) || heap > int64(limit) {
-						t.Errorf("TotalAlloc +%d, HeapInuse %+d: over 1.5 x %d", alloc, heap, maxResponse)
+					if limit := 2 * maxResponse; alloc > uint64(limit) || heap > int64(limit) {
+						t.Errorf("TotalAlloc +%d, HeapInuse %+d: over 2 x %d", alloc, heap, maxResponse)
 					}
 				}
 				if len(err.Error()) > 2048 {
