@@ -84,8 +84,8 @@ func (g *guardedTransport) Post(c *mzwinrm.Client, msg *soap.SoapMessage) (body 
 
 // readBody reads a whole answer, refusing one over maxResponse bytes rather
 // than cutting it. A Content-Length over the limit fails before any read.
-// The body is read in growing blocks joined at the end, so an oversize answer costs
-// about maxResponse, not the 2-3 times of a growing buffer.
+// The body is read in growing blocks joined at the end, so an oversize
+// answer costs about maxResponse, not the 2-3 times of a growing buffer.
 func readBody(resp *http.Response) ([]byte, error) {
 	if resp.ContentLength > maxResponse {
 		return nil, errTooLarge()
@@ -508,14 +508,6 @@ func (e *encTransport) post(plain []byte) (answer string, fresh bool, err error)
 	return string(plainResp), false, nil
 }
 
-// requiredChallengeFlags must all be in the station's CHALLENGE before
-// anything is sealed: bodgit/ntlmssp takes the CHALLENGE's flags as the
-// session's, and without NEGOTIATE_SEAL its Wrap returns the message in clear
-// text (issue 6: a station could negotiate sealing away). SIGN, KEY_EXCH
-// (a random session key), 128-bit keys and extended session security are
-// what Windows offers; less is a downgrade.
-const requiredChallengeFlags = ntlmSign | ntlmSeal | ntlmESS | ntlm128 | ntlmKeyExch
-
 // NTLM negotiate flags (MS-NLMP 2.2.2.5) checked in a CHALLENGE.
 const (
 	ntlmSign    = 0x00000010
@@ -525,7 +517,13 @@ const (
 	ntlmKeyExch = 0x40000000
 )
 
-var ntlmFlagNames = []struct {
+// requiredChallengeFlags must all be in the station's CHALLENGE before
+// anything is sealed: bodgit/ntlmssp takes the CHALLENGE's flags as the
+// session's, and without NEGOTIATE_SEAL its Wrap returns the message in clear
+// text (issue 6: a station could negotiate sealing away). SIGN, KEY_EXCH
+// (a random session key), 128-bit keys and extended session security are
+// what Windows offers; less is a downgrade.
+var requiredChallengeFlags = []struct {
 	flag uint32
 	name string
 }{
@@ -541,7 +539,7 @@ func checkChallenge(challenge []byte) error {
 	}
 	flags := binary.LittleEndian.Uint32(challenge[20:24])
 	var missing []string
-	for _, f := range ntlmFlagNames {
+	for _, f := range requiredChallengeFlags {
 		if flags&f.flag == 0 {
 			missing = append(missing, f.name)
 		}
