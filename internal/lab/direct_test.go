@@ -118,7 +118,7 @@ func TestDirect_WakeWrongMAC(t *testing.T) {
 }
 
 func TestDirect_RunCommand(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01"})
+	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", AllowBasic: true}) // "basic override allowed"
 	sh := sim.Host("lab-ws-01")
 	h := catalogHost(sim, sh)
 	d := newDirect(winrm.Config{})

@@ -32,6 +32,7 @@ type Host struct {
 	maxEnvelope      int           // < 0: no limit
 	oemCodePage      int           // 65001: no conversion
 	labStationExe    string
+	sec              *security // authentication policy, rogue knobs, request record
 
 	httpsPort, httpPort, wakePort int
 	wakeConn                      net.PacketConn
@@ -84,6 +85,7 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 		maxEnvelope:      o.MaxEnvelopeSize,
 		oemCodePage:      o.OEMCodePage,
 		labStationExe:    o.LabStationExe,
+		sec:              newSecurity(s, o),
 		asleep:           o.Asleep,
 		shells:           map[string]*shell{},
 		files:            map[string][]byte{},

@@ -106,6 +106,9 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request, https bool) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	encrypted := strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "multipart/encrypted")
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	h.sec.record(Received{At: h.sim.now(), HTTPS: https, ContentType: r.Header.Get("Content-Type"), AuthScheme: scheme,
+		BodyLen: len(body), Sealed: encrypted, ClearSOAP: soapEnvelope(body)})
 	if !h.authenticate(w, r, cs, https, encrypted) {
 		return
 	}
@@ -133,6 +136,12 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request, https bool) {
 	}
 
 	status, resp := h.handleSOAP(epoch, r.Context(), body, https)
+	if rogue := h.sec.currentRogue(); rogue.answers() && rogue.appliesTo(body) {
+		done := mergeDone(epoch, r.Context())
+		if h.writeRogue(done, w, rogue, https, cs, encrypted, status, resp) {
+			return
+		}
+	}
 	if encrypted {
 		out := encryptBody(cs.session, resp)
 		w.Header().Set("Content-Type", encContentType)
@@ -145,6 +154,13 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request, https bool) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(resp)))
 	w.WriteHeader(status)
 	_, _ = w.Write(resp)
+}
+
+// mergeDone is closed when either context ends.
+func mergeDone(a, b context.Context) <-chan struct{} {
+	ctx, cancel := context.WithCancel(a)
+	context.AfterFunc(b, cancel)
+	return ctx.Done()
 }
 
 // hijackClose drops the connection without an answer, as a host that
@@ -175,6 +191,11 @@ func (h *Host) authenticate(w http.ResponseWriter, r *http.Request, cs *connStat
 		h.unauthorized(w, https, "")
 		return false
 	case strings.EqualFold(scheme, "Basic"):
+		if !h.sec.allowBasic {
+			// Windows' default: Basic is off on the WinRM service.
+			h.unauthorized(w, https, "Basic authentication is disabled")
+			return false
+		}
 		if !https && !h.allowUnencrypted {
 			h.unauthorized(w, https, "Basic is refused on an unencrypted listener")
 			return false
@@ -201,6 +222,7 @@ func (h *Host) authenticate(w http.ResponseWriter, r *http.Request, cs *connStat
 				h.unauthorized(w, https, err.Error())
 				return false
 			}
+			srv.clearFlags(h.sec.currentRogue().ChallengeClearFlags)
 			cs.ntlm, cs.authed, cs.session = srv, false, nil
 			w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(chal))
 			w.Header().Set("Content-Length", "0")
@@ -213,6 +235,11 @@ func (h *Host) authenticate(w http.ResponseWriter, r *http.Request, cs *connStat
 			}
 			res, err := cs.ntlm.verify(msg, h.user, h.password)
 			cs.ntlm = nil
+			if err == nil {
+				if why := h.sec.checkCBT(https, res.channelBinding); why != "" {
+					err = errors.New(why)
+				}
+			}
 			if err != nil {
 				h.sim.log.Info("labsim ntlm auth refused", "host", h.name, "err", err)
 				cs.authed, cs.session = false, nil
@@ -249,7 +276,7 @@ func (h *Host) checkPassword(user, pass string) bool {
 
 func (h *Host) unauthorized(w http.ResponseWriter, https bool, why string) {
 	w.Header().Add("WWW-Authenticate", "Negotiate")
-	if https || h.allowUnencrypted {
+	if h.sec.allowBasic && (https || h.allowUnencrypted) {
 		w.Header().Add("WWW-Authenticate", `Basic realm="WSMAN"`)
 	}
 	if why != "" {

@@ -107,10 +107,23 @@ func newChallenge(negotiate []byte, computer string, now time.Time) (*ntlmServer
 	return s, msg, nil
 }
 
+// clearFlags takes flags out of the CHALLENGE (a rogue host's downgrade);
+// the stored copy changes with it, so the MIC still verifies.
+func (s *ntlmServer) clearFlags(f uint32) {
+	if f == 0 {
+		return
+	}
+	s.flags &^= f
+	binary.LittleEndian.PutUint32(s.challenge[20:], s.flags)
+}
+
 // authResult is a verified AUTHENTICATE message.
 type authResult struct {
 	user, domain string
 	session      *ntlmSession // nil without SIGN/SEAL
+	// channelBinding is the MsvAvChannelBindings value of the NTLMv2 blob,
+	// nil when absent; the caller checks it against its certificate.
+	channelBinding []byte
 }
 
 // verify checks an AUTHENTICATE message against the account: NTLMv2 only,
@@ -184,31 +197,44 @@ func (s *ntlmServer) verify(auth []byte, wantUser, password string) (*authResult
 			return nil, errors.New("bad MIC")
 		}
 	}
-	res := &authResult{user: user, domain: domain}
+	res := &authResult{user: user, domain: domain, channelBinding: avPair(blob, avChannelBindings)}
 	if flags&(ntlmSign|ntlmSeal) != 0 {
 		res.session = newNTLMSession(flags, exported)
 	}
 	return res, nil
 }
 
+// AV pair IDs of the NTLMv2 blob (MS-NLMP 2.2.2.1).
+const (
+	avFlags           = 6
+	avChannelBindings = 10
+)
+
 // micPresent looks for MsvAvFlags with bit 0x2 in the NTLMv2 blob's AV pairs.
 func micPresent(blob []byte) bool {
+	v := avPair(blob, avFlags)
+	return len(v) == 4 && binary.LittleEndian.Uint32(v)&0x2 != 0
+}
+
+// avPair returns the value of the AV pair id in an NTLMv2 blob (the pairs
+// start after its 28-byte header), nil when absent or malformed.
+func avPair(blob []byte, id uint16) []byte {
 	if len(blob) < 28 {
-		return false
+		return nil
 	}
 	p := blob[28:]
 	for len(p) >= 4 {
-		id := binary.LittleEndian.Uint16(p)
+		pid := binary.LittleEndian.Uint16(p)
 		l := int(binary.LittleEndian.Uint16(p[2:]))
-		if id == 0 || 4+l > len(p) {
-			return false
+		if pid == 0 || 4+l > len(p) {
+			return nil
 		}
-		if id == 6 && l == 4 {
-			return binary.LittleEndian.Uint32(p[4:])&0x2 != 0
+		if pid == id {
+			return p[4 : 4+l]
 		}
 		p = p[4+l:]
 	}
-	return false
+	return nil
 }
 
 // ntlmSession is the server side of NTLM message security (MS-NLMP 3.4):

@@ -209,7 +209,9 @@ func TestShells_IdleExpiry(t *testing.T) {
 	var skew atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	sim, err := labsim.Start(context.Background(), labsim.Options{Now: now, Hosts: []labsim.HostOptions{
-		{Name: "default"}, {Name: "never", IdleTimeout: -1}, {Name: "short", IdleTimeout: time.Minute, MaxShellsPerUser: 1}}})
+		// rawStation's NTLM (go-ntlmssp) sends no channel binding.
+		{Name: "default", CBT: labsim.CBTNone}, {Name: "never", IdleTimeout: -1, CBT: labsim.CBTNone},
+		{Name: "short", IdleTimeout: time.Minute, MaxShellsPerUser: 1, CBT: labsim.CBTNone}}})
 	if err != nil {
 		t.Fatal(err)
 	}

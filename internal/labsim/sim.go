@@ -80,6 +80,12 @@ type HostOptions struct {
 	// C:\LabStation\LabStation.exe. Any other path is a program that does
 	// not exist (cmd.exe's exit 9009).
 	LabStationExe string
+	// AllowBasic enables Basic authentication (off by default, as on
+	// Windows); like Windows it still needs HTTPS or AllowUnencrypted.
+	AllowBasic bool
+	// CBT is the NTLM channel-binding check on HTTPS; the zero value is
+	// CBTStrict (a hardened station's CbtHardeningLevel).
+	CBT CBTMode
 
 	// Fixed ports on 127.0.0.1 (0: ephemeral). They stay the same across
 	// sleep and wake either way; fixed ones also survive a restart.

@@ -309,7 +309,7 @@ func TestPowerShell_Subset(t *testing.T) {
 func TestHeartbeat_TimestampMoves(t *testing.T) {
 	now := time.Date(2026, 11, 27, 8, 0, 30, 0, time.UTC)
 	clock := func() time.Time { return now }
-	sim, err := labsim.Start(t.Context(), labsim.Options{Hosts: []labsim.HostOptions{{HeartbeatInterval: time.Minute}}, Now: func() time.Time { return clock() }})
+	sim, err := labsim.Start(t.Context(), labsim.Options{Hosts: []labsim.HostOptions{{HeartbeatInterval: time.Minute, CBT: labsim.CBTNone}}, Now: func() time.Time { return clock() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestHeartbeat_TimestampMoves(t *testing.T) {
 
 func TestClose_NoGoroutineLeft(t *testing.T) {
 	before := runtime.NumGoroutine()
-	sim, err := labsim.Start(t.Context(), labsim.Options{Hosts: []labsim.HostOptions{{}, {Asleep: true}}})
+	sim, err := labsim.Start(t.Context(), labsim.Options{Hosts: []labsim.HostOptions{{CBT: labsim.CBTNone}, {Asleep: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,13 @@ func mustStart(tb testing.TB, hosts ...labsim.HostOptions) *labsim.Sim {
 	if len(hosts) == 0 {
 		hosts = []labsim.HostOptions{{}}
 	}
+	for i := range hosts {
+		// These tests drive masterzen's own transports: Basic (off by
+		// default, as on Windows) and NTLM without channel binding
+		// (Azure/go-ntlmssp sends none; the default CBTStrict refuses it).
+		hosts[i].AllowBasic = true
+		hosts[i].CBT = labsim.CBTNone
+	}
 	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: hosts})
 	if err != nil {
 		tb.Fatalf("Start: %v", err)

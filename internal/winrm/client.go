@@ -288,6 +288,7 @@ func (c *Client) newMZClient(ctx context.Context, t Target, tracker *connTracker
 	if err != nil {
 		return nil, nil, err
 	}
+	tr = guardPanics(tr, c.cfg.Logger) // a hostile answer must not end the worker (issue 6)
 	// Fresh parameters per client: masterzen's DefaultParameters is a shared
 	// global pointer.
 	params := mzwinrm.NewParameters(wsmanDuration(c.cfg.OperationTimeout), "en-US", 153600)

@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Kinds of failure. Every error returned by Client wraps exactly one of them,
@@ -82,26 +85,41 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
-// statusError is a non-200 HTTP answer. Its text is the SOAP fault's
-// subcode, WSManFault code and message when the body holds one (else the
-// body), and it keeps "OperationTimeout" for a w:TimedOut fault because
-// masterzen's receive loop recognises that fault by string.
+// statusError is a non-200 HTTP answer. Body is the whole answer (up to
+// maxResponse). Its text is the SOAP fault's subcode, WSManFault code and
+// message when the body holds one (else the body), bounded and escaped
+// because it ends up in logs and API errors and the station chooses it; it
+// keeps "OperationTimeout" for a w:TimedOut fault because masterzen's
+// receive loop recognises that fault by string.
 type statusError struct {
 	Code int
 	Body string
 }
 
+// maxErrorBody bounds the part of a station's answer shown in an error.
+const maxErrorBody = 512
+
+// operationTimeout is what masterzen's receive loop looks for in the error
+// text (strings.Contains) to tell "no output yet, ask again" from a failure.
+const operationTimeout = "OperationTimeout"
+
 func (e *statusError) Error() string {
+	var text string
 	f, ok := parseFault(e.Body)
-	if !ok {
-		return fmt.Sprintf("http error %d: %s", e.Code, e.Body)
+	if ok {
+		text = escapeText(fmt.Sprintf("WS-Management fault %s %s (WSManFault code %s): %s",
+			f.Code, f.Subcode, f.WSMan.Code, strings.TrimSpace(firstNonBlank(f.WSMan.Message, f.Reason))), maxErrorBody)
+	} else {
+		text = escapeText(e.Body, maxErrorBody)
 	}
-	msg := fmt.Sprintf("http error %d: WS-Management fault %s %s (WSManFault code %s): %s",
-		e.Code, f.Code, f.Subcode, f.WSMan.Code, strings.TrimSpace(firstNonBlank(f.WSMan.Message, f.Reason)))
-	if strings.HasSuffix(f.Subcode, ":TimedOut") && !strings.Contains(msg, "OperationTimeout") {
-		msg += " (OperationTimeout)"
+	// A Windows w:TimedOut fault names OperationTimeout late in a long
+	// envelope, or not at all in its subcode: keep the word so masterzen
+	// still polls again.
+	timedOut := (ok && strings.HasSuffix(f.Subcode, ":TimedOut")) || strings.Contains(e.Body, operationTimeout)
+	if timedOut && !strings.Contains(text, operationTimeout) {
+		text += " (" + operationTimeout + ")"
 	}
-	return msg
+	return fmt.Sprintf("http error %d: %s", e.Code, text)
 }
 
 // soapFault is what a WS-Management fault says (names without namespaces:
@@ -141,6 +159,39 @@ func isQuotaFault(err error) bool {
 	}
 	f, ok := parseFault(se.Body)
 	return ok && strings.HasSuffix(f.Subcode, ":QuotaLimit")
+}
+
+// escapeText returns at most max bytes of s (cut at a rune start, "..."
+// added when cut) with control characters and invalid UTF-8 escaped, so a
+// station's bytes cannot forge log lines or flood them.
+func escapeText(s string, max int) string {
+	cut := len(s) > max
+	if cut {
+		for max > 0 && !utf8.RuneStart(s[max]) {
+			max--
+		}
+		s = s[:max]
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && strings.HasPrefix(s[i:], "\xef\xbf\xbd"):
+			b.WriteRune(r) // a real U+FFFD
+		case r == utf8.RuneError:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	if cut {
+		b.WriteString("...")
+	}
+	return b.String()
 }
 
 // kindError marks an error produced by our transport with its kind.

@@ -35,6 +35,9 @@ func startSim(tb testing.TB, hosts ...labsim.HostOptions) *labsim.Sim {
 	if len(hosts) == 0 {
 		hosts = []labsim.HostOptions{{Name: "lab-ws-01"}}
 	}
+	for i := range hosts {
+		hosts[i].AllowBasic = true // modes has https-basic; Windows has it off by default
+	}
 	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: hosts})
 	if err != nil {
 		tb.Fatalf("labsim: %v", err)

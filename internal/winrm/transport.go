@@ -3,29 +3,122 @@ package winrm
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	ntlmssp "github.com/Azure/go-ntlmssp"
+	"github.com/ChrisTrenkamp/goxpath/tree/xmltree"
 	bntlm "github.com/bodgit/ntlmssp"
-	bntlmhttp "github.com/bodgit/ntlmssp/http"
 	mzwinrm "github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
 )
 
 // maxResponse bounds one WinRM HTTP answer; a real Receive answer is at most
-// the envelope size (150 KiB) plus framing.
+// the envelope size (150 KiB) plus framing. A longer answer is an error, never
+// silently cut (a cut SOAP answer could still parse as something else).
 const maxResponse = 8 << 20
+
+// maxDiscard bounds what is read of an answer we do not use (a 401 round)
+// to keep its connection; a longer one closes the connection instead.
+const maxDiscard = 64 << 10
+
+// guardedTransport recovers a panic in Post. masterzen calls Post from the
+// goroutine of its receive loop, where a panic would end the whole worker;
+// every decoding of station bytes (HTTP body, unsealing, XML) happens inside
+// Post, in that goroutine, so this one recover covers all of it (issue 6: a
+// 512-byte sealed answer with a zero signature length panicked inside
+// ntlmssp).
+type guardedTransport struct {
+	mzwinrm.Transporter
+	log *slog.Logger
+}
+
+// guardPanics wraps tr so that a panic in its Post becomes an ErrProtocol
+// error and a log line.
+func guardPanics(tr mzwinrm.Transporter, log *slog.Logger) mzwinrm.Transporter {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &guardedTransport{Transporter: tr, log: log}
+}
+
+func (g *guardedTransport) Post(c *mzwinrm.Client, msg *soap.SoapMessage) (body string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The panic value and stack name code and offsets, never the
+			// credentials (the transports hold them, nothing prints them).
+			g.log.Error("winrm transport panic on a station answer", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			body, err = "", &kindError{kind: ErrProtocol, msg: fmt.Sprintf("malformed answer from the station (decoder panic: %v)", r)}
+		}
+	}()
+	body, err = g.Transporter.Post(c, msg)
+	if err != nil {
+		return "", err
+	}
+	// masterzen parses the answer after Post returns, in its receive
+	// goroutine, and its ParseSlurpOutputErrResponse runs XPath on a nil
+	// tree (a nil dereference) when the answer is not XML. Parse it here
+	// first, with the very parser masterzen uses, inside the recover: what
+	// passes here gives masterzen a tree.
+	if _, perr := xmltree.ParseXML(strings.NewReader(body)); perr != nil {
+		return "", &kindError{kind: ErrProtocol, msg: "answer is not XML: " + escapeText(perr.Error(), 200)}
+	}
+	return body, nil
+}
+
+// readBody reads a whole answer, refusing one over maxResponse bytes rather
+// than cutting it. A Content-Length over the limit fails before any read.
+// The body is read in growing blocks joined at the end, so an oversize
+// answer costs about maxResponse, not the 2-3 times of a growing buffer.
+func readBody(resp *http.Response) ([]byte, error) {
+	if resp.ContentLength > maxResponse {
+		return nil, errTooLarge()
+	}
+	r := io.LimitReader(resp.Body, maxResponse+1)
+	var blocks [][]byte
+	total := 0
+	for size := 8 << 10; ; size = min(2*size, 1<<20) {
+		b := make([]byte, size)
+		n, err := io.ReadFull(r, b)
+		// Capacity cut to the length: a decoder that slices past the
+		// answer panics (and is recovered) instead of reading stale bytes.
+		blocks = append(blocks, b[:n:n])
+		total += n
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read response: %w", err)
+		}
+	}
+	if total > maxResponse {
+		return nil, errTooLarge()
+	}
+	if len(blocks) == 1 {
+		return blocks[0], nil
+	}
+	return bytes.Join(blocks, nil), nil
+}
+
+func errTooLarge() error {
+	return &kindError{kind: ErrProtocol, msg: fmt.Sprintf("answer over %d bytes", maxResponse)}
+}
 
 // connTracker dials and remembers every connection of one call, so the call
 // can be stopped at once by closing them: masterzen's CreateShell, Execute
@@ -84,7 +177,10 @@ func newHTTPTransport(tr *connTracker, tlsCfg *tls.Config, readTimeout time.Dura
 		TLSHandshakeTimeout:   readTimeout,
 		ResponseHeaderTimeout: readTimeout,
 		MaxIdleConnsPerHost:   2,
-		ForceAttemptHTTP2:     false,
+		// WinRM answers carry a few short headers; the default allows a
+		// station 10 MB of them.
+		MaxResponseHeaderBytes: 64 << 10,
+		ForceAttemptHTTP2:      false,
 	}
 }
 
@@ -101,6 +197,9 @@ type soapTransport struct {
 	// authed: this call's connection is NTLM-authenticated; the station
 	// (like HTTP.sys) then takes requests on it without a header.
 	authed bool
+	// reused: the last request went out on a connection that had carried
+	// an earlier one (see traceReuse).
+	reused bool
 }
 
 func (s *soapTransport) Transport(*mzwinrm.Endpoint) error { return nil }
@@ -120,9 +219,9 @@ func (s *soapTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, 
 		return "", fmt.Errorf("post: %w", err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	raw, err := readBody(resp)
 	if err != nil {
-		return "", fmt.Errorf("read response: %w", err)
+		return "", err
 	}
 	return checkResponse(resp, raw)
 }
@@ -136,30 +235,58 @@ func (s *soapTransport) send(body, authz string) (*http.Response, error) {
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}
+	req = req.WithContext(traceReuse(req.Context(), &s.reused))
 	return s.rt.RoundTrip(req)
 }
 
+// traceReuse returns ctx with a trace that sets *reused to whether the
+// request went out on a connection that had carried an earlier one. The last
+// connection counts: http.Transport retries a request it could not write at
+// all on another connection.
+func traceReuse(ctx context.Context, reused *bool) context.Context {
+	*reused = true
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { *reused = info.Reused },
+	})
+}
+
+// discard drops an answer we do not use. Up to maxDiscard bytes are read so
+// the connection (which NTLM authenticates) can carry the next request; the
+// rest is not read: closing the body then closes the connection.
 func discard(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponse))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDiscard))
 	_ = resp.Body.Close()
 }
 
 // ntlmRoundTrip authenticates the connection with NTLM (inside Negotiate)
 // on its first request, then sends without a header. Unlike go-ntlmssp's
 // Negotiator it skips the anonymous first try on a fresh connection (one
-// request less per call) and never falls back to Basic.
+// request less per call) and never falls back to Basic. The AUTHENTICATE
+// message carries the TLS channel binding (MsvAvChannelBindings) so that a
+// station with CbtHardeningLevel=Strict accepts it; bodgit/ntlmssp is used
+// because Azure/go-ntlmssp cannot send one.
 func (s *soapTransport) ntlmRoundTrip(body string) (*http.Response, error) {
 	if s.authed {
 		resp, err := s.send(body, "")
 		if err != nil || resp.StatusCode != http.StatusUnauthorized {
 			return resp, err
 		}
-		// A new connection (the old one was closed): authenticate it.
-		discard(resp)
 		s.authed = false
+		// Authenticate and resend only on a connection dialled for this
+		// request (the old one was closed): the station refused the message
+		// there unread. A 401 on the authenticated connection may come after
+		// the station ran the message (a Command would run twice): it is
+		// returned (checkResponse makes it ErrUnauthorized).
+		if s.reused {
+			return resp, nil
+		}
+		discard(resp)
 	}
-	user, domain, domainNeeded := ntlmssp.GetDomain(s.user)
-	negotiate, err := ntlmssp.NewNegotiateMessage(domain, "")
+	nc, err := newNTLMClient(s.user, s.password)
+	if err != nil {
+		return nil, err
+	}
+	negotiate, err := nc.Authenticate(nil, nil)
 	if err != nil {
 		return nil, &kindError{kind: ErrConfig, msg: "ntlm negotiate message: " + err.Error()}
 	}
@@ -168,6 +295,9 @@ func (s *soapTransport) ntlmRoundTrip(body string) (*http.Response, error) {
 		return resp, err
 	}
 	scheme, challenge := ntlmChallenge(resp.Header.Values("Www-Authenticate"))
+	// The binding is to the certificate of the connection that carries the
+	// AUTHENTICATE message: the one that answered this 401 (keep-alive).
+	cbt := channelBindings(resp.TLS)
 	discard(resp)
 	if challenge == nil {
 		if scheme == "" {
@@ -175,7 +305,7 @@ func (s *soapTransport) ntlmRoundTrip(body string) (*http.Response, error) {
 		}
 		return nil, &kindError{kind: ErrUnauthorized, msg: "HTTP 401 to the NTLM negotiate message"}
 	}
-	auth, err := ntlmssp.ProcessChallenge(challenge, user, s.password, domainNeeded)
+	auth, err := nc.Authenticate(challenge, cbt)
 	if err != nil {
 		return nil, &kindError{kind: ErrProtocol, msg: "ntlm challenge: " + err.Error()}
 	}
@@ -184,6 +314,39 @@ func (s *soapTransport) ntlmRoundTrip(body string) (*http.Response, error) {
 		s.authed = true
 	}
 	return resp, err
+}
+
+// newNTLMClient is the NTLMv2 client of one handshake ("DOMAIN\user" and
+// "user@domain" give the domain).
+func newNTLMClient(account, password string) (*bntlm.Client, error) {
+	user, domain := splitUser(account)
+	nc, err := bntlm.NewClient(bntlm.SetUserInfo(user, password), bntlm.SetDomain(domain), bntlm.SetVersion(bntlm.DefaultVersion()))
+	if err != nil {
+		return nil, &kindError{kind: ErrConfig, msg: "ntlm client: " + err.Error()}
+	}
+	return nc, nil
+}
+
+// channelBindings is the RFC 5929 tls-server-end-point binding of the
+// server's leaf certificate: its hash with the hash function of its signature
+// algorithm, SHA-256 when that is MD5, SHA-1 or none (RFC 5929 section 4.1).
+// nil without TLS.
+func channelBindings(cs *tls.ConnectionState) *bntlm.ChannelBindings {
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return nil
+	}
+	cert := cs.PeerCertificates[0]
+	var h hash.Hash
+	switch cert.SignatureAlgorithm {
+	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
+		h = sha512.New384()
+	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
+		h = sha512.New()
+	default:
+		h = sha256.New()
+	}
+	h.Write(cert.Raw)
+	return &bntlm.ChannelBindings{ApplicationData: append([]byte(bntlm.TLSServerEndPoint+":"), h.Sum(nil)...)}
 }
 
 // ntlmChallenge finds the NTLM or Negotiate challenge of a 401. scheme is
@@ -211,7 +374,7 @@ func checkResponse(resp *http.Response, body []byte) (string, error) {
 	case resp.StatusCode != http.StatusOK:
 		return "", &statusError{Code: resp.StatusCode, Body: string(body)}
 	case !strings.Contains(resp.Header.Get("Content-Type"), "application/soap+xml"):
-		return "", &kindError{kind: ErrProtocol, msg: fmt.Sprintf("unexpected content type %q", resp.Header.Get("Content-Type"))}
+		return "", &kindError{kind: ErrProtocol, msg: fmt.Sprintf("unexpected content type %q", escapeText(resp.Header.Get("Content-Type"), 128))}
 	}
 	return string(body), nil
 }
@@ -274,12 +437,17 @@ func (e *encTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, e
 			}
 			e.session = s
 		}
-		body, err := e.post(plain)
+		body, fresh, err := e.post(plain)
 		var ke *kindError
-		// The station authenticates the connection, not the message: a new
-		// connection (the old one was closed) answers 401 to a sealed message
-		// it has not processed, so one fresh handshake and resend is safe.
-		if try == 0 && errors.As(err, &ke) && ke.kind == ErrUnauthorized {
+		// Resend once only when the station demonstrably did not process
+		// the message: the 401 came on a connection dialled for this very
+		// request (http.Transport's GotConnInfo.Reused is false), which had
+		// carried nothing before, so the station held no NTLM session on it
+		// and could not unseal what it got. That is the case of a keep-alive
+		// connection the station closed while idle. A 401 on the connection
+		// that carries our session may come after the station ran the
+		// message (a Command would run twice): it is returned as it is.
+		if try == 0 && fresh && errors.As(err, &ke) && ke.kind == ErrUnauthorized {
 			e.session = nil
 			continue
 		}
@@ -287,10 +455,12 @@ func (e *encTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, e
 	}
 }
 
-func (e *encTransport) post(plain []byte) (string, error) {
+// post seals and sends one message. fresh reports that the answer came on a
+// newly dialled connection (see Post).
+func (e *encTransport) post(plain []byte) (answer string, fresh bool, err error) {
 	sealed, sig, err := e.session.Wrap(plain)
 	if err != nil {
-		return "", &kindError{kind: ErrEncryption, msg: "seal message: " + err.Error()}
+		return "", false, &kindError{kind: ErrEncryption, msg: "seal message: " + err.Error()}
 	}
 	var body bytes.Buffer
 	body.Grow(len(plain) + 256)
@@ -304,76 +474,147 @@ func (e *encTransport) post(plain []byte) (string, error) {
 	body.Write(sealed)
 	body.WriteString(encBoundary + "--\r\n")
 
-	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.url, &body)
+	var reused bool
+	ctx := traceReuse(e.ctx, &reused)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, &body)
 	if err != nil {
-		return "", fmt.Errorf("build request: %w", err)
+		return "", false, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("User-Agent", "WinRM client")
 	req.Header.Set("Content-Type", encContentType)
 	resp, err := e.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("post: %w", err)
+		return "", false, fmt.Errorf("post: %w", err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return "", fmt.Errorf("read response: %w", err)
-	}
 	if resp.StatusCode == http.StatusUnauthorized {
-		return "", &kindError{kind: ErrUnauthorized, msg: "HTTP 401"}
+		discard(resp)
+		return "", !reused, &kindError{kind: ErrUnauthorized, msg: "HTTP 401"}
+	}
+	raw, err := readBody(resp)
+	if err != nil {
+		return "", false, err
 	}
 	if !strings.Contains(resp.Header.Get("Content-Type"), encProtocolParam) {
-		return "", &kindError{kind: ErrEncryption, msg: fmt.Sprintf("station answered unencrypted (HTTP %d, %q)", resp.StatusCode, resp.Header.Get("Content-Type"))}
+		return "", false, &kindError{kind: ErrEncryption, msg: fmt.Sprintf("station answered unencrypted (HTTP %d, %q)", resp.StatusCode, escapeText(resp.Header.Get("Content-Type"), 128))}
 	}
 	plainResp, err := decryptBody(e.session, raw)
 	if err != nil {
-		return "", &kindError{kind: ErrEncryption, msg: "decrypt answer: " + err.Error()}
+		return "", false, &kindError{kind: ErrEncryption, msg: "decrypt answer: " + err.Error()}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", &statusError{Code: resp.StatusCode, Body: string(plainResp)}
+		return "", false, &statusError{Code: resp.StatusCode, Body: string(plainResp)}
 	}
-	return string(plainResp), nil
+	return string(plainResp), false, nil
 }
 
-// handshake authenticates the connection with an empty POST (as masterzen
-// does) and returns the sealing session.
-func (e *encTransport) handshake() (*bntlm.SecuritySession, error) {
-	user, domain := splitUser(e.user)
-	nc, err := bntlm.NewClient(bntlm.SetUserInfo(user, e.password), bntlm.SetDomain(domain), bntlm.SetVersion(bntlm.DefaultVersion()))
-	if err != nil {
-		return nil, &kindError{kind: ErrEncryption, msg: "ntlm client: " + err.Error()}
+// NTLM negotiate flags (MS-NLMP 2.2.2.5) checked in a CHALLENGE.
+const (
+	ntlmSign    = 0x00000010
+	ntlmSeal    = 0x00000020
+	ntlmESS     = 0x00080000
+	ntlm128     = 0x20000000
+	ntlmKeyExch = 0x40000000
+)
+
+// requiredChallengeFlags must all be in the station's CHALLENGE before
+// anything is sealed: bodgit/ntlmssp takes the CHALLENGE's flags as the
+// session's, and without NEGOTIATE_SEAL its Wrap returns the message in clear
+// text (issue 6: a station could negotiate sealing away). SIGN, KEY_EXCH
+// (a random session key), 128-bit keys and extended session security are
+// what Windows offers; less is a downgrade.
+var requiredChallengeFlags = []struct {
+	flag uint32
+	name string
+}{
+	{ntlmSeal, "NEGOTIATE_SEAL"}, {ntlmSign, "NEGOTIATE_SIGN"}, {ntlmKeyExch, "NEGOTIATE_KEY_EXCH"},
+	{ntlm128, "NEGOTIATE_128"}, {ntlmESS, "NEGOTIATE_EXTENDED_SESSIONSECURITY"},
+}
+
+// checkChallenge refuses a CHALLENGE that does not offer sealing as
+// Windows does (see requiredChallengeFlags).
+func checkChallenge(challenge []byte) error {
+	if len(challenge) < 24 || !bytes.HasPrefix(challenge, []byte("NTLMSSP\x00")) || binary.LittleEndian.Uint32(challenge[8:12]) != 2 {
+		return &kindError{kind: ErrEncryption, msg: "ntlm handshake: the station's answer is not an NTLM CHALLENGE"}
 	}
-	hc, err := bntlmhttp.NewClient(e.client, nc)
-	if err != nil {
-		return nil, &kindError{kind: ErrEncryption, msg: "ntlm http client: " + err.Error()}
-	}
-	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("User-Agent", "WinRM client")
-	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
-	resp, err := hc.Do(req)
-	if err != nil {
-		if e.ctx.Err() != nil || isUnreachable(err) {
-			return nil, err
+	flags := binary.LittleEndian.Uint32(challenge[20:24])
+	var missing []string
+	for _, f := range requiredChallengeFlags {
+		if flags&f.flag == 0 {
+			missing = append(missing, f.name)
 		}
-		return nil, &kindError{kind: ErrEncryption, msg: "ntlm handshake: " + err.Error()}
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponse))
-	_ = resp.Body.Close()
+	if len(missing) > 0 {
+		return &kindError{kind: ErrEncryption, msg: "ntlm handshake: the station's CHALLENGE does not offer " + strings.Join(missing, ", ") + "; nothing sent"}
+	}
+	return nil
+}
+
+// handshake authenticates a connection with empty POSTs (as masterzen does)
+// and returns the sealing session. It is done by hand, not with
+// bodgit/ntlmssp/http, to check the CHALLENGE before the AUTHENTICATE message
+// (and then sealed SOAP) goes out, and so that every byte of the station is
+// read here, under our limits and in Post's goroutine.
+func (e *encTransport) handshake() (*bntlm.SecuritySession, error) {
+	nc, err := newNTLMClient(e.user, e.password)
+	if err != nil {
+		return nil, err
+	}
+	negotiate, err := nc.Authenticate(nil, nil)
+	if err != nil {
+		return nil, &kindError{kind: ErrEncryption, msg: "ntlm negotiate message: " + err.Error()}
+	}
+	resp, err := e.postEmpty("Negotiate " + base64.StdEncoding.EncodeToString(negotiate))
+	if err != nil {
+		return nil, err
+	}
+	scheme, challenge := ntlmChallenge(resp.Header.Values("Www-Authenticate"))
+	discard(resp)
+	switch {
+	case resp.StatusCode != http.StatusUnauthorized:
+		return nil, &kindError{kind: ErrEncryption, msg: fmt.Sprintf("ntlm handshake: HTTP %d to the negotiate message; refusing to send in clear text", resp.StatusCode)}
+	case scheme == "":
+		return nil, &kindError{kind: ErrAuthMethod, msg: "station offers no Negotiate authentication on HTTP"}
+	case challenge == nil:
+		return nil, &kindError{kind: ErrUnauthorized, msg: "HTTP 401 to the NTLM negotiate message"}
+	}
+	if err := checkChallenge(challenge); err != nil {
+		return nil, err
+	}
+	auth, err := nc.Authenticate(challenge, nil)
+	if err != nil {
+		return nil, &kindError{kind: ErrEncryption, msg: "ntlm challenge: " + err.Error()}
+	}
+	resp, err = e.postEmpty(scheme + " " + base64.StdEncoding.EncodeToString(auth))
+	if err != nil {
+		return nil, err
+	}
+	discard(resp)
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
-		if strings.Contains(strings.Join(resp.Header.Values("Www-Authenticate"), " "), "Negotiate") {
-			return nil, &kindError{kind: ErrUnauthorized, msg: "HTTP 401"}
-		}
-		return nil, &kindError{kind: ErrAuthMethod, msg: "station offers no Negotiate authentication on HTTP"}
+		return nil, &kindError{kind: ErrUnauthorized, msg: "HTTP 401"}
 	case resp.StatusCode != http.StatusOK:
 		return nil, &kindError{kind: ErrEncryption, msg: fmt.Sprintf("ntlm handshake: HTTP %d", resp.StatusCode)}
 	case !nc.Complete() || nc.SecuritySession() == nil:
 		return nil, &kindError{kind: ErrEncryption, msg: "ntlm handshake did not establish a session; refusing to send in clear text"}
 	}
 	return nc.SecuritySession(), nil
+}
+
+// postEmpty sends one handshake request (no body).
+func (e *encTransport) postEmpty(authz string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("User-Agent", "WinRM client")
+	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	req.Header.Set("Authorization", authz)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("ntlm handshake: %w", err)
+	}
+	return resp, nil
 }
 
 func splitUser(u string) (user, domain string) {
@@ -385,6 +626,9 @@ func splitUser(u string) (user, domain string) {
 	}
 	return u, ""
 }
+
+// ntlmSignatureSize is the size of an NTLM message signature.
+const ntlmSignatureSize = 16
 
 // decryptBody unseals a multipart/encrypted answer, checking every length
 // (masterzen indexes blindly and panics on a malformed body).
@@ -417,9 +661,12 @@ func decryptBody(session *bntlm.SecuritySession, body []byte) ([]byte, error) {
 		if len(data) < 4 {
 			return nil, errors.New("short encrypted part")
 		}
-		sigLen := int(binary.LittleEndian.Uint32(data[:4]))
-		if sigLen > len(data)-4 {
-			return nil, errors.New("signature length out of range")
+		// An NTLM signature is exactly 16 bytes (MS-NLMP 2.2.2.9.1);
+		// ntlmssp's Unwrap slices it blindly (issue 6: a zero length
+		// panicked with "slice bounds out of range [:12]").
+		sigLen := binary.LittleEndian.Uint32(data[:4])
+		if sigLen != ntlmSignatureSize || len(data) < 4+ntlmSignatureSize {
+			return nil, fmt.Errorf("signature length %d, want %d in a part of %d bytes", sigLen, ntlmSignatureSize, len(data)-4)
 		}
 		msg, err := session.Unwrap(data[4+sigLen:], data[4:4+sigLen])
 		if err != nil {
