@@ -6,8 +6,6 @@ package lab
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
@@ -75,15 +73,4 @@ type HeartbeatRead struct {
 	EventsErr error             // why LastEvent is nil when the log was unreadable
 	Stale     bool
 	Duration  time.Duration
-}
-
-// ErrCommandNotAllowed is returned by Direct.RunCommand for a command
-// outside its allow list.
-var ErrCommandNotAllowed = labstation.ErrCommandNotAllowed
-
-// ErrUnreachable: no probe answered in time.
-var ErrUnreachable = errors.New("host not reachable")
-
-func hostErr(op string, h hosts.Host, err error) error {
-	return fmt.Errorf("%s %s: %w", op, h.Name, err)
 }

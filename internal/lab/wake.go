@@ -11,9 +11,6 @@ import (
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
-// ErrMACRequired: neither the request nor the host entry gives a MAC.
-var ErrMACRequired = errors.New("mac is required")
-
 var errNoWaker = errors.New("lab.Direct has no Waker")
 
 // Wake sends magic packets for the host (overrides in o) and waits for it

@@ -1,0 +1,132 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/wake"
+	"github.com/ops-worker/ops-worker/internal/winrm"
+)
+
+// Kinds of failure of a Lab. Every error a Lab method returns is an *Error
+// whose Kind is exactly one of these, so callers (the use cases, the HTTP
+// layer) branch with errors.Is(err, lab.ErrHostDown) and friends and never
+// need the packages behind an implementation (winrm, wake, the relay).
+//
+// ErrHostDown and ErrWinRMClosed (diagnose.go) and ErrPolicy (policy.go)
+// are kinds too.
+var (
+	// ErrUnreachable: the station could not be reached and no probe could
+	// say more (no probe allowed, or it answered again by then).
+	ErrUnreachable = errors.New("host not reachable")
+	// ErrUnauthorized: the station refused the credentials, offers no
+	// authentication the worker will use, or no Kerberos ticket was granted
+	// for them.
+	ErrUnauthorized = errors.New("station refused the credentials")
+	// ErrAuthService: the authentication service (a Kerberos KDC) could not
+	// be reached; the station itself was not tried.
+	ErrAuthService = errors.New("authentication service unavailable")
+	// ErrCertificate: the station's HTTPS certificate is not trusted.
+	ErrCertificate = errors.New("station certificate not trusted")
+	// ErrTimeout: the call ran out of time (the command's or the caller's).
+	ErrTimeout = errors.New("timed out")
+	// ErrCanceled: the caller gave up.
+	ErrCanceled = errors.New("cancelled")
+	// ErrArgument: a command, argument, path or address that cannot reach
+	// the station as given, refused before anything was sent.
+	ErrArgument = labstation.ErrArgument
+	// ErrCommandNotAllowed: a command outside the allow list.
+	ErrCommandNotAllowed = labstation.ErrCommandNotAllowed
+	// ErrMACRequired: neither the request nor the host entry gives a MAC.
+	ErrMACRequired = errors.New("mac is required")
+	// ErrProtocol: the station answered something that is not usable WinRM
+	// (malformed, unsealed where sealing is required, a fault).
+	ErrProtocol = errors.New("station protocol error")
+	// ErrRemote: the station ran the request but it failed or its data is
+	// unusable (a heartbeat that cannot be read or parsed).
+	ErrRemote = errors.New("station reported a failure")
+	// ErrBusy: the station refuses more work for now (its shell or
+	// operation quota is used up).
+	ErrBusy = errors.New("station busy (WinRM quota exceeded)")
+	// ErrConfig: the host entry or the worker's set-up cannot be used as it
+	// is (an unreadable CA file, Kerberos without a realm, no waker).
+	ErrConfig = errors.New("host configuration unusable")
+)
+
+// Error is the error of every Lab method.
+type Error struct {
+	Op   string // "run command", "read heartbeat", "wake", "probe", ...
+	Host string // the catalog name
+	Kind error
+	Err  error // the cause, never carrying a secret
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil || e.Err == e.Kind {
+		return fmt.Sprintf("%s %s: %v", e.Op, e.Host, e.Kind)
+	}
+	return fmt.Sprintf("%s %s: %v", e.Op, e.Host, e.Err)
+}
+
+// Unwrap matches the kind and the cause.
+func (e *Error) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Err}
+}
+
+// hostErr wraps err as the *Error of op on h, with its kind.
+func hostErr(op string, h hosts.Host, err error) error {
+	return &Error{Op: op, Host: h.Name, Kind: kindOf(err), Err: err}
+}
+
+// kindOf maps what Direct's parts return onto lab's kinds. Order matters:
+// the diagnosis of an unreachable station (host down, WinRM closed) wins
+// over the bare winrm kind, and a policy refusal over everything.
+func kindOf(err error) error {
+	var le *Error
+	if errors.As(err, &le) {
+		return le.Kind
+	}
+	for _, k := range []error{ErrPolicy, ErrHostDown, ErrWinRMClosed, ErrMACRequired, ErrCommandNotAllowed, ErrArgument, ErrUnreachable} {
+		if errors.Is(err, k) {
+			return k
+		}
+	}
+	mapping := []struct{ from, to error }{
+		{winrm.ErrCanceled, ErrCanceled},
+		{winrm.ErrTimeout, ErrTimeout},
+		{winrm.ErrArgument, ErrArgument},
+		{winrm.ErrUnauthorized, ErrUnauthorized},
+		{winrm.ErrAuthMethod, ErrUnauthorized},
+		{winrm.ErrKerberos, ErrAuthService},
+		{winrm.ErrCertificate, ErrCertificate},
+		{winrm.ErrUnreachable, ErrUnreachable},
+		{winrm.ErrQuota, ErrBusy},
+		{winrm.ErrConfig, ErrConfig},
+		{winrm.ErrEncryption, ErrProtocol},
+		{winrm.ErrRemote, ErrRemote},
+		{winrm.ErrProtocol, ErrProtocol},
+		{wake.ErrInvalidRequest, ErrArgument},
+		{wake.ErrICMPUnavailable, ErrConfig},
+		{errNoWaker, ErrConfig},
+		{labstation.ErrEmpty, ErrRemote},
+		{labstation.ErrTruncated, ErrRemote},
+		{labstation.ErrMalformed, ErrRemote},
+		{labstation.ErrNotObject, ErrRemote},
+		{labstation.ErrSchemaVersion, ErrRemote},
+		{labstation.ErrBadTimestamp, ErrRemote},
+		{context.Canceled, ErrCanceled},
+		{context.DeadlineExceeded, ErrTimeout},
+	}
+	for _, m := range mapping {
+		if errors.Is(err, m.from) {
+			return m.to
+		}
+	}
+	return ErrProtocol
+}
