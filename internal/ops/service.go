@@ -1,0 +1,58 @@
+package ops
+
+import (
+	"context"
+
+	"log/slog"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/store"
+)
+
+// Service runs the use cases. The zero values of the optional fields are
+// usable: no Store means "no database" (the timeline answers 500
+// "Database not configured", polls are not stored), nil Now is time.Now,
+// nil Logger discards.
+type Service struct {
+	Hosts *hosts.Registry
+	Lab   lab.Lab
+	// Store is nil when no database is configured. Never assign a typed
+	// nil pointer here.
+	Store    Store
+	Settings Settings
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// Version and DBKind are reported by Health.
+	Version string
+	DBKind  string // "mysql", "embedded-memory" or "none"
+}
+
+// Settings are the configuration values the use cases read (config.Config
+// converts into it, so this package does not depend on how they are read).
+type Settings struct {
+	AllowedCommands       []string
+	TimelineDefaultLimit  int // 100
+	TimelineMaxOps        int // 500
+	TimelinePhaseLookback int // 500
+	HeartbeatStaleAfter   time.Duration
+	// RelayConfigured is reported by Health (the relay issue fills in
+	// reachability).
+	RelayConfigured bool
+}
+
+// Store is what the use cases need of the database (*store.Store has it).
+type Store interface {
+	Ping(ctx context.Context) error
+	RecordOperation(ctx context.Context, op store.Operation) (int64, error)
+	ListOperations(ctx context.Context, reservationID string, limit, offset int) ([]store.Operation, int, error)
+	RecentOperations(ctx context.Context, reservationID string, limit, offset int) ([]store.Operation, int, error)
+	GetReservation(ctx context.Context, reservationID string) (*store.Reservation, error)
+	SaveHeartbeat(ctx context.Context, hb store.HeartbeatRecord) (store.SavedHeartbeat, error)
+	LatestHeartbeat(ctx context.Context, hostName string) (*store.StoredHeartbeat, error)
+	SetQuarantine(ctx context.Context, host string, quarantined bool) error
+	Quarantines(ctx context.Context) (map[string]bool, error)
+}
+
+var _ Store = (*store.Store)(nil)
