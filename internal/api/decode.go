@@ -7,6 +7,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -21,26 +23,61 @@ const MaxBody = 64 << 10
 // body is an empty object (every POST of API.md has defaults). The errors
 // are *ops.Error values naming what is wrong, never echoing the body.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	raw, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	unknown, err := decodeJSONFields(raw, dst)
+	logUnknown(r, unknown)
+	return err
+}
+
+// readBody reads r's body under MaxBody after checking that its
+// Content-Type (when given) is JSON. The errors are *ops.Error values (415,
+// 413, 400).
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			return ops.Errorf(ops.CodeUnsupportedMedia, "body must be JSON (Content-Type application/json)")
+			return nil, ops.Errorf(ops.CodeUnsupportedMedia, "body must be JSON (Content-Type application/json)")
 		}
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return ops.Errorf(ops.CodeBodyTooLarge, "request body over %d bytes", MaxBody)
+			return nil, ops.Errorf(ops.CodeBodyTooLarge, "request body over %d bytes", MaxBody)
 		}
-		return ops.Wrap(ops.CodeBadRequest, "could not read request body", err)
+		return nil, ops.Wrap(ops.CodeBadRequest, "could not read request body", err)
 	}
-	return decodeJSON(raw, dst)
+	return raw, nil
 }
 
 // decodeJSON is decodeBody without the HTTP part, so the fuzz target drives
 // exactly what handlers use.
 func decodeJSON(raw []byte, dst any) error {
+	_, err := decodeJSONFields(raw, dst)
+	return err
+}
+
+// decodeJSONFields is decodeJSON that also returns the names of the fields
+// dst does not know (tolerated: see wire.go), as dotted paths.
+func decodeJSONFields(raw []byte, dst any) ([]string, error) {
+	if err := decodeStrict(raw, dst); err != nil {
+		return nil, err
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var unknown []string
+	if err := checkFields(raw, reflect.TypeOf(dst), "", &unknown); err != nil {
+		return nil, err
+	}
+	return unknown, nil
+}
+
+func decodeStrict(raw []byte, dst any) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		raw = []byte("{}")
@@ -86,7 +123,9 @@ func kindName(k string) string {
 		return "a string"
 	case "bool":
 		return "true or false"
-	case "int", "int64", "int32", "float64":
+	case "int", "int64", "int32":
+		return "an integer"
+	case "float64":
 		return "a number"
 	case "slice":
 		return "an array"
@@ -159,4 +198,93 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// checkFields walks a body that already decoded into t and does what
+// encoding/json does not: it refuses a key that matches a known field only
+// case-insensitively (encoding/json would take "HOST" for "host", so a
+// body could say two things at once that the duplicate check does not
+// see) and a null inside an array of strings (encoding/json would make it
+// ""); it collects the unknown keys.
+func checkFields(raw json.RawMessage, t reflect.Type, prefix string, unknown *[]string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.Kind() == reflect.Struct:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil || obj == nil {
+			return nil // null: not given
+		}
+		known := map[string]reflect.Type{}
+		jsonFields(t, known)
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if ft, ok := known[k]; ok {
+				if err := checkFields(obj[k], ft, prefix+k+".", unknown); err != nil {
+					return err
+				}
+				continue
+			}
+			for name := range known {
+				if strings.EqualFold(name, k) {
+					return ops.Errorf(ops.CodeInvalidField, "field '%s%s' is not known (names are case-sensitive: '%s')",
+						prefix, escapeLog(truncate(k, 64)), name)
+				}
+			}
+			*unknown = append(*unknown, prefix+k)
+		}
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) != nil {
+			return nil
+		}
+		for _, it := range items {
+			if string(it) == "null" {
+				return ops.Errorf(ops.CodeInvalidField, "field '%s' must be an array of strings", strings.TrimSuffix(prefix, "."))
+			}
+		}
+	}
+	return nil
+}
+
+// jsonFields adds the JSON names of t's fields (embedded structs
+// flattened, as encoding/json does) to known.
+func jsonFields(t reflect.Type, known map[string]reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if f.Anonymous && tag == "" {
+			jsonFields(f.Type, known)
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		known[name] = f.Type
+	}
+}
+
+// logUnknown logs the names of the tolerated unknown fields of a body (at
+// most ten, each short and on one line; never their values).
+func logUnknown(r *http.Request, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	if len(names) > 10 {
+		names = append(names[:10:10], "...")
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = escapeLog(truncate(n, 64))
+	}
+	loggerFrom(r.Context()).Info("unknown fields ignored", "fields", out)
 }

@@ -1,0 +1,161 @@
+// Package api is the HTTP face of the worker: one http.Handler (New) that
+// the local server mounts and every Lambda function wraps, with API.md's
+// routes, auth, strict request decoding and error contract.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/ops-worker/ops-worker/internal/ops"
+)
+
+// Service is what the handlers need of the use cases; *ops.Service has it.
+type Service interface {
+	Wake(ctx context.Context, req ops.WakeRequest) (ops.WakeResponse, error)
+	RunCommand(ctx context.Context, req ops.CommandRequest) (ops.CommandResponse, error)
+	PollHeartbeat(ctx context.Context, req ops.PollRequest) (ops.PollResponse, error)
+	StartReservation(ctx context.Context, req ops.StartRequest) (ops.FlowResponse, error)
+	EndReservation(ctx context.Context, req ops.EndRequest) (ops.FlowResponse, error)
+	Timeline(ctx context.Context, req ops.TimelineRequest) (ops.TimelineResponse, error)
+	ReloadHosts(ctx context.Context) (ops.ReloadResponse, error)
+	SetQuarantine(ctx context.Context, req ops.QuarantineRequest) (ops.QuarantineResponse, error)
+	Hosts(ctx context.Context) (ops.HostsResponse, error)
+	RecentOperations(ctx context.Context, req ops.RecentRequest) (ops.RecentResponse, error)
+	Health(ctx context.Context) ops.HealthResponse
+}
+
+// Options configure New.
+type Options struct {
+	// Service runs the use cases. Required.
+	Service Service
+	// Guard protects every route with Auth set. Nil: a zero Guard, which
+	// answers 503 on every guarded route (fail closed).
+	Guard *Guard
+	// Logger receives the access log and every request's lines (each with
+	// request_id). Nil: slog.Default().
+	Logger *slog.Logger
+	// RequestIDFallback supplies a platform request id (API Gateway's in
+	// Lambda) used when the caller sends no valid X-Request-ID. May be nil.
+	RequestIDFallback func(*http.Request) string
+	// MetricsHandler, when set, is mounted at GET /metrics behind a copy
+	// of Guard that also accepts `Authorization: Bearer <token>` (what
+	// Prometheus sends). Nil: /metrics is a 404. It is not in Routes: it
+	// belongs to the local server only, not to a Lambda function.
+	MetricsHandler http.Handler
+}
+
+// Route is one endpoint of API.md. The mux of New is built from Routes,
+// and the tests check the OpenAPI document (and the Lambda template)
+// against it.
+type Route struct {
+	Method string
+	Path   string
+	// Name is a short kebab-case name, fit for a function folder
+	// (functions/<name>) or a log field.
+	Name string
+	// Auth: behind the Guard (every /api/* route).
+	Auth bool
+}
+
+// Routes are the endpoints New serves, in API.md's order. The tick routes
+// come with the scheduler; GET /metrics is mounted only when
+// Options.MetricsHandler is set and is not listed here.
+var Routes = []Route{
+	{"GET", "/health", "health", false},
+	{"POST", "/api/wol", "wol", true},
+	{"POST", "/api/winrm", "winrm", true},
+	{"POST", "/api/heartbeat/poll", "heartbeat-poll", true},
+	{"POST", "/api/reservations/start", "reservations-start", true},
+	{"POST", "/api/reservations/end", "reservations-end", true},
+	{"GET", "/api/reservations/timeline", "reservations-timeline", true},
+	{"POST", "/api/hosts/reload", "hosts-reload", true},
+	{"POST", "/api/hosts/quarantine", "hosts-quarantine", true},
+	{"GET", "/api/hosts", "hosts", true},
+	{"GET", "/api/operations/recent", "operations-recent", true},
+	{"GET", "/api/openapi.json", "openapi", true},
+}
+
+// New returns the handler of every route in Routes (and /metrics when
+// configured). Unknown paths answer 404 and known paths with another
+// method 405 (with Allow), both in the error contract; under /api/ the
+// Guard is asked first, so an unauthenticated caller learns nothing about
+// which routes exist.
+func New(opts Options) http.Handler {
+	if opts.Service == nil {
+		panic("api.New: Options.Service is nil")
+	}
+	guard := opts.Guard
+	if guard == nil {
+		guard = &Guard{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	handlers := handlersFor(opts.Service)
+	mux := http.NewServeMux()
+	allowed := map[string][]string{} // path -> methods, for 405's Allow
+	for _, rt := range Routes {
+		h, ok := handlers[rt.Name]
+		if !ok {
+			panic("api.New: no handler for route " + rt.Name)
+		}
+		var hh http.Handler = h
+		if rt.Auth {
+			hh = guard.Wrap(hh)
+		}
+		mux.Handle(rt.Method+" "+rt.Path, hh)
+		allowed[rt.Path] = append(allowed[rt.Path], rt.Method)
+	}
+	if opts.MetricsHandler != nil {
+		mg := *guard
+		mg.AllowBearer = true
+		mux.Handle("GET /metrics", mg.Wrap(opts.MetricsHandler))
+		allowed["/metrics"] = append(allowed["/metrics"], "GET")
+	}
+	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" && r.Method != http.MethodConnect && isClean(r.URL.EscapedPath()) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// No route: the mux would answer in plain text, or redirect an
+		// unclean path (to a Location that would drop the proxy's /ops/
+		// prefix). Answer in the error contract instead.
+		unrouted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			methods, known := allowed[r.URL.Path]
+			if known && isClean(r.URL.EscapedPath()) {
+				if slices.Contains(methods, http.MethodGet) {
+					methods = append(slices.Clone(methods), http.MethodHead)
+				}
+				w.Header().Set("Allow", strings.Join(methods, ", "))
+				writeError(w, r, ops.Errorf(ops.CodeMethodNotAllowed, "method %s not allowed on %s", escapeLog(r.Method), r.URL.Path))
+				return
+			}
+			writeError(w, r, ops.Errorf(ops.CodeNotFound, "no such route"))
+		})
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			guard.Wrap(unrouted).ServeHTTP(w, r)
+			return
+		}
+		unrouted.ServeHTTP(w, r)
+	})
+	return withRequest(front, log, opts.RequestIDFallback)
+}
+
+// isClean tells whether p is already in the form ServeMux would redirect
+// to (no //, /./, /../).
+func isClean(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
+}

@@ -1,0 +1,96 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/ops-worker/ops-worker/internal/ops"
+)
+
+// handlersFor returns the handler of each route, by Route.Name.
+func handlersFor(svc Service) map[string]http.Handler {
+	return map[string]http.Handler{
+		"health": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, svc.Health(r.Context()))
+		}),
+		"wol":            post(parseBody[wolWire], svc.Wake, nil),
+		"winrm":          post(parseBody[winrmWire], svc.RunCommand, nil),
+		"heartbeat-poll": post(parseBody[pollWire], svc.PollHeartbeat, nil),
+		"reservations-start": post(parseBody[startWire], svc.StartReservation,
+			func(f ops.FlowResponse) int { return flowStatus(f) }),
+		"reservations-end": post(parseBody[endWire], svc.EndReservation,
+			func(f ops.FlowResponse) int { return flowStatus(f) }),
+		"hosts-reload": post(parseBody[reloadWire], func(ctx context.Context, _ struct{}) (ops.ReloadResponse, error) {
+			return svc.ReloadHosts(ctx)
+		}, nil),
+		"hosts-quarantine": post(parseBody[quarantineWire], svc.SetQuarantine, nil),
+		"reservations-timeline": get(func(p pageQuery) ops.TimelineRequest {
+			return ops.TimelineRequest{ReservationID: p.ReservationID, Limit: p.Limit, Offset: p.Offset}
+		}, svc.Timeline),
+		"operations-recent": get(func(p pageQuery) ops.RecentRequest {
+			return ops.RecentRequest{ReservationID: p.ReservationID, Limit: p.Limit, Offset: p.Offset}
+		}, svc.RecentOperations),
+		"hosts": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			resp, err := svc.Hosts(r.Context())
+			respond(w, r, http.StatusOK, resp, err)
+		}),
+		"openapi": http.HandlerFunc(serveOpenAPI),
+	}
+}
+
+// flowStatus is API.md's rule for the reservation flows: 200 when every
+// step succeeded, else 502 with the same body.
+func flowStatus(f ops.FlowResponse) int {
+	if f.OK {
+		return http.StatusOK
+	}
+	return http.StatusBadGateway
+}
+
+// post is a POST route: read the body (limit, media type), decode it
+// strictly as its wire type, convert, call the use case, answer.
+// status picks the success status from the response; nil: 200.
+func post[R, S any](parse func([]byte) (R, []string, error), call func(context.Context, R) (S, error), status func(S) int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, err := readBody(w, r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		req, unknown, err := parse(raw)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		logUnknown(r, unknown)
+		resp, err := call(r.Context(), req)
+		code := http.StatusOK
+		if err == nil && status != nil {
+			code = status(resp)
+		}
+		respond(w, r, code, resp, err)
+	})
+}
+
+// get is a GET route with the paging query.
+func get[R, S any](conv func(pageQuery) R, call func(context.Context, R) (S, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := parsePageQuery(r.URL.RawQuery)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		resp, err := call(r.Context(), conv(p))
+		respond(w, r, http.StatusOK, resp, err)
+	})
+}
+
+// respond writes a use case's result: the response with status, or the
+// error through the error contract.
+func respond[S any](w http.ResponseWriter, r *http.Request, status int, resp S, err error) {
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, resp)
+}
