@@ -94,7 +94,7 @@ func decodeStrict(raw []byte, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {
-		return jsonError(err)
+		return jsonError(err, reflect.TypeOf(dst))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return ops.Errorf(ops.CodeInvalidJSON, "request body must hold exactly one JSON object")
@@ -102,7 +102,7 @@ func decodeStrict(raw []byte, dst any) error {
 	return nil
 }
 
-func jsonError(err error) error {
+func jsonError(err error, dst reflect.Type) error {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
@@ -110,7 +110,7 @@ func jsonError(err error) error {
 		if te.Field == "" {
 			return ops.Errorf(ops.CodeInvalidJSON, "request body must be a JSON object")
 		}
-		return ops.Errorf(ops.CodeInvalidField, "field '%s' must be %s", te.Field, kindName(te.Type.Kind().String()))
+		return ops.Errorf(ops.CodeInvalidField, "field '%s' must be %s", jsonPath(dst, te.Field), kindName(te.Type.Kind().String()))
 	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF):
 		return ops.Errorf(ops.CodeInvalidJSON, "request body is not valid JSON")
 	}
@@ -250,6 +250,30 @@ func checkFields(raw json.RawMessage, t reflect.Type, prefix string, unknown *[]
 		}
 	}
 	return nil
+}
+
+// jsonPath is encoding/json's path of a field as the caller wrote it:
+// encoding/json names an embedded struct by its Go type name
+// ("reservationIDs.host"), which the caller never saw.
+func jsonPath(t reflect.Type, path string) string {
+	var out []string
+	for seg := range strings.SplitSeq(path, ".") {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t == nil || t.Kind() != reflect.Struct {
+			out, t = append(out, seg), nil
+			continue
+		}
+		if f, ok := t.FieldByName(seg); ok && f.Anonymous && f.Tag.Get("json") == "" {
+			t = f.Type
+			continue
+		}
+		known := map[string]reflect.Type{}
+		jsonFields(t, known)
+		out, t = append(out, seg), known[seg]
+	}
+	return strings.Join(out, ".")
 }
 
 // jsonFields adds the JSON names of t's fields (embedded structs
