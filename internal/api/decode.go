@@ -19,19 +19,6 @@ import (
 // legitimate body, /api/winrm with a few long arguments, is far below it.
 const MaxBody = 64 << 10
 
-// decodeBody reads r's body as exactly one JSON object into dst. An empty
-// body is an empty object (every POST of API.md has defaults). The errors
-// are *ops.Error values naming what is wrong, never echoing the body.
-func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
-	raw, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
-	unknown, err := decodeJSONFields(raw, dst)
-	logUnknown(r, unknown)
-	return err
-}
-
 // readBody reads r's body under MaxBody after checking that its
 // Content-Type (when given) is JSON. The errors are *ops.Error values (415,
 // 413, 400).
@@ -53,8 +40,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return raw, nil
 }
 
-// decodeJSON is decodeBody without the HTTP part, so the fuzz target drives
-// exactly what handlers use.
+// decodeJSON decodes raw as exactly one JSON object into dst. An empty
+// body is an empty object (every POST of API.md has defaults). The errors
+// are *ops.Error values naming what is wrong, never echoing the body.
 func decodeJSON(raw []byte, dst any) error {
 	_, err := decodeJSONFields(raw, dst)
 	return err

@@ -66,7 +66,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if status >= 500 {
 			log.Error("request failed", "code", string(oe.Code), "status", status, "err", err)
 		} else {
-			log.Info("request refused", "code", string(oe.Code), "status", status, "reason", oe.Message)
+			log.Info("request refused", "code", string(oe.Code), "status", status, "reason", escapeLog(oe.Message))
 		}
 	} else {
 		body.Error, body.Code = internalMessage, ops.CodeInternal

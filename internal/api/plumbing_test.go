@@ -112,6 +112,15 @@ func FuzzDecodeJSON(f *testing.F) {
 	})
 }
 
+// decodeBody is what a POST handler does with a body (see post).
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	raw, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(raw, dst)
+}
+
 func TestDecodeBody_LimitAndMedia(t *testing.T) {
 	big := `{"host":"` + strings.Repeat("a", 10<<20) + `"}`
 	r := httptest.NewRequest("POST", "/api/wol", strings.NewReader(big))
