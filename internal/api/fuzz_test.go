@@ -23,7 +23,10 @@ var postDecoders = []struct {
 	{"/api/reservations/start", func(b []byte) error { _, _, err := parseBody[startWire, *startWire, ops.StartRequest](b); return err }},
 	{"/api/reservations/end", func(b []byte) error { _, _, err := parseBody[endWire, *endWire, ops.EndRequest](b); return err }},
 	{"/api/hosts/reload", func(b []byte) error { _, _, err := parseBody[reloadWire, *reloadWire, struct{}](b); return err }},
-	{"/api/hosts/quarantine", func(b []byte) error { _, _, err := parseBody[quarantineWire, *quarantineWire, ops.QuarantineRequest](b); return err }},
+	{"/api/hosts/quarantine", func(b []byte) error {
+		_, _, err := parseBody[quarantineWire, *quarantineWire, ops.QuarantineRequest](b)
+		return err
+	}},
 }
 
 func TestPostDecodersCoverPostRoutes(t *testing.T) {
