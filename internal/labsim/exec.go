@@ -11,6 +11,8 @@ type execResult struct {
 	stdout, stderr []byte
 	exit           int
 	after          []func() // state changes run once the command has finished
+	// rest is set when the command runs on after its first output (runLocked).
+	rest *execRest
 }
 
 // executeLocked runs one command line as cmd.exe /c would, with faults.

@@ -24,12 +24,15 @@ type Host struct {
 	bootDelay        time.Duration
 	latency          time.Duration
 	hbEvery          time.Duration
+	timeScale        float64 // HostOptions.TimeScale
 	allowUnencrypted bool
 
 	httpsPort, httpPort, wakePort int
 	wakeConn                      net.PacketConn
 
 	requests atomic.Int64
+	// timedOut counts the Receives answered with the TimedOut fault.
+	timedOut atomic.Int64
 	active   sync.WaitGroup // WinRM handlers in flight
 
 	mu        sync.Mutex
@@ -70,6 +73,7 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 		bootDelay:        o.BootDelay,
 		latency:          o.Latency,
 		hbEvery:          o.HeartbeatInterval,
+		timeScale:        o.TimeScale,
 		allowUnencrypted: o.AllowUnencrypted,
 		asleep:           o.Asleep,
 		shells:           map[string]*shell{},
@@ -94,6 +98,9 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 	}
 	h.macBytes = mac
 	h.mac = mac.String()
+	if h.timeScale < 0 {
+		return nil, fmt.Errorf("host %s: TimeScale %v is negative", h.name, h.timeScale)
+	}
 	if h.hbEvery <= 0 {
 		h.hbEvery = time.Minute
 	}

@@ -2,6 +2,7 @@ package labsim
 
 import (
 	"context"
+	"encoding/base64"
 	"strconv"
 	"strings"
 	"time"
@@ -16,30 +17,101 @@ type shell struct {
 }
 
 type command struct {
-	id       string
-	rec      int // index in Host.records
+	id  string
+	rec int // index in Host.records
+	// stdout and stderr hold the output not yet received: a Receive takes
+	// what is there, so a command that runs for a while (the session guard)
+	// streams its output across several Receives.
 	stdout   []byte
 	stderr   []byte
 	exit     int
-	done     chan struct{} // closed when the command has finished
+	changed  chan struct{} // closed (and renewed) on new output; closed for good when finished
 	finished bool
 	counted  bool // holds one of the in-flight slots
 }
 
+func newCommand() *command {
+	return &command{id: newUUID(), changed: make(chan struct{}), counted: true}
+}
+
 func (sh *shell) terminateAll() {
 	for _, c := range sh.commands {
-		c.finish(nil, nil, statusControlCExit)
+		c.finish(statusControlCExit)
 	}
 }
 
-func (c *command) finish(stdout, stderr []byte, exit int) {
+// emit makes output available to the next Receive.
+func (c *command) emit(stdout, stderr []byte) {
+	if c.finished || len(stdout)+len(stderr) == 0 {
+		return
+	}
+	c.stdout = append(c.stdout, stdout...)
+	c.stderr = append(c.stderr, stderr...)
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *command) finish(exit int) {
 	if c.finished {
 		return
 	}
-	c.stdout, c.stderr, c.exit = stdout, stderr, exit
+	c.exit = exit
 	c.finished = true
-	close(c.done)
+	close(c.changed)
 }
+
+// execRest is the part of a command that runs once wait (station time,
+// scaled by HostOptions.TimeScale) has passed: run, under h.mu, appends the
+// rest of the output, sets the exit code and may add after-effects.
+type execRest struct {
+	wait time.Duration
+	run  func(res *execResult)
+}
+
+// runLocked executes line for c: the output and exit code at once, or, for
+// a command that runs on (execResult.rest), the first output now and the
+// rest when its time has passed, unless the command was ended before
+// (Signal, shell deleted, host powered off).
+func (h *Host) runLocked(c *command, line string) {
+	res := h.executeLocked(line)
+	h.records[c.rec].Args = res.args
+	c.emit(res.stdout, res.stderr)
+	if res.rest == nil {
+		h.completeLocked(c, &res)
+		return
+	}
+	rest, exit := res.rest, res.exit
+	var gen uint64 // never bumped: only the sim's Close cancels the wait
+	h.afterLocked(h.scaled(rest.wait), &gen, func() {
+		if c.finished {
+			return
+		}
+		more := execResult{exit: exit}
+		rest.run(&more)
+		c.emit(more.stdout, more.stderr)
+		h.completeLocked(c, &more)
+	})
+}
+
+func (h *Host) completeLocked(c *command, res *execResult) {
+	h.records[c.rec].ExitCode = res.exit
+	c.finish(res.exit)
+	for _, f := range res.after {
+		f()
+	}
+}
+
+// scaled turns a station duration into real time (HostOptions.TimeScale).
+func (h *Host) scaled(d time.Duration) time.Duration {
+	if h.timeScale <= 0 {
+		return d
+	}
+	return time.Duration(float64(d) * h.timeScale)
+}
+
+// TimedOutReceives counts the Receives answered with the w:TimedOut fault
+// (the command was still running at the request's OperationTimeout).
+func (h *Host) TimedOutReceives() int64 { return h.timedOut.Load() }
 
 // releaseLocked frees the command's in-flight slot.
 func (h *Host) releaseLocked(c *command) {
@@ -72,8 +144,11 @@ func (h *Host) deleteShell(req *soapRequest) (int, []byte) {
 	sh, ok := h.shells[req.shellID]
 	if ok {
 		for _, c := range sh.commands {
-			c.finish(nil, nil, statusControlCExit)
+			c.finish(statusControlCExit)
 			h.releaseLocked(c)
+			if h.records[c.rec].ExitCode == -1 {
+				h.records[c.rec].ExitCode = c.exit
+			}
 		}
 		delete(h.shells, req.shellID)
 	}
@@ -98,19 +173,13 @@ func (h *Host) startCommand(req *soapRequest) (int, []byte) {
 	if len(req.args) > 0 {
 		line += " " + strings.Join(req.args, " ")
 	}
-	c := &command{id: newUUID(), done: make(chan struct{}), counted: true}
+	c := newCommand()
 	h.inFlight++
 	sh.commands[c.id] = c
 	c.rec = len(h.records)
 	h.records = append(h.records, CommandRecord{At: h.sim.now(), Shell: sh.id, CommandLine: line, ExitCode: -1})
 	if !h.faults.Hang {
-		res := h.executeLocked(line)
-		h.records[c.rec].Args = res.args
-		h.records[c.rec].ExitCode = res.exit
-		c.finish(res.stdout, res.stderr, res.exit)
-		for _, f := range res.after {
-			f()
-		}
+		h.runLocked(c, line)
 	} else {
 		h.records[c.rec].Args, _ = h.parseLineLocked(line)
 	}
@@ -132,8 +201,10 @@ func (h *Host) lookupLocked(req *soapRequest) (*shell, *command, *wsmanFault) {
 	return sh, c, nil
 }
 
-// receive answers with the output once the command is done, or with a
-// TimedOut fault after the request's OperationTimeout, as Windows does.
+// receive answers with the output there is (CommandState Running), or all
+// of it with CommandState Done and the exit code once the command has
+// finished; with neither by the request's OperationTimeout, it answers the
+// w:TimedOut fault, as Windows does.
 func (h *Host) receive(epoch, rctx context.Context, req *soapRequest) (int, []byte) {
 	h.mu.Lock()
 	_, c, f := h.lookupLocked(req)
@@ -143,30 +214,59 @@ func (h *Host) receive(epoch, rctx context.Context, req *soapRequest) (int, []by
 	}
 	t := time.NewTimer(req.timeout)
 	defer t.Stop()
-	select {
-	case <-c.done:
-	case <-t.C:
-		return h.faultResponse(req, faultTimedOut)
-	case <-epoch.Done():
-		return h.faultResponse(req, faultTimedOut)
-	case <-rctx.Done():
+	for {
+		h.mu.Lock()
+		if c.finished || len(c.stdout) > 0 || len(c.stderr) > 0 {
+			stdout, stderr, exit, done := c.stdout, c.stderr, c.exit, c.finished
+			c.stdout, c.stderr = nil, nil
+			if done {
+				h.releaseLocked(c)
+			}
+			h.mu.Unlock()
+			return 200, envelope("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse", req.messageID, "",
+				receiveBody(c.id, stdout, stderr, done, exit))
+		}
+		changed := c.changed
+		h.mu.Unlock()
+		select {
+		case <-changed:
+			continue
+		case <-t.C:
+		case <-epoch.Done():
+		case <-rctx.Done():
+		}
+		h.timedOut.Add(1)
 		return h.faultResponse(req, faultTimedOut)
 	}
-	h.mu.Lock()
-	h.releaseLocked(c)
-	stdout, stderr, exit := c.stdout, c.stderr, c.exit
-	h.mu.Unlock()
-	body := `<rsp:ReceiveResponse>` + streamXML("stdout", c.id, stdout) + streamXML("stderr", c.id, stderr) +
-		`<rsp:CommandState CommandId="` + c.id + `" State="` + stateDone + `"><rsp:ExitCode>` +
-		strconv.Itoa(exit) + `</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`
-	return 200, envelope("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse", req.messageID, "", body)
+}
+
+// receiveBody is a ReceiveResponse: the streams end (End="true") and the
+// exit code comes only with CommandState Done.
+func receiveBody(id string, stdout, stderr []byte, done bool, exit int) string {
+	if done {
+		return `<rsp:ReceiveResponse>` + streamXML("stdout", id, stdout) + streamXML("stderr", id, stderr) +
+			`<rsp:CommandState CommandId="` + id + `" State="` + stateDone + `"><rsp:ExitCode>` +
+			strconv.Itoa(exit) + `</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`
+	}
+	var b strings.Builder
+	b.WriteString(`<rsp:ReceiveResponse>`)
+	for _, s := range []struct {
+		name string
+		data []byte
+	}{{"stdout", stdout}, {"stderr", stderr}} {
+		if len(s.data) > 0 {
+			b.WriteString(`<rsp:Stream Name="` + s.name + `" CommandId="` + id + `">` + base64.StdEncoding.EncodeToString(s.data) + `</rsp:Stream>`)
+		}
+	}
+	b.WriteString(`<rsp:CommandState CommandId="` + id + `" State="` + stateRun + `"/></rsp:ReceiveResponse>`)
+	return b.String()
 }
 
 func (h *Host) signal(req *soapRequest) (int, []byte) {
 	h.mu.Lock()
 	_, c, f := h.lookupLocked(req)
 	if f == nil {
-		c.finish(c.stdout, c.stderr, exitAfterSignal(c))
+		c.finish(exitAfterSignal(c))
 		h.releaseLocked(c)
 		if h.records[c.rec].ExitCode == -1 {
 			h.records[c.rec].ExitCode = c.exit
