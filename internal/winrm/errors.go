@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 )
 
@@ -75,14 +77,81 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
-// statusError is a non-200 HTTP answer. Its text keeps the body because
-// masterzen's receive loop recognises an OperationTimeout fault by string.
+// statusError is a non-200 HTTP answer; the body may hold a WS-Management
+// fault (see wsmanFault).
 type statusError struct {
 	Code int
 	Body string
 }
 
 func (e *statusError) Error() string { return fmt.Sprintf("http error %d: %s", e.Code, e.Body) }
+
+// codeOperationTimeout is the WSManFault code of w:TimedOut: the command did
+// not finish (nor write output) within the request's OperationTimeout. It
+// only means "still running: ask again".
+const codeOperationTimeout = "2150858793"
+
+// wsmanFault is what we read of a SOAP fault answer.
+type wsmanFault struct {
+	Subcode string // e.g. "w:TimedOut"
+	Code    string // WSManFault Code, e.g. "2150858793"
+	Message string
+}
+
+// parseFault reads the WS-Management fault of an HTTP error answer.
+func parseFault(err error) (wsmanFault, bool) {
+	var se *statusError
+	if !errors.As(err, &se) {
+		return wsmanFault{}, false
+	}
+	var env struct {
+		Body struct {
+			Fault *struct {
+				Code struct {
+					Subcode struct{ Value string }
+				}
+				Reason struct{ Text string }
+				Detail struct {
+					WSManFault struct {
+						Code    string `xml:"Code,attr"`
+						Message string
+					}
+				}
+			}
+		}
+	}
+	if xml.Unmarshal([]byte(se.Body), &env) != nil || env.Body.Fault == nil {
+		return wsmanFault{}, false
+	}
+	f := env.Body.Fault
+	msg := strings.TrimSpace(f.Detail.WSManFault.Message)
+	if msg == "" {
+		msg = strings.TrimSpace(f.Reason.Text)
+	}
+	return wsmanFault{Subcode: strings.TrimSpace(f.Code.Subcode.Value), Code: f.Detail.WSManFault.Code, Message: msg}, true
+}
+
+// isOperationTimeout reports whether err is the OperationTimeout fault
+// (w:TimedOut, WSManFault code 2150858793) that ends a Receive while the
+// command still runs.
+func isOperationTimeout(err error) bool {
+	f, ok := parseFault(err)
+	if !ok {
+		return false
+	}
+	_, sub, _ := strings.Cut(f.Subcode, ":")
+	return f.Code == codeOperationTimeout || sub == "TimedOut" || f.Subcode == "TimedOut"
+}
+
+// faultError turns an HTTP error carrying a WS-Management fault into a
+// short ErrProtocol naming the fault; other errors are returned as they are.
+func faultError(err error) error {
+	f, ok := parseFault(err)
+	if !ok {
+		return err
+	}
+	return &kindError{kind: ErrProtocol, msg: fmt.Sprintf("WS-Management fault %s (code %s): %s", f.Subcode, f.Code, f.Message)}
+}
 
 // kindError marks an error produced by our transport with its kind.
 type kindError struct {

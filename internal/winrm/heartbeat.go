@@ -68,7 +68,7 @@ func (c *Client) ReadHeartbeat(ctx context.Context, t Target, heartbeatPath, eve
 	if err != nil {
 		return nil, nil, nil, &Error{Op: "heartbeat", Host: t.String(), Kind: ErrArgument, Err: err}
 	}
-	res, err := c.exec(ctx, t, "heartbeat", mzwinrm.Powershell(script))
+	res, err := c.exec(ctx, t, "heartbeat", mzwinrm.Powershell(script), c.cfg.CommandTimeout)
 	if err != nil {
 		return nil, nil, nil, err
 	}
