@@ -160,24 +160,10 @@ func TestRun_HostSleepsAfterSeveralReceives(t *testing.T) {
 // the call with ErrProtocol at once, and the shell is still deleted.
 func TestRun_ReceiveFaultEndsCall(t *testing.T) {
 	var deletes atomic.Int32
-	var f *fakeStation
-	f = newFakeStation(t, true, func(w http.ResponseWriter, r *http.Request) {
-		_, bodies := f.seen()
-		body := bodies[len(bodies)-1]
-		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
-		switch {
-		case strings.Contains(body, "transfer/Create"):
-			_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Body><w:Selector Name="ShellId">SHELL-1</w:Selector></s:Body></s:Envelope>`)
-		case strings.Contains(body, "shell/Command"):
-			_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Header><a:Action>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandResponse</a:Action></s:Header><s:Body><rsp:CommandResponse><rsp:CommandId>CMD-1</rsp:CommandId></rsp:CommandResponse></s:Body></s:Envelope>`)
-		case strings.Contains(body, "shell/Receive"):
-			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:InvalidParameter</s:Value></s:Subcode></s:Code><s:Reason><s:Text>bad OperationTimeout</s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858854"><f:Message>bad OperationTimeout</f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>`)
-		case strings.Contains(body, "transfer/Delete"):
-			deletes.Add(1)
-			_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>`)
-		}
-	})
+	f := newShellStation(t, func(w http.ResponseWriter) {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:InvalidParameter</s:Value></s:Subcode></s:Code><s:Reason><s:Text>bad OperationTimeout</s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858854"><f:Message>bad OperationTimeout</f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>`)
+	}, func() { deletes.Add(1) })
 	c := newClient(winrm.Config{})
 	start := time.Now()
 	_, err := c.Run(context.Background(), f.target(winrm.TransportBasic), "LabStation.exe status")
@@ -193,4 +179,55 @@ func TestRun_ReceiveFaultEndsCall(t *testing.T) {
 	if n := deletes.Load(); n != 1 {
 		t.Errorf("%d shell deletions, want 1", n)
 	}
+}
+
+// A station that answers the OperationTimeout fault at once (Windows waits
+// the OperationTimeout first) is polled at a bounded pace, not back to
+// back, and the command's output still arrives when it is done.
+func TestRun_InstantTimedOutFaultsArePaced(t *testing.T) {
+	var receives atomic.Int32
+	start := time.Now()
+	f := newShellStation(t, func(w http.ResponseWriter) {
+		receives.Add(1)
+		if time.Since(start) < time.Second {
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:TimedOut</s:Value></s:Subcode></s:Code><s:Reason><s:Text>The WS-Management service cannot complete the operation within the time specified in OperationTimeout.</s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858793"/></s:Detail></s:Fault></s:Body></s:Envelope>`)
+			return
+		}
+		_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Body><rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="CMD-1">ZG9uZQ==</rsp:Stream><rsp:Stream Name="stdout" CommandId="CMD-1" End="true"></rsp:Stream><rsp:CommandState CommandId="CMD-1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse></s:Body></s:Envelope>`)
+	}, func() {})
+	res, err := newClient(winrm.Config{}).Run(context.Background(), f.target(winrm.TransportBasic), "LabStation.exe status")
+	if err != nil || res.Stdout != "done" || res.ExitCode != 0 {
+		t.Fatalf("Run = %+v, %v; want the output once done", res, err)
+	}
+	// About 10 at a 100 ms pace; back to back it would be thousands.
+	if n := receives.Load(); n > 50 {
+		t.Errorf("%d Receives in about 1 s of instant TimedOut faults, want a bounded pace", n)
+	}
+}
+
+// newShellStation is a fake HTTPS station that creates shell SHELL-1, starts
+// command CMD-1, answers each Receive with receive and calls deleted on each
+// shell deletion.
+func newShellStation(t *testing.T, receive func(w http.ResponseWriter), deleted func()) *fakeStation {
+	var f *fakeStation
+	f = newFakeStation(t, true, func(w http.ResponseWriter, r *http.Request) {
+		_, bodies := f.seen()
+		body := bodies[len(bodies)-1]
+		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+		switch {
+		case strings.Contains(body, "transfer/Create"):
+			_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Body><w:Selector Name="ShellId">SHELL-1</w:Selector></s:Body></s:Envelope>`)
+		case strings.Contains(body, "shell/Command"):
+			_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Header><a:Action>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandResponse</a:Action></s:Header><s:Body><rsp:CommandResponse><rsp:CommandId>CMD-1</rsp:CommandId></rsp:CommandResponse></s:Body></s:Envelope>`)
+		case strings.Contains(body, "shell/Receive"):
+			receive(w)
+		default:
+			if strings.Contains(body, "transfer/Delete") {
+				deleted()
+			}
+			_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>`)
+		}
+	})
+	return f
 }
