@@ -88,6 +88,9 @@ func (h *Host) runLocked(c *command, line string) {
 		}
 		more := execResult{exit: exit}
 		rest.run(&more)
+		if h.faults.GarbageOutput {
+			more.stdout = nil // the garbage came with the first output
+		}
 		c.emit(more.stdout, more.stderr)
 		h.completeLocked(c, &more)
 	})
