@@ -99,7 +99,9 @@ func New(cfg Config) *Client {
 	return &Client{cfg: cfg, sems: map[string]chan struct{}{}}
 }
 
-// Result of one command.
+// Result of one command. When the call fails after the command started,
+// Stdout and Stderr hold what was received until then and ExitCode is 0:
+// no exit code came (the error says why).
 type Result struct {
 	ExitCode int
 	Stdout   string
