@@ -56,3 +56,27 @@ type Store interface {
 }
 
 var _ Store = (*store.Store)(nil)
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// host finds a catalog entry by name; notFound is the 404 message, with one
+// %s for the (escaped) name the caller gave.
+func (s *Service) host(name, notFound string) (hosts.Host, *Error) {
+	h, ok := s.Hosts.Catalog().Get(name)
+	if !ok {
+		return hosts.Host{}, Errorf(CodeHostNotFound, notFound, quoteName(name))
+	}
+	return h, nil
+}
