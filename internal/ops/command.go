@@ -17,15 +17,24 @@ func (s *Service) allowed() []string {
 	return labstation.DefaultAllowList()
 }
 
-// checkCommandLine refuses, before any network I/O, a command outside the
-// allowlist or a line that cannot reach LabStation.exe verbatim.
-func (s *Service) checkCommandLine(h hosts.Host, command string, args []string) *Error {
+// checkAllowed refuses a command outside the allowlist ("command '<c>'
+// not allowed", escaped and bounded by labstation).
+func (s *Service) checkAllowed(command string) *Error {
 	if err := labstation.CheckCommand(command, s.allowed()); err != nil {
 		var ne *labstation.NotAllowedError
 		if errors.As(err, &ne) {
 			return Wrap(CodeCommandNotAllowed, ne.Error(), err)
 		}
 		return Wrap(CodeCommandNotAllowed, "command not allowed", err)
+	}
+	return nil
+}
+
+// checkCommandLine refuses, before any network I/O, a command outside the
+// allowlist or a line that cannot reach LabStation.exe verbatim.
+func (s *Service) checkCommandLine(h hosts.Host, command string, args []string) *Error {
+	if err := s.checkAllowed(command); err != nil {
+		return err
 	}
 	exe := first(h.LabStationExe, hosts.DefaultLabStationExe)
 	if _, err := labstation.CommandLine(exe, command, args); err != nil {
@@ -45,8 +54,8 @@ func (s *Service) RunCommand(ctx context.Context, r CommandRequest) (CommandResp
 	if r.Host == "" || r.Command == "" {
 		return CommandResponse{}, Errorf(CodeBadRequest, "host and command are required")
 	}
-	if err := labstation.CheckCommand(r.Command, s.allowed()); err != nil {
-		return CommandResponse{}, s.checkCommandLine(hosts.Host{}, r.Command, r.Args)
+	if err := s.checkAllowed(r.Command); err != nil {
+		return CommandResponse{}, err
 	}
 	h, herr := s.host(r.Host, "host '%s' not found in config")
 	if herr != nil {
