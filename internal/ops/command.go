@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"errors"
 
@@ -36,7 +37,7 @@ func (s *Service) checkCommandLine(h hosts.Host, command string, args []string) 
 	if err := s.checkAllowed(command); err != nil {
 		return err
 	}
-	exe := first(h.LabStationExe, hosts.DefaultLabStationExe)
+	exe := cmp.Or(h.LabStationExe, hosts.DefaultLabStationExe)
 	if _, err := labstation.CommandLine(exe, command, args); err != nil {
 		var ae *labstation.ArgError
 		if errors.As(err, &ae) {

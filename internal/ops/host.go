@@ -2,13 +2,11 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // maxReasonInMessage bounds the reload failure's reason in a message.
@@ -110,12 +108,11 @@ func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
 		sum := HostSummary{Public: h.Public()}
 		sum.Quarantined = q[h.Name]
 		if s.Store != nil {
-			hb, err := s.Store.LatestHeartbeat(ctx, h.Name)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-			case err != nil:
+			hb, err := s.latestHeartbeat(ctx, h.Name)
+			if err != nil {
 				return HostsResponse{}, internal(err)
-			default:
+			}
+			if hb != nil {
 				sum.Heartbeat = &HeartbeatSummary{Timestamp: utc(hb.Timestamp), Ready: hb.Ready,
 					LocalMode: hb.LocalMode, LocalSession: hb.LocalSession, LastSeen: utc(hb.LastSeen),
 					Stale: hb.Timestamp == nil || s.now().Sub(*hb.Timestamp) > staleAfter}

@@ -20,7 +20,9 @@ type errLab struct{ err error }
 func (l errLab) Wake(context.Context, hosts.Host, lab.WakeOptions) (lab.WakeResult, error) {
 	return lab.WakeResult{}, l.err
 }
-func (l errLab) Reachable(context.Context, hosts.Host, time.Duration) (string, error) { return "", l.err }
+func (l errLab) Reachable(context.Context, hosts.Host, time.Duration) (string, error) {
+	return "", l.err
+}
 func (l errLab) RunCommand(context.Context, hosts.Host, string, []string, lab.CommandOptions) (lab.CommandResult, error) {
 	return lab.CommandResult{}, l.err
 }

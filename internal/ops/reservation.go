@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -160,7 +161,7 @@ func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 func (s *Service) wakeStep(ctx context.Context, p wakePlan) Step {
 	start := time.Now()
 	res, err := s.Lab.Wake(ctx, p.host, p.opts)
-	details := map[string]any{"mac": p.mac, "pingTarget": first(res.PingTarget, p.pingTarget),
+	details := map[string]any{"mac": p.mac, "pingTarget": cmp.Or(res.PingTarget, p.pingTarget),
 		"attemptsRequested": p.attempts, "attemptsUsed": res.AttemptsUsed, "waitSeconds": p.wait,
 		"port": p.port, "broadcast": p.broadcast}
 	step := Step{Action: ActionWake, DurationMs: time.Since(start).Milliseconds(), Details: details}

@@ -169,7 +169,9 @@ type failingStore struct{ *store.Store }
 
 var errWrite = errors.New("disk full")
 
-func (failingStore) RecordOperation(context.Context, store.Operation) (int64, error) { return 0, errWrite }
+func (failingStore) RecordOperation(context.Context, store.Operation) (int64, error) {
+	return 0, errWrite
+}
 func (failingStore) SaveHeartbeat(context.Context, store.HeartbeatRecord) (store.SavedHeartbeat, error) {
 	return store.SavedHeartbeat{}, errWrite
 }

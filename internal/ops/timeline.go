@@ -94,12 +94,11 @@ func (s *Service) Timeline(ctx context.Context, r TimelineRequest) (TimelineResp
 	if h, ok := s.HostForLab(ctx, res.LabID); ok {
 		pub := h.Public()
 		out.Host = &HostView{Name: h.Name, LabID: res.LabID, Config: &pub}
-		hb, err := s.Store.LatestHeartbeat(ctx, h.Name)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
+		hb, err := s.latestHeartbeat(ctx, h.Name)
+		if err != nil {
 			return TimelineResponse{}, internal(err)
-		default:
+		}
+		if hb != nil {
 			out.Heartbeat = heartbeatView(hb)
 		}
 	}
@@ -118,6 +117,15 @@ func (s *Service) RecentOperations(ctx context.Context, r RecentRequest) (Recent
 		return RecentResponse{}, internal(err)
 	}
 	return RecentResponse{Operations: operationViews(ops), Pagination: pagination(limit, offset, len(ops), total)}, nil
+}
+
+// latestHeartbeat is the host's newest stored heartbeat, nil when none.
+func (s *Service) latestHeartbeat(ctx context.Context, host string) (*store.StoredHeartbeat, error) {
+	hb, err := s.Store.LatestHeartbeat(ctx, host)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return hb, err
 }
 
 func operationViews(ops []store.Operation) []OperationView {

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -36,29 +37,29 @@ type wakePlan struct {
 // network, in linear time.
 func planWake(h hosts.Host, r WakeOptions) (wakePlan, *Error) {
 	p := wakePlan{host: h}
-	p.mac = first(r.MAC, h.MAC)
+	p.mac = cmp.Or(r.MAC, h.MAC)
 	if p.mac == "" {
 		return p, Errorf(CodeBadRequest, "mac is required")
 	}
 	if _, err := netaddr.ParseMAC(p.mac); err != nil {
 		return p, Wrap(CodeBadRequest, fmt.Sprintf("mac '%s' is not a MAC address", quoteName(p.mac)), err)
 	}
-	p.pingTarget = first(r.PingTarget, h.PingTarget, h.Address)
+	p.pingTarget = cmp.Or(r.PingTarget, h.PingTarget, h.Address)
 	if p.pingTarget == "" {
 		return p, Errorf(CodeBadRequest, "ping_target is required when no host is given")
 	}
 	if err := netaddr.ValidHost(p.pingTarget); err != nil {
 		return p, Wrap(CodeBadRequest, fmt.Sprintf("ping_target '%s' is not a plain IP address or host name", quoteName(p.pingTarget)), err)
 	}
-	p.broadcast = first(r.Broadcast, h.Broadcast, hosts.DefaultBroadcast)
+	p.broadcast = cmp.Or(r.Broadcast, h.Broadcast, hosts.DefaultBroadcast)
 	if err := netaddr.ValidHost(p.broadcast); err != nil {
 		return p, Wrap(CodeBadRequest, fmt.Sprintf("broadcast '%s' is not a plain IP address or host name", quoteName(p.broadcast)), err)
 	}
-	p.port = firstInt(deref(r.Port), h.WOLPort, hosts.DefaultWOLPort)
+	p.port = cmp.Or(deref(r.Port), h.WOLPort, hosts.DefaultWOLPort)
 	if r.Port != nil && (*r.Port < 1 || *r.Port > 65535) {
 		return p, Errorf(CodeBadRequest, "port must be between 1 and 65535")
 	}
-	p.attempts = firstInt(deref(r.Attempts), h.WakeAttempts, hosts.DefaultWakeAttempts)
+	p.attempts = cmp.Or(deref(r.Attempts), h.WakeAttempts, hosts.DefaultWakeAttempts)
 	if r.Attempts != nil && (*r.Attempts < 1 || *r.Attempts > maxWakeAttempts) {
 		return p, Errorf(CodeBadRequest, "attempts must be between 1 and %d", maxWakeAttempts)
 	}
@@ -110,24 +111,6 @@ func (s *Service) Wake(ctx context.Context, r WakeRequest) (WakeResponse, error)
 		out.ReachedBy = &by
 	}
 	return out, nil
-}
-
-func first(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func firstInt(vals ...int) int {
-	for _, v := range vals {
-		if v != 0 {
-			return v
-		}
-	}
-	return 0
 }
 
 func deref[T any](p *T) T {
