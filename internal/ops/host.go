@@ -12,12 +12,12 @@ import (
 // maxReasonInMessage bounds the reload failure's reason in a message.
 const maxReasonInMessage = 300
 
-// Quarantine is the effective quarantine flags of the catalog's hosts: the
+// QuarantineFlags is the effective quarantine flags of the catalog's hosts: the
 // stored flag (POST /api/hosts/quarantine, shared by every instance) wins
 // when one was set, else the catalog's "quarantined". This is the one
 // merge; Hosts, Health, Timeline and the ticks use it. Without a database,
 // or when it cannot be read (logged), the catalog flags alone apply.
-func (s *Service) Quarantine(ctx context.Context, c *hosts.Catalog) map[string]bool {
+func (s *Service) QuarantineFlags(ctx context.Context, c *hosts.Catalog) map[string]bool {
 	var stored map[string]bool
 	if s.Store != nil {
 		var err error
@@ -44,7 +44,7 @@ func (s *Service) HostForLab(ctx context.Context, labID string) (hosts.Host, boo
 	if len(cands) == 0 {
 		return hosts.Host{}, false
 	}
-	q := s.Quarantine(ctx, c)
+	q := s.QuarantineFlags(ctx, c)
 	for _, h := range cands {
 		if !q[h.Name] {
 			return h, true
@@ -59,10 +59,7 @@ func (s *Service) ReloadHosts(ctx context.Context) (ReloadResponse, error) {
 	c, warns, err := s.Registry.Reload()
 	if err != nil {
 		s.log().ErrorContext(ctx, "host catalog reload refused; previous catalog kept", "err", err)
-		reason := quoteName(err.Error())
-		if len(err.Error()) > maxReasonInMessage {
-			reason = reason[:maxReasonInMessage] + "…"
-		}
+		reason := oneLine(err.Error(), maxReasonInMessage)
 		return ReloadResponse{}, Wrap(CodeConfigInvalid, "host catalog not reloaded (previous catalog kept): "+reason, err)
 	}
 	for _, w := range warns {
@@ -98,7 +95,7 @@ func (s *Service) SetQuarantine(ctx context.Context, r QuarantineRequest) (Quara
 // quarantine flag, and with a database the latest heartbeat in short.
 func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
 	c := s.Registry.Catalog()
-	q := s.Quarantine(ctx, c)
+	q := s.QuarantineFlags(ctx, c)
 	staleAfter := s.Settings.HeartbeatStaleAfter
 	if staleAfter <= 0 {
 		staleAfter = lab.DefaultStaleAfter
@@ -143,7 +140,7 @@ func (s *Service) Health(ctx context.Context) HealthResponse {
 		}
 	}
 	if s.Registry != nil {
-		for _, quarantined := range s.Quarantine(ctx, s.Registry.Catalog()) {
+		for _, quarantined := range s.QuarantineFlags(ctx, s.Registry.Catalog()) {
 			if !quarantined {
 				out.HostsLoaded++
 			}

@@ -69,9 +69,13 @@ const maxNameInMessage = 64
 
 // quoteName makes a caller's string safe to put between quotes in a
 // message: one line, at most maxNameInMessage bytes (cut on a rune).
-func quoteName(s string) string {
-	if len(s) > maxNameInMessage {
-		cut := maxNameInMessage
+func quoteName(s string) string { return oneLine(s, maxNameInMessage) }
+
+// oneLine replaces control characters (CR, LF, ...) and cuts s to at most
+// max bytes on a rune boundary, marking the cut with "…".
+func oneLine(s string, max int) string {
+	if len(s) > max {
+		cut := max
 		for cut > 0 && s[cut]&0xC0 == 0x80 {
 			cut--
 		}
