@@ -42,6 +42,7 @@ type Config struct {
 
 	WinRMOperationTimeoutSec int      `env:"OPS_WINRM_OPERATION_TIMEOUT, default=20"`
 	WinRMReadTimeoutSec      int      `env:"OPS_WINRM_READ_TIMEOUT, default=30"`
+	WinRMCommandTimeoutSec   int      `env:"OPS_WINRM_COMMAND_TIMEOUT, default=300"`
 	WinRMAllowedTransports   []string `env:"OPS_WINRM_ALLOWED_TRANSPORTS, default=ntlm,kerberos,basic"`
 	WinRMCAFile              string   `env:"OPS_WINRM_CA_FILE"`
 	AllowCredentialOverride  bool     `env:"OPS_ALLOW_CREDENTIAL_OVERRIDE, default=false"`
@@ -149,6 +150,7 @@ func (c *Config) validate() error {
 		{"OPS_RESERVATION_MAX_BATCH", c.MaxBatch},
 		{"OPS_WINRM_OPERATION_TIMEOUT", c.WinRMOperationTimeoutSec},
 		{"OPS_WINRM_READ_TIMEOUT", c.WinRMReadTimeoutSec},
+		{"OPS_WINRM_COMMAND_TIMEOUT", c.WinRMCommandTimeoutSec},
 		{"OPS_HEARTBEAT_STALE_AFTER", c.HeartbeatStaleAfterSec},
 		{"OPS_TIMELINE_DEFAULT_LIMIT", c.TimelineDefaultLimit},
 		{"OPS_TIMELINE_MAX_OPS", c.TimelineMaxOps},
@@ -201,6 +203,11 @@ func (c *Config) validate() error {
 		// The HTTP wait must outlast the WS-Man OperationTimeout, or every
 		// long Receive fails as a transport error instead of a clean timeout.
 		return fmt.Errorf("OPS_WINRM_READ_TIMEOUT: %d must be greater than OPS_WINRM_OPERATION_TIMEOUT (%d)", c.WinRMReadTimeoutSec, c.WinRMOperationTimeoutSec)
+	}
+	if c.WinRMCommandTimeoutSec <= c.WinRMOperationTimeoutSec {
+		// A command outlives single Receives; a deadline at or below the
+		// operation timeout would cut every command that runs a while.
+		return fmt.Errorf("OPS_WINRM_COMMAND_TIMEOUT: %d must be greater than OPS_WINRM_OPERATION_TIMEOUT (%d)", c.WinRMCommandTimeoutSec, c.WinRMOperationTimeoutSec)
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		return err
@@ -302,6 +309,15 @@ func (c Config) RetryCooldown() time.Duration         { return sec(c.RetryCooldo
 func (c Config) WinRMOperationTimeout() time.Duration { return sec(c.WinRMOperationTimeoutSec) }
 func (c Config) WinRMReadTimeout() time.Duration      { return sec(c.WinRMReadTimeoutSec) }
 func (c Config) HeartbeatStaleAfter() time.Duration   { return sec(c.HeartbeatStaleAfterSec) }
+
+// WinRMCommandTimeout bounds one whole LabStation.exe command, which may run
+// through many operation timeouts: prepare-session's session guard alone
+// waits 90 s by default with someone at the console, then logs off, closes
+// the controller and wipes temp files. The 300 s default covers the longest
+// contract command with its defaults (90 s grace) twice over; a command
+// with a longer --guard-grace/--grace gets grace + 60 s anyway
+// (labstation.MinRunTime).
+func (c Config) WinRMCommandTimeout() time.Duration { return sec(c.WinRMCommandTimeoutSec) }
 
 // CommandAllowed reports whether cmd is in OPS_ALLOWED_COMMANDS.
 func (c Config) CommandAllowed(cmd string) bool {

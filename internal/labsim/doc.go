@@ -17,9 +17,15 @@
 //
 // # Authentication
 //
-//   - Basic (HTTPS only, unless HostOptions.AllowUnencrypted), per request.
-//   - NTLMv2 under "Negotiate" or "NTLM" (raw NTLM tokens; SPNEGO-wrapped
-//     tokens and Kerberos are refused with 401). The challenge carries a
+//   - Basic (HTTPS only, unless HostOptions.AllowUnencrypted), per request,
+//     and only with HostOptions.AllowBasic: off by default, as on Windows,
+//     and then not offered in WWW-Authenticate.
+//   - Kerberos under "Negotiate" (SPNEGO with an AP-REQ) when
+//     HostOptions.Kerberos gives a keytab: the ticket is verified with
+//     gokrb5, the client principal must be the host's user@Realm, and the
+//     answer carries the AP-REP for mutual authentication (kerberos.go).
+//   - NTLMv2 under "Negotiate" or "NTLM" (raw NTLM tokens; other SPNEGO
+//     tokens are refused with 401). The challenge carries a
 //     random server challenge and target info with a timestamp; the
 //     AUTHENTICATE message is checked with NTProofStr =
 //     HMAC-MD5(NTOWFv2(password, user, domain), serverChallenge || blob), and
@@ -33,17 +39,35 @@
 //     (multipart/encrypted, application/HTTP-SPNEGO-session-encrypted,
 //     RC4 sealing and HMAC-MD5 signatures from the exported session key,
 //     KEY_EXCH honoured), and answers encrypted.
+//   - Channel binding on HTTPS (HostOptions.CBT, Host.SetCBT): CBTStrict,
+//     the default (a hardened station's CbtHardeningLevel=Strict), requires
+//     the AUTHENTICATE message's MsvAvChannelBindings to match the host
+//     certificate's RFC 5929 tls-server-end-point binding and answers 401
+//     otherwise; CBTRelaxed checks it only when sent; CBTNone ignores it.
+//
+// # Rogue stations
+//
+// Host.SetRogue(Rogue{...}) makes a host hostile, optionally for one action
+// only (Rogue.Action): NTLM flags cleared from the CHALLENGE, the sealed part
+// of an encrypted answer replaced or its closing boundary left off, garbage
+// bodies, oversize chunked answers, one byte at a time (Drip), 401 after
+// running the request, the connection closed after answering.
+// Host.Received records every WinRM request (HTTPS or not, content type,
+// auth scheme, body length, sealed, SOAP readable in clear), so a test can
+// assert that nothing went out unsealed. Acceptor runs the station side of
+// an NTLM handshake and its sealing in-process (for fuzzing a client's
+// decoder with genuinely sealed input).
 //
 // # WS-Management
 //
 // Create (shell), Command, Receive, Signal, Send (stdin is dropped) and
-// Delete. Receive answers a finished command's output with CommandState
-// Done and the exit code, split over several answers (CommandState
-// Running) so that none is larger than the request's MaxEnvelopeSize
-// header (masterzen asks 153600); for a command still running it waits
-// for the request's OperationTimeout and then answers the w:TimedOut fault
+// Delete. Receive answers the output there is with CommandState Running,
+// and the last part with CommandState Done and the exit code, split so that
+// no answer is larger than the request's MaxEnvelopeSize header (masterzen
+// asks 153600); when a command has neither new output nor an end by the
+// request's OperationTimeout, Receive answers the w:TimedOut fault
 // (WSManFault code 2150858793, "... within the time specified in
-// OperationTimeout"), as Windows does.
+// OperationTimeout"), as Windows does (counted by Host.TimedOutReceives).
 //
 // Faults have Windows' shape: HTTP 500, a SOAP 1.2 fault whose code is
 // s:Sender for what the client got wrong (w:InvalidSelectors 2150858843 for
@@ -93,7 +117,13 @@
 //     (prepare-session without --no-guard, release-session, session guard)
 //     evicts a signed-in local user (HostOptions.LocalUser,
 //     Host.SetLocalUser): a warn and a logoff line go to the events log and
-//     lastForcedLogoff is set. power shutdown|hibernate records
+//     lastForcedLogoff is set. With a local user signed in, the
+//     guard writes the warn line and a notice (the first Receive's output)
+//     at once, waits its grace period (--guard-grace/--grace, 90 s by
+//     default) times HostOptions.TimeScale (0 or 1: real time; 0.01 makes
+//     90 s take 0.9 s), then writes the logoff line, sets lastForcedLogoff
+//     and finishes the command. A guard command ended before then (Signal,
+//     shell deleted, power-off) evicts nobody. power shutdown|hibernate records
 //     lastPowerAction and puts the host to sleep --delay seconds after the
 //     command (never sooner than 300ms, so the WinRM exchange ends).
 //     release-session --reboot and recovery reboot-if-needed --force
@@ -186,8 +216,6 @@
 //   - Output code pages: 437, 850 and UTF-8 only; only PowerShell's
 //     [Console]::OutputEncoding changes a program's encoding (chcp is not
 //     simulated), and no byte-order mark is written.
-//   - Receive splits only finished output; a running command's output is
-//     not streamed.
 //   - Faults carry no w:FaultDetail element, and reason and message are
 //     the same text.
 package labsim
