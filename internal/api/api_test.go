@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -329,6 +331,33 @@ func TestHandlers_RequestID(t *testing.T) {
 	}
 	if !strings.Contains(hs.logs.String(), `"request_id":"client-7"`) {
 		t.Error("request id not in the log")
+	}
+}
+
+// TestLogHandler: a use case logging with the request's context gets the
+// request id, once, through LogHandler; New's own lines keep theirs once.
+func TestLogHandler(t *testing.T) {
+	buf := &syncBuffer{}
+	log := slog.New(LogHandler(slog.NewJSONHandler(buf, nil)))
+	hs := newHarness(t, func(o *Options) { o.Logger = log })
+	hs.svc.log = log.With("component", "ops")
+	hs.do(t, "POST", "/api/wol", `{"mac":"00:11:22:33:44:55"}`, withToken, func(r *http.Request) { r.Header.Set("X-Request-ID", "rid-42") })
+	lines := 0
+	for line := range strings.Lines(buf.String()) {
+		lines++
+		if n := strings.Count(line, `"request_id":"rid-42"`); n != 1 {
+			t.Errorf("request_id %d times: %s", n, line)
+		}
+	}
+	if lines < 2 || !strings.Contains(buf.String(), `"msg":"waking"`) {
+		t.Errorf("lines: %s", buf)
+	}
+	checkLogs(t, buf.String())
+	// Outside a request, nothing is added.
+	buf2 := &syncBuffer{}
+	slog.New(LogHandler(slog.NewJSONHandler(buf2, nil))).InfoContext(context.Background(), "tick")
+	if strings.Contains(buf2.String(), "request_id") {
+		t.Errorf("request_id outside a request: %s", buf2)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -22,6 +23,9 @@ type fakeService struct {
 	err error
 	// flowFails makes the reservation flows answer OK=false.
 	flowFails bool
+	// log, when set, gets a line per Wake, logged with the request's
+	// context as the use cases do.
+	log *slog.Logger
 }
 
 const (
@@ -57,8 +61,11 @@ func hostErr(h string) error {
 
 var fixedTime = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
-func (f *fakeService) Wake(_ context.Context, req ops.WakeRequest) (ops.WakeResponse, error) {
+func (f *fakeService) Wake(ctx context.Context, req ops.WakeRequest) (ops.WakeResponse, error) {
 	f.record("Wake", req)
+	if f.log != nil {
+		f.log.InfoContext(ctx, "waking", "host", req.Host)
+	}
 	if f.err != nil {
 		return ops.WakeResponse{}, f.err
 	}

@@ -136,3 +136,41 @@ func escapeLog(s string) string {
 func isControl(r rune) bool {
 	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029'
 }
+
+// LogHandler wraps h so that a record logged with a request's context
+// (InfoContext(ctx, ...), as the use cases log) carries that request's
+// request_id, like the handlers' own lines. Give the use cases' logger
+// (and New's) this handler so that every line of a request can be found by
+// its id. A logger that already has a request_id attribute (the one New
+// derives per request) is left as it is: the id appears once. Inside
+// WithGroup the id lands in the group.
+func LogHandler(h slog.Handler) slog.Handler { return ctxHandler{h: h} }
+
+type ctxHandler struct {
+	h     slog.Handler
+	hasID bool
+}
+
+func (c ctxHandler) Enabled(ctx context.Context, l slog.Level) bool { return c.h.Enabled(ctx, l) }
+
+func (c ctxHandler) Handle(ctx context.Context, r slog.Record) error {
+	if !c.hasID {
+		if id := requestIDFrom(ctx); id != "" {
+			r = r.Clone()
+			r.AddAttrs(slog.String("request_id", id))
+		}
+	}
+	return c.h.Handle(ctx, r)
+}
+
+func (c ctxHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	has := c.hasID
+	for _, a := range as {
+		has = has || a.Key == "request_id"
+	}
+	return ctxHandler{h: c.h.WithAttrs(as), hasID: has}
+}
+
+func (c ctxHandler) WithGroup(name string) slog.Handler {
+	return ctxHandler{h: c.h.WithGroup(name), hasID: c.hasID}
+}
