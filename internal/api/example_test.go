@@ -1,0 +1,32 @@
+package api_test
+
+import (
+	"fmt"
+
+	"github.com/ops-worker/ops-worker/internal/api"
+)
+
+// The route table New serves (and that the OpenAPI document, the Lambda
+// template and the local server are checked against).
+func ExampleRoutes() {
+	for _, r := range api.Routes {
+		auth := ""
+		if r.Auth {
+			auth = " (token)"
+		}
+		fmt.Printf("%-4s %s%s\n", r.Method, r.Path, auth)
+	}
+	// Output:
+	// GET  /health
+	// POST /api/wol (token)
+	// POST /api/winrm (token)
+	// POST /api/heartbeat/poll (token)
+	// POST /api/reservations/start (token)
+	// POST /api/reservations/end (token)
+	// GET  /api/reservations/timeline (token)
+	// POST /api/hosts/reload (token)
+	// POST /api/hosts/quarantine (token)
+	// GET  /api/hosts (token)
+	// GET  /api/operations/recent (token)
+	// GET  /api/openapi.json (token)
+}
