@@ -13,13 +13,11 @@ func handlersFor(svc Service) map[string]http.Handler {
 		"health": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, svc.Health(r.Context()))
 		}),
-		"wol":            post(parseBody[wolWire], svc.Wake, nil),
-		"winrm":          post(parseBody[winrmWire], svc.RunCommand, nil),
-		"heartbeat-poll": post(parseBody[pollWire], svc.PollHeartbeat, nil),
-		"reservations-start": post(parseBody[startWire], svc.StartReservation,
-			func(f ops.FlowResponse) int { return flowStatus(f) }),
-		"reservations-end": post(parseBody[endWire], svc.EndReservation,
-			func(f ops.FlowResponse) int { return flowStatus(f) }),
+		"wol":                post(parseBody[wolWire], svc.Wake, nil),
+		"winrm":              post(parseBody[winrmWire], svc.RunCommand, nil),
+		"heartbeat-poll":     post(parseBody[pollWire], svc.PollHeartbeat, nil),
+		"reservations-start": post(parseBody[startWire], svc.StartReservation, flowStatus),
+		"reservations-end":   post(parseBody[endWire], svc.EndReservation, flowStatus),
 		"hosts-reload": post(parseBody[reloadWire], func(ctx context.Context, _ struct{}) (ops.ReloadResponse, error) {
 			return svc.ReloadHosts(ctx)
 		}, nil),
