@@ -60,6 +60,9 @@ type Main struct {
 	// LogOutput receives the log; nil: os.Stderr.
 	LogOutput io.Writer
 
+	// wrapHandler, when set, wraps the worker's handler (tests).
+	wrapHandler func(http.Handler) http.Handler
+
 	app      *app.App
 	log      *slog.Logger
 	srv      *http.Server
@@ -150,10 +153,14 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 
+	handler := m.app.Handler()
+	if m.wrapHandler != nil {
+		handler = m.wrapHandler(handler)
+	}
 	reqCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancelRequests = cancel
 	m.srv = &http.Server{
-		Handler:           m.app.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout(cfg),

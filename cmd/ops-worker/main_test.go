@@ -37,6 +37,10 @@ func (s *syncBuffer) String() string {
 // database and a labsim host catalog (loopback broadcast), as `make run`
 // does.
 func startMain(t *testing.T, env map[string]string) (*Main, string, *syncBuffer) {
+	return startMainWith(t, env, nil, 5*time.Second)
+}
+
+func startMainWith(t *testing.T, env map[string]string, wrap func(http.Handler) http.Handler, shutdown time.Duration) (*Main, string, *syncBuffer) {
 	t.Helper()
 	ctx := context.Background()
 	sim, err := labsim.Start(ctx, labsim.Options{Hosts: []labsim.HostOptions{{}, {}}})
@@ -57,7 +61,7 @@ func startMain(t *testing.T, env map[string]string) (*Main, string, *syncBuffer)
 		full[k] = v
 	}
 	logs := &syncBuffer{}
-	m := &Main{Addr: "127.0.0.1:0", LogFormat: "json", Env: full, LogOutput: logs, ShutdownTimeout: 5 * time.Second}
+	m := &Main{Addr: "127.0.0.1:0", LogFormat: "json", Env: full, LogOutput: logs, ShutdownTimeout: shutdown, wrapHandler: wrap}
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		t.Fatalf("Run: %v\n%s", err, logs)
@@ -154,5 +158,80 @@ func TestParseFlags(t *testing.T) {
 		if err := m.ParseFlags(bad); err == nil {
 			t.Errorf("ParseFlags(%q): no error", bad)
 		}
+	}
+}
+
+// slowRoute adds GET /slow, which answers after d unless its request is
+// cancelled first; started is closed when a request reaches it.
+func slowRoute(d time.Duration, started chan<- struct{}, cancelled chan<- struct{}) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/slow" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			close(started)
+			select {
+			case <-time.After(d):
+				w.Write([]byte(`{"slow": "done"}`))
+			case <-r.Context().Done():
+				close(cancelled)
+			}
+		})
+	}
+}
+
+func TestMain_ShutdownLetsRequestsFinish(t *testing.T) {
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	m, base, _ := startMainWith(t, nil, slowRoute(500*time.Millisecond, started, cancelled), 10*time.Second)
+	type result struct {
+		code int
+		body map[string]any
+	}
+	got := make(chan result, 1)
+	go func() {
+		res, err := http.Get(base + "/slow")
+		if err != nil {
+			got <- result{code: -1}
+			return
+		}
+		defer res.Body.Close()
+		var body map[string]any
+		json.NewDecoder(res.Body).Decode(&body)
+		got <- result{res.StatusCode, body}
+	}()
+	<-started
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	r := <-got
+	if r.code != http.StatusOK || r.body["slow"] != "done" {
+		t.Errorf("request in flight during shutdown: %d %v, want 200 done", r.code, r.body)
+	}
+}
+
+func TestMain_ShutdownIsBounded(t *testing.T) {
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	m, base, logs := startMainWith(t, nil, slowRoute(time.Hour, started, cancelled), 200*time.Millisecond)
+	go func() {
+		if res, err := http.Get(base + "/slow"); err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-started
+	t0 := time.Now()
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("Close took %v with a 200ms shutdown timeout", d)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(time.Second):
+		t.Error("the request still running at the timeout was not cancelled")
+	}
+	if !strings.Contains(logs.String(), "cancelling them") {
+		t.Errorf("no log line about cancelled requests:\n%s", logs)
 	}
 }
