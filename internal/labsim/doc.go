@@ -17,9 +17,15 @@
 //
 // # Authentication
 //
-//   - Basic (HTTPS only, unless HostOptions.AllowUnencrypted), per request.
-//   - NTLMv2 under "Negotiate" or "NTLM" (raw NTLM tokens; SPNEGO-wrapped
-//     tokens and Kerberos are refused with 401). The challenge carries a
+//   - Basic (HTTPS only, unless HostOptions.AllowUnencrypted), per request,
+//     and only with HostOptions.AllowBasic: off by default, as on Windows,
+//     and then not offered in WWW-Authenticate.
+//   - Kerberos under "Negotiate" (SPNEGO with an AP-REQ) when
+//     HostOptions.Kerberos gives a keytab: the ticket is verified with
+//     gokrb5, the client principal must be the host's user@Realm, and the
+//     answer carries the AP-REP for mutual authentication (kerberos.go).
+//   - NTLMv2 under "Negotiate" or "NTLM" (raw NTLM tokens; other SPNEGO
+//     tokens are refused with 401). The challenge carries a
 //     random server challenge and target info with a timestamp; the
 //     AUTHENTICATE message is checked with NTProofStr =
 //     HMAC-MD5(NTOWFv2(password, user, domain), serverChallenge || blob), and
@@ -33,6 +39,24 @@
 //     (multipart/encrypted, application/HTTP-SPNEGO-session-encrypted,
 //     RC4 sealing and HMAC-MD5 signatures from the exported session key,
 //     KEY_EXCH honoured), and answers encrypted.
+//   - Channel binding on HTTPS (HostOptions.CBT, Host.SetCBT): CBTStrict,
+//     the default (a hardened station's CbtHardeningLevel=Strict), requires
+//     the AUTHENTICATE message's MsvAvChannelBindings to match the host
+//     certificate's RFC 5929 tls-server-end-point binding and answers 401
+//     otherwise; CBTRelaxed checks it only when sent; CBTNone ignores it.
+//
+// # Rogue stations
+//
+// Host.SetRogue(Rogue{...}) makes a host hostile, optionally for one action
+// only (Rogue.Action): NTLM flags cleared from the CHALLENGE, the sealed part
+// of an encrypted answer replaced or its closing boundary left off, garbage
+// bodies, oversize chunked answers, one byte at a time (Drip), 401 after
+// running the request, the connection closed after answering.
+// Host.Received records every WinRM request (HTTPS or not, content type,
+// auth scheme, body length, sealed, SOAP readable in clear), so a test can
+// assert that nothing went out unsealed. Acceptor runs the station side of
+// an NTLM handshake and its sealing in-process (for fuzzing a client's
+// decoder with genuinely sealed input).
 //
 // # WS-Management
 //
