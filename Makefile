@@ -75,7 +75,8 @@ labsim:
 # `make run`: the whole worker with nothing to set up. RUN_HOSTS simulated
 # Lab Stations (labsim) on fixed loopback ports, with a CA kept in .run/ so
 # .run/hosts.json stays valid from one run to the next; the local server on
-# 127.0.0.1:RUN_PORT with the embedded in-memory database and a demo token.
+# 127.0.0.1:RUN_PORT with the embedded in-memory database (holding one demo
+# reservation, demo-1 for lab 1) and a demo token.
 # Ctrl-C stops the server gracefully, then labsim. Every packet stays on
 # loopback (the catalog's broadcast address is 127.0.0.1).
 RUN_DIR       := .run
@@ -99,13 +100,14 @@ run:
 	echo "ops-worker demo on http://127.0.0.1:$(RUN_PORT): $(RUN_HOSTS) simulated Lab Stations (lab-ws-01..), labsim log in $(RUN_DIR)/labsim.log"; \
 	echo "API token: $(RUN_TOKEN)  (LAB_MANAGER_TOKEN for this local demo only: never use it anywhere else)"; \
 	echo "Database: $(if $(RUN_MYSQL_DSN),RUN_MYSQL_DSN,in memory: everything is lost when the server stops)"; \
+	echo "Reservation demo-1 (lab 1 on lab-ws-01, CONFIRMED) is in the database for the timeline."; \
 	echo "Try:  curl -s localhost:$(RUN_PORT)/health"; \
 	echo "      curl -s -H 'X-Lab-Manager-Token: $(RUN_TOKEN)' localhost:$(RUN_PORT)/api/hosts"; \
 	echo "Stop: Ctrl-C"; \
 	echo; \
 	OPS_CONFIG=$(RUN_DIR)/hosts.json OPS_BIND=127.0.0.1 OPS_PORT=$(RUN_PORT) \
 	MYSQL_DSN='$(RUN_MYSQL_DSN)' LAB_MANAGER_TOKEN='$(RUN_TOKEN)' OPS_AUTH_DISABLED=false \
-	$(RUN_DIR)/ops-worker -log-format text
+	$(RUN_DIR)/ops-worker -log-format text $(if $(RUN_MYSQL_DSN),,-demo-reservation)
 
 clean:
 	rm -rf bin .aws-sam

@@ -54,6 +54,9 @@ type Main struct {
 	// ShutdownTimeout bounds how long Close waits for requests in flight
 	// before cancelling them; 0: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// DemoReservation adds reservation "demo-1" (lab 1, CONFIRMED, starting
+	// in ten minutes) to the embedded database, for `make run`.
+	DemoReservation bool
 
 	// Env, when set, replaces the process environment (tests).
 	Env map[string]string
@@ -62,6 +65,9 @@ type Main struct {
 
 	// wrapHandler, when set, wraps the worker's handler (tests).
 	wrapHandler func(http.Handler) http.Handler
+	// noEmbedded runs without the embedded database when MYSQL_DSN is
+	// unset, as a Lambda function does (tests).
+	noEmbedded bool
 
 	app      *app.App
 	log      *slog.Logger
@@ -81,6 +87,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Addr, "addr", "", "listen on `host:port` instead of OPS_BIND:OPS_PORT (port 0: any free port)")
 	fs.StringVar(&m.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, else json), json or text")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long requests in flight may take to finish")
+	fs.BoolVar(&m.DemoReservation, "demo-reservation", false, "add reservation "+DemoReservationID+" (lab 1, CONFIRMED, starting in 10 minutes) to the embedded database")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ops-worker [flags]\n\n"+
 			"Serves the ops-worker HTTP API. Configuration is the environment (see\n"+
@@ -134,14 +141,25 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	m.app, err = app.New(ctx, cfg, app.Options{
+	opts := app.Options{
 		Logger: m.log,
 		EmbeddedDB: func(ctx context.Context) (app.EmbeddedDB, error) {
 			return memsql.Start(ctx, embeddedDBName)
 		},
-	})
+	}
+	if m.noEmbedded {
+		opts.EmbeddedDB = nil
+	}
+	m.app, err = app.New(ctx, cfg, opts)
 	if err != nil {
 		return err
+	}
+
+	if m.DemoReservation {
+		if err := addDemoReservation(ctx, m.app, time.Now()); err != nil {
+			return err
+		}
+		m.log.Info("demo reservation added", "reservation_id", DemoReservationID, "lab_id", "1")
 	}
 
 	addr := m.Addr

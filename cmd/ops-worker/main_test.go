@@ -40,7 +40,7 @@ func startMain(t *testing.T, env map[string]string) (*Main, string, *syncBuffer)
 	return startMainWith(t, env, nil, 5*time.Second)
 }
 
-func startMainWith(t *testing.T, env map[string]string, wrap func(http.Handler) http.Handler, shutdown time.Duration) (*Main, string, *syncBuffer) {
+func startMainWith(t *testing.T, env map[string]string, wrap func(http.Handler) http.Handler, shutdown time.Duration, opts ...func(*Main)) (*Main, string, *syncBuffer) {
 	t.Helper()
 	ctx := context.Background()
 	sim, err := labsim.Start(ctx, labsim.Options{Hosts: []labsim.HostOptions{{}, {}}})
@@ -62,6 +62,9 @@ func startMainWith(t *testing.T, env map[string]string, wrap func(http.Handler) 
 	}
 	logs := &syncBuffer{}
 	m := &Main{Addr: "127.0.0.1:0", LogFormat: "json", Env: full, LogOutput: logs, ShutdownTimeout: shutdown, wrapHandler: wrap}
+	for _, o := range opts {
+		o(m)
+	}
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		t.Fatalf("Run: %v\n%s", err, logs)
@@ -131,6 +134,34 @@ func TestMain_EndToEnd(t *testing.T) {
 	}
 	if err := m.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestMain_DemoReservation(t *testing.T) {
+	m, _, _ := startMainWith(t, nil, nil, 5*time.Second, func(m *Main) { m.DemoReservation = true })
+	r, err := m.app.Service().Store.GetReservation(context.Background(), DemoReservationID)
+	if err != nil {
+		t.Fatalf("GetReservation(%s): %v", DemoReservationID, err)
+	}
+	if r.LabID != "1" || r.Status != "CONFIRMED" {
+		t.Errorf("demo reservation: %+v", r)
+	}
+}
+
+func TestMain_DemoReservationOnlyEmbedded(t *testing.T) {
+	logs := &syncBuffer{}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hosts.json")
+	if err := os.WriteFile(path, []byte(`{"hosts": []}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// No database at all stands for "not the embedded one" without a server.
+	m := &Main{Addr: "127.0.0.1:0", Env: map[string]string{"OPS_CONFIG": path}, LogOutput: logs, DemoReservation: true}
+	m.noEmbedded = true
+	err := m.Run(context.Background())
+	m.Close()
+	if err == nil || !strings.Contains(err.Error(), "embedded") {
+		t.Errorf("Run -demo-reservation without the embedded database: %v", err)
 	}
 }
 
