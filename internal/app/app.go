@@ -183,6 +183,21 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	return a, nil
 }
 
+// FromEnv reads the process environment (config.Load) and builds the
+// worker with o: all a Lambda function's main needs before wrapping
+// Handler, e.g.
+//
+//	a, err := app.FromEnv(ctx, app.Options{DBMaxOpenConns: 2, DBMaxIdleConns: 1})
+//	...
+//	lambda.Start(httpadapter.NewV2(a.Handler()).ProxyWithContext)
+func FromEnv(ctx context.Context, o Options) (*App, error) {
+	cfg, err := config.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg, o)
+}
+
 // openDB opens MYSQL_DSN, else the embedded database when the caller
 // offers one, else nothing; then applies the migrations.
 func (a *App) openDB(ctx context.Context, o Options) error {

@@ -186,6 +186,25 @@ func TestNew_Guard(t *testing.T) {
 	})
 }
 
+func TestFromEnv(t *testing.T) {
+	cfg := mustConfig(t, nil)
+	t.Setenv("OPS_CONFIG", cfg.HostsPath)
+	t.Setenv("MYSQL_DSN", "")
+	t.Setenv("OPS_LOG_LEVEL", "ERROR")
+	a, err := app.FromEnv(context.Background(), app.Options{LogOutput: &syncBuffer{}})
+	if err != nil {
+		t.Fatalf("FromEnv: %v", err)
+	}
+	defer a.Close()
+	if got := a.Hosts().Catalog().Len(); got != 2 {
+		t.Errorf("hosts: got %d, want 2", got)
+	}
+	t.Setenv("OPS_POLL_INTERVAL", "soon")
+	if _, err := app.FromEnv(context.Background(), app.Options{LogOutput: &syncBuffer{}}); err == nil || !strings.Contains(err.Error(), "OPS_POLL_INTERVAL") {
+		t.Errorf("FromEnv with a bad variable: %v", err)
+	}
+}
+
 func TestNew_BadCatalog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hosts.json")
 	if err := os.WriteFile(path, []byte(`{"hosts": [{"name": "x"}]}`), 0o600); err != nil {
