@@ -47,7 +47,8 @@ type EmbeddedDB interface {
 }
 
 // Options are what differs between the ways of running the worker. The
-// zero value is what a Lambda function wants, apart from Logger/LogFormat.
+// zero value is what a Lambda function wants, apart from the pool size
+// (DBMaxOpenConns) and the logger.
 type Options struct {
 	// EmbeddedDB starts an in-process database, used only when MYSQL_DSN
 	// is empty. nil (Lambda): no embedded database; with MYSQL_DSN empty
