@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	a.lab = newLazyLab(cfg, a.logger)
 
 	a.service = &ops.Service{
-		Hosts:    a.hosts,
+		Registry: a.hosts,
 		Lab:      a.lab,
 		Settings: Settings(cfg),
 		Logger:   a.logger,

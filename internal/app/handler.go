@@ -1,11 +1,9 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/ops"
@@ -29,13 +27,13 @@ type handlerDeps struct {
 //	return api.New(api.Options{Service: d.service, Guard: d.guard, Logger: d.logger,
 //		RequestIDFallback: d.requestIDFallback, MetricsHandler: d.metrics})
 //
-// and standInHealth goes. Until then it serves GET /health and puts every
+// and writeJSON goes. Until then it serves GET /health and puts every
 // /api/* route behind the real guard (answering 404 NOT_FOUND past it), so
 // the local server, its end-to-end test and `make run` work already.
 func newHandler(d handlerDeps) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, standInHealth(r.Context(), d.service))
+		writeJSON(w, http.StatusOK, d.service.Health(r.Context()))
 	})
 	mux.Handle("/api/", d.guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{
@@ -49,31 +47,6 @@ func newHandler(d handlerDeps) http.Handler {
 		mux.Handle("GET /metrics", g.Wrap(d.metrics))
 	}
 	return mux
-}
-
-// standInHealth is API.md's /health until ops.Service.Health lands.
-func standInHealth(ctx context.Context, s *ops.Service) ops.HealthResponse {
-	res := ops.HealthResponse{Status: "ok", Version: s.Version, DBKind: s.DBKind}
-	quarantined := map[string]bool{}
-	if s.Store != nil {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		res.DB = s.Store.Ping(pctx) == nil
-		if res.DB {
-			if q, err := s.Store.Quarantines(pctx); err == nil {
-				quarantined = q
-			}
-		}
-	}
-	for _, h := range s.Hosts.Catalog().Hosts() {
-		if !h.Quarantined && !quarantined[h.Name] {
-			res.HostsLoaded++
-		}
-	}
-	if s.Settings.RelayConfigured {
-		res.Relay = &ops.Relay{Configured: true}
-	}
-	return res
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -40,17 +40,13 @@ type Config struct {
 	RetryCooldownSec      int  `env:"OPS_RESERVATION_RETRY_COOLDOWN, default=60"`
 	MaxBatch              int  `env:"OPS_RESERVATION_MAX_BATCH, default=200"`
 
-	WinRMOperationTimeoutSec int `env:"OPS_WINRM_OPERATION_TIMEOUT, default=20"`
-	WinRMReadTimeoutSec      int `env:"OPS_WINRM_READ_TIMEOUT, default=30"`
-	// WinRMCommandTimeoutSec bounds one whole command, shell to close. A
-	// prepare-session with someone at the console runs for its guard grace
-	// (90 s by default) before it answers, so the default leaves room for a
-	// longer grace and the floor is MinCommandTimeoutSec.
-	WinRMCommandTimeoutSec  int      `env:"OPS_WINRM_COMMAND_TIMEOUT, default=300"`
-	WinRMAllowedTransports  []string `env:"OPS_WINRM_ALLOWED_TRANSPORTS, default=ntlm,kerberos,basic"`
-	WinRMCAFile             string   `env:"OPS_WINRM_CA_FILE"`
-	AllowCredentialOverride bool     `env:"OPS_ALLOW_CREDENTIAL_OVERRIDE, default=false"`
-	AllowedCommands         []string `env:"OPS_ALLOWED_COMMANDS, default=prepare-session,release-session,power,session,energy,status-json,recovery,account,service,wol,status"`
+	WinRMOperationTimeoutSec int      `env:"OPS_WINRM_OPERATION_TIMEOUT, default=20"`
+	WinRMReadTimeoutSec      int      `env:"OPS_WINRM_READ_TIMEOUT, default=30"`
+	WinRMCommandTimeoutSec   int      `env:"OPS_WINRM_COMMAND_TIMEOUT, default=300"`
+	WinRMAllowedTransports   []string `env:"OPS_WINRM_ALLOWED_TRANSPORTS, default=ntlm,kerberos,basic"`
+	WinRMCAFile              string   `env:"OPS_WINRM_CA_FILE"`
+	AllowCredentialOverride  bool     `env:"OPS_ALLOW_CREDENTIAL_OVERRIDE, default=false"`
+	AllowedCommands          []string `env:"OPS_ALLOWED_COMMANDS, default=prepare-session,release-session,power,session,energy,status-json,recovery,account,service,wol,status"`
 	// HeartbeatStaleAfterSec flags a heartbeat older than this as stale
 	// (the station service rewrites it about every minute).
 	HeartbeatStaleAfterSec int `env:"OPS_HEARTBEAT_STALE_AFTER, default=300"`
@@ -154,6 +150,7 @@ func (c *Config) validate() error {
 		{"OPS_RESERVATION_MAX_BATCH", c.MaxBatch},
 		{"OPS_WINRM_OPERATION_TIMEOUT", c.WinRMOperationTimeoutSec},
 		{"OPS_WINRM_READ_TIMEOUT", c.WinRMReadTimeoutSec},
+		{"OPS_WINRM_COMMAND_TIMEOUT", c.WinRMCommandTimeoutSec},
 		{"OPS_HEARTBEAT_STALE_AFTER", c.HeartbeatStaleAfterSec},
 		{"OPS_TIMELINE_DEFAULT_LIMIT", c.TimelineDefaultLimit},
 		{"OPS_TIMELINE_MAX_OPS", c.TimelineMaxOps},
@@ -207,8 +204,10 @@ func (c *Config) validate() error {
 		// long Receive fails as a transport error instead of a clean timeout.
 		return fmt.Errorf("OPS_WINRM_READ_TIMEOUT: %d must be greater than OPS_WINRM_OPERATION_TIMEOUT (%d)", c.WinRMReadTimeoutSec, c.WinRMOperationTimeoutSec)
 	}
-	if c.WinRMCommandTimeoutSec < MinCommandTimeoutSec {
-		return fmt.Errorf("OPS_WINRM_COMMAND_TIMEOUT: %d is below %d s (prepare-session's default guard grace of 90 s plus a margin)", c.WinRMCommandTimeoutSec, MinCommandTimeoutSec)
+	if c.WinRMCommandTimeoutSec <= c.WinRMOperationTimeoutSec {
+		// A command outlives single Receives; a deadline at or below the
+		// operation timeout would cut every command that runs a while.
+		return fmt.Errorf("OPS_WINRM_COMMAND_TIMEOUT: %d must be greater than OPS_WINRM_OPERATION_TIMEOUT (%d)", c.WinRMCommandTimeoutSec, c.WinRMOperationTimeoutSec)
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		return err
@@ -298,11 +297,6 @@ func parsePrefixes(name string, in []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// MinCommandTimeoutSec is the least OPS_WINRM_COMMAND_TIMEOUT: the Lab
-// Station contract's default guard grace (90 s) plus a margin, so a
-// prepare-session is never cut while it waits to evict a console user.
-const MinCommandTimeoutSec = 120
-
 func sec(n int) time.Duration { return time.Duration(n) * time.Second }
 
 // Durations of the second-valued knobs.
@@ -314,8 +308,16 @@ func (c Config) Lookback() time.Duration              { return sec(c.LookbackSec
 func (c Config) RetryCooldown() time.Duration         { return sec(c.RetryCooldownSec) }
 func (c Config) WinRMOperationTimeout() time.Duration { return sec(c.WinRMOperationTimeoutSec) }
 func (c Config) WinRMReadTimeout() time.Duration      { return sec(c.WinRMReadTimeoutSec) }
-func (c Config) WinRMCommandTimeout() time.Duration   { return sec(c.WinRMCommandTimeoutSec) }
 func (c Config) HeartbeatStaleAfter() time.Duration   { return sec(c.HeartbeatStaleAfterSec) }
+
+// WinRMCommandTimeout bounds one whole LabStation.exe command, which may run
+// through many operation timeouts: prepare-session's session guard alone
+// waits 90 s by default with someone at the console, then logs off, closes
+// the controller and wipes temp files. The 300 s default covers the longest
+// contract command with its defaults (90 s grace) twice over; a command
+// with a longer --guard-grace/--grace gets grace + 60 s anyway
+// (labstation.MinRunTime).
+func (c Config) WinRMCommandTimeout() time.Duration { return sec(c.WinRMCommandTimeoutSec) }
 
 // CommandAllowed reports whether cmd is in OPS_ALLOWED_COMMANDS.
 func (c Config) CommandAllowed(cmd string) bool {

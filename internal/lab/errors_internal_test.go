@@ -12,7 +12,9 @@ import (
 )
 
 func TestKindOf(t *testing.T) {
-	werr := func(kind error) error { return &winrm.Error{Op: "run", Host: "h:5986", Kind: kind, Err: errors.New("cause")} }
+	werr := func(kind error) error {
+		return &winrm.Error{Op: "run", Host: "h:5986", Kind: kind, Err: errors.New("cause")}
+	}
 	cases := []struct {
 		err  error
 		want error

@@ -61,13 +61,13 @@
 // # WS-Management
 //
 // Create (shell), Command, Receive, Signal, Send (stdin is dropped) and
-// Delete. Receive answers a finished command's output with CommandState
-// Done and the exit code, split over several answers (CommandState
-// Running) so that none is larger than the request's MaxEnvelopeSize
-// header (masterzen asks 153600); for a command still running it waits
-// for the request's OperationTimeout and then answers the w:TimedOut fault
+// Delete. Receive answers the output there is with CommandState Running,
+// and the last part with CommandState Done and the exit code, split so that
+// no answer is larger than the request's MaxEnvelopeSize header (masterzen
+// asks 153600); when a command has neither new output nor an end by the
+// request's OperationTimeout, Receive answers the w:TimedOut fault
 // (WSManFault code 2150858793, "... within the time specified in
-// OperationTimeout"), as Windows does.
+// OperationTimeout"), as Windows does (counted by Host.TimedOutReceives).
 //
 // Faults have Windows' shape: HTTP 500, a SOAP 1.2 fault whose code is
 // s:Sender for what the client got wrong (w:InvalidSelectors 2150858843 for
@@ -117,7 +117,13 @@
 //     (prepare-session without --no-guard, release-session, session guard)
 //     evicts a signed-in local user (HostOptions.LocalUser,
 //     Host.SetLocalUser): a warn and a logoff line go to the events log and
-//     lastForcedLogoff is set. power shutdown|hibernate records
+//     lastForcedLogoff is set. With a local user signed in, the
+//     guard writes the warn line and a notice (the first Receive's output)
+//     at once, waits its grace period (--guard-grace/--grace, 90 s by
+//     default) times HostOptions.TimeScale (0 or 1: real time; 0.01 makes
+//     90 s take 0.9 s), then writes the logoff line, sets lastForcedLogoff
+//     and finishes the command. A guard command ended before then (Signal,
+//     shell deleted, power-off) evicts nobody. power shutdown|hibernate records
 //     lastPowerAction and puts the host to sleep --delay seconds after the
 //     command (never sooner than 300ms, so the WinRM exchange ends).
 //     release-session --reboot and recovery reboot-if-needed --force
@@ -210,8 +216,6 @@
 //   - Output code pages: 437, 850 and UTF-8 only; only PowerShell's
 //     [Console]::OutputEncoding changes a program's encoding (chcp is not
 //     simulated), and no byte-order mark is written.
-//   - Receive splits only finished output; a running command's output is
-//     not streamed.
 //   - Faults carry no w:FaultDetail element, and reason and message are
 //     the same text.
 package labsim

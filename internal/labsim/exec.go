@@ -17,6 +17,8 @@ type execResult struct {
 	// utf8: the program writes UTF-8 whatever the shell's code page
 	// (PowerShell after [Console]::OutputEncoding = UTF8).
 	utf8 bool
+	// rest is set when the command runs on after its first output (runLocked).
+	rest *execRest
 }
 
 // encodeOutput turns a program's output (UTF-8 here) into the bytes the

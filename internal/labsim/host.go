@@ -24,6 +24,7 @@ type Host struct {
 	bootDelay        time.Duration
 	latency          time.Duration
 	hbEvery          time.Duration
+	timeScale        float64 // HostOptions.TimeScale
 	allowUnencrypted bool
 	krb              *krbAcceptor // nil: no Kerberos (kerberos.go)
 	sleepMode        SleepMode
@@ -38,6 +39,8 @@ type Host struct {
 	wakeConn                      net.PacketConn
 
 	requests atomic.Int64
+	// timedOut counts the Receives answered with the TimedOut fault.
+	timedOut atomic.Int64
 	active   sync.WaitGroup // WinRM handlers in flight
 
 	mu        sync.Mutex
@@ -78,6 +81,7 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 		bootDelay:        o.BootDelay,
 		latency:          o.Latency,
 		hbEvery:          o.HeartbeatInterval,
+		timeScale:        o.TimeScale,
 		allowUnencrypted: o.AllowUnencrypted,
 		sleepMode:        o.SleepMode,
 		maxShells:        o.MaxShellsPerUser,
@@ -109,6 +113,9 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 	}
 	h.macBytes = mac
 	h.mac = mac.String()
+	if h.timeScale < 0 {
+		return nil, fmt.Errorf("host %s: TimeScale %v is negative", h.name, h.timeScale)
+	}
 	if h.hbEvery <= 0 {
 		h.hbEvery = time.Minute
 	}

@@ -146,32 +146,41 @@ func (h *Host) labStationLocked(args []string, res *execResult) {
 		labUser = "labuser"
 	}
 
+	// With a local user signed in, the session guard warns now and evicts
+	// after the grace period: evict and tail then run when it has passed.
+	var evict func()
+	var tail func(res *execResult)
+	grace := 0
 	switch spec.name {
 	case "prepare-session", "release-session":
 		if has("no-guard") {
 			say("Session guard: skipped (--no-guard).")
 		} else {
-			h.guardLocked(secs("guard-grace", 90), opts["guard-message"], &out)
+			grace = secs("guard-grace", 90)
+			evict = h.guardLocked(grace, opts["guard-message"], &out)
 		}
-		say("Lab app controller closed.")
-		if h.state.profileMissing {
-			res.exit = 1
-			say("WARNING: profile folder C:\\Users\\%s not found; temp files not wiped.", labUser)
-		} else if spec.name == "prepare-session" {
-			say("Temp files of %s wiped.", labUser)
-		} else {
-			say("User %s logged off.", labUser)
-		}
-		if spec.name == "release-session" && has("reboot") {
-			say("Reboot scheduled (timeout %d s).", secs("reboot-timeout", 15))
-			h.state.lastPowerAction = map[string]any{"timestamp": now.Format(time.RFC3339), "mode": "reboot"}
-			res.after = append(res.after, func() { h.schedulePowerLocked(powerGrace, true) })
+		tail = func(res *execResult) {
+			say("Lab app controller closed.")
+			if h.state.profileMissing {
+				res.exit = 1
+				say("WARNING: profile folder C:\\Users\\%s not found; temp files not wiped.", labUser)
+			} else if spec.name == "prepare-session" {
+				say("Temp files of %s wiped.", labUser)
+			} else {
+				say("User %s logged off.", labUser)
+			}
+			if spec.name == "release-session" && has("reboot") {
+				say("Reboot scheduled (timeout %d s).", secs("reboot-timeout", 15))
+				h.state.lastPowerAction = map[string]any{"timestamp": now.Format(time.RFC3339), "mode": "reboot"}
+				res.after = append(res.after, func() { h.schedulePowerLocked(powerGrace, true) })
+			}
 		}
 	case "session guard":
 		if has("silent") {
 			opts["message"] = ""
 		}
-		h.guardLocked(secs("grace", 90), opts["message"], &out)
+		grace = secs("grace", 90)
+		evict = h.guardLocked(grace, opts["message"], &out)
 	case "power shutdown", "power hibernate":
 		mode := strings.Fields(spec.name)[1]
 		if !has("skip-wake-check") {
@@ -220,33 +229,63 @@ func (h *Host) labStationLocked(args []string, res *execResult) {
 	default:
 		say("%s: nothing to do.", spec.name)
 	}
-	if hasForced {
-		res.exit = forced
+	finish := func(res *execResult) {
+		if tail != nil {
+			tail(res)
+		}
+		if hasForced {
+			res.exit = forced
+		}
+	}
+	if evict == nil {
+		finish(res)
+		res.stdout = []byte(out.String())
+		return
 	}
 	res.stdout = []byte(out.String())
+	sent := out.Len()
+	res.rest = &execRest{wait: time.Duration(grace) * time.Second, run: func(more *execResult) {
+		now = h.sim.now().UTC()
+		evict()
+		finish(more)
+		more.stdout = []byte(out.String()[sent:])
+	}}
 }
 
 // powerGrace is the least time between a power command and the power
 // action, so that the WinRM exchange that carried the command can finish.
 const powerGrace = 300 * time.Millisecond
 
-// guardLocked runs the session guard: a signed-in local user is warned,
-// then logged off after the grace period (which the simulation does not
-// wait for), and both steps go to the events log.
-func (h *Host) guardLocked(grace int, message string, out *strings.Builder) {
+// guardLocked runs the session guard. With nobody at the console it says
+// so and returns nil. With a local user it notifies them (a warn line in the
+// events log) and returns the eviction, which the command runs once the
+// grace period has passed: the logoff line, lastForcedLogoff, and the user
+// signed out.
+func (h *Host) guardLocked(grace int, message string, out *strings.Builder) (evict func()) {
 	if h.state.localUser == "" {
 		fmt.Fprintf(out, "Session guard: no local session to evict.\r\n")
-		return
+		return nil
 	}
 	if message == "" {
 		message = "A remote reservation starts soon"
 	}
-	now := h.sim.now().UTC().Format(time.RFC3339)
 	user := h.computerName() + `\` + h.state.localUser
-	warn, _ := json.Marshal(map[string]any{"timestamp": now, "action": "warn", "user": user, "session": "console", "graceSeconds": grace, "message": message})
-	logoff, _ := json.Marshal(map[string]any{"timestamp": now, "action": "logoff", "user": user, "session": "console", "graceSeconds": grace, "result": "forced"})
-	h.state.events = append(h.state.events, string(warn), string(logoff))
-	h.state.lastForcedLogoff = map[string]any{"timestamp": now, "user": user}
-	h.state.localUser = ""
-	fmt.Fprintf(out, "Session guard: warned %s, logged off after %d s grace.\r\n", user, grace)
+	event := func(fields map[string]any) {
+		fields["timestamp"] = h.sim.now().UTC().Format(time.RFC3339)
+		fields["user"], fields["session"], fields["graceSeconds"] = user, "console", grace
+		line, _ := json.Marshal(fields)
+		h.state.events = append(h.state.events, string(line))
+	}
+	event(map[string]any{"action": "warn", "message": message})
+	fmt.Fprintf(out, "Session guard: notified %s: %s. Forced logoff in %d s.\r\n", user, message, grace)
+	return func() {
+		if h.computerName()+`\`+h.state.localUser != user {
+			fmt.Fprintf(out, "Session guard: %s signed out during the grace period.\r\n", user)
+			return
+		}
+		event(map[string]any{"action": "logoff", "result": "forced"})
+		h.state.lastForcedLogoff = map[string]any{"timestamp": h.sim.now().UTC().Format(time.RFC3339), "user": user}
+		h.state.localUser = ""
+		fmt.Fprintf(out, "Session guard: logged off %s after %d s grace.\r\n", user, grace)
+	}
 }

@@ -18,33 +18,108 @@ type shell struct {
 }
 
 type command struct {
-	id       string
-	rec      int // index in Host.records
-	stdout   []byte
-	stderr   []byte
-	exit     int
-	done     chan struct{} // closed when the command has finished
-	finished bool
-	counted  bool // holds one of the in-flight slots
-	// sentOut, sentErr: how much of stdout and stderr Receive answers
-	// have carried (an answer fits in the client's MaxEnvelopeSize).
+	id  string
+	rec int // index in Host.records
+	// stdout and stderr hold the output so far (in the shell's code page),
+	// sentOut and sentErr how much of it Receive answers have carried: a
+	// Receive takes what is there, up to the client's MaxEnvelopeSize, so a
+	// command that runs for a while (the session guard) streams its output
+	// across several Receives.
+	stdout           []byte
+	stderr           []byte
+	exit             int
+	changed          chan struct{} // closed (and renewed) on new output; closed for good when finished
+	finished         bool
+	counted          bool // holds one of the in-flight slots
 	sentOut, sentErr int
+}
+
+func newCommand() *command {
+	return &command{id: newUUID(), changed: make(chan struct{}), counted: true}
 }
 
 func (sh *shell) terminateAll() {
 	for _, c := range sh.commands {
-		c.finish(nil, nil, statusControlCExit)
+		c.finish(statusControlCExit)
 	}
 }
 
-func (c *command) finish(stdout, stderr []byte, exit int) {
+// emit makes output available to the next Receive.
+func (c *command) emit(stdout, stderr []byte) {
+	if c.finished || len(stdout)+len(stderr) == 0 {
+		return
+	}
+	c.stdout = append(c.stdout, stdout...)
+	c.stderr = append(c.stderr, stderr...)
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *command) finish(exit int) {
 	if c.finished {
 		return
 	}
-	c.stdout, c.stderr, c.exit = stdout, stderr, exit
+	c.exit = exit
 	c.finished = true
-	close(c.done)
+	close(c.changed)
 }
+
+// execRest is the part of a command that runs once wait (station time,
+// scaled by HostOptions.TimeScale) has passed: run, under h.mu, appends the
+// rest of the output, sets the exit code and may add after-effects.
+type execRest struct {
+	wait time.Duration
+	run  func(res *execResult)
+}
+
+// runLocked executes line for c: the output and exit code at once, or, for
+// a command that runs on (execResult.rest), the first output now and the
+// rest when its time has passed, unless the command was ended before
+// (Signal, shell deleted, host powered off).
+func (h *Host) runLocked(sh *shell, c *command, line string) {
+	res := h.executeLocked(line)
+	h.records[c.rec].Args = res.args
+	utf8 := res.utf8
+	c.emit(h.encodeOutput(sh, utf8, res.stdout), h.encodeOutput(sh, utf8, res.stderr))
+	if res.rest == nil {
+		h.completeLocked(c, &res)
+		return
+	}
+	rest, exit := res.rest, res.exit
+	var gen uint64 // never bumped: only the sim's Close cancels the wait
+	h.afterLocked(h.scaled(rest.wait), &gen, func() {
+		if c.finished {
+			return
+		}
+		more := execResult{exit: exit}
+		rest.run(&more)
+		if h.faults.GarbageOutput {
+			more.stdout = nil // the garbage came with the first output
+		}
+		c.emit(h.encodeOutput(sh, utf8, more.stdout), h.encodeOutput(sh, utf8, more.stderr))
+		h.completeLocked(c, &more)
+	})
+}
+
+func (h *Host) completeLocked(c *command, res *execResult) {
+	h.records[c.rec].ExitCode = res.exit
+	c.finish(res.exit)
+	for _, f := range res.after {
+		f()
+	}
+}
+
+// scaled turns a station duration into real time (HostOptions.TimeScale).
+func (h *Host) scaled(d time.Duration) time.Duration {
+	if h.timeScale <= 0 {
+		return d
+	}
+	return time.Duration(float64(d) * h.timeScale)
+}
+
+// TimedOutReceives counts the Receives answered with the w:TimedOut fault
+// (the command was still running at the request's OperationTimeout).
+func (h *Host) TimedOutReceives() int64 { return h.timedOut.Load() }
 
 // releaseLocked frees the command's in-flight slot.
 func (h *Host) releaseLocked(c *command) {
@@ -75,8 +150,11 @@ func (h *Host) shellLocked(id string) (*shell, bool) {
 // forgets the shell.
 func (h *Host) dropShellLocked(sh *shell) {
 	for _, c := range sh.commands {
-		c.finish(nil, nil, statusControlCExit)
+		c.finish(statusControlCExit)
 		h.releaseLocked(c)
+		if h.records[c.rec].ExitCode == -1 {
+			h.records[c.rec].ExitCode = c.exit
+		}
 	}
 	delete(h.shells, sh.id)
 }
@@ -142,19 +220,13 @@ func (h *Host) startCommand(req *soapRequest) (int, []byte) {
 	if len(req.args) > 0 {
 		line += " " + strings.Join(req.args, " ")
 	}
-	c := &command{id: newUUID(), done: make(chan struct{}), counted: true}
+	c := newCommand()
 	h.inFlight++
 	sh.commands[c.id] = c
 	c.rec = len(h.records)
 	h.records = append(h.records, CommandRecord{At: h.sim.now(), Shell: sh.id, CommandLine: line, ExitCode: -1})
 	if !h.faults.Hang {
-		res := h.executeLocked(line)
-		h.records[c.rec].Args = res.args
-		h.records[c.rec].ExitCode = res.exit
-		c.finish(h.encodeOutput(sh, res.utf8, res.stdout), h.encodeOutput(sh, res.utf8, res.stderr), res.exit)
-		for _, f := range res.after {
-			f()
-		}
+		h.runLocked(sh, c, line)
 	} else {
 		h.records[c.rec].Args, _ = h.parseLineLocked(line)
 	}
@@ -176,8 +248,10 @@ func (h *Host) lookupLocked(req *soapRequest) (*shell, *command, *wsmanFault) {
 	return sh, c, nil
 }
 
-// receive answers with the output once the command is done, or with a
-// TimedOut fault after the request's OperationTimeout, as Windows does.
+// receive answers with the output there is (CommandState Running), or all
+// of it with CommandState Done and the exit code once the command has
+// finished; with neither by the request's OperationTimeout, it answers the
+// w:TimedOut fault, as Windows does.
 func (h *Host) receive(epoch, rctx context.Context, req *soapRequest) (int, []byte) {
 	h.mu.Lock()
 	_, c, f := h.lookupLocked(req)
@@ -187,29 +261,35 @@ func (h *Host) receive(epoch, rctx context.Context, req *soapRequest) (int, []by
 	}
 	t := time.NewTimer(req.timeout)
 	defer t.Stop()
-	select {
-	case <-c.done:
-	case <-t.C:
-		return h.faultResponse(req, faultTimedOut)
-	case <-epoch.Done():
-		return h.faultResponse(req, faultTimedOut)
-	case <-rctx.Done():
+	for {
+		h.mu.Lock()
+		if c.finished || c.sentOut < len(c.stdout) || c.sentErr < len(c.stderr) {
+			body, done := receiveOutputLocked(c, req.maxEnvelope)
+			if done {
+				h.releaseLocked(c)
+			}
+			h.mu.Unlock()
+			return 200, envelope("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse", req.messageID, "", body)
+		}
+		changed := c.changed
+		h.mu.Unlock()
+		select {
+		case <-changed:
+			continue
+		case <-t.C:
+		case <-epoch.Done():
+		case <-rctx.Done():
+		}
+		h.timedOut.Add(1)
 		return h.faultResponse(req, faultTimedOut)
 	}
-	h.mu.Lock()
-	body, done := receiveOutputLocked(c, req.maxEnvelope)
-	if done {
-		h.releaseLocked(c)
-	}
-	h.mu.Unlock()
-	return 200, envelope("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse", req.messageID, "", body)
 }
 
 func (h *Host) signal(req *soapRequest) (int, []byte) {
 	h.mu.Lock()
 	_, c, f := h.lookupLocked(req)
 	if f == nil {
-		c.finish(c.stdout, c.stderr, exitAfterSignal(c))
+		c.finish(exitAfterSignal(c))
 		h.releaseLocked(c)
 		if h.records[c.rec].ExitCode == -1 {
 			h.records[c.rec].ExitCode = c.exit

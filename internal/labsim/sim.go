@@ -38,6 +38,10 @@ type HostOptions struct {
 	BootDelay         time.Duration // after a matching magic packet (and for reboots)
 	Latency           time.Duration // added to every WinRM HTTP request
 	HeartbeatInterval time.Duration // heartbeat.json rewrite period (default 60s)
+	// TimeScale scales how long LabStation.exe commands run: the session
+	// guard waits its grace period times TimeScale before evicting a local
+	// user (0.01 makes 90 s take 0.9 s). 0 means 1, real Windows timing.
+	TimeScale float64
 
 	// LocalUser, when set, is a local user signed in at the console
 	// (e.g. "student"): prepare-session and the session guard evict it.

@@ -163,7 +163,8 @@ func runPS(t *testing.T, c *winrm.Client, script string) (string, string, int, e
 }
 
 func TestPrepareSession_EvictsLocalUser(t *testing.T) {
-	sim := mustStart(t, labsim.HostOptions{Name: "lab-ws-07", LocalUser: "student"})
+	// The guard waits its 30 s grace period in 0.3 s.
+	sim := mustStart(t, labsim.HostOptions{Name: "lab-ws-07", LocalUser: "student", TimeScale: 0.01})
 	h := sim.Hosts()[0]
 	c := newClient(t, sim, h, httpsBasic, h.Password(), "PT5S")
 

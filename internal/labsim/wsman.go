@@ -341,7 +341,7 @@ func receiveOutputLocked(c *command, limit int) (body string, done bool) {
 	}
 	out := take(c.stdout, &c.sentOut)
 	errOut := take(c.stderr, &c.sentErr)
-	done = c.sentOut == len(c.stdout) && c.sentErr == len(c.stderr)
+	done = c.finished && c.sentOut == len(c.stdout) && c.sentErr == len(c.stderr)
 	var b strings.Builder
 	b.WriteString(`<rsp:ReceiveResponse>`)
 	if !done {

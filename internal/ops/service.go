@@ -16,8 +16,10 @@ import (
 // "Database not configured", polls are not stored), nil Now is time.Now,
 // nil Logger discards.
 type Service struct {
-	Hosts *hosts.Registry
-	Lab   lab.Lab
+	// Registry is the host catalog in force (named so because Hosts is the
+	// GET /api/hosts use case).
+	Registry *hosts.Registry
+	Lab      lab.Lab
 	// Store is nil when no database is configured. Never assign a typed
 	// nil pointer here.
 	Store    Store
@@ -56,3 +58,27 @@ type Store interface {
 }
 
 var _ Store = (*store.Store)(nil)
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// host finds a catalog entry by name; notFound is the 404 message, with one
+// %s for the (escaped) name the caller gave.
+func (s *Service) host(name, notFound string) (hosts.Host, *Error) {
+	h, ok := s.Registry.Catalog().Get(name)
+	if !ok {
+		return hosts.Host{}, Errorf(CodeHostNotFound, notFound, quoteName(name))
+	}
+	return h, nil
+}

@@ -7,10 +7,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,10 +19,12 @@ import (
 	"github.com/ops-worker/ops-worker/internal/labstation"
 )
 
-// Defaults of Config (OPS_WINRM_OPERATION_TIMEOUT / OPS_WINRM_READ_TIMEOUT).
+// Defaults of Config (OPS_WINRM_OPERATION_TIMEOUT / OPS_WINRM_READ_TIMEOUT /
+// OPS_WINRM_COMMAND_TIMEOUT).
 const (
 	DefaultOperationTimeout = 20 * time.Second
 	DefaultReadTimeout      = 30 * time.Second
+	DefaultCommandTimeout   = 300 * time.Second
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultMaxPerHost       = 2
 	DefaultMaxOutput        = 4 << 20
@@ -37,8 +39,12 @@ type Config struct {
 	// ReadTimeout is the wait for an HTTP answer; it is kept above
 	// OperationTimeout so a legitimate long Receive is not cut.
 	ReadTimeout time.Duration
-	// CommandTimeout bounds one whole call (shell, command, output, close);
-	// zero means OperationTimeout, so a hung command is abandoned then.
+	// CommandTimeout bounds one whole call (shell, command, every Receive,
+	// close); zero means DefaultCommandTimeout. A command runs through as
+	// many OperationTimeouts as it needs within it; RunLabStation gives a
+	// session-guard command at least its grace period + 60 s
+	// (labstation.MinRunTime). A command still running then is abandoned
+	// and its shell deleted.
 	CommandTimeout time.Duration
 	// DialTimeout bounds each TCP connect. It is kept below CommandTimeout
 	// (at most half of it): a sleeping station ignores the SYN, and its
@@ -76,7 +82,7 @@ func New(cfg Config) *Client {
 		cfg.ReadTimeout = cfg.OperationTimeout + 5*time.Second
 	}
 	if cfg.CommandTimeout <= 0 {
-		cfg.CommandTimeout = cfg.OperationTimeout
+		cfg.CommandTimeout = DefaultCommandTimeout
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
@@ -99,7 +105,9 @@ func New(cfg Config) *Client {
 	return &Client{cfg: cfg, sems: map[string]*hostSem{}}
 }
 
-// Result of one command.
+// Result of one command. When the call fails after the command started,
+// Stdout and Stderr hold what was received until then and ExitCode is 0:
+// no exit code came (the error says why).
 type Result struct {
 	ExitCode int
 	Stdout   string
@@ -111,18 +119,19 @@ type Result struct {
 
 // Run runs commandLine (as the station's cmd shell receives it) on t.
 func (c *Client) Run(ctx context.Context, t Target, commandLine string) (Result, error) {
-	return c.exec(ctx, t, "run", commandLine)
+	return c.exec(ctx, t, "run", commandLine, c.cfg.CommandTimeout)
 }
 
 // RunLabStation runs `exe command args...`, each argument reaching the
 // program verbatim; an argument that cannot is refused (ErrArgument) before
-// anything is sent.
+// anything is sent. The command may run for CommandTimeout, and a
+// session-guard command for at least its grace period + 60 s.
 func (c *Client) RunLabStation(ctx context.Context, t Target, exe, command string, args []string) (Result, error) {
 	line, err := labstation.CommandLine(exe, command, args)
 	if err != nil {
 		return Result{}, &Error{Op: "run " + command, Host: t.String(), Kind: ErrArgument, Err: err}
 	}
-	return c.exec(ctx, t, "run "+command, line)
+	return c.exec(ctx, t, "run "+command, line, max(c.cfg.CommandTimeout, labstation.MinRunTime(command, args)))
 }
 
 // acquire takes one of the MaxPerHost slots of key. The map holds a key
@@ -159,7 +168,8 @@ type hostSem struct {
 	refs  int
 }
 
-func (c *Client) exec(parent context.Context, t Target, op, commandLine string) (Result, error) {
+// exec runs commandLine on t within timeout (the command deadline).
+func (c *Client) exec(parent context.Context, t Target, op, commandLine string, timeout time.Duration) (Result, error) {
 	start := time.Now()
 	host := t.String()
 	fail := func(kind, err error) error { return &Error{Op: op, Host: host, Kind: kind, Err: err} }
@@ -177,37 +187,36 @@ func (c *Client) exec(parent context.Context, t Target, op, commandLine string) 
 	if err != nil {
 		return Result{}, fail(classify(parent, parent, err), err)
 	}
-	ctx, cancel := context.WithTimeoutCause(parent, c.cfg.CommandTimeout, errCommandTimeout)
+	ctx, cancel := context.WithTimeoutCause(parent, timeout, errCommandTimeout)
 	defer cancel()
-	res, shellID, err := c.call(ctx, t, tlsCfg, commandLine)
+	res, st, shellID, err := c.call(ctx, t, tlsCfg, commandLine)
 	res.Duration = time.Since(start)
 	if err == nil {
 		release()
-		c.cfg.Logger.Debug("winrm call", "op", op, "host", host, "exit_code", res.ExitCode, "duration_ms", res.Duration.Milliseconds())
+		c.cfg.Logger.Debug("winrm call", "op", op, "host", host, "exit_code", res.ExitCode, "duration_ms", res.Duration.Milliseconds(),
+			"receives", st.receives, "receive_timeouts", st.timeouts)
 		return res, nil
 	}
 	kind := classify(parent, ctx, err)
-	if ctx.Err() != nil || kind == ErrUnreachable {
-		if ctx.Err() != nil {
-			err = context.Cause(ctx)
-		}
-		if shellID != "" {
-			// Abandoned mid-command, or the station dropped the connection
-			// (asleep, rebooting, cut off): it may still hold the shell and
-			// count the command against its 2 slots. Delete the shell in the
-			// background, keeping our slot until done, so the caller returns
-			// at once: a dial to a sleeping station waits for DialTimeout.
-			c.cleanups.Add(1)
-			go func(release func()) {
-				defer c.cleanups.Done()
-				defer release()
-				c.deleteShell(context.WithoutCancel(parent), t, tlsCfg, shellID)
-			}(release)
-			release = func() {}
-		}
+	if ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	if shellID != "" {
+		// Abandoned mid-command (deadline, cancellation, a failed Receive):
+		// the station may still run it and count it against its 2 slots.
+		// Delete the shell in the background, keeping our slot until done,
+		// so the caller returns at once.
+		c.cleanups.Add(1)
+		go func(release func()) {
+			defer c.cleanups.Done()
+			defer release()
+			c.deleteShell(context.WithoutCancel(parent), t, tlsCfg, shellID)
+		}(release)
+		release = func() {}
 	}
 	release()
-	c.cfg.Logger.Debug("winrm call failed", "op", op, "host", host, "kind", kind.Error(), "duration_ms", res.Duration.Milliseconds())
+	c.cfg.Logger.Debug("winrm call failed", "op", op, "host", host, "kind", kind.Error(), "duration_ms", res.Duration.Milliseconds(),
+		"receives", st.receives, "receive_timeouts", st.timeouts)
 	return res, fail(kind, err)
 }
 
@@ -220,13 +229,13 @@ func (c *Client) Close() error {
 
 // call runs one command on its own connections, which are closed when ctx
 // ends: that is what stops masterzen's context-less calls at once.
-func (c *Client) call(ctx context.Context, t Target, tlsCfg *tls.Config, commandLine string) (res Result, shellID string, err error) {
+func (c *Client) call(ctx context.Context, t Target, tlsCfg *tls.Config, commandLine string) (res Result, st receiveStats, shellID string, err error) {
 	err = c.withClient(ctx, t, tlsCfg, func(client *mzwinrm.Client, tr mzwinrm.Transporter) error {
 		var runErr error
-		res, shellID, runErr = c.runShell(ctx, t, client, tr, commandLine)
+		res, st, shellID, runErr = c.runShell(ctx, t, client, tr, commandLine)
 		return runErr
 	})
-	return res, shellID, err
+	return res, st, shellID, err
 }
 
 func (c *Client) deleteShell(parent context.Context, t Target, tlsCfg *tls.Config, shellID string) {
@@ -306,76 +315,119 @@ func (c *Client) newMZClient(ctx context.Context, t Target, tracker *connTracker
 }
 
 // runShell creates a shell, runs the command, collects its output and
-// deletes the shell. It returns the shell ID so an abandoned call can be
-// cleaned up.
-func (c *Client) runShell(ctx context.Context, t Target, client *mzwinrm.Client, tr mzwinrm.Transporter, commandLine string) (Result, string, error) {
-	// CreateShell by hand (the same exported steps) to learn the shell ID,
-	// which masterzen keeps unexported.
+// deletes the shell. On failure it returns the shell ID when the shell is
+// still to be deleted (exec does it in the background).
+func (c *Client) runShell(ctx context.Context, t Target, client *mzwinrm.Client, tr mzwinrm.Transporter, commandLine string) (Result, receiveStats, string, error) {
+	// Every step by hand with masterzen's exported request builders and
+	// parsers: CreateShell to learn the shell ID (masterzen keeps it
+	// unexported), Command to keep masterzen's receive loop from starting
+	// (see receive).
 	params := client.Parameters
 	scheme := "http"
 	if t.UseSSL {
 		scheme = "https"
 	}
-	req := mzwinrm.NewOpenShellRequest(scheme+"://"+t.String()+"/wsman", &params)
+	url := scheme + "://" + t.String() + "/wsman"
+	req := mzwinrm.NewOpenShellRequest(url, &params)
 	resp, err := tr.Post(client, req)
 	req.Free()
 	if err != nil {
-		return Result{}, "", fmt.Errorf("create shell: %w", err)
+		return Result{}, receiveStats{}, "", fmt.Errorf("create shell: %w", err)
 	}
 	shellID, err := mzwinrm.ParseOpenShellResponse(resp)
 	if err != nil || shellID == "" {
-		return Result{}, "", &kindError{kind: ErrProtocol, msg: fmt.Sprintf("create shell: no shell ID in answer (%v)", err)}
+		return Result{}, receiveStats{}, "", &kindError{kind: ErrProtocol, msg: fmt.Sprintf("create shell: no shell ID in answer (%v)", err)}
 	}
-	shell := client.NewShell(shellID)
-	cmd, err := shell.ExecuteWithContext(ctx, commandLine)
+	req = mzwinrm.NewExecuteCommandRequest(url, shellID, commandLine, nil, &params)
+	resp, err = tr.Post(client, req)
+	req.Free()
 	if err != nil {
-		if ctx.Err() == nil && !isUnreachable(err) {
-			c.closeShell(t, shell)
-			return Result{}, "", fmt.Errorf("execute: %w", err)
-		}
-		return Result{}, shellID, fmt.Errorf("execute: %w", err) // exec deletes it in the background
+		return Result{}, receiveStats{}, shellID, fmt.Errorf("execute: %w", faultError(err))
 	}
-	// masterzen keeps the receive loop's error unexported; it reaches us as
-	// the error that closes the output pipes. Both must be drained, or the
-	// loop blocks writing to them.
+	commandID, err := mzwinrm.ParseExecuteCommandResponse(resp)
+	if err != nil || commandID == "" {
+		return Result{}, receiveStats{}, shellID, &kindError{kind: ErrProtocol, msg: fmt.Sprintf("execute: no command ID in answer (%v)", err)}
+	}
+	res, st, err := c.receive(ctx, client, tr, url, shellID, commandID)
+	if err != nil {
+		return res, st, shellID, fmt.Errorf("receive output: %w", err)
+	}
+	c.closeShell(t, client.NewShell(shellID))
+	return res, st, "", nil
+}
+
+// receiveStats counts the Receives of one command and how many of them
+// ended in the OperationTimeout fault.
+type receiveStats struct{ receives, timeouts int }
+
+// timedOutPause is the least time between a Receive answered with the
+// OperationTimeout fault and the next one, so a station that answered it
+// at once (Windows waits the OperationTimeout) does not make us spin.
+const timedOutPause = 100 * time.Millisecond
+
+// receive issues Receive requests until the command is Done, ctx ends (the
+// command deadline or the caller) or a request fails.
+//
+// masterzen's own loop (Command, fetchOutput) is not used: it recognises
+// the OperationTimeout fault by the substring "OperationTimeout" anywhere
+// in the error text, also takes any *url.Error timeout as "still running"
+// (so a station that stops answering is polled back to back until our
+// deadline), turns a dropped connection into exit code 16001, feeds the
+// output through pipes that need two draining goroutines, and sends a
+// Signal on cancellation over connections we have already closed. Here
+// the fault is recognised by its WS-Management code (2150858793) or
+// subcode (w:TimedOut); any other failure ends the command with its own
+// kind (a dropped connection is ErrUnreachable, a station silent past
+// ReadTimeout ErrTimeout, another fault ErrProtocol), and output goes
+// straight into the capped buffers.
+func (c *Client) receive(ctx context.Context, client *mzwinrm.Client, tr mzwinrm.Transporter, url, shellID, commandID string) (Result, receiveStats, error) {
+	params := client.Parameters
 	stdout := &capBuffer{max: c.cfg.MaxOutput}
 	stderr := &capBuffer{max: c.cfg.MaxOutput}
-	var errOut, errErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_, errErr = io.Copy(stderr, cmd.Stderr)
-	}()
-	_, errOut = io.Copy(stdout, cmd.Stdout)
-	wg.Wait()
-	cmd.Wait()
-	res := Result{ExitCode: cmd.ExitCode(), Stdout: stdout.String(), Stderr: stderr.String(),
-		Truncated: stdout.truncated || stderr.truncated}
-	if err := firstErr(errOut, errErr); err != nil {
-		if ctx.Err() != nil || isUnreachable(err) {
-			return res, shellID, fmt.Errorf("receive output: %w", err) // exec deletes it in the background
-		}
-		c.closeShell(t, shell)
-		return res, "", fmt.Errorf("receive output: %w", err)
+	result := func(exit int) Result {
+		return Result{ExitCode: exit, Stdout: stdout.String(), Stderr: stderr.String(),
+			Truncated: stdout.truncated || stderr.truncated}
 	}
-	c.closeShell(t, shell)
-	return res, "", nil
+	var st receiveStats
+	for {
+		if err := ctx.Err(); err != nil {
+			return result(0), st, err
+		}
+		st.receives++
+		sent := time.Now()
+		req := mzwinrm.NewGetOutputRequest(url, shellID, commandID, "stdout stderr", &params)
+		resp, err := tr.Post(client, req)
+		req.Free()
+		if err != nil {
+			if !isOperationTimeout(err) {
+				return result(0), st, faultError(err)
+			}
+			st.timeouts++
+			if wait := timedOutPause - time.Since(sent); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+				}
+			}
+			continue
+		}
+		if !strings.Contains(resp, "ReceiveResponse") {
+			return result(0), st, &kindError{kind: ErrProtocol, msg: "answer to Receive is not a ReceiveResponse"}
+		}
+		done, exit, err := mzwinrm.ParseSlurpOutputErrResponse(resp, stdout, stderr)
+		if err != nil {
+			return result(0), st, &kindError{kind: ErrProtocol, msg: "parse Receive answer: " + err.Error()}
+		}
+		if done {
+			return result(exit), st, nil
+		}
+	}
 }
 
 func (c *Client) closeShell(t Target, shell *mzwinrm.Shell) {
 	if err := shell.Close(); err != nil {
 		c.cfg.Logger.Debug("winrm delete shell", "host", t.String(), "err", err.Error())
 	}
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }
 
 // capBuffer keeps the first max bytes and drops the rest, still reading it.

@@ -136,7 +136,7 @@ type soapFault struct {
 
 func parseFault(body string) (soapFault, bool) {
 	var f soapFault
-	if !strings.Contains(body, "Fault") || xml.Unmarshal([]byte(body), &f) != nil || f.Subcode == "" {
+	if !strings.Contains(body, "Fault") || xml.Unmarshal([]byte(body), &f) != nil || (f.Subcode == "" && f.WSMan.Code == "") {
 		return soapFault{}, false
 	}
 	return f, true
@@ -192,6 +192,49 @@ func escapeText(s string, max int) string {
 		b.WriteString("...")
 	}
 	return b.String()
+}
+
+// codeOperationTimeout is the WSManFault code of w:TimedOut: the command did
+// not finish (nor write output) within the request's OperationTimeout. It
+// only means "still running: ask again".
+const codeOperationTimeout = "2150858793"
+
+// statusFault reads the WS-Management fault of an HTTP error answer.
+func statusFault(err error) (soapFault, bool) {
+	var se *statusError
+	if !errors.As(err, &se) {
+		return soapFault{}, false
+	}
+	return parseFault(se.Body)
+}
+
+// isOperationTimeout reports whether err is the OperationTimeout fault
+// (w:TimedOut, WSManFault code 2150858793) that ends a Receive while the
+// command still runs.
+func isOperationTimeout(err error) bool {
+	f, ok := statusFault(err)
+	if !ok {
+		return false
+	}
+	_, sub, _ := strings.Cut(f.Subcode, ":")
+	return f.WSMan.Code == codeOperationTimeout || sub == "TimedOut" || f.Subcode == "TimedOut"
+}
+
+// faultError turns an HTTP error carrying a WS-Management fault into a
+// short error naming the fault (ErrQuota for w:QuotaLimit, else
+// ErrProtocol), bounded and escaped; other errors are returned as they are.
+func faultError(err error) error {
+	f, ok := statusFault(err)
+	if !ok {
+		return err
+	}
+	kind := ErrProtocol
+	if strings.HasSuffix(f.Subcode, ":QuotaLimit") {
+		kind = ErrQuota
+	}
+	msg := fmt.Sprintf("WS-Management fault %s (code %s): %s", f.Subcode, f.WSMan.Code,
+		strings.TrimSpace(firstNonBlank(f.WSMan.Message, f.Reason)))
+	return &kindError{kind: kind, msg: escapeText(msg, maxErrorBody)}
 }
 
 // kindError marks an error produced by our transport with its kind.

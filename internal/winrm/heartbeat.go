@@ -68,7 +68,10 @@ func (c *Client) ReadHeartbeat(ctx context.Context, t Target, heartbeatPath, eve
 	if err != nil {
 		return nil, nil, nil, &Error{Op: "heartbeat", Host: t.String(), Kind: ErrArgument, Err: err}
 	}
-	res, err := c.exec(ctx, t, "heartbeat", mzwinrm.Powershell(script))
+	// Reading two files takes well under one OperationTimeout; a station
+	// that has not answered after a second one is not going to: the read
+	// does not wait the whole CommandTimeout meant for long commands.
+	res, err := c.exec(ctx, t, "heartbeat", mzwinrm.Powershell(script), min(c.cfg.CommandTimeout, 2*c.cfg.OperationTimeout))
 	if err != nil {
 		return nil, nil, nil, err
 	}

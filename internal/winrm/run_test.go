@@ -287,21 +287,28 @@ func TestRunLabStation_HostileArgs(t *testing.T) {
 	}
 }
 
+// A hung command is polled through its OperationTimeouts and abandoned at
+// the command deadline, not at the first OperationTimeout; its shell is
+// deleted.
 func TestRun_HungCommandAbandoned(t *testing.T) {
 	sim := startSim(t)
 	h := sim.Host("lab-ws-01")
 	h.SetFaults(labsim.Faults{Hang: true})
-	c := winrm.New(winrm.Config{OperationTimeout: time.Second})
+	c := winrm.New(winrm.Config{OperationTimeout: 300 * time.Millisecond, CommandTimeout: 1500 * time.Millisecond})
 	defer c.Close()
 	for _, m := range modes {
+		timedOut := h.TimedOutReceives()
 		start := time.Now()
 		_, err := c.RunLabStation(context.Background(), target(sim, h, m), exe, "status", nil)
 		d := time.Since(start)
 		if !errors.Is(err, winrm.ErrTimeout) {
-			t.Fatalf("err = %v, want ErrTimeout", err)
+			t.Fatalf("%s: err = %v, want ErrTimeout", m.name, err)
 		}
-		if d < 900*time.Millisecond || d > 3*time.Second {
-			t.Errorf("abandoned after %v, want about the 1s operation timeout", d)
+		if d < 1400*time.Millisecond || d > 5*time.Second {
+			t.Errorf("%s: abandoned after %v, want about the 1.5 s command deadline", m.name, d)
+		}
+		if n := h.TimedOutReceives() - timedOut; n < 2 {
+			t.Errorf("%s: %d Receives ended in the OperationTimeout fault, want several before the deadline", m.name, n)
 		}
 	}
 	// The abandoned shells were deleted in the background: the station's
@@ -325,15 +332,9 @@ func TestRun_CancelStopsAtOnce(t *testing.T) {
 	defer c.Close()
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			cancelled := make(chan time.Time, 1)
-			go func() {
-				time.Sleep(300 * time.Millisecond)
-				cancelled <- time.Now()
-				cancel()
-			}()
+			ctx, cancelled := cancelAfter(300 * time.Millisecond)
 			_, err := c.RunLabStation(ctx, target(sim, h, m), exe, "status", nil)
-			at := <-cancelled
+			at := cancelled()
 			// "At once" against a 30 s operation timeout; the margin is for
 			// a loaded CI machine running the race detector, not a goal.
 			if d := time.Since(at); d > 2*time.Second {

@@ -1,0 +1,71 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/store"
+)
+
+// storeTimeout bounds a database write made after the station answered, on
+// a context that outlives the caller's (a client that left must not make a
+// finished step or poll go unrecorded).
+const storeTimeout = 10 * time.Second
+
+// detached is ctx without its cancellation, bounded by storeTimeout.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+}
+
+// PollHeartbeat is POST /api/heartbeat/poll: read the station's heartbeat
+// (and last event), store it when a database is configured, answer the
+// station's document. A failed write is said in the answer (Stored false,
+// StoreError) and in the log; the poll still answers the data.
+func (s *Service) PollHeartbeat(ctx context.Context, r PollRequest) (PollResponse, error) {
+	if r.Host == "" {
+		return PollResponse{}, Errorf(CodeBadRequest, "host is required")
+	}
+	h, herr := s.host(r.Host, "host '%s' not found in config")
+	if herr != nil {
+		return PollResponse{}, herr
+	}
+	include := r.IncludeEvents == nil || *r.IncludeEvents
+	start := time.Now()
+	read, err := s.Lab.ReadHeartbeat(ctx, h, include)
+	if err != nil {
+		e := fromLab(h.Name, err)
+		s.log().WarnContext(ctx, "heartbeat poll failed", "host", h.Name, "code", e.Code, "err", err)
+		return PollResponse{}, e
+	}
+	if read.EventsErr != nil {
+		s.log().InfoContext(ctx, "events log unreadable; last_event null", "host", h.Name, "err", read.EventsErr)
+	}
+	out := PollResponse{Heartbeat: read.Heartbeat.Raw, LastEvent: json.RawMessage("null"),
+		Host: h.Name, Stale: read.Stale}
+	if read.LastEvent != nil && len(read.LastEvent.Raw) > 0 {
+		out.LastEvent = read.LastEvent.Raw
+	}
+	out.Stored, out.StoreError = s.saveHeartbeat(ctx, h, read)
+	out.DurationMs = time.Since(start).Milliseconds()
+	return out, nil
+}
+
+// saveHeartbeat stores a read heartbeat; it returns false and the reason
+// shown to the caller when it was not stored.
+func (s *Service) saveHeartbeat(ctx context.Context, h hosts.Host, read lab.HeartbeatRead) (bool, string) {
+	if s.Store == nil {
+		return false, ""
+	}
+	rec := store.NewHeartbeatRecord(store.HostRecord{Name: h.Name, Address: h.Address, MAC: h.MAC, Mode: h.Mode},
+		read.Heartbeat, read.LastEvent)
+	wctx, cancel := detached(ctx)
+	defer cancel()
+	if _, err := s.Store.SaveHeartbeat(wctx, rec); err != nil {
+		s.log().ErrorContext(ctx, "heartbeat not stored", "host", h.Name, "err", err)
+		return false, "not stored: database write failed"
+	}
+	return true, ""
+}

@@ -1,0 +1,154 @@
+package ops
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
+)
+
+// maxReasonInMessage bounds the reload failure's reason in a message.
+const maxReasonInMessage = 300
+
+// QuarantineFlags is the effective quarantine flags of the catalog's hosts: the
+// stored flag (POST /api/hosts/quarantine, shared by every instance) wins
+// when one was set, else the catalog's "quarantined". This is the one
+// merge; Hosts, Health, Timeline and the ticks use it. Without a database,
+// or when it cannot be read (logged), the catalog flags alone apply.
+func (s *Service) QuarantineFlags(ctx context.Context, c *hosts.Catalog) map[string]bool {
+	var stored map[string]bool
+	if s.Store != nil {
+		var err error
+		if stored, err = s.Store.Quarantines(ctx); err != nil {
+			s.log().WarnContext(ctx, "stored quarantine flags unreadable; using the catalog's", "err", err)
+		}
+	}
+	out := make(map[string]bool, c.Len())
+	for _, h := range c.Hosts() {
+		q, ok := stored[strings.ToLower(h.Name)]
+		if !ok {
+			q = h.Quarantined
+		}
+		out[h.Name] = q
+	}
+	return out
+}
+
+// HostForLab is the host serving a lab: the first non-quarantined one that
+// claims it (the catalog's order), or false.
+func (s *Service) HostForLab(ctx context.Context, labID string) (hosts.Host, bool) {
+	c := s.Registry.Catalog()
+	cands := c.ForLab(labID)
+	if len(cands) == 0 {
+		return hosts.Host{}, false
+	}
+	q := s.QuarantineFlags(ctx, c)
+	for _, h := range cands {
+		if !q[h.Name] {
+			return h, true
+		}
+	}
+	return hosts.Host{}, false
+}
+
+// ReloadHosts is POST /api/hosts/reload. An invalid file is refused with
+// its reason and the catalog in force stays.
+func (s *Service) ReloadHosts(ctx context.Context) (ReloadResponse, error) {
+	c, warns, err := s.Registry.Reload()
+	if err != nil {
+		s.log().ErrorContext(ctx, "host catalog reload refused; previous catalog kept", "err", err)
+		reason := oneLine(err.Error(), maxReasonInMessage)
+		return ReloadResponse{}, Wrap(CodeConfigInvalid, "host catalog not reloaded (previous catalog kept): "+reason, err)
+	}
+	for _, w := range warns {
+		s.log().WarnContext(ctx, "host catalog", "warning", w)
+	}
+	s.log().InfoContext(ctx, "host catalog reloaded", "hosts", c.Len())
+	return ReloadResponse{Reloaded: true, Hosts: c.Len(), Warnings: warns}, nil
+}
+
+// SetQuarantine is POST /api/hosts/quarantine. The flag is stored, so it
+// holds across instances and restarts; without a database it is refused
+// (500 "Database not configured") rather than kept in one process's memory.
+func (s *Service) SetQuarantine(ctx context.Context, r QuarantineRequest) (QuarantineResponse, error) {
+	if r.Host == "" {
+		return QuarantineResponse{}, Errorf(CodeBadRequest, "host is required")
+	}
+	h, herr := s.host(r.Host, "host '%s' not found in config")
+	if herr != nil {
+		return QuarantineResponse{}, herr
+	}
+	if s.Store == nil {
+		return QuarantineResponse{}, Errorf(CodeDBNotConfigured, "Database not configured")
+	}
+	q := r.Quarantined == nil || *r.Quarantined
+	if err := s.Store.SetQuarantine(ctx, h.Name, q); err != nil {
+		return QuarantineResponse{}, internal(err)
+	}
+	s.log().InfoContext(ctx, "quarantine set", "host", h.Name, "quarantined", q)
+	return QuarantineResponse{Host: h.Name, Quarantined: q}, nil
+}
+
+// Hosts is GET /api/hosts: the catalog without secrets, the merged
+// quarantine flag, and with a database the latest heartbeat in short.
+func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
+	c := s.Registry.Catalog()
+	q := s.QuarantineFlags(ctx, c)
+	staleAfter := s.Settings.HeartbeatStaleAfter
+	if staleAfter <= 0 {
+		staleAfter = lab.DefaultStaleAfter
+	}
+	out := HostsResponse{Hosts: make([]HostSummary, 0, c.Len())}
+	for _, h := range c.Hosts() {
+		sum := HostSummary{Public: h.Public()}
+		sum.Quarantined = q[h.Name]
+		if s.Store != nil {
+			hb, err := s.latestHeartbeat(ctx, h.Name)
+			if err != nil {
+				return HostsResponse{}, internal(err)
+			}
+			if hb != nil {
+				sum.Heartbeat = &HeartbeatSummary{Timestamp: utc(hb.Timestamp), Ready: hb.Ready,
+					LocalMode: hb.LocalMode, LocalSession: hb.LocalSession, LastSeen: utc(hb.LastSeen),
+					Stale: hb.Timestamp == nil || s.now().Sub(*hb.Timestamp) > staleAfter}
+			}
+		}
+		out.Hosts = append(out.Hosts, sum)
+	}
+	return out, nil
+}
+
+// healthTimeout bounds the database ping and flag read of Health.
+const healthTimeout = 3 * time.Second
+
+// Health is GET /health. It never fails: a database that does not answer
+// is "db": false.
+func (s *Service) Health(ctx context.Context) HealthResponse {
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	out := HealthResponse{Status: "ok", Version: s.Version, DBKind: s.DBKind}
+	if out.DBKind == "" {
+		out.DBKind = "none"
+	}
+	if s.Store != nil {
+		if err := s.Store.Ping(ctx); err != nil {
+			s.log().WarnContext(ctx, "health: database ping failed", "err", err)
+		} else {
+			out.DB = true
+		}
+	}
+	if s.Registry != nil {
+		for _, quarantined := range s.QuarantineFlags(ctx, s.Registry.Catalog()) {
+			if !quarantined {
+				out.HostsLoaded++
+			}
+		}
+	}
+	if s.Settings.RelayConfigured {
+		// Reachability is the relay issue's; until then only "configured".
+		out.Relay = &Relay{Configured: true}
+	}
+	return out
+}

@@ -1,0 +1,252 @@
+package ops
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/store"
+)
+
+// Defaults of the reservation flows (API.md).
+const (
+	DefaultGuardGrace = 90 // seconds
+	// MaxStoredOutput caps stdout and stderr each in a recorded step's
+	// payload (the response carries them whole); a cut one is flagged
+	// with stdoutTruncated / stderrTruncated.
+	MaxStoredOutput = 16 << 10
+)
+
+// Step statuses.
+const (
+	StatusCompleted = "completed"
+	StatusWarnings  = "completed_with_warnings"
+	StatusFailed    = "failed"
+)
+
+// Record errors shown in Step.RecordError.
+const (
+	recordNoDB   = "not recorded: no database"
+	recordFailed = "not recorded: database write failed"
+)
+
+// flowStep is a step planned before anything runs, so that every refusal
+// (allowlist, argument, wake syntax) is a 400 before any network I/O.
+type flowStep struct {
+	action  string
+	wake    *wakePlan
+	command string
+	args    []string
+}
+
+// flow is one start or end run.
+type flow struct {
+	reservationID string
+	labID         string
+	host          hosts.Host
+	steps         []flowStep
+}
+
+// StartReservation is POST /api/reservations/start: wake (unless wake is
+// false), then prepare-session (unless prepare is false), stopping at the
+// first failure. OK false means the HTTP layer answers 502 with the body.
+func (s *Service) StartReservation(ctx context.Context, r StartRequest) (FlowResponse, error) {
+	f, err := s.newFlow(r.ReservationID, r.Host, r.LabID)
+	if err != nil {
+		return FlowResponse{}, err
+	}
+	if r.Wake == nil || *r.Wake {
+		p, perr := planWake(f.host, r.WakeOptions)
+		if perr != nil {
+			return FlowResponse{}, perr
+		}
+		f.steps = append(f.steps, flowStep{action: ActionWake, wake: &p})
+	}
+	if r.Prepare == nil || *r.Prepare {
+		args := r.PrepareArgs
+		if args == nil {
+			grace := DefaultGuardGrace
+			if r.GuardGrace != nil {
+				if *r.GuardGrace < 0 {
+					return FlowResponse{}, Errorf(CodeBadRequest, "guardGrace must be 0 or more seconds")
+				}
+				grace = *r.GuardGrace
+			}
+			args = []string{labstation.GuardGraceArg(grace)}
+		}
+		f.steps = append(f.steps, flowStep{action: ActionPrepare, command: "prepare-session", args: args})
+	}
+	return s.runFlow(ctx, f)
+}
+
+// EndReservation is POST /api/reservations/end: release-session (unless
+// release is false), then, with a powerAction, `power <mode> <args...>`
+// recorded as "power:<mode>".
+func (s *Service) EndReservation(ctx context.Context, r EndRequest) (FlowResponse, error) {
+	f, err := s.newFlow(r.ReservationID, r.Host, r.LabID)
+	if err != nil {
+		return FlowResponse{}, err
+	}
+	if r.Release == nil || *r.Release {
+		args := r.ReleaseArgs
+		if args == nil {
+			args = []string{"--reboot"}
+		}
+		f.steps = append(f.steps, flowStep{action: ActionRelease, command: "release-session", args: args})
+	}
+	if r.PowerAction != nil {
+		mode, merr := labstation.PowerMode(r.PowerAction.Mode)
+		if merr != nil {
+			return FlowResponse{}, Wrap(CodeBadRequest, "powerAction.mode must be shutdown or hibernate", merr)
+		}
+		args := append([]string{mode}, r.PowerAction.Args...)
+		f.steps = append(f.steps, flowStep{action: ActionPowerPrefix + mode, command: "power", args: args})
+	}
+	return s.runFlow(ctx, f)
+}
+
+// newFlow checks what both flows need: the ids and the host. The lab id is
+// the request's, else the host's first lab.
+func (s *Service) newFlow(reservationID, host, labID string) (*flow, *Error) {
+	if reservationID == "" || host == "" {
+		return nil, Errorf(CodeBadRequest, "reservationId and host are required")
+	}
+	h, err := s.host(host, "host '%s' not found")
+	if err != nil {
+		return nil, err
+	}
+	if labID == "" && len(h.Labs) > 0 {
+		labID = h.Labs[0]
+	}
+	return &flow{reservationID: reservationID, labID: labID, host: h}, nil
+}
+
+// runFlow checks every command step, then runs the steps in order, stopping
+// at the first failure, recording each.
+func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
+	for _, st := range f.steps {
+		if st.command != "" {
+			if err := s.checkCommandLine(f.host, st.command, st.args); err != nil {
+				return FlowResponse{}, err
+			}
+		}
+	}
+	out := FlowResponse{OK: true, ReservationID: f.reservationID, Host: f.host.Name, LabID: f.labID, Steps: []Step{}}
+	for _, st := range f.steps {
+		var step Step
+		if st.wake != nil {
+			step = s.wakeStep(ctx, *st.wake)
+		} else {
+			step = s.commandStep(ctx, f.host, st)
+		}
+		step.RecordError = s.record(ctx, f, step)
+		out.Steps = append(out.Steps, step)
+		s.log().InfoContext(ctx, "reservation step", "reservation", f.reservationID, "host", f.host.Name,
+			"action", step.Action, "status", step.Status, "duration_ms", step.DurationMs)
+		if !step.Success {
+			out.OK = false
+			break
+		}
+	}
+	return out, nil
+}
+
+// wakeStep runs the wake of a flow, as /api/wol does.
+func (s *Service) wakeStep(ctx context.Context, p wakePlan) Step {
+	start := time.Now()
+	res, err := s.Lab.Wake(ctx, p.host, p.opts)
+	details := map[string]any{"mac": p.mac, "pingTarget": cmp.Or(res.PingTarget, p.pingTarget),
+		"attemptsRequested": p.attempts, "attemptsUsed": res.AttemptsUsed, "waitSeconds": p.wait,
+		"port": p.port, "broadcast": p.broadcast}
+	step := Step{Action: ActionWake, DurationMs: time.Since(start).Milliseconds(), Details: details}
+	switch {
+	case err != nil:
+		e := fromLab(p.host.Name, err)
+		s.log().WarnContext(ctx, "wake step failed", "host", p.host.Name, "code", e.Code, "err", err)
+		step.Status, step.Message = StatusFailed, e.Message
+		details["error"] = string(e.Code)
+	case res.Success:
+		step.Success, step.Status, step.Message = true, StatusCompleted, "Host reachable"
+		details["reachedBy"] = res.ReachedBy
+	default:
+		step.Status, step.Message = StatusFailed, "Host did not respond to ping"
+	}
+	return step
+}
+
+// commandStep runs one LabStation command of a flow.
+func (s *Service) commandStep(ctx context.Context, h hosts.Host, st flowStep) Step {
+	start := time.Now()
+	res, err := s.Lab.RunCommand(ctx, h, st.command, st.args, lab.CommandOptions{})
+	elapsed := time.Since(start).Milliseconds()
+	step := Step{Action: st.action, DurationMs: elapsed}
+	if err != nil {
+		e := fromLab(h.Name, err)
+		s.log().WarnContext(ctx, "command step failed", "host", h.Name, "action", st.action, "code", e.Code, "err", err)
+		step.Status, step.Message = StatusFailed, e.Message
+		step.Details = map[string]any{"exitCode": nil, "stdout": "", "stderr": "", "args": st.args,
+			"durationMs": elapsed, "error": string(e.Code)}
+		return step
+	}
+	o := labstation.ClassifyExit(res.ExitCode)
+	step.Success, step.Status = o.Success(), o.Status()
+	step.Message = fmt.Sprintf("Exit code %d", res.ExitCode)
+	step.Details = map[string]any{"exitCode": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr,
+		"args": st.args, "durationMs": res.Duration.Milliseconds()}
+	return step
+}
+
+// record writes a step to reservation_operations; it returns what
+// Step.RecordError says ("" when written). The write outlives a client
+// that left: the step ran.
+func (s *Service) record(ctx context.Context, f *flow, step Step) string {
+	if s.Store == nil {
+		return recordNoDB
+	}
+	payload, err := json.Marshal(storedDetails(step.Details))
+	if err != nil {
+		s.log().ErrorContext(ctx, "step not recorded: payload", "reservation", f.reservationID, "action", step.Action, "err", err)
+		return recordFailed
+	}
+	code := http.StatusOK
+	if !step.Success {
+		code = http.StatusBadGateway
+	}
+	dur := int(step.DurationMs)
+	op := store.Operation{ReservationID: f.reservationID, LabID: f.labID, Host: f.host.Name,
+		Action: step.Action, Status: step.Status, Success: step.Success, ResponseCode: &code,
+		DurationMs: &dur, Payload: payload, Message: step.Message, CreatedAt: s.now().UTC()}
+	wctx, cancel := detached(ctx)
+	defer cancel()
+	if _, err := s.Store.RecordOperation(wctx, op); err != nil {
+		s.log().ErrorContext(ctx, "step not recorded", "reservation", f.reservationID, "action", step.Action, "err", err)
+		return recordFailed
+	}
+	return ""
+}
+
+// storedDetails is a step's details with stdout and stderr cut to
+// MaxStoredOutput each (flagged), so a chatty station cannot fill the
+// table.
+func storedDetails(d map[string]any) map[string]any {
+	out := make(map[string]any, len(d)+2)
+	for k, v := range d {
+		out[k] = v
+	}
+	for _, k := range []string{"stdout", "stderr"} {
+		if v, ok := out[k].(string); ok && len(v) > MaxStoredOutput {
+			cut := MaxStoredOutput
+			for cut > 0 && v[cut]&0xC0 == 0x80 {
+				cut--
+			}
+			out[k], out[k+"Truncated"] = v[:cut], true
+		}
+	}
+	return out
+}
