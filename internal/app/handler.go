@@ -20,9 +20,8 @@ type handlerDeps struct {
 
 // newHandler builds the HTTP API.
 //
-// MERGE NOTE (issue 7): api.New and the ops.Service methods are being
-// written on other branches. Once they are on main, this whole function
-// becomes
+// MERGE NOTE (issue 7): api.New is being written on another branch
+// (i7-p1). Once it is on main, this whole function becomes
 //
 //	return api.New(api.Options{Service: d.service, Guard: d.guard, Logger: d.logger,
 //		RequestIDFallback: d.requestIDFallback, MetricsHandler: d.metrics})
