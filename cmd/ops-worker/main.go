@@ -207,7 +207,11 @@ func (m *Main) Run(ctx context.Context) error {
 // writeTimeout is how long a response may take: the longest flow is a
 // reservation end (release-session, then a power command), each bounded by
 // OPS_WINRM_COMMAND_TIMEOUT, or a start (a wake, 30 s with the defaults,
-// then prepare-session); two commands plus two minutes covers both.
+// then prepare-session); two commands plus two minutes covers both (12 min
+// with the defaults). A prepare-session asked for a guard grace longer than
+// about 10 minutes runs longer than that (the WinRM client gives it grace +
+// 60 s): its steps are still recorded (see the timeline), but the caller's
+// connection is cut before the answer.
 func writeTimeout(cfg config.Config) time.Duration {
 	return 2*cfg.WinRMCommandTimeout() + 2*time.Minute
 }
