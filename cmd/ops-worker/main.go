@@ -155,6 +155,12 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	if cfg.PollEnable || cfg.ReservationAutomation {
+		// The scheduler comes with a later issue; say so rather than let
+		// an operator believe reservations are being automated.
+		m.log.Warn("OPS_POLL_ENABLED / OPS_RESERVATION_AUTOMATION are set, but this build has no scheduler yet: no tick runs",
+			"poll_enabled", cfg.PollEnable, "reservation_automation", cfg.ReservationAutomation)
+	}
 	if m.DemoReservation {
 		if err := addDemoReservation(ctx, m.app, time.Now()); err != nil {
 			return err
