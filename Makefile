@@ -103,7 +103,7 @@ run:
 	echo; \
 	echo "ops-worker demo on http://127.0.0.1:$(RUN_PORT): $(RUN_HOSTS) simulated Lab Stations (lab-ws-01..), labsim log in $(RUN_DIR)/labsim.log"; \
 	echo "API token: $(RUN_TOKEN)  (LAB_MANAGER_TOKEN for this local demo only: never use it anywhere else)"; \
-	echo "Database: $(if $(RUN_MYSQL_DSN),RUN_MYSQL_DSN,in memory: everything is lost when the server stops)"; \
+	echo "Database: $(if $(RUN_MYSQL_DSN),the one RUN_MYSQL_DSN names,in memory: everything is lost when the server stops)"; \
 	$(if $(RUN_MYSQL_DSN),,echo "Reservation demo-1 (lab 1 on lab-ws-01, CONFIRMED) is in the database for the timeline.";) \
 	echo "Try:  curl -s localhost:$(RUN_PORT)/health"; \
 	echo "      curl -s -H 'X-Lab-Manager-Token: $(RUN_TOKEN)' localhost:$(RUN_PORT)/api/hosts"; \
