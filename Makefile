@@ -12,7 +12,7 @@ empty :=
 space := $(empty) $(empty)
 RACE_PKGS := $(shell $(GO) list ./... | grep -v -E '/($(subst $(space),|,$(strip $(RACE_EXCEPTIONS))))$$')
 
-.PHONY: all build test test-race test-plain lint fmt vet tidy-check fuzz bench bench-db bench-winrm labsim clean
+.PHONY: all build test test-race test-plain lint fmt vet tidy-check fuzz bench bench-db bench-winrm labsim run clean
 
 all: lint test
 
@@ -75,6 +75,43 @@ bench: bench-db bench-winrm
 
 labsim:
 	$(GO) run ./cmd/labsim -hosts 3
+
+# `make run`: the whole worker with nothing to set up. RUN_HOSTS simulated
+# Lab Stations (labsim) on fixed loopback ports, with a CA kept in .run/ so
+# .run/hosts.json stays valid from one run to the next; the local server on
+# 127.0.0.1:RUN_PORT with the embedded in-memory database (holding one demo
+# reservation, demo-1 for lab 1) and a demo token.
+# Ctrl-C stops the server gracefully, then labsim. Every packet stays on
+# loopback (the catalog's broadcast address is 127.0.0.1).
+RUN_DIR       := .run
+RUN_HOSTS     ?= 3
+RUN_BASE_PORT ?= 29500
+RUN_PORT      ?= 8081
+RUN_TOKEN     ?= dev-token
+RUN_MYSQL_DSN ?=
+
+run:
+	@mkdir -p $(RUN_DIR)
+	$(GO) build -o $(RUN_DIR)/labsim ./cmd/labsim
+	$(GO) build -o $(RUN_DIR)/ops-worker ./cmd/ops-worker
+	@rm -f $(RUN_DIR)/hosts.json; \
+	$(RUN_DIR)/labsim -hosts $(RUN_HOSTS) -base-port $(RUN_BASE_PORT) -ca-dir $(RUN_DIR)/labsim-ca \
+		-out $(RUN_DIR)/hosts.json >$(RUN_DIR)/labsim.log 2>&1 & labsim=$$!; \
+	trap 'kill $$labsim 2>/dev/null; wait $$labsim 2>/dev/null' EXIT; \
+	for i in $$(seq 100); do [ -s $(RUN_DIR)/hosts.json ] && break; kill -0 $$labsim 2>/dev/null || break; sleep 0.1; done; \
+	if [ ! -s $(RUN_DIR)/hosts.json ]; then echo "labsim did not start:"; cat $(RUN_DIR)/labsim.log; exit 1; fi; \
+	echo; \
+	echo "ops-worker demo on http://127.0.0.1:$(RUN_PORT): $(RUN_HOSTS) simulated Lab Stations (lab-ws-01..), labsim log in $(RUN_DIR)/labsim.log"; \
+	echo "API token: $(RUN_TOKEN)  (LAB_MANAGER_TOKEN for this local demo only: never use it anywhere else)"; \
+	echo "Database: $(if $(RUN_MYSQL_DSN),the one RUN_MYSQL_DSN names,in memory: everything is lost when the server stops)"; \
+	$(if $(RUN_MYSQL_DSN),,echo "Reservation demo-1 (lab 1 on lab-ws-01, CONFIRMED) is in the database for the timeline.";) \
+	echo "Try:  curl -s localhost:$(RUN_PORT)/health"; \
+	echo "      curl -s -H 'X-Lab-Manager-Token: $(RUN_TOKEN)' localhost:$(RUN_PORT)/api/hosts"; \
+	echo "Stop: Ctrl-C"; \
+	echo; \
+	OPS_CONFIG=$(RUN_DIR)/hosts.json OPS_BIND=127.0.0.1 OPS_PORT=$(RUN_PORT) \
+	MYSQL_DSN='$(RUN_MYSQL_DSN)' LAB_MANAGER_TOKEN='$(RUN_TOKEN)' OPS_AUTH_DISABLED=false \
+	$(RUN_DIR)/ops-worker -log-format text $(if $(RUN_MYSQL_DSN),,-demo-reservation)
 
 clean:
 	rm -rf bin .aws-sam

@@ -1,0 +1,324 @@
+// Command ops-worker is the local server: every HTTP endpoint of the worker
+// in one process, on OPS_BIND:OPS_PORT (0.0.0.0:8081 by default). It is what
+// `make run` starts and what a gateway host inside the lab LAN runs.
+//
+// Configuration is the environment (API.md "Configuration"). Without
+// MYSQL_DSN it runs on an embedded in-memory database whose data is lost on
+// exit, and says so. SIGINT or SIGTERM stops it gracefully: it stops
+// accepting, lets the requests in flight finish (at most -shutdown-timeout,
+// then cancels them), waits for the WinRM clean-ups, and closes the
+// database. A second signal ends it at once.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/app"
+	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/memsql"
+)
+
+// Defaults of the HTTP server. WriteTimeout is computed from the
+// configuration (see writeTimeout).
+const (
+	DefaultShutdownTimeout = 60 * time.Second
+	readHeaderTimeout      = 10 * time.Second
+	// readTimeout covers the whole request body; bodies are small JSON.
+	readTimeout    = 30 * time.Second
+	idleTimeout    = 2 * time.Minute
+	maxHeaderBytes = 64 << 10
+	// embeddedDBName is the database name inside the in-memory engine.
+	embeddedDBName = "ops_worker"
+)
+
+// Main is the program: ParseFlags, Run (returns once listening), then
+// Close (graceful shutdown).
+type Main struct {
+	// Addr is host:port to listen on; "" means OPS_BIND:OPS_PORT. Port 0
+	// takes a free port (see BoundAddr).
+	Addr string
+	// LogFormat is "auto" (text on a terminal, else JSON), "json" or "text".
+	LogFormat string
+	// ShutdownTimeout bounds how long Close waits for requests in flight
+	// before cancelling them; 0: DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// DemoReservation adds reservation "demo-1" (lab 1, CONFIRMED, starting
+	// in ten minutes) to the embedded database, for `make run`.
+	DemoReservation bool
+
+	// Env, when set, replaces the process environment (tests).
+	Env map[string]string
+	// LogOutput receives the log; nil: os.Stderr.
+	LogOutput io.Writer
+
+	// wrapHandler, when set, wraps the worker's handler (tests).
+	wrapHandler func(http.Handler) http.Handler
+	// noEmbedded runs without the embedded database when MYSQL_DSN is
+	// unset, as a Lambda function does (tests).
+	noEmbedded bool
+
+	app      *app.App
+	log      *slog.Logger
+	srv      *http.Server
+	ln       net.Listener
+	done     chan struct{} // closed when Serve returns
+	serveErr error         // what Serve returned, once done is closed
+	closed   bool
+	// cancelRequests ends the context of every request still running when
+	// ShutdownTimeout has passed, so their WinRM calls stop.
+	cancelRequests context.CancelFunc
+}
+
+// ParseFlags reads the command line into m.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("ops-worker", flag.ContinueOnError)
+	fs.StringVar(&m.Addr, "addr", "", "listen on `host:port` instead of OPS_BIND:OPS_PORT (port 0: any free port)")
+	fs.StringVar(&m.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, else json), json or text")
+	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long requests in flight may take to finish")
+	fs.BoolVar(&m.DemoReservation, "demo-reservation", false, "add reservation "+DemoReservationID+" (lab 1, CONFIRMED, starting in 10 minutes) to the embedded database")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: ops-worker [flags]\n\n"+
+			"Serves the ops-worker HTTP API. Configuration is the environment (see\n"+
+			"README.md); without MYSQL_DSN the database is in memory and lost on exit.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch m.LogFormat {
+	case "auto", app.LogJSON, app.LogText:
+	default:
+		return fmt.Errorf("-log-format must be auto, json or text, got %q", m.LogFormat)
+	}
+	if m.ShutdownTimeout < 0 {
+		return fmt.Errorf("-shutdown-timeout must not be negative")
+	}
+	return nil
+}
+
+// Run builds the worker, listens, and serves in the background. It returns
+// once the listener is open (BoundAddr is then set); Err reports a server
+// that stopped on its own.
+func (m *Main) Run(ctx context.Context) error {
+	var cfg config.Config
+	var err error
+	if m.Env != nil {
+		cfg, err = config.LoadMap(ctx, m.Env)
+	} else {
+		cfg, err = config.Load(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	out := m.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	format := m.LogFormat
+	if format == "" || format == "auto" {
+		format = app.LogJSON
+		if isTerminal(out) {
+			format = app.LogText
+		}
+	}
+	m.log, err = app.NewLogger(cfg, format, out)
+	if err != nil {
+		return err
+	}
+
+	opts := app.Options{
+		Logger: m.log,
+		EmbeddedDB: func(ctx context.Context) (app.EmbeddedDB, error) {
+			return memsql.Start(ctx, embeddedDBName)
+		},
+	}
+	if m.noEmbedded {
+		opts.EmbeddedDB = nil
+	}
+	m.app, err = app.New(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+
+	if cfg.PollEnable || cfg.ReservationAutomation {
+		// The scheduler comes with a later issue; say so rather than let
+		// an operator believe reservations are being automated.
+		m.log.Warn("OPS_POLL_ENABLED / OPS_RESERVATION_AUTOMATION are set, but this build has no scheduler yet: no tick runs",
+			"poll_enabled", cfg.PollEnable, "reservation_automation", cfg.ReservationAutomation)
+	}
+	if m.DemoReservation {
+		if err := addDemoReservation(ctx, m.app, time.Now()); err != nil {
+			return err
+		}
+		m.log.Info("demo reservation added", "reservation_id", DemoReservationID, "lab_id", "1")
+	}
+
+	addr := m.Addr
+	if addr == "" {
+		addr = net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port))
+	}
+	m.ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+
+	handler := m.app.Handler()
+	if m.wrapHandler != nil {
+		handler = m.wrapHandler(handler)
+	}
+	reqCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancelRequests = cancel
+	m.srv = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout(cfg),
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+	}
+	m.done = make(chan struct{})
+	go func() {
+		defer close(m.done)
+		if err := m.srv.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
+			m.serveErr = fmt.Errorf("serve: %w", err)
+		}
+	}()
+
+	m.log.Info("listening", "addr", m.ln.Addr().String(), "url", "http://"+m.ln.Addr().String(),
+		"db_kind", m.app.DBKind(), "hosts_loaded", m.app.Hosts().Catalog().Len(),
+		"write_timeout", m.srv.WriteTimeout.String())
+	if m.app.DBKind() == app.DBEmbedded {
+		m.log.Warn("the database is IN MEMORY: everything recorded is lost when ops-worker stops")
+	}
+	return nil
+}
+
+// writeTimeout is how long a response may take: the longest flow is a
+// reservation end (release-session, then a power command), each bounded by
+// OPS_WINRM_COMMAND_TIMEOUT, or a start (a wake, 30 s with the defaults,
+// then prepare-session); two commands plus two minutes covers both (12 min
+// with the defaults). A prepare-session asked for a guard grace longer than
+// about 10 minutes runs longer than that (the WinRM client gives it grace +
+// 60 s): its steps are still recorded (see the timeline), but the caller's
+// connection is cut before the answer.
+func writeTimeout(cfg config.Config) time.Duration {
+	return 2*cfg.WinRMCommandTimeout() + 2*time.Minute
+}
+
+// BoundAddr is the address the server listens on ("" before Run).
+func (m *Main) BoundAddr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// Done is closed when the server stops serving (after Close, or on its own
+// on an accept error, which Close then returns). nil before Run.
+func (m *Main) Done() <-chan struct{} { return m.done }
+
+// Close stops accepting, waits up to ShutdownTimeout for the requests in
+// flight, cancels those still running, then closes the worker (WinRM
+// clean-ups, database).
+func (m *Main) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var errs []error
+	if m.srv != nil {
+		timeout := m.ShutdownTimeout
+		if timeout == 0 {
+			timeout = DefaultShutdownTimeout
+		}
+		m.log.Info("shutting down: waiting for requests in flight", "timeout", timeout.String())
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := m.srv.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			m.log.Warn("requests still running after the shutdown timeout: cancelling them", "timeout", timeout.String())
+			m.cancelRequests()
+			// Cancelled handlers return quickly (every WinRM call follows
+			// its context); Close drops whatever connection remains.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := m.srv.Shutdown(ctx); err != nil {
+				errs = append(errs, m.srv.Close())
+			}
+			cancel()
+		}
+		m.cancelRequests()
+		<-m.done
+		errs = append(errs, m.serveErr)
+	} else if m.ln != nil {
+		errs = append(errs, m.ln.Close())
+	}
+	if m.app != nil {
+		errs = append(errs, m.app.Close())
+		if m.log != nil {
+			m.log.Info("stopped")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// runMain runs the program and returns its exit status.
+func runMain(args []string) int {
+	m := &Main{}
+	if err := m.ParseFlags(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "ops-worker:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "ops-worker:", err)
+		_ = m.Close()
+		return 1
+	}
+	status := 0
+	select {
+	case <-ctx.Done():
+	case <-m.Done():
+		status = 1 // Close reports why
+	}
+	stop() // a second signal now ends the process at once
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "ops-worker:", err)
+		status = 1
+	}
+	return status
+}
+
+func main() {
+	os.Exit(runMain(os.Args[1:]))
+}

@@ -1,0 +1,302 @@
+// Package app builds the worker from its configuration: the one
+// construction that the local server (cmd/ops-worker) and every Lambda
+// function (functions/<name>) share, so they can never disagree on how a
+// host catalog is loaded, which database is used or how the API is guarded.
+//
+// New does the cold start: logger, host catalog, database (opened and
+// migrated), the lab (Wake-on-LAN and WinRM, the WinRM client built only
+// when a call first needs it), the use cases and the HTTP handler.
+//
+// This package never links the embedded database (go-mysql-server adds
+// tens of megabytes): the local server hands it in through
+// Options.EmbeddedDB, and a Lambda function leaves that nil.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/ops-worker/ops-worker/internal/api"
+	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/store"
+)
+
+// Kinds of database, as /health reports them (ops.Service.DBKind).
+const (
+	DBMySQL    = "mysql"
+	DBEmbedded = "embedded-memory"
+	DBNone     = "none"
+)
+
+// EmbeddedDB is a database running inside the process (memsql.Server has
+// this shape). Its data is lost when the process exits.
+type EmbeddedDB interface {
+	// Config is the driver config that reaches it.
+	Config() *mysql.Config
+	Close() error
+}
+
+// Options are what differs between the ways of running the worker. The
+// zero value is what a Lambda function wants, apart from the pool size
+// (DBMaxOpenConns) and the logger.
+type Options struct {
+	// EmbeddedDB starts an in-process database, used only when MYSQL_DSN
+	// is empty. nil (Lambda): no embedded database; with MYSQL_DSN empty
+	// the worker then runs without a database (DBKind "none").
+	EmbeddedDB func(ctx context.Context) (EmbeddedDB, error)
+
+	// Logger, when set, is used as is (OPS_LOG_LEVEL is then the caller's
+	// business). nil: a new one writing to LogOutput in LogFormat at
+	// OPS_LOG_LEVEL.
+	Logger *slog.Logger
+	// LogFormat is LogJSON (the default, for CloudWatch and log shippers)
+	// or LogText (for a terminal).
+	LogFormat string
+	// LogOutput is where a new logger writes; nil: os.Stderr.
+	LogOutput io.Writer
+
+	// DBMaxOpenConns and DBMaxIdleConns size the connection pool; 0 keeps
+	// store.Open's (32 open, 8 idle: the local server polls many hosts at
+	// once). A Lambda instance serves one request at a time: 2 and 1 are
+	// plenty there. database/sql opens connections only when a query
+	// needs one, so a small pool costs nothing until it is used (store.Open
+	// does check one connection at start, and Migrate uses it).
+	DBMaxOpenConns int
+	DBMaxIdleConns int
+
+	// Version is reported by /health; "": the module's build information.
+	Version string
+
+	// SourceAddr is the caller's address when it is not the TCP peer
+	// (Lambda: API Gateway's requestContext.http.sourceIp); see api.Guard.
+	SourceAddr func(r *http.Request) (netip.Addr, bool)
+	// RequestIDFallback gives a platform request id (Lambda's) used when
+	// the caller sent no valid X-Request-ID; nil: none.
+	RequestIDFallback func(r *http.Request) string
+	// MetricsHandler serves GET /metrics (local server); nil: no route.
+	MetricsHandler http.Handler
+}
+
+// App is a built worker. Handler serves its API; Close releases what New
+// opened.
+type App struct {
+	cfg     config.Config
+	logger  *slog.Logger
+	hosts   *hosts.Registry
+	store   *store.Store // nil: no database
+	embed   EmbeddedDB   // nil: none started
+	dbKind  string
+	lab     *lazyLab
+	service *ops.Service
+	guard   *api.Guard
+	handler http.Handler
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds the worker from cfg. ctx bounds the start-up work (database
+// connection and migrations), not the App's lifetime. On error, whatever
+// was started is closed again.
+func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) {
+	a := &App{cfg: cfg}
+	defer func() {
+		if err != nil {
+			_ = a.Close()
+		}
+	}()
+
+	a.logger = o.Logger
+	if a.logger == nil {
+		l, lerr := NewLogger(cfg, o.LogFormat, o.LogOutput)
+		if lerr != nil {
+			return nil, lerr
+		}
+		a.logger = l
+	}
+
+	reg, warns, err := hosts.NewRegistryWith(cfg.HostsPath, hosts.Options{StationPrefixes: cfg.StationPrefixes()})
+	for _, w := range warns {
+		a.logger.Warn("host catalog: "+w, "path", cfg.HostsPath)
+	}
+	if err != nil {
+		return nil, err // already "host catalog <path>: ..."
+	}
+	a.hosts = reg
+
+	if err := a.openDB(ctx, o); err != nil {
+		return nil, err
+	}
+
+	a.lab = newLazyLab(cfg, a.logger)
+
+	a.service = &ops.Service{
+		Registry: a.hosts,
+		Lab:      a.lab,
+		Settings: Settings(cfg),
+		Logger:   a.logger,
+		Version:  firstNonEmpty(o.Version, Version()),
+		DBKind:   a.dbKind,
+	}
+	// The interface field stays nil without a database: a typed nil
+	// *store.Store in it would look configured and panic on first use.
+	if a.store != nil {
+		a.service.Store = a.store
+	}
+
+	a.guard = &api.Guard{
+		Token:          cfg.LabManagerToken,
+		AuthDisabled:   cfg.AuthDisabled,
+		Allowed:        cfg.AllowedPrefixes(),
+		TrustedProxies: cfg.TrustedProxyPrefixes(),
+		SourceAddr:     o.SourceAddr,
+	}
+	switch {
+	case cfg.AuthDisabled:
+		a.logger.Warn("OPS_AUTH_DISABLED=true: the API accepts every caller without a token; for local development only")
+	case cfg.LabManagerToken == "":
+		a.logger.Warn("LAB_MANAGER_TOKEN is not set: every /api/* route answers 503 until it is")
+	}
+	if cfg.RelayURL != "" {
+		a.logger.Warn("OPS_RELAY_URL is set but the relay client is not built yet: hosts are reached directly", "relay_url", cfg.RelayURL)
+	}
+
+	a.handler = newHandler(handlerDeps{
+		service:           a.service,
+		guard:             a.guard,
+		logger:            a.logger,
+		requestIDFallback: o.RequestIDFallback,
+		metrics:           o.MetricsHandler,
+	})
+
+	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
+		"hosts_loaded", reg.Catalog().Len(), "hosts_path", cfg.HostsPath)
+	return a, nil
+}
+
+// FromEnv reads the process environment (config.Load) and builds the
+// worker with o: all a Lambda function's main needs before wrapping
+// Handler, e.g.
+//
+//	a, err := app.FromEnv(ctx, app.Options{DBMaxOpenConns: 2, DBMaxIdleConns: 1})
+//	...
+//	lambda.Start(httpadapter.NewV2(a.Handler()).ProxyWithContext)
+func FromEnv(ctx context.Context, o Options) (*App, error) {
+	cfg, err := config.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg, o)
+}
+
+// openDB opens MYSQL_DSN, else the embedded database when the caller
+// offers one, else nothing; then applies the migrations.
+func (a *App) openDB(ctx context.Context, o Options) error {
+	var dcfg *mysql.Config
+	switch {
+	case a.cfg.MySQLDSN != "":
+		c, err := config.ParseDSN(a.cfg.MySQLDSN)
+		if err != nil {
+			return fmt.Errorf("MYSQL_DSN: %w", err)
+		}
+		dcfg, a.dbKind = c, DBMySQL
+	case o.EmbeddedDB != nil:
+		e, err := o.EmbeddedDB(ctx)
+		if err != nil {
+			return fmt.Errorf("embedded database: %w", err)
+		}
+		a.embed = e
+		dcfg, a.dbKind = e.Config(), DBEmbedded
+		a.logger.Warn("MYSQL_DSN is not set: using an EMBEDDED IN-MEMORY database; " +
+			"every heartbeat, operation and quarantine flag is LOST when this process exits. " +
+			"Set MYSQL_DSN to keep them.")
+	default:
+		a.dbKind = DBNone
+		a.logger.Warn("MYSQL_DSN is not set: running without a database (nothing is recorded; the timeline answers 'Database not configured')")
+		return nil
+	}
+	st, err := store.Open(ctx, dcfg)
+	if err != nil {
+		return err // store.Open names the address, never the password
+	}
+	a.store = st
+	if o.DBMaxOpenConns > 0 {
+		st.DB.SetMaxOpenConns(o.DBMaxOpenConns)
+	}
+	if o.DBMaxIdleConns > 0 {
+		st.DB.SetMaxIdleConns(o.DBMaxIdleConns)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("database migrations: %w", err)
+	}
+	return nil
+}
+
+// Settings converts the configuration into what the use cases read.
+func Settings(cfg config.Config) ops.Settings {
+	return ops.Settings{
+		AllowedCommands:       append([]string(nil), cfg.AllowedCommands...),
+		TimelineDefaultLimit:  cfg.TimelineDefaultLimit,
+		TimelineMaxOps:        cfg.TimelineMaxOps,
+		TimelinePhaseLookback: cfg.TimelinePhaseLookback,
+		HeartbeatStaleAfter:   cfg.HeartbeatStaleAfter(),
+		RelayConfigured:       cfg.RelayURL != "",
+	}
+}
+
+// Handler is the whole HTTP API (every route, guard, request ids).
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Service is the use cases, for the tick functions and tests.
+func (a *App) Service() *ops.Service { return a.service }
+
+// Logger is the worker's logger.
+func (a *App) Logger() *slog.Logger { return a.logger }
+
+// DBKind is "mysql", "embedded-memory" or "none".
+func (a *App) DBKind() string { return a.dbKind }
+
+// Hosts is the host registry.
+func (a *App) Hosts() *hosts.Registry { return a.hosts }
+
+// Store is the database, nil when there is none.
+func (a *App) Store() *store.Store { return a.store }
+
+// Close waits for the WinRM clean-ups of abandoned calls (each bounded),
+// then closes the pool and the embedded database. Stop serving requests
+// first (http.Server.Shutdown). Calling it again returns the first result.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		var errs []error
+		if a.lab != nil {
+			errs = append(errs, a.lab.Close())
+		}
+		if a.store != nil {
+			errs = append(errs, a.store.Close())
+		}
+		if a.embed != nil {
+			errs = append(errs, a.embed.Close())
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
