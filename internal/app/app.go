@@ -124,6 +124,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		}
 		a.logger = l
 	}
+	// Lines the use cases log with a request's context carry its id.
+	a.logger = slog.New(api.LogHandler(a.logger.Handler()))
 
 	reg, warns, err := hosts.NewRegistryWith(cfg.HostsPath, hosts.Options{StationPrefixes: cfg.StationPrefixes()})
 	for _, w := range warns {
