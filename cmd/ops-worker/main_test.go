@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,38 +8,22 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ops-worker/ops-worker/internal/logtest"
 
 	"github.com/ops-worker/ops-worker/internal/labsim"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startMain runs the local server on 127.0.0.1:0 with the embedded
 // database and a labsim host catalog (loopback broadcast), as `make run`
 // does.
-func startMain(t *testing.T, env map[string]string) (*Main, string, *syncBuffer) {
+func startMain(t *testing.T, env map[string]string) (*Main, string, *logtest.Buffer) {
 	return startMainWith(t, env, nil, 5*time.Second)
 }
 
-func startMainWith(t *testing.T, env map[string]string, wrap func(http.Handler) http.Handler, shutdown time.Duration, opts ...func(*Main)) (*Main, string, *syncBuffer) {
+func startMainWith(t *testing.T, env map[string]string, wrap func(http.Handler) http.Handler, shutdown time.Duration, opts ...func(*Main)) (*Main, string, *logtest.Buffer) {
 	t.Helper()
 	ctx := context.Background()
 	sim, err := labsim.Start(ctx, labsim.Options{Hosts: []labsim.HostOptions{{}, {}}})
@@ -60,7 +43,7 @@ func startMainWith(t *testing.T, env map[string]string, wrap func(http.Handler) 
 	for k, v := range env {
 		full[k] = v
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	m := &Main{Addr: "127.0.0.1:0", LogFormat: "json", Env: full, LogOutput: logs, ShutdownTimeout: shutdown, wrapHandler: wrap}
 	for _, o := range opts {
 		o(m)
@@ -149,7 +132,7 @@ func TestMain_DemoReservation(t *testing.T) {
 }
 
 func TestMain_DemoReservationOnlyEmbedded(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "hosts.json")
 	if err := os.WriteFile(path, []byte(`{"hosts": []}`), 0o600); err != nil {

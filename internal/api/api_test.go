@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ops-worker/ops-worker/internal/logtest"
+
 	"github.com/ops-worker/ops-worker/internal/ops"
 )
 
@@ -337,7 +339,7 @@ func TestHandlers_RequestID(t *testing.T) {
 // TestLogHandler: a use case logging with the request's context gets the
 // request id, once, through LogHandler; New's own lines keep theirs once.
 func TestLogHandler(t *testing.T) {
-	buf := &syncBuffer{}
+	buf := &logtest.Buffer{}
 	log := slog.New(LogHandler(slog.NewJSONHandler(buf, nil)))
 	hs := newHarness(t, func(o *Options) { o.Logger = log })
 	hs.svc.log = log.With("component", "ops")
@@ -354,7 +356,7 @@ func TestLogHandler(t *testing.T) {
 	}
 	checkLogs(t, buf.String())
 	// Outside a request, nothing is added.
-	buf2 := &syncBuffer{}
+	buf2 := &logtest.Buffer{}
 	slog.New(LogHandler(slog.NewJSONHandler(buf2, nil))).InfoContext(context.Background(), "tick")
 	if strings.Contains(buf2.String(), "request_id") {
 		t.Errorf("request_id outside a request: %s", buf2)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ops-worker/ops-worker/internal/logtest"
+
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
@@ -45,36 +47,18 @@ func openAPIDoc(t testing.TB) (*openapi3.T, routers.Router) {
 	return docLoaded, docRouter
 }
 
-// syncBuffer is a log sink shared by concurrent requests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is New over a fakeService, with the log captured. Every answer
 // it sees is checked (request id, error contract, OpenAPI, no secret), and
 // at the end every log line (request id, no secret).
 type harness struct {
 	h    http.Handler
 	svc  *fakeService
-	logs *syncBuffer
+	logs *logtest.Buffer
 }
 
 func newHarness(t testing.TB, edit ...func(*Options)) *harness {
 	t.Helper()
-	hs := &harness{svc: &fakeService{}, logs: &syncBuffer{}}
+	hs := &harness{svc: &fakeService{}, logs: &logtest.Buffer{}}
 	opts := Options{
 		Service: hs.svc,
 		Guard:   &Guard{Token: testToken},

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -10,8 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/ops-worker/ops-worker/internal/logtest"
 
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
@@ -28,23 +28,7 @@ const catalog = `{"hosts": [
   "winrm_user": "u", "winrm_pass": "hunter2", "labs": ["1"], "quarantined": true}
 ]}`
 
-// syncBuffer is a log sink safe for the handlers' goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// logtest.Buffer is a log sink safe for the handlers' goroutines.
 
 func mustConfig(t *testing.T, env map[string]string) config.Config {
 	t.Helper()
@@ -63,9 +47,9 @@ func mustConfig(t *testing.T, env map[string]string) config.Config {
 	return cfg
 }
 
-func mustNew(t *testing.T, cfg config.Config, o app.Options) (*app.App, *syncBuffer) {
+func mustNew(t *testing.T, cfg config.Config, o app.Options) (*app.App, *logtest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	o.LogOutput = logs
 	a, err := app.New(context.Background(), cfg, o)
 	if err != nil {
@@ -191,7 +175,7 @@ func TestFromEnv(t *testing.T) {
 	t.Setenv("OPS_CONFIG", cfg.HostsPath)
 	t.Setenv("MYSQL_DSN", "")
 	t.Setenv("OPS_LOG_LEVEL", "ERROR")
-	a, err := app.FromEnv(context.Background(), app.Options{LogOutput: &syncBuffer{}})
+	a, err := app.FromEnv(context.Background(), app.Options{LogOutput: &logtest.Buffer{}})
 	if err != nil {
 		t.Fatalf("FromEnv: %v", err)
 	}
@@ -200,7 +184,7 @@ func TestFromEnv(t *testing.T) {
 		t.Errorf("hosts: got %d, want 2", got)
 	}
 	t.Setenv("OPS_POLL_INTERVAL", "soon")
-	if _, err := app.FromEnv(context.Background(), app.Options{LogOutput: &syncBuffer{}}); err == nil || !strings.Contains(err.Error(), "OPS_POLL_INTERVAL") {
+	if _, err := app.FromEnv(context.Background(), app.Options{LogOutput: &logtest.Buffer{}}); err == nil || !strings.Contains(err.Error(), "OPS_POLL_INTERVAL") {
 		t.Errorf("FromEnv with a bad variable: %v", err)
 	}
 }
@@ -214,7 +198,7 @@ func TestNew_BadCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = app.New(context.Background(), cfg, app.Options{LogOutput: &syncBuffer{}})
+	_, err = app.New(context.Background(), cfg, app.Options{LogOutput: &logtest.Buffer{}})
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("New with an invalid catalog: %v, want an error naming %s", err, path)
 	}
@@ -225,7 +209,7 @@ func TestNew_MissingCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := app.New(context.Background(), cfg, app.Options{LogOutput: &syncBuffer{}}); err == nil {
+	if _, err := app.New(context.Background(), cfg, app.Options{LogOutput: &logtest.Buffer{}}); err == nil {
 		t.Error("New with a missing catalog: no error")
 	}
 }
