@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 func TestLoad_Defaults(t *testing.T) {
@@ -54,6 +57,31 @@ func TestLoad_Defaults(t *testing.T) {
 	}
 	if !c.CommandAllowed("prepare-session") || c.CommandAllowed("format-disk") {
 		t.Error("CommandAllowed does not follow the default list")
+	}
+}
+
+// Each default of a tag (a literal, as envconfig wants it) is the value of
+// the package that owns the concept, so the two cannot drift apart.
+func TestLoad_DefaultsMatchTheirHome(t *testing.T) {
+	c, err := config.LoadMap(context.Background(), map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"OPS_WINRM_OPERATION_TIMEOUT", c.WinRMOperationTimeout(), winrm.DefaultOperationTimeout},
+		{"OPS_WINRM_READ_TIMEOUT", c.WinRMReadTimeout(), winrm.DefaultReadTimeout},
+		{"OPS_WINRM_COMMAND_TIMEOUT", c.WinRMCommandTimeout(), winrm.DefaultCommandTimeout},
+		{"OPS_WINRM_ALLOWED_TRANSPORTS", strings.Join(c.WinRMAllowedTransports, ","), strings.Join(winrm.Transports, ",")},
+		{"OPS_ALLOWED_COMMANDS", strings.Join(c.AllowedCommands, ","), labstation.DefaultAllowedCommands},
+		{"OPS_HEARTBEAT_STALE_AFTER", c.HeartbeatStaleAfter(), lab.DefaultStaleAfter},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s: default %v, its home says %v", ck.name, ck.got, ck.want)
+		}
 	}
 }
 

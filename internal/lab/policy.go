@@ -43,7 +43,11 @@ type Policy struct {
 	AllowCredentialOverride bool
 }
 
-// DefaultAllowedTransports is what the zero Policy allows.
+// DefaultAllowedTransports is what the zero Policy allows. It is
+// deliberately stricter than the worker's configured default
+// (OPS_WINRM_ALLOWED_TRANSPORTS: every transport, winrm.Transports, as
+// API.md gives it): code that builds a Policy without the configuration
+// gets no Basic.
 var DefaultAllowedTransports = []string{winrm.TransportNTLM, winrm.TransportKerberos}
 
 // transportStrength orders the transports by what an observer of the
