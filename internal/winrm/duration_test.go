@@ -19,7 +19,7 @@ import (
 // prepare-session with someone at the console runs for its guard grace
 // period, longer than the operation timeout: the client keeps issuing
 // Receives through the OperationTimeout faults until the command is done.
-func TestRunLabStation_GuardOutlastsOperationTimeout(t *testing.T) {
+func TestRun_LabStationGuardOutlastsOperationTimeout(t *testing.T) {
 	// --guard-grace=100 takes 2 s; each Receive waits at most 500 ms.
 	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", TimeScale: 0.02})
 	h := sim.Host("lab-ws-01")
@@ -32,7 +32,7 @@ func TestRunLabStation_GuardOutlastsOperationTimeout(t *testing.T) {
 			tg := target(sim, h, m)
 			res, err := runLabStation(context.Background(), c, tg, "prepare-session", []string{"--user=labuser", "--guard-grace=100"})
 			if err != nil {
-				t.Fatalf("RunLabStation: %v", err)
+				t.Fatalf("Run: %v", err)
 			}
 			if res.ExitCode != 0 {
 				t.Errorf("exit code %d, stderr %q", res.ExitCode, res.Stderr)
@@ -92,7 +92,7 @@ func TestRun_TimeoutOptionOverCommandTimeout(t *testing.T) {
 
 // Cancelling while the guard waits returns at once, and the shell is
 // deleted, which ends the guard before it evicts anyone.
-func TestRunLabStation_CancelDuringGuard(t *testing.T) {
+func TestRun_LabStationCancelDuringGuard(t *testing.T) {
 	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", LocalUser: "student", TimeScale: 0.01})
 	h := sim.Host("lab-ws-01")
 	c := winrm.New(winrm.Config{OperationTimeout: 30 * time.Second})

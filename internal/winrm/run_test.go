@@ -38,7 +38,7 @@ var labStationCommands = []struct {
 	{"power", []string{"shutdown", "--delay=0", "--reason=Reservation completed", "--no-force", "--skip-wake-check"}, true},
 }
 
-func TestRunLabStation_AllCommands(t *testing.T) {
+func TestRun_LabStationAllCommands(t *testing.T) {
 	sim := startSim(t)
 	h := sim.Host("lab-ws-01")
 	c := newClient(winrm.Config{})
@@ -50,7 +50,7 @@ func TestRunLabStation_AllCommands(t *testing.T) {
 					before := len(h.Commands())
 					res, err := runLabStation(context.Background(), c, target(sim, h, m), cmd.command, cmd.args)
 					if err != nil {
-						t.Fatalf("RunLabStation: %v", err)
+						t.Fatalf("Run: %v", err)
 					}
 					recs := h.Commands()
 					if got, want := len(recs), before+1; got != want {
@@ -241,7 +241,7 @@ var hostileArgs = []string{
 	strings.Repeat("y", 40000),
 }
 
-func TestRunLabStation_HostileArgs(t *testing.T) {
+func TestRun_LabStationHostileArgs(t *testing.T) {
 	sim := startSim(t)
 	h := sim.Host("lab-ws-01")
 	c := newClient(winrm.Config{})
@@ -421,5 +421,34 @@ func TestRun_HostSleepsMidCommand(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// RunPowerShell sends the script encoded (powershell.exe -EncodedCommand),
+// so what cmd.exe would interpret reaches PowerShell as written, in one
+// command, in every mode.
+func TestRunPowerShell(t *testing.T) {
+	sim := startSim(t)
+	h := sim.Host("lab-ws-01")
+	c := newClient(winrm.Config{})
+	defer c.Close()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			before := len(h.Commands())
+			res, err := c.RunPowerShell(context.Background(), target(sim, h, m), "Write-Output 'a&b|c^d \"%PATH%\"'\nWrite-Output 'two'", winrm.RunOptions{})
+			if err != nil || res.ExitCode != 0 {
+				t.Fatalf("RunPowerShell: %v (exit %d, stderr %q)", err, res.ExitCode, res.Stderr)
+			}
+			if got, want := strings.ReplaceAll(res.Stdout, "\r\n", "\n"), "a&b|c^d \"%PATH%\"\ntwo\n"; got != want {
+				t.Errorf("stdout %q, want %q", got, want)
+			}
+			recs := h.Commands()
+			if n := len(recs) - before; n != 1 {
+				t.Errorf("%d commands, want 1", n)
+			}
+			if cl := recs[len(recs)-1].CommandLine; !strings.HasPrefix(cl, "powershell.exe -EncodedCommand ") {
+				t.Errorf("command line %q is not an encoded PowerShell script", cl)
+			}
+		})
 	}
 }
