@@ -43,7 +43,7 @@ type Config struct {
 	MaxBatch              int  `env:"OPS_RESERVATION_MAX_BATCH, default=200"`
 
 	// The defaults below are literals (envconfig tags); each equals its
-	// home, which TestLoad_DefaultsMatchTheirHome checks: winrm's
+	// home, which TestLoad_Defaults checks: winrm's
 	// DefaultOperationTimeout, DefaultReadTimeout, DefaultCommandTimeout
 	// and Transports, labstation.DefaultAllowedCommands and
 	// lab.DefaultStaleAfter.

@@ -264,12 +264,4 @@ func TestDirect_ReadHeartbeat(t *testing.T) {
 			tt.check(t, r, err)
 		})
 	}
-	t.Run("unreadable events log", func(t *testing.T) {
-		h2 := h
-		h2.EventsPath = `C:\LabStation\nowhere\events.jsonl`
-		r, err := d.ReadHeartbeat(ctx, h2, true)
-		if err != nil || r.Heartbeat == nil || r.LastEvent != nil || !errors.Is(r.EventsErr, lab.ErrEventsUnreadable) {
-			t.Errorf("= %+v, %v; want heartbeat, no event, ErrEventsUnreadable", r, err)
-		}
-	})
 }
