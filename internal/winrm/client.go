@@ -119,9 +119,9 @@ type Result struct {
 // Client's Config.
 type RunOptions struct {
 	// Timeout is the command deadline of this call (shell, command, every
-	// Receive, close); zero or negative means Config.CommandTimeout. The caller that
-	// knows the command picks it: a command that waits on purpose needs
-	// more, a quick read less.
+	// Receive, close); zero or negative means Config.CommandTimeout. The
+	// caller that knows the command picks it: a command that waits on
+	// purpose needs more, a quick read less.
 	Timeout time.Duration
 	// Op names the call in errors and logs ("run prepare-session"); empty
 	// means "run" for Run and "powershell" for RunPowerShell.
