@@ -54,7 +54,7 @@ var (
 // Error is the error type of every Client method. Kind is one of the Err*
 // values above; Err is the underlying cause (never carrying a password).
 type Error struct {
-	Op   string // "run", "heartbeat", ...
+	Op   string // RunOptions.Op: "run", "powershell", "run status", ...
 	Host string // address:port
 	Kind error
 	Err  error
