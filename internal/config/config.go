@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/ops-worker/ops-worker/internal/store"
+	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 // Config is the whole environment of a worker process. Interval-like values
@@ -40,6 +42,11 @@ type Config struct {
 	RetryCooldownSec      int  `env:"OPS_RESERVATION_RETRY_COOLDOWN, default=60"`
 	MaxBatch              int  `env:"OPS_RESERVATION_MAX_BATCH, default=200"`
 
+	// The defaults below are literals (envconfig tags); each equals its
+	// home, which TestLoad_Defaults checks: winrm's
+	// DefaultOperationTimeout, DefaultReadTimeout, DefaultCommandTimeout
+	// and Transports, labstation.DefaultAllowedCommands and
+	// lab.DefaultStaleAfter.
 	WinRMOperationTimeoutSec int      `env:"OPS_WINRM_OPERATION_TIMEOUT, default=20"`
 	WinRMReadTimeoutSec      int      `env:"OPS_WINRM_READ_TIMEOUT, default=30"`
 	WinRMCommandTimeoutSec   int      `env:"OPS_WINRM_COMMAND_TIMEOUT, default=300"`
@@ -218,13 +225,11 @@ func (c *Config) validate() error {
 	if len(c.WinRMAllowedTransports) == 0 {
 		// An empty list once meant "all"; it now allows nothing, which would
 		// refuse every call: say so at start-up instead.
-		return fmt.Errorf("OPS_WINRM_ALLOWED_TRANSPORTS: must name at least one transport (ntlm, kerberos, basic)")
+		return fmt.Errorf("OPS_WINRM_ALLOWED_TRANSPORTS: must name at least one transport (%s)", strings.Join(winrm.Transports, ", "))
 	}
 	for _, t := range c.WinRMAllowedTransports {
-		switch t {
-		case "ntlm", "kerberos", "basic":
-		default:
-			return fmt.Errorf("OPS_WINRM_ALLOWED_TRANSPORTS: unknown transport %q (want ntlm, kerberos, basic)", t)
+		if !slices.Contains(winrm.Transports, t) {
+			return fmt.Errorf("OPS_WINRM_ALLOWED_TRANSPORTS: unknown transport %q (want %s)", t, strings.Join(winrm.Transports, ", "))
 		}
 	}
 	if _, err := parsePrefixes("OPS_ALLOWED_CIDRS", c.AllowedCIDRs); err != nil {

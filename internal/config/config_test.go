@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 func TestLoad_Defaults(t *testing.T) {
@@ -46,6 +49,14 @@ func TestLoad_Defaults(t *testing.T) {
 		{"concurrency", c.PollConcurrency, 32},
 		{"relay", c.RelayURL, ""},
 		{"dsn", c.MySQLDSN, ""},
+		// Each literal default= is also the value of the package that owns
+		// the concept, so the two cannot drift apart.
+		{"op timeout home", c.WinRMOperationTimeout(), winrm.DefaultOperationTimeout},
+		{"read timeout home", c.WinRMReadTimeout(), winrm.DefaultReadTimeout},
+		{"command timeout home", c.WinRMCommandTimeout(), winrm.DefaultCommandTimeout},
+		{"transports home", strings.Join(c.WinRMAllowedTransports, ","), strings.Join(winrm.Transports, ",")},
+		{"commands home", strings.Join(c.AllowedCommands, ","), labstation.DefaultAllowedCommands},
+		{"stale after home", c.HeartbeatStaleAfter(), lab.DefaultStaleAfter},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {

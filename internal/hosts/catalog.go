@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/netaddr"
+	"github.com/ops-worker/ops-worker/internal/wake"
+	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 // ErrNotFound is returned by lookups of a host the catalog does not hold.
@@ -279,12 +282,11 @@ func parseHost(i int, raw map[string]json.RawMessage, opts Options) (Host, []str
 		return fail("mode", "%q is not pure or hybrid", h.Mode)
 	}
 	h.WinRMTransport = strings.ToLower(h.WinRMTransport)
-	switch h.WinRMTransport {
-	case "":
-		h.WinRMTransport = DefaultTransport
-	case "ntlm", "basic", "kerberos":
-	default:
-		return fail("winrm_transport", "%q is not ntlm, basic or kerberos", h.WinRMTransport)
+	if h.WinRMTransport == "" {
+		h.WinRMTransport = winrm.DefaultTransport
+	}
+	if !slices.Contains(winrm.Transports, h.WinRMTransport) {
+		return fail("winrm_transport", "%q is not %s", h.WinRMTransport, strings.Join(winrm.Transports, ", "))
 	}
 	h.WakeCheck = strings.ToLower(h.WakeCheck)
 	switch h.WakeCheck {
@@ -293,9 +295,9 @@ func parseHost(i int, raw map[string]json.RawMessage, opts Options) (Host, []str
 		return fail("wake_check", "%q is not auto, tcp or icmp", h.WakeCheck)
 	}
 	if h.WinRMPort == 0 {
-		h.WinRMPort = DefaultHTTPSPort
+		h.WinRMPort = winrm.DefaultHTTPSPort
 		if !h.WinRMUseSSL {
-			h.WinRMPort = DefaultHTTPPort
+			h.WinRMPort = winrm.DefaultHTTPPort
 		}
 	}
 	if h.WinRMPort < 1 || h.WinRMPort > 65535 {
@@ -310,8 +312,8 @@ func parseHost(i int, raw map[string]json.RawMessage, opts Options) (Host, []str
 	if h.WakeAttempts == 0 {
 		h.WakeAttempts = DefaultWakeAttempts
 	}
-	if h.WakeAttempts < 1 || h.WakeAttempts > 20 {
-		return fail("wake_attempts", "%d is outside 1..20", h.WakeAttempts)
+	if h.WakeAttempts < 1 || h.WakeAttempts > wake.MaxAttempts {
+		return fail("wake_attempts", "%d is outside 1..%d", h.WakeAttempts, wake.MaxAttempts)
 	}
 	if h.LabStationExe == "" {
 		h.LabStationExe = DefaultLabStationExe

@@ -44,7 +44,8 @@ func TestParse_Sample(t *testing.T) {
 	if got := strings.Join(h.Labs, ","); got != "2,3" {
 		t.Errorf("labs: got %q, want 2,3", got)
 	}
-	if h.LabStationExe != hosts.DefaultLabStationExe || h.WOLPort != 9 || h.WakeAttempts != 3 {
+	if h.LabStationExe != hosts.DefaultLabStationExe || h.WOLPort != 9 || h.WakeAttempts != 3 ||
+		h.HeartbeatPath != hosts.DefaultHeartbeatPath || h.EventsPath != hosts.DefaultEventsPath {
 		t.Errorf("defaults not applied: %+v", h.Public())
 	}
 	if got := c.ForLab("3"); len(got) != 1 || got[0].Name != "lab-ws-02" {

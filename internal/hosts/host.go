@@ -1,6 +1,8 @@
 // Package hosts loads and validates the host catalog (hosts.json).
 package hosts
 
+import "github.com/ops-worker/ops-worker/internal/wake"
+
 // Host is one Lab Station entry of the catalog, after env: secrets are
 // resolved and values normalised. The JSON names are the hosts.json contract.
 type Host struct {
@@ -40,15 +42,18 @@ type Host struct {
 	Relay       string   `json:"relay,omitempty"`
 }
 
-// Defaults applied by the loader when a field is empty.
+// Defaults the loader applies to an empty field. The LabStation.exe paths
+// are the catalog's own (LABSTATION.md's install); the WinRM port and
+// transport defaults are winrm's (DefaultHTTPSPort, DefaultHTTPPort,
+// DefaultTransport) and the Wake-on-LAN ones wake's: the names below are
+// those values, not copies. The loader fills every field it defaults but
+// broadcast (wake.Request's zero Broadcast is the limited broadcast), so
+// code holding a loaded Host uses its fields as they are.
 const (
 	DefaultLabStationExe = `C:\LabStation\LabStation.exe`
 	DefaultHeartbeatPath = `C:\LabStation\labstation\data\telemetry\heartbeat.json`
 	DefaultEventsPath    = `C:\LabStation\labstation\data\telemetry\session-guard-events.jsonl`
-	DefaultBroadcast     = "255.255.255.255"
-	DefaultWOLPort       = 9
-	DefaultWakeAttempts  = 3
-	DefaultTransport     = "ntlm"
-	DefaultHTTPSPort     = 5986
-	DefaultHTTPPort      = 5985
+	DefaultBroadcast     = wake.DefaultBroadcast
+	DefaultWOLPort       = wake.DefaultPort
+	DefaultWakeAttempts  = wake.DefaultAttempts
 )

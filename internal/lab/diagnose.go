@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ func (d *Direct) diagnose(ctx context.Context, h hosts.Host, port int, err error
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 		wait = time.Until(dl)
 	}
-	by, perr := d.Waker.Probe(ctx, first(h.PingTarget, h.Address), port, h.WakeCheck, wait)
+	by, perr := d.Waker.Probe(ctx, cmp.Or(h.PingTarget, h.Address), port, h.WakeCheck, wait)
 	switch {
 	case perr != nil:
 		return err

@@ -10,10 +10,6 @@ import (
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
-// DefaultStaleAfter flags a heartbeat older than this as stale (the station
-// service rewrites it about every minute).
-const DefaultStaleAfter = 5 * time.Minute
-
 // Direct reaches the station itself: magic packets and probes through
 // Waker, commands and files through WinRM.
 type Direct struct {
@@ -41,8 +37,13 @@ func (d *Direct) now() time.Time {
 	return time.Now()
 }
 
-// RunCommand runs `<exe> command args...` with the overrides of o, which
-// Policy may refuse (a *PolicyError).
+// RunCommand runs `<exe> command args...` (exe is the host entry's
+// labstation_exe, which the catalog loader fills) with the overrides of o,
+// which Policy may refuse (a *PolicyError). Each argument reaches the
+// program verbatim or the command is refused (ErrArgument) before anything
+// is sent. The command may run for the client's CommandTimeout, and a
+// session-guard command for at least its grace period + 60 s
+// (labstation.MinRunTime).
 func (d *Direct) RunCommand(ctx context.Context, h hosts.Host, command string, args []string, o CommandOptions) (CommandResult, error) {
 	if len(d.AllowedCommands) > 0 {
 		if err := labstation.CheckCommand(command, d.AllowedCommands); err != nil {
@@ -53,56 +54,17 @@ func (d *Direct) RunCommand(ctx context.Context, h hosts.Host, command string, a
 	if err != nil {
 		return CommandResult{}, hostErr("run command", h, err)
 	}
-	exe := h.LabStationExe
-	if exe == "" {
-		exe = hosts.DefaultLabStationExe
+	line, err := labstation.CommandLine(h.LabStationExe, command, args)
+	if err != nil {
+		return CommandResult{}, hostErr("run command", h, err)
 	}
-	res, err := d.WinRM.RunLabStation(ctx, t, exe, command, args)
+	timeout := max(d.WinRM.Config().CommandTimeout, labstation.MinRunTime(command, args))
+	res, err := d.WinRM.Run(ctx, t, line, winrm.RunOptions{Op: "run " + command, Timeout: timeout})
 	out := CommandResult{ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr,
 		Duration: res.Duration, Outcome: labstation.ClassifyExit(res.ExitCode)}
 	if err != nil {
 		out.Outcome = labstation.OutcomeFailed
 		return out, hostErr("run command", h, d.diagnose(ctx, h, t.EffectivePort(), err))
 	}
-	return out, nil
-}
-
-// ReadHeartbeat polls the heartbeat (one WinRM command) and parses it.
-func (d *Direct) ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents bool) (HeartbeatRead, error) {
-	start := time.Now()
-	t, err := d.Policy.Target(h, d.GlobalCAFile, CommandOptions{})
-	if err != nil {
-		return HeartbeatRead{}, hostErr("read heartbeat", h, err)
-	}
-	hbPath, evPath := h.HeartbeatPath, h.EventsPath
-	if hbPath == "" {
-		hbPath = hosts.DefaultHeartbeatPath
-	}
-	if evPath == "" {
-		evPath = hosts.DefaultEventsPath
-	}
-	raw, line, eventsErr, err := d.WinRM.ReadHeartbeat(ctx, t, hbPath, evPath, includeEvents)
-	if err != nil {
-		return HeartbeatRead{}, hostErr("read heartbeat", h, d.diagnose(ctx, h, t.EffectivePort(), err))
-	}
-	hb, err := labstation.ParseHeartbeat(raw)
-	if err != nil {
-		return HeartbeatRead{}, hostErr("parse heartbeat", h, err)
-	}
-	out := HeartbeatRead{Heartbeat: hb, EventsErr: eventsErr}
-	if line != nil && eventsErr == nil {
-		ev, err := labstation.ParseLastEvent(line)
-		if err != nil {
-			out.EventsErr = err
-		} else {
-			out.LastEvent = ev
-		}
-	}
-	stale := d.StaleAfter
-	if stale <= 0 {
-		stale = DefaultStaleAfter
-	}
-	out.Stale = hb.Stale(d.now(), stale)
-	out.Duration = time.Since(start)
 	return out, nil
 }

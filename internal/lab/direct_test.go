@@ -41,7 +41,7 @@ func catalogHost(sim *labsim.Sim, h *labsim.Host) hosts.Host {
 		Name: h.Name(), Address: "127.0.0.1", MAC: h.MAC(),
 		WinRMUser: h.User(), WinRMPass: h.Password(), WinRMTransport: "ntlm",
 		WinRMPort: h.HTTPSPort(), WinRMUseSSL: true, WinRMCAFile: sim.CAFile(),
-		HeartbeatPath: labsim.HeartbeatPath, EventsPath: labsim.EventsPath,
+		HeartbeatPath: labsim.HeartbeatPath, EventsPath: labsim.EventsPath, LabStationExe: labsim.DefaultLabStationExe,
 		Broadcast: "127.0.0.1", WOLPort: h.WakePort(), WakeCheck: "tcp", Labs: []string{"1"},
 	}
 }
@@ -133,7 +133,7 @@ func TestDirect_RunCommand(t *testing.T) {
 		t.Errorf("result = %+v", res)
 	}
 	recs := sh.Commands()
-	if want := append([]string{hosts.DefaultLabStationExe, "prepare-session"}, args...); !slices.Equal(recs[len(recs)-1].Args, want) {
+	if want := append([]string{h.LabStationExe, "prepare-session"}, args...); !slices.Equal(recs[len(recs)-1].Args, want) {
 		t.Errorf("argv = %q, want %q", recs[len(recs)-1].Args, want)
 	}
 
@@ -169,6 +169,32 @@ func TestDirect_RunCommand(t *testing.T) {
 				t.Errorf("%d requests reached the station", got-before)
 			}
 		})
+	}
+}
+
+// The command deadline of a session-guard command is never below its grace
+// period + 60 s (labstation.MinRunTime), whatever CommandTimeout says; and
+// an argument that cannot reach the program verbatim is refused before
+// anything is sent.
+func TestDirect_RunCommand_DeadlineCoversGuardGrace(t *testing.T) {
+	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", LocalUser: "student"}) // real time
+	sh := sim.Host("lab-ws-01")
+	h := catalogHost(sim, sh)
+	d := newDirect(winrm.Config{OperationTimeout: 500 * time.Millisecond, CommandTimeout: time.Second})
+	defer d.WinRM.Close()
+	res, err := d.RunCommand(context.Background(), h, "session", []string{"guard", "--grace=2"}, lab.CommandOptions{})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("session guard --grace=2 with a 1 s CommandTimeout: %v (exit %d)", err, res.ExitCode)
+	}
+	if u := sh.LocalUser(); u != "" {
+		t.Errorf("local user %q still signed in", u)
+	}
+	before := sh.HTTPRequests()
+	if _, err := d.RunCommand(context.Background(), h, "status", []string{"a\nb"}, lab.CommandOptions{}); !errors.Is(err, lab.ErrArgument) {
+		t.Errorf("newline in an argument: err = %v, want ErrArgument", err)
+	}
+	if got := sh.HTTPRequests(); got != before {
+		t.Errorf("%d requests sent for a refused argument", got-before)
 	}
 }
 
@@ -215,12 +241,12 @@ func TestDirect_ReadHeartbeat(t *testing.T) {
 			}
 		}},
 		{"garbage output", labsim.Faults{GarbageOutput: true}, func(t *testing.T, r lab.HeartbeatRead, err error) {
-			if !errors.Is(err, winrm.ErrRemote) || r.Heartbeat != nil {
+			if !errors.Is(err, lab.ErrRemote) || r.Heartbeat != nil {
 				t.Errorf("= %+v, %v; want ErrRemote", r, err)
 			}
 		}},
 		{"station error", labsim.Faults{FailureRate: 1}, func(t *testing.T, r lab.HeartbeatRead, err error) {
-			if !errors.Is(err, winrm.ErrRemote) || r.Heartbeat != nil {
+			if !errors.Is(err, lab.ErrRemote) || r.Heartbeat != nil {
 				t.Errorf("= %+v, %v; want ErrRemote", r, err)
 			}
 		}},
@@ -238,12 +264,4 @@ func TestDirect_ReadHeartbeat(t *testing.T) {
 			tt.check(t, r, err)
 		})
 	}
-	t.Run("unreadable events log", func(t *testing.T) {
-		h2 := h
-		h2.EventsPath = `C:\LabStation\nowhere\events.jsonl`
-		r, err := d.ReadHeartbeat(ctx, h2, true)
-		if err != nil || r.Heartbeat == nil || r.LastEvent != nil || !errors.Is(r.EventsErr, winrm.ErrEventsUnreadable) {
-			t.Errorf("= %+v, %v; want heartbeat, no event, ErrEventsUnreadable", r, err)
-		}
-	})
 }

@@ -92,7 +92,7 @@ func kindOf(err error) error {
 	if errors.As(err, &le) {
 		return le.Kind
 	}
-	for _, k := range []error{ErrPolicy, ErrHostDown, ErrWinRMClosed, ErrMACRequired, ErrCommandNotAllowed, ErrArgument, ErrUnreachable} {
+	for _, k := range []error{ErrPolicy, ErrHostDown, ErrWinRMClosed, ErrMACRequired, ErrCommandNotAllowed, ErrArgument, ErrRemote, ErrUnreachable} {
 		if errors.Is(err, k) {
 			return k
 		}
@@ -100,7 +100,6 @@ func kindOf(err error) error {
 	mapping := []struct{ from, to error }{
 		{winrm.ErrCanceled, ErrCanceled},
 		{winrm.ErrTimeout, ErrTimeout},
-		{winrm.ErrArgument, ErrArgument},
 		{winrm.ErrUnauthorized, ErrUnauthorized},
 		{winrm.ErrAuthMethod, ErrUnauthorized},
 		{winrm.ErrKerberos, ErrAuthService},
@@ -109,7 +108,6 @@ func kindOf(err error) error {
 		{winrm.ErrQuota, ErrBusy},
 		{winrm.ErrConfig, ErrConfig},
 		{winrm.ErrEncryption, ErrProtocol},
-		{winrm.ErrRemote, ErrRemote},
 		{winrm.ErrProtocol, ErrProtocol},
 		{wake.ErrInvalidRequest, ErrArgument},
 		{wake.ErrICMPUnavailable, ErrConfig},

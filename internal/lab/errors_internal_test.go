@@ -11,6 +11,12 @@ import (
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
+// quoteErr is quotePS's refusal of s.
+func quoteErr(s string) error {
+	_, err := quotePS(s)
+	return err
+}
+
 func TestKindOf(t *testing.T) {
 	werr := func(kind error) error {
 		return &winrm.Error{Op: "run", Host: "h:5986", Kind: kind, Err: errors.New("cause")}
@@ -28,13 +34,13 @@ func TestKindOf(t *testing.T) {
 		{fmt.Errorf("%w: %w", ErrWinRMClosed, werr(winrm.ErrUnreachable)), ErrWinRMClosed},
 		{werr(winrm.ErrTimeout), ErrTimeout},
 		{werr(winrm.ErrCanceled), ErrCanceled},
-		{werr(winrm.ErrArgument), ErrArgument},
+		{quoteErr("a\nb"), ErrArgument},
 		{&labstation.ArgError{Part: "arg", Reason: "x"}, ErrArgument},
 		{werr(winrm.ErrConfig), ErrConfig},
 		{werr(winrm.ErrEncryption), ErrProtocol},
 		{werr(winrm.ErrProtocol), ErrProtocol},
 		{werr(winrm.ErrQuota), ErrBusy},
-		{werr(winrm.ErrRemote), ErrRemote},
+		{fmt.Errorf("%w: reading the heartbeat failed (exit code 1)", ErrRemote), ErrRemote},
 		{fmt.Errorf("parse: %w", labstation.ErrSchemaVersion), ErrRemote},
 		{&PolicyError{Field: "port", Reason: "x"}, ErrPolicy},
 		{labstation.ErrCommandNotAllowed, ErrCommandNotAllowed},

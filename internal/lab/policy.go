@@ -43,7 +43,11 @@ type Policy struct {
 	AllowCredentialOverride bool
 }
 
-// DefaultAllowedTransports is what the zero Policy allows.
+// DefaultAllowedTransports is what the zero Policy allows. It is
+// deliberately stricter than the worker's configured default
+// (OPS_WINRM_ALLOWED_TRANSPORTS: every transport, winrm.Transports, as
+// API.md gives it): code that builds a Policy without the configuration
+// gets no Basic.
 var DefaultAllowedTransports = []string{winrm.TransportNTLM, winrm.TransportKerberos}
 
 // transportStrength orders the transports by what an observer of the
@@ -67,6 +71,28 @@ func (p Policy) transportAllowed(tr string) bool {
 	return false
 }
 
+// TargetFromHost builds the WinRM target of a catalog host, as it is:
+// no override, no policy check (Policy.Target does both). A host's own CA
+// file wins over globalCAFile (OPS_WINRM_CA_FILE).
+func TargetFromHost(h hosts.Host, globalCAFile string) winrm.Target {
+	t := winrm.Target{
+		Name:               h.Name,
+		Address:            h.Address,
+		Port:               h.WinRMPort,
+		UseSSL:             h.WinRMUseSSL,
+		Transport:          h.WinRMTransport,
+		User:               h.WinRMUser,
+		Password:           h.WinRMPass,
+		CAFile:             h.WinRMCAFile,
+		InsecureSkipVerify: h.WinRMInsecureSkipVerify,
+		TLSServerName:      h.WinRMTLSServerName,
+	}
+	if t.CAFile == "" {
+		t.CAFile = globalCAFile
+	}
+	return t
+}
+
 // Target builds the WinRM target of h with the overrides of o applied, and
 // refuses (a *PolicyError) any that would weaken the host's policy: an
 // HTTPS -> HTTP downgrade, a port other than the host's, a transport weaker
@@ -75,11 +101,8 @@ func (p Policy) transportAllowed(tr string) bool {
 // allowed, and a host on the default HTTP port (5985) then uses the default
 // HTTPS port (5986): that is the same listener pair, not a request's port.
 func (p Policy) Target(h hosts.Host, globalCAFile string, o CommandOptions) (winrm.Target, error) {
-	t := winrm.TargetFromHost(h, globalCAFile)
-	if t.Transport == "" {
-		t.Transport = hosts.DefaultTransport
-	}
-	t.Transport = strings.ToLower(t.Transport)
+	t := TargetFromHost(h, globalCAFile)
+	t.Transport = t.EffectiveTransport()
 	if _, known := transportStrength[t.Transport]; !known || !p.transportAllowed(t.Transport) {
 		return winrm.Target{}, &PolicyError{Field: "transport", Reason: fmt.Sprintf("host transport %q is not in the allowed transports", t.Transport)}
 	}
@@ -103,7 +126,7 @@ func (p Policy) Target(h hosts.Host, globalCAFile string, o CommandOptions) (win
 		}
 		// Upgrade to HTTPS: a port that was the HTTP default follows.
 		t.UseSSL = true
-		if t.Port == hosts.DefaultHTTPPort {
+		if t.Port == winrm.DefaultHTTPPort {
 			t.Port = 0
 		}
 	}

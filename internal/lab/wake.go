@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,21 +9,22 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/wake"
-	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 var errNoWaker = errors.New("lab.Direct has no Waker")
 
 // Wake sends magic packets for the host (overrides in o) and waits for it
 // to answer. A host that never answers is Success false, not an error.
+// The host entry's values are the catalog loader's (defaults filled); what
+// is still zero (no broadcast in the entry) takes wake.Request's defaults.
 func (d *Direct) Wake(ctx context.Context, h hosts.Host, o WakeOptions) (WakeResult, error) {
 	req := wake.Request{
-		MAC:       first(o.MAC, h.MAC),
-		Broadcast: first(o.Broadcast, h.Broadcast, hosts.DefaultBroadcast),
-		Port:      firstInt(o.Port, h.WOLPort, hosts.DefaultWOLPort),
-		Target:    first(o.PingTarget, h.PingTarget, h.Address),
-		TCPPort:   winrm.TargetFromHost(h, "").EffectivePort(),
-		Attempts:  firstInt(o.Attempts, h.WakeAttempts, hosts.DefaultWakeAttempts),
+		MAC:       cmp.Or(o.MAC, h.MAC),
+		Broadcast: cmp.Or(o.Broadcast, h.Broadcast),
+		Port:      cmp.Or(o.Port, h.WOLPort),
+		Target:    cmp.Or(o.PingTarget, h.PingTarget, h.Address),
+		TCPPort:   TargetFromHost(h, "").EffectivePort(),
+		Attempts:  cmp.Or(o.Attempts, h.WakeAttempts),
 		Wait:      o.PingTimeout,
 		Check:     h.WakeCheck,
 	}
@@ -47,8 +49,8 @@ func (d *Direct) Reachable(ctx context.Context, h hosts.Host, wait time.Duration
 	if d.Waker == nil {
 		return "", hostErr("probe", h, errNoWaker)
 	}
-	target := first(h.PingTarget, h.Address)
-	port := winrm.TargetFromHost(h, "").EffectivePort()
+	target := cmp.Or(h.PingTarget, h.Address)
+	port := TargetFromHost(h, "").EffectivePort()
 	by, err := d.Waker.Probe(ctx, target, port, h.WakeCheck, wait)
 	if err != nil {
 		return "", hostErr("probe", h, err)
@@ -57,22 +59,4 @@ func (d *Direct) Reachable(ctx context.Context, h hosts.Host, wait time.Duration
 		return "", hostErr("probe", h, fmt.Errorf("%w within %v", ErrUnreachable, wait))
 	}
 	return by, nil
-}
-
-func first(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func firstInt(vals ...int) int {
-	for _, v := range vals {
-		if v != 0 {
-			return v
-		}
-	}
-	return 0
 }

@@ -1,10 +1,11 @@
 package labsim
 
 import (
-	_ "embed"
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/ops-worker/ops-worker/internal/fixtures"
 )
 
 // Paths of the files the station's service keeps up to date.
@@ -13,11 +14,21 @@ const (
 	EventsPath    = `C:\LabStation\labstation\data\telemetry\session-guard-events.jsonl`
 )
 
-//go:embed testdata/heartbeat.json
-var heartbeatFixture []byte
+// The files a station starts with: the shared fixtures.
+var (
+	heartbeatFixture = mustFixture(fixtures.Heartbeat)
+	eventsFixture    = string(mustFixture(fixtures.Events))
+)
 
-//go:embed testdata/session-guard-events.jsonl
-var eventsFixture string
+// mustFixture reads a fixture embedded in this binary: failing is a build
+// mistake, caught by every test that starts a station.
+func mustFixture(name string) []byte {
+	b, err := fixtures.Read(name)
+	if err != nil {
+		panic("labsim: " + err.Error())
+	}
+	return b
+}
 
 func initialState(h *Host, o HostOptions) stationState {
 	st := stationState{localUser: o.LocalUser, profileMissing: o.ProfileMissing}

@@ -4,19 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf16"
 
+	"github.com/ops-worker/ops-worker/internal/fixtures"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 )
 
 func readFixture(tb testing.TB, name string) []byte {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := fixtures.Read(name)
 	if err != nil {
 		tb.Fatalf("read fixture: %v", err)
 	}
@@ -34,7 +33,7 @@ func mustTime(tb testing.TB, s string) time.Time {
 
 func TestParseHeartbeat_Fixtures(t *testing.T) {
 	t.Run("ready", func(t *testing.T) {
-		data := readFixture(t, "heartbeat.json")
+		data := readFixture(t, fixtures.Heartbeat)
 		h, err := labstation.ParseHeartbeat(data)
 		if err != nil {
 			t.Fatalf("ParseHeartbeat: %v", err)
@@ -62,7 +61,7 @@ func TestParseHeartbeat_Fixtures(t *testing.T) {
 		}
 	})
 	t.Run("needs action", func(t *testing.T) {
-		h, err := labstation.ParseHeartbeat(readFixture(t, "heartbeat-needs-action.json"))
+		h, err := labstation.ParseHeartbeat(readFixture(t, fixtures.HeartbeatNeedsAction))
 		if err != nil {
 			t.Fatalf("ParseHeartbeat: %v", err)
 		}
@@ -76,7 +75,7 @@ func TestParseHeartbeat_Fixtures(t *testing.T) {
 }
 
 func TestParseHeartbeat_Encodings(t *testing.T) {
-	data := readFixture(t, "heartbeat.json")
+	data := readFixture(t, fixtures.Heartbeat)
 	utf16le := func(bigEndian bool) []byte {
 		u := utf16.Encode([]rune(string(data)))
 		out := []byte{0xFF, 0xFE}
@@ -115,7 +114,7 @@ func TestParseHeartbeat_Encodings(t *testing.T) {
 }
 
 func TestParseHeartbeat_Errors(t *testing.T) {
-	full := string(readFixture(t, "heartbeat.json"))
+	full := string(readFixture(t, fixtures.Heartbeat))
 	tests := []struct {
 		name, in string
 		want     error
@@ -202,7 +201,7 @@ func TestParseHeartbeat_Variants(t *testing.T) {
 }
 
 func TestHeartbeat_Stale(t *testing.T) {
-	h, err := labstation.ParseHeartbeat(readFixture(t, "heartbeat.json"))
+	h, err := labstation.ParseHeartbeat(readFixture(t, fixtures.Heartbeat))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +233,7 @@ func TestHeartbeat_Stale(t *testing.T) {
 }
 
 func TestParseLastEvent(t *testing.T) {
-	log := readFixture(t, "session-guard-events.jsonl")
+	log := readFixture(t, fixtures.Events)
 	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
 	last := lines[len(lines)-1]
 
@@ -293,13 +292,9 @@ func TestParseLastEvent(t *testing.T) {
 
 // heartbeat-distinct.json gives each mapped field a value no other field of
 // its type has (localModeEnabled false, localSessionActive true, ready
-// false; three different timestamps), so a swap in the parser shows. The
-// store's copy must be the same file.
+// false; three different timestamps), so a swap in the parser shows.
 func TestParseHeartbeat_DistinctFields(t *testing.T) {
-	data := readFixture(t, "heartbeat-distinct.json")
-	if other, err := os.ReadFile(filepath.Join("..", "store", "testdata", "heartbeat-distinct.json")); err != nil || !bytes.Equal(other, data) {
-		t.Fatalf("internal/store/testdata/heartbeat-distinct.json differs from this one (%v)", err)
-	}
+	data := readFixture(t, fixtures.HeartbeatDistinct)
 	h, err := labstation.ParseHeartbeat(data)
 	if err != nil {
 		t.Fatal(err)
@@ -328,7 +323,7 @@ func TestParseHeartbeat_DistinctFields(t *testing.T) {
 }
 
 func FuzzParseHeartbeat(f *testing.F) {
-	for _, name := range []string{"heartbeat.json", "heartbeat-needs-action.json"} {
+	for _, name := range []string{fixtures.Heartbeat, fixtures.HeartbeatNeedsAction} {
 		b := readFixture(f, name)
 		f.Add(b)
 		f.Add(b[:len(b)/2])
@@ -357,7 +352,7 @@ func FuzzParseHeartbeat(f *testing.F) {
 }
 
 func FuzzParseLastEvent(f *testing.F) {
-	log := readFixture(f, "session-guard-events.jsonl")
+	log := readFixture(f, fixtures.Events)
 	f.Add(log)
 	for _, l := range bytes.Split(log, []byte("\n")) {
 		f.Add(l)

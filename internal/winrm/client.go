@@ -4,6 +4,7 @@
 package winrm
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -15,8 +16,6 @@ import (
 	"time"
 
 	mzwinrm "github.com/masterzen/winrm"
-
-	"github.com/ops-worker/ops-worker/internal/labstation"
 )
 
 // Defaults of Config (OPS_WINRM_OPERATION_TIMEOUT / OPS_WINRM_READ_TIMEOUT /
@@ -40,11 +39,10 @@ type Config struct {
 	// OperationTimeout so a legitimate long Receive is not cut.
 	ReadTimeout time.Duration
 	// CommandTimeout bounds one whole call (shell, command, every Receive,
-	// close); zero means DefaultCommandTimeout. A command runs through as
-	// many OperationTimeouts as it needs within it; RunLabStation gives a
-	// session-guard command at least its grace period + 60 s
-	// (labstation.MinRunTime). A command still running then is abandoned
-	// and its shell deleted.
+	// close) unless the call's RunOptions.Timeout says otherwise; zero means
+	// DefaultCommandTimeout. A command runs through as many
+	// OperationTimeouts as it needs within it. A command still running then
+	// is abandoned and its shell deleted.
 	CommandTimeout time.Duration
 	// DialTimeout bounds each TCP connect. It is kept below CommandTimeout
 	// (at most half of it): a sleeping station ignores the SYN, and its
@@ -117,22 +115,42 @@ type Result struct {
 	Truncated bool
 }
 
-// Run runs commandLine (as the station's cmd shell receives it) on t.
-func (c *Client) Run(ctx context.Context, t Target, commandLine string) (Result, error) {
-	return c.exec(ctx, t, "run", commandLine, c.cfg.CommandTimeout)
+// RunOptions are the settings of one call. The zero value uses the
+// Client's Config.
+type RunOptions struct {
+	// Timeout is the command deadline of this call (shell, command, every
+	// Receive, close); zero or negative means Config.CommandTimeout. The
+	// caller that knows the command picks it: a command that waits on
+	// purpose needs more, a quick read less.
+	Timeout time.Duration
+	// Op names the call in errors and logs ("run prepare-session"); empty
+	// means "run" for Run and "powershell" for RunPowerShell.
+	Op string
 }
 
-// RunLabStation runs `exe command args...`, each argument reaching the
-// program verbatim; an argument that cannot is refused (ErrArgument) before
-// anything is sent. The command may run for CommandTimeout, and a
-// session-guard command for at least its grace period + 60 s.
-func (c *Client) RunLabStation(ctx context.Context, t Target, exe, command string, args []string) (Result, error) {
-	line, err := labstation.CommandLine(exe, command, args)
-	if err != nil {
-		return Result{}, &Error{Op: "run " + command, Host: t.String(), Kind: ErrArgument, Err: err}
-	}
-	return c.exec(ctx, t, "run "+command, line, max(c.cfg.CommandTimeout, labstation.MinRunTime(command, args)))
+// Run runs commandLine on t, as the station's cmd shell receives it: the
+// caller builds and quotes the line.
+func (c *Client) Run(ctx context.Context, t Target, commandLine string, o RunOptions) (Result, error) {
+	return c.exec(ctx, t, cmp.Or(o.Op, "run"), commandLine, c.timeout(o))
 }
+
+// RunPowerShell runs script on t with powershell.exe -EncodedCommand, so
+// no character of it is interpreted by cmd.exe on the way. Quoting what
+// goes into the script is the caller's business.
+func (c *Client) RunPowerShell(ctx context.Context, t Target, script string, o RunOptions) (Result, error) {
+	return c.exec(ctx, t, cmp.Or(o.Op, "powershell"), mzwinrm.Powershell(script), c.timeout(o))
+}
+
+func (c *Client) timeout(o RunOptions) time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout
+	}
+	return c.cfg.CommandTimeout
+}
+
+// Config is the Client's configuration with the defaults applied, so a
+// caller can derive a call's RunOptions.Timeout from it.
+func (c *Client) Config() Config { return c.cfg }
 
 // acquire takes one of the MaxPerHost slots of key. The map holds a key
 // only while some call holds or waits for one of its slots (refs), so it
@@ -273,7 +291,7 @@ func (c *Client) transporter(ctx context.Context, t Target, ht *http.Transport) 
 		scheme = "https"
 	}
 	url := scheme + "://" + t.String() + "/wsman"
-	switch t.transport() {
+	switch t.EffectiveTransport() {
 	case TransportBasic:
 		return newBasicTransport(ctx, url, t.User, t.Password, ht), nil
 	case TransportKerberos:

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 // prepare-session with someone at the console runs for its guard grace
 // period, longer than the operation timeout: the client keeps issuing
 // Receives through the OperationTimeout faults until the command is done.
-func TestRunLabStation_GuardOutlastsOperationTimeout(t *testing.T) {
+func TestRun_LabStationGuardOutlastsOperationTimeout(t *testing.T) {
 	// --guard-grace=100 takes 2 s; each Receive waits at most 500 ms.
 	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", TimeScale: 0.02})
 	h := sim.Host("lab-ws-01")
@@ -29,9 +30,9 @@ func TestRunLabStation_GuardOutlastsOperationTimeout(t *testing.T) {
 			h.SetLocalUser("student")
 			timedOut := h.TimedOutReceives()
 			tg := target(sim, h, m)
-			res, err := c.RunLabStation(context.Background(), tg, exe, "prepare-session", []string{"--user=labuser", "--guard-grace=100"})
+			res, err := runLabStation(context.Background(), c, tg, "prepare-session", []string{"--user=labuser", "--guard-grace=100"})
 			if err != nil {
-				t.Fatalf("RunLabStation: %v", err)
+				t.Fatalf("Run: %v", err)
 			}
 			if res.ExitCode != 0 {
 				t.Errorf("exit code %d, stderr %q", res.ExitCode, res.Stderr)
@@ -50,10 +51,11 @@ func TestRunLabStation_GuardOutlastsOperationTimeout(t *testing.T) {
 			if u := h.LocalUser(); u != "" {
 				t.Errorf("local user %q still signed in", u)
 			}
-			_, line, evErr, err := c.ReadHeartbeat(context.Background(), tg, labsim.HeartbeatPath, labsim.EventsPath, true)
-			if err != nil || evErr != nil {
-				t.Fatalf("ReadHeartbeat: %v / %v", err, evErr)
+			last, err := c.RunPowerShell(context.Background(), tg, "Get-Content -LiteralPath '"+labsim.EventsPath+"' -Tail 1 -Encoding UTF8", winrm.RunOptions{})
+			if err != nil || last.ExitCode != 0 {
+				t.Fatalf("RunPowerShell: %v (exit %d, stderr %q)", err, last.ExitCode, last.Stderr)
 			}
+			line := []byte(strings.TrimSpace(last.Stdout))
 			var ev map[string]any
 			if err := json.Unmarshal(line, &ev); err != nil || ev["action"] != "logoff" || ev["user"] != `LAB-WS-01\student` {
 				t.Errorf("last event %s (%v), want the forced logoff of the student", line, err)
@@ -62,31 +64,41 @@ func TestRunLabStation_GuardOutlastsOperationTimeout(t *testing.T) {
 	}
 }
 
-// The command deadline of a session-guard command is never below its grace
-// period + 60 s, whatever CommandTimeout says.
-func TestRunLabStation_DeadlineCoversGuardGrace(t *testing.T) {
+// RunOptions.Timeout is the call's command deadline, above CommandTimeout
+// when the caller asks (lab gives a session-guard command its grace period
+// + 60 s): a 2 s guard runs through with a 1 s CommandTimeout.
+func TestRun_TimeoutOptionOverCommandTimeout(t *testing.T) {
 	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", LocalUser: "student"}) // real time
 	h := sim.Host("lab-ws-01")
 	c := winrm.New(winrm.Config{OperationTimeout: 500 * time.Millisecond, CommandTimeout: time.Second})
 	defer c.Close()
-	res, err := c.RunLabStation(context.Background(), target(sim, h, modes[0]), exe, "session", []string{"guard", "--grace=2"})
+	line, err := labstation.CommandLine(exe, "session", []string{"guard", "--grace=2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Run(context.Background(), target(sim, h, modes[0]), line, winrm.RunOptions{Timeout: 10 * time.Second})
 	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("session guard --grace=2 with a 1 s CommandTimeout: %v (exit %d)", err, res.ExitCode)
+		t.Fatalf("session guard --grace=2 with a 1 s CommandTimeout and a 10 s Timeout: %v (exit %d)", err, res.ExitCode)
 	}
 	if u := h.LocalUser(); u != "" {
 		t.Errorf("local user %q still signed in", u)
+	}
+	// Without it, CommandTimeout ends the same command.
+	h.SetLocalUser("student")
+	if _, err := c.Run(context.Background(), target(sim, h, modes[0]), line, winrm.RunOptions{}); !errors.Is(err, winrm.ErrTimeout) {
+		t.Errorf("without Timeout: err = %v, want ErrTimeout after CommandTimeout", err)
 	}
 }
 
 // Cancelling while the guard waits returns at once, and the shell is
 // deleted, which ends the guard before it evicts anyone.
-func TestRunLabStation_CancelDuringGuard(t *testing.T) {
+func TestRun_LabStationCancelDuringGuard(t *testing.T) {
 	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", LocalUser: "student", TimeScale: 0.01})
 	h := sim.Host("lab-ws-01")
 	c := winrm.New(winrm.Config{OperationTimeout: 30 * time.Second})
 	ctx, cancelled := cancelAfter(300 * time.Millisecond)
 	// --guard-grace=100 takes 1 s.
-	_, err := c.RunLabStation(ctx, target(sim, h, modes[0]), exe, "prepare-session", []string{"--guard-grace=100"})
+	_, err := runLabStation(ctx, c, target(sim, h, modes[0]), "prepare-session", []string{"--guard-grace=100"})
 	at := cancelled()
 	// "At once" against a 30 s operation timeout; the bound is generous for a
 	// loaded machine running the race detector, not a goal.
@@ -145,7 +157,7 @@ func TestRun_HostSleepsAfterSeveralReceives(t *testing.T) {
 				h.Sleep()
 			}()
 			start := time.Now()
-			res, err := c.RunLabStation(context.Background(), target(sim, h, m), exe, "status", nil)
+			res, err := runLabStation(context.Background(), c, target(sim, h, m), "status", nil)
 			if !errors.Is(err, winrm.ErrUnreachable) {
 				t.Errorf("err = %v, want ErrUnreachable", err)
 			}
@@ -171,7 +183,7 @@ func TestRun_ReceiveFaultEndsCall(t *testing.T) {
 	}, func() { deletes.Add(1) })
 	c := newClient(winrm.Config{})
 	start := time.Now()
-	_, err := c.Run(context.Background(), f.target(winrm.TransportBasic), "LabStation.exe status")
+	_, err := c.Run(context.Background(), f.target(winrm.TransportBasic), "LabStation.exe status", winrm.RunOptions{})
 	if !errors.Is(err, winrm.ErrProtocol) || !strings.Contains(err.Error(), "w:InvalidParameter") {
 		t.Errorf("err = %v, want ErrProtocol naming the fault", err)
 	}
@@ -201,7 +213,7 @@ func TestRun_InstantTimedOutFaultsArePaced(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Body><rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="CMD-1">ZG9uZQ==</rsp:Stream><rsp:Stream Name="stdout" CommandId="CMD-1" End="true"></rsp:Stream><rsp:CommandState CommandId="CMD-1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse></s:Body></s:Envelope>`)
 	}, func() {})
-	res, err := newClient(winrm.Config{}).Run(context.Background(), f.target(winrm.TransportBasic), "LabStation.exe status")
+	res, err := newClient(winrm.Config{}).Run(context.Background(), f.target(winrm.TransportBasic), "LabStation.exe status", winrm.RunOptions{})
 	if err != nil || res.Stdout != "done" || res.ExitCode != 0 {
 		t.Fatalf("Run = %+v, %v; want the output once done", res, err)
 	}

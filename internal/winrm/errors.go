@@ -35,9 +35,6 @@ var (
 	ErrTimeout = errors.New("timed out")
 	// ErrCanceled: the caller's context was cancelled.
 	ErrCanceled = errors.New("cancelled")
-	// ErrArgument: a command argument or path cannot reach the station
-	// verbatim and was refused before anything was sent.
-	ErrArgument = errors.New("argument refused")
 	// ErrConfig: the target is unusable or would be insecure (for example
 	// Basic authentication over plain HTTP, an unreadable CA file).
 	ErrConfig = errors.New("invalid WinRM target")
@@ -52,18 +49,12 @@ var (
 	// operations). Its message says which; shells it holds for this user
 	// close when deleted or after 2 idle hours. Retry later.
 	ErrQuota = errors.New("station's WinRM quota exceeded")
-	// ErrRemote: the remote script or command failed in a way that leaves no
-	// usable output (for example the heartbeat file cannot be read).
-	ErrRemote = errors.New("remote command failed")
-	// ErrEventsUnreadable is the eventsErr of ReadHeartbeat when the events
-	// log could not be read; the heartbeat itself is still returned.
-	ErrEventsUnreadable = errors.New("events log unreadable")
 )
 
 // Error is the error type of every Client method. Kind is one of the Err*
 // values above; Err is the underlying cause (never carrying a password).
 type Error struct {
-	Op   string // "run", "heartbeat", ...
+	Op   string // RunOptions.Op: "run", "powershell", "run status", ...
 	Host string // address:port
 	Kind error
 	Err  error

@@ -86,7 +86,7 @@ func TestEncryption_NoFallback(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeStation(t, false, tt.handler)
-			_, err := newClient(winrm.Config{}).Run(context.Background(), f.target(winrm.TransportNTLM), "LabStation.exe status")
+			_, err := newClient(winrm.Config{}).Run(context.Background(), f.target(winrm.TransportNTLM), "LabStation.exe status", winrm.RunOptions{})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -111,7 +111,7 @@ func TestNTLM_NoBasicDowngrade(t *testing.T) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="WSMAN"`)
 		w.WriteHeader(http.StatusUnauthorized)
 	})
-	_, err := newClient(winrm.Config{}).Run(context.Background(), f.target(winrm.TransportNTLM), "LabStation.exe status")
+	_, err := newClient(winrm.Config{}).Run(context.Background(), f.target(winrm.TransportNTLM), "LabStation.exe status", winrm.RunOptions{})
 	if !errors.Is(err, winrm.ErrAuthMethod) {
 		t.Fatalf("err = %v, want ErrAuthMethod", err)
 	}
@@ -128,7 +128,7 @@ func TestRun_GarbageAnswer(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = io.WriteString(w, "<html>proxy says hi</html>")
 	})
-	_, err := newClient(winrm.Config{}).Run(context.Background(), f.target(winrm.TransportBasic), "LabStation.exe status")
+	_, err := newClient(winrm.Config{}).Run(context.Background(), f.target(winrm.TransportBasic), "LabStation.exe status", winrm.RunOptions{})
 	if !errors.Is(err, winrm.ErrProtocol) {
 		t.Fatalf("err = %v, want ErrProtocol", err)
 	}
@@ -156,7 +156,7 @@ func TestRun_PerHostLimit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := c.Run(context.Background(), f.target(winrm.TransportBasic), "LabStation.exe status")
+			_, err := c.Run(context.Background(), f.target(winrm.TransportBasic), "LabStation.exe status", winrm.RunOptions{})
 			if !errors.Is(err, winrm.ErrUnauthorized) {
 				t.Errorf("err = %v, want ErrUnauthorized", err)
 			}
@@ -184,12 +184,12 @@ func TestRun_SlotWaitCancelled(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = c.Run(busy, f.target(winrm.TransportBasic), "x")
+		_, _ = c.Run(busy, f.target(winrm.TransportBasic), "x", winrm.RunOptions{})
 	}()
 	time.Sleep(100 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := c.Run(ctx, f.target(winrm.TransportBasic), "x")
+	_, err := c.Run(ctx, f.target(winrm.TransportBasic), "x", winrm.RunOptions{})
 	if !errors.Is(err, winrm.ErrTimeout) {
 		t.Errorf("err = %v, want ErrTimeout while waiting for a slot", err)
 	}
@@ -205,7 +205,7 @@ func TestKerberos_NeedsConfig(t *testing.T) {
 	tg := f.target(winrm.TransportKerberos)
 	tg.User = "LabGatewaySvc@LAB.EXAMPLE"
 	c := winrm.New(winrm.Config{Krb5Conf: t.TempDir() + "/missing-krb5.conf"})
-	_, err := c.Run(context.Background(), tg, "LabStation.exe status")
+	_, err := c.Run(context.Background(), tg, "LabStation.exe status", winrm.RunOptions{})
 	if !errors.Is(err, winrm.ErrConfig) {
 		t.Fatalf("err = %v, want ErrConfig", err)
 	}

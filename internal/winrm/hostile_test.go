@@ -24,8 +24,8 @@ import (
 const maxResponse = 8 << 20 // winrm's cap on one answer
 
 var errKinds = []error{winrm.ErrUnauthorized, winrm.ErrAuthMethod, winrm.ErrCertificate, winrm.ErrUnreachable,
-	winrm.ErrTimeout, winrm.ErrCanceled, winrm.ErrArgument, winrm.ErrConfig, winrm.ErrEncryption,
-	winrm.ErrProtocol, winrm.ErrRemote}
+	winrm.ErrTimeout, winrm.ErrCanceled, winrm.ErrConfig, winrm.ErrEncryption,
+	winrm.ErrProtocol}
 
 func mustBeTyped(t *testing.T, err error) {
 	t.Helper()
@@ -107,7 +107,7 @@ func TestHostile_SealedReplyLengths(t *testing.T) {
 					genuine = bytes.Equal(p, g)
 					return p
 				}})
-				_, err := c.Run(context.Background(), tg, `C:\LabStation\LabStation.exe status`)
+				_, err := c.Run(context.Background(), tg, `C:\LabStation\LabStation.exe status`, winrm.RunOptions{})
 				calls++
 				if genuine {
 					// The station's own sealed answer, whole: fine with or
@@ -124,13 +124,13 @@ func TestHostile_SealedReplyLengths(t *testing.T) {
 	// (where an unrecovered panic ends the process).
 	for _, n := range []int{0, 4, 5, 16, 19, 20, 21, 64} {
 		h.SetRogue(labsim.Rogue{Action: "shell/Receive", NoClosingBoundary: true, SealedPart: func([]byte) []byte { return make([]byte, n) }})
-		_, err := c.Run(context.Background(), tg, `C:\LabStation\LabStation.exe status`)
+		_, err := c.Run(context.Background(), tg, `C:\LabStation\LabStation.exe status`, winrm.RunOptions{})
 		if !errors.Is(err, winrm.ErrEncryption) && !errors.Is(err, winrm.ErrProtocol) {
 			t.Fatalf("Receive answer part of %d bytes: err = %v, want ErrEncryption or ErrProtocol", n, err)
 		}
 	}
 	h.SetRogue(labsim.Rogue{})
-	if _, err := c.Run(context.Background(), tg, `C:\LabStation\LabStation.exe status`); err != nil {
+	if _, err := c.Run(context.Background(), tg, `C:\LabStation\LabStation.exe status`, winrm.RunOptions{}); err != nil {
 		t.Fatalf("honest station after the loop: %v", err)
 	}
 	mustNotLeakSOAP(t, h)
@@ -151,7 +151,7 @@ func TestHostile_ChallengeDowngrade(t *testing.T) {
 			defer h.SetRogue(labsim.Rogue{})
 			h.ResetReceived()
 			before := len(h.Commands())
-			_, err := c.Run(context.Background(), target(sim, h, modes[2]), `C:\LabStation\LabStation.exe status`)
+			_, err := c.Run(context.Background(), target(sim, h, modes[2]), `C:\LabStation\LabStation.exe status`, winrm.RunOptions{})
 			if !errors.Is(err, winrm.ErrEncryption) {
 				t.Fatalf("err = %v, want ErrEncryption", err)
 			}
@@ -206,7 +206,7 @@ func TestHostile_GarbageAndOversize(t *testing.T) {
 				var before, after runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&before)
-				_, err := c.Run(context.Background(), target(sim, h, m), `C:\LabStation\LabStation.exe status`)
+				_, err := c.Run(context.Background(), target(sim, h, m), `C:\LabStation\LabStation.exe status`, winrm.RunOptions{})
 				runtime.ReadMemStats(&after)
 				mustBeTyped(t, err)
 				mustNotLeak(t, err, h.Password())
@@ -244,7 +244,7 @@ func TestHostile_SlowDrip(t *testing.T) {
 	for _, m := range []mode{modes[0], modes[2]} {
 		t.Run(m.name, func(t *testing.T) {
 			start := time.Now()
-			_, err := c.Run(context.Background(), target(sim, h, m), `C:\LabStation\LabStation.exe status`)
+			_, err := c.Run(context.Background(), target(sim, h, m), `C:\LabStation\LabStation.exe status`, winrm.RunOptions{})
 			if !errors.Is(err, winrm.ErrTimeout) {
 				t.Fatalf("err = %v, want ErrTimeout", err)
 			}
@@ -267,7 +267,7 @@ func TestNTLM_NoResendAfterProcessing(t *testing.T) {
 	for _, m := range []mode{modes[0], modes[2]} {
 		t.Run(m.name, func(t *testing.T) {
 			before := len(h.Commands())
-			_, err := c.Run(context.Background(), target(sim, h, m), `C:\LabStation\LabStation.exe status`)
+			_, err := c.Run(context.Background(), target(sim, h, m), `C:\LabStation\LabStation.exe status`, winrm.RunOptions{})
 			if !errors.Is(err, winrm.ErrUnauthorized) {
 				t.Fatalf("err = %v, want ErrUnauthorized", err)
 			}
@@ -293,7 +293,7 @@ func TestNTLM_ResendOnNewConnection(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			h.ResetReceived()
 			before := len(h.Commands())
-			res, err := c.Run(context.Background(), target(sim, h, m), `C:\LabStation\LabStation.exe status`)
+			res, err := c.Run(context.Background(), target(sim, h, m), `C:\LabStation\LabStation.exe status`, winrm.RunOptions{})
 			if err != nil || res.ExitCode != 0 {
 				t.Fatalf("Run = %+v, %v", res, err)
 			}
@@ -322,7 +322,7 @@ func TestNTLM_StrictChannelBinding(t *testing.T) {
 	h := sim.Host("lab-ws-01")
 	h.SetCBT(labsim.CBTStrict)
 	defer h.SetCBT(labsim.CBTStrict)
-	res, err := newClient(winrm.Config{}).Run(context.Background(), target(sim, h, modes[0]), `C:\LabStation\LabStation.exe status`)
+	res, err := newClient(winrm.Config{}).Run(context.Background(), target(sim, h, modes[0]), `C:\LabStation\LabStation.exe status`, winrm.RunOptions{})
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("Run with Strict CBT = %+v, %v", res, err)
 	}

@@ -50,7 +50,7 @@ func TestKerberos_RunOverHTTPS(t *testing.T) {
 	c := newClient(winrm.Config{Krb5Conf: l.kdc.Krb5Conf})
 	defer c.Close()
 	start := time.Now()
-	res, err := c.RunLabStation(context.Background(), l.target(labsim.DefaultUser, krbPassword), exe, "status", nil)
+	res, err := runLabStation(context.Background(), c, l.target(labsim.DefaultUser, krbPassword), "status", nil)
 	if err != nil {
 		t.Fatalf("run over HTTPS Kerberos: %v", err)
 	}
@@ -61,7 +61,7 @@ func TestKerberos_RunOverHTTPS(t *testing.T) {
 	// The realm in lower case is the same principal.
 	tgt := l.target(labsim.DefaultUser, krbPassword)
 	tgt.User = labsim.DefaultUser + "@" + strings.ToLower(l.kdc.Realm)
-	if _, err := c.Run(context.Background(), tgt, "hostname"); err != nil {
+	if _, err := c.Run(context.Background(), tgt, "hostname", winrm.RunOptions{}); err != nil {
 		t.Fatalf("lower-case realm: %v", err)
 	}
 }
@@ -77,7 +77,7 @@ func TestKerberos_Refused(t *testing.T) {
 		{"other principal", "intruder", krbPassword},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := c.Run(context.Background(), l.target(tc.user, tc.password), "hostname")
+			_, err := c.Run(context.Background(), l.target(tc.user, tc.password), "hostname", winrm.RunOptions{})
 			if !errors.Is(err, winrm.ErrUnauthorized) {
 				t.Fatalf("err = %v, want ErrUnauthorized", err)
 			}
@@ -151,7 +151,7 @@ func TestKerberos_KDCDownOrHung(t *testing.T) {
 		defer c.Close()
 		l.kdc.Stop()
 		start := time.Now()
-		_, err := c.Run(context.Background(), tgt, "hostname")
+		_, err := c.Run(context.Background(), tgt, "hostname", winrm.RunOptions{})
 		d := time.Since(start)
 		if !errors.Is(err, winrm.ErrKerberos) || errors.Is(err, winrm.ErrUnreachable) {
 			t.Fatalf("err = %v, want ErrKerberos (and not ErrUnreachable: the station is up)", err)
@@ -168,7 +168,7 @@ func TestKerberos_KDCDownOrHung(t *testing.T) {
 		c := newClient(winrm.Config{Krb5Conf: writeKrb5Conf(t, kdc), OperationTimeout: 500 * time.Millisecond,
 			CommandTimeout: 700 * time.Millisecond})
 		start := time.Now()
-		_, err := c.Run(context.Background(), tgt, "hostname")
+		_, err := c.Run(context.Background(), tgt, "hostname", winrm.RunOptions{})
 		d := time.Since(start)
 		if !errors.Is(err, winrm.ErrTimeout) {
 			t.Fatalf("err = %v, want ErrTimeout", err)
@@ -189,7 +189,7 @@ func TestKerberos_KDCDownOrHung(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(300*time.Millisecond, cancel)
 		start := time.Now()
-		_, err := c.Run(ctx, tgt, "hostname")
+		_, err := c.Run(ctx, tgt, "hostname", winrm.RunOptions{})
 		d := time.Since(start)
 		if !errors.Is(err, winrm.ErrCanceled) || !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want ErrCanceled", err)
@@ -215,7 +215,7 @@ func TestKerberos_CancelMidCommand(t *testing.T) {
 		cancelled <- time.Now()
 		cancel()
 	}()
-	_, err := c.RunLabStation(ctx, l.target(labsim.DefaultUser, krbPassword), exe, "status", nil)
+	_, err := runLabStation(ctx, c, l.target(labsim.DefaultUser, krbPassword), "status", nil)
 	at := <-cancelled
 	if d := time.Since(at); d > 2*time.Second {
 		t.Errorf("returned %v after cancel, want at once", d)
@@ -265,7 +265,7 @@ func TestKerberos_ImpostorStation(t *testing.T) {
 			tg.User, tg.Password = labsim.DefaultUser+"@"+k.Realm, krbPassword
 			c := newClient(winrm.Config{Krb5Conf: k.Krb5Conf})
 			defer c.Close()
-			_, err := c.Run(context.Background(), tg, "hostname")
+			_, err := c.Run(context.Background(), tg, "hostname", winrm.RunOptions{})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}

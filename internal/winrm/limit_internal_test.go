@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ops-worker/ops-worker/internal/hosts"
 )
 
 func semCount(c *Client) int {
@@ -93,15 +91,11 @@ func TestAcquire_PerHostNotPerPort(t *testing.T) {
 	}
 }
 
-// TargetFromHost carries the catalog name, and a Target printed, logged or
-// marshalled never shows the password.
+// A Target printed, logged or marshalled never shows the password.
 func TestTarget_NoSecretInOutput(t *testing.T) {
 	const secret = "Wr0ngH0rseBattery"
-	tg := TargetFromHost(hosts.Host{Name: "lab-ws-01", Address: "10.0.0.1", WinRMPort: 5986, WinRMUseSSL: true,
-		WinRMTransport: "ntlm", WinRMUser: "svc", WinRMPass: secret}, "")
-	if tg.Name != "lab-ws-01" || tg.Password != secret {
-		t.Fatalf("TargetFromHost = name %q", tg.Name)
-	}
+	tg := Target{Name: "lab-ws-01", Address: "10.0.0.1", Port: 5986, UseSSL: true,
+		Transport: "ntlm", User: "svc", Password: secret}
 	j, err := json.Marshal(tg)
 	if err != nil {
 		t.Fatal(err)

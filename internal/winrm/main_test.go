@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/leakcheck"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
@@ -58,6 +59,20 @@ func target(sim *labsim.Sim, h *labsim.Host, m mode) winrm.Target {
 		t.CACertPEM = nil
 	}
 	return t
+}
+
+// exe is where the simulated station keeps LabStation.exe.
+const exe = labsim.DefaultLabStationExe
+
+// runLabStation runs `exe command args...` with Run, the line built by
+// labstation as lab builds it (an argument that cannot reach the program
+// verbatim is refused there, before Run).
+func runLabStation(ctx context.Context, c *winrm.Client, t winrm.Target, command string, args []string) (winrm.Result, error) {
+	line, err := labstation.CommandLine(exe, command, args)
+	if err != nil {
+		return winrm.Result{}, err
+	}
+	return c.Run(ctx, t, line, winrm.RunOptions{Op: "run " + command})
 }
 
 func newClient(cfg winrm.Config) *winrm.Client {

@@ -11,12 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
-
-const exe = hosts.DefaultLabStationExe
 
 // labStationCommands are the commands of LABSTATION.md with their options.
 var labStationCommands = []struct {
@@ -40,7 +38,7 @@ var labStationCommands = []struct {
 	{"power", []string{"shutdown", "--delay=0", "--reason=Reservation completed", "--no-force", "--skip-wake-check"}, true},
 }
 
-func TestRunLabStation_AllCommands(t *testing.T) {
+func TestRun_LabStationAllCommands(t *testing.T) {
 	sim := startSim(t)
 	h := sim.Host("lab-ws-01")
 	c := newClient(winrm.Config{})
@@ -50,9 +48,9 @@ func TestRunLabStation_AllCommands(t *testing.T) {
 				name := cmd.command + " " + strings.Join(cmd.args, " ")
 				t.Run(name, func(t *testing.T) {
 					before := len(h.Commands())
-					res, err := c.RunLabStation(context.Background(), target(sim, h, m), exe, cmd.command, cmd.args)
+					res, err := runLabStation(context.Background(), c, target(sim, h, m), cmd.command, cmd.args)
 					if err != nil {
-						t.Fatalf("RunLabStation: %v", err)
+						t.Fatalf("Run: %v", err)
 					}
 					recs := h.Commands()
 					if got, want := len(recs), before+1; got != want {
@@ -157,14 +155,14 @@ func TestRun_Errors(t *testing.T) {
 		}},
 	)
 	kinds := []error{winrm.ErrUnauthorized, winrm.ErrCertificate, winrm.ErrUnreachable, winrm.ErrConfig,
-		winrm.ErrTimeout, winrm.ErrCanceled, winrm.ErrArgument, winrm.ErrProtocol, winrm.ErrEncryption, winrm.ErrAuthMethod}
+		winrm.ErrTimeout, winrm.ErrCanceled, winrm.ErrProtocol, winrm.ErrEncryption, winrm.ErrAuthMethod}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup()
 			}
 			tg := tt.target()
-			_, err := c.RunLabStation(ctx, tg, exe, "status", nil)
+			_, err := runLabStation(ctx, c, tg, "status", nil)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -243,7 +241,7 @@ var hostileArgs = []string{
 	strings.Repeat("y", 40000),
 }
 
-func TestRunLabStation_HostileArgs(t *testing.T) {
+func TestRun_LabStationHostileArgs(t *testing.T) {
 	sim := startSim(t)
 	h := sim.Host("lab-ws-01")
 	c := newClient(winrm.Config{})
@@ -257,9 +255,9 @@ func TestRunLabStation_HostileArgs(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			reqBefore := h.HTTPRequests()
 			recBefore := len(h.Commands())
-			res, err := c.RunLabStation(context.Background(), tg, exe, "status", []string{"--probe", arg, "--end"})
+			res, err := runLabStation(context.Background(), c, tg, "status", []string{"--probe", arg, "--end"})
 			if err != nil {
-				if !errors.Is(err, winrm.ErrArgument) {
+				if !errors.Is(err, labstation.ErrArgument) {
 					t.Fatalf("err = %v, want nil or ErrArgument", err)
 				}
 				if got := h.HTTPRequests(); got != reqBefore {
@@ -299,7 +297,7 @@ func TestRun_HungCommandAbandoned(t *testing.T) {
 	for _, m := range modes {
 		timedOut := h.TimedOutReceives()
 		start := time.Now()
-		_, err := c.RunLabStation(context.Background(), target(sim, h, m), exe, "status", nil)
+		_, err := runLabStation(context.Background(), c, target(sim, h, m), "status", nil)
 		d := time.Since(start)
 		if !errors.Is(err, winrm.ErrTimeout) {
 			t.Fatalf("%s: err = %v, want ErrTimeout", m.name, err)
@@ -318,7 +316,7 @@ func TestRun_HungCommandAbandoned(t *testing.T) {
 	}
 	h.SetFaults(labsim.Faults{})
 	for range 3 {
-		if _, err := c.RunLabStation(context.Background(), target(sim, h, modes[0]), exe, "status", nil); err != nil {
+		if _, err := runLabStation(context.Background(), c, target(sim, h, modes[0]), "status", nil); err != nil {
 			t.Fatalf("after abandoned commands: %v", err)
 		}
 	}
@@ -333,7 +331,7 @@ func TestRun_CancelStopsAtOnce(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			ctx, cancelled := cancelAfter(300 * time.Millisecond)
-			_, err := c.RunLabStation(ctx, target(sim, h, m), exe, "status", nil)
+			_, err := runLabStation(ctx, c, target(sim, h, m), "status", nil)
 			at := cancelled()
 			// "At once" against a 30 s operation timeout; the margin is for
 			// a loaded CI machine running the race detector, not a goal.
@@ -356,7 +354,7 @@ func TestRun_DeadlineOfCaller(t *testing.T) {
 	c := winrm.New(winrm.Config{OperationTimeout: 30 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err := c.Run(ctx, target(sim, h, modes[0]), "LabStation.exe status")
+	_, err := c.Run(ctx, target(sim, h, modes[0]), "LabStation.exe status", winrm.RunOptions{})
 	if !errors.Is(err, winrm.ErrTimeout) {
 		t.Errorf("err = %v, want ErrTimeout", err)
 	}
@@ -373,7 +371,7 @@ func TestRun_ConcurrentCallsShareNothing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := c.RunLabStation(context.Background(), target(sim, h, m), exe, "status", nil)
+			res, err := runLabStation(context.Background(), c, target(sim, h, m), "status", nil)
 			if err == nil && res.ExitCode != 0 {
 				err = errors.New("exit code " + strconv.Itoa(res.ExitCode))
 			}
@@ -414,7 +412,7 @@ func TestRun_HostSleepsMidCommand(t *testing.T) {
 					h.Sleep()
 				}()
 				start := time.Now()
-				res, err := c.RunLabStation(context.Background(), target(sim, h, m), exe, "status", nil)
+				res, err := runLabStation(context.Background(), c, target(sim, h, m), "status", nil)
 				if !errors.Is(err, winrm.ErrUnreachable) {
 					t.Errorf("err = %v (result %+v), want ErrUnreachable", err, res)
 				}
@@ -423,5 +421,34 @@ func TestRun_HostSleepsMidCommand(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// RunPowerShell sends the script encoded (powershell.exe -EncodedCommand),
+// so what cmd.exe would interpret reaches PowerShell as written, in one
+// command, in every mode.
+func TestRunPowerShell(t *testing.T) {
+	sim := startSim(t)
+	h := sim.Host("lab-ws-01")
+	c := newClient(winrm.Config{})
+	defer c.Close()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			before := len(h.Commands())
+			res, err := c.RunPowerShell(context.Background(), target(sim, h, m), "Write-Output 'a&b|c^d \"%PATH%\"'\nWrite-Output 'two'", winrm.RunOptions{})
+			if err != nil || res.ExitCode != 0 {
+				t.Fatalf("RunPowerShell: %v (exit %d, stderr %q)", err, res.ExitCode, res.Stderr)
+			}
+			if got, want := strings.ReplaceAll(res.Stdout, "\r\n", "\n"), "a&b|c^d \"%PATH%\"\ntwo\n"; got != want {
+				t.Errorf("stdout %q, want %q", got, want)
+			}
+			recs := h.Commands()
+			if n := len(recs) - before; n != 1 {
+				t.Errorf("%d commands, want 1", n)
+			}
+			if cl := recs[len(recs)-1].CommandLine; !strings.HasPrefix(cl, "powershell.exe -EncodedCommand ") {
+				t.Errorf("command line %q is not an encoded PowerShell script", cl)
+			}
+		})
 	}
 }

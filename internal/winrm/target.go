@@ -9,8 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/ops-worker/ops-worker/internal/hosts"
 )
 
 // Transports a Target may name.
@@ -18,13 +16,25 @@ const (
 	TransportNTLM     = "ntlm"
 	TransportBasic    = "basic"
 	TransportKerberos = "kerberos"
+	// DefaultTransport is what an empty Target.Transport means.
+	DefaultTransport = TransportNTLM
+)
+
+// Transports lists every transport a Target may name (the default of
+// OPS_WINRM_ALLOWED_TRANSPORTS, in that order). Do not modify it.
+var Transports = []string{TransportNTLM, TransportKerberos, TransportBasic}
+
+// The WS-Management listener ports, what a zero Target.Port means.
+const (
+	DefaultHTTPSPort = 5986
+	DefaultHTTPPort  = 5985
 )
 
 // Target is one WinRM endpoint with its credentials and trust settings.
 // String, GoString and LogValue never show the password, and it is not
 // marshalled to JSON.
 type Target struct {
-	// Name is the catalog host name (TargetFromHost sets it); calls in
+	// Name is the catalog host name (lab sets it); calls in
 	// flight are limited per Name, or per Address when Name is empty, so a
 	// different port or spelling of the same station shares its limit.
 	Name      string
@@ -42,27 +52,6 @@ type Target struct {
 	TLSServerName      string
 }
 
-// TargetFromHost builds the Target of a catalog host. A host's own CA file
-// wins over globalCAFile (OPS_WINRM_CA_FILE).
-func TargetFromHost(h hosts.Host, globalCAFile string) Target {
-	t := Target{
-		Name:               h.Name,
-		Address:            h.Address,
-		Port:               h.WinRMPort,
-		UseSSL:             h.WinRMUseSSL,
-		Transport:          h.WinRMTransport,
-		User:               h.WinRMUser,
-		Password:           h.WinRMPass,
-		CAFile:             h.WinRMCAFile,
-		InsecureSkipVerify: h.WinRMInsecureSkipVerify,
-		TLSServerName:      h.WinRMTLSServerName,
-	}
-	if t.CAFile == "" {
-		t.CAFile = globalCAFile
-	}
-	return t
-}
-
 // String names the endpoint for errors and logs; it never holds secrets.
 func (t Target) String() string {
 	return net.JoinHostPort(t.Address, strconv.Itoa(t.EffectivePort()))
@@ -71,10 +60,14 @@ func (t Target) String() string {
 // targetFields is Target without its methods, for GoString.
 type targetFields Target
 
-// GoString is %#v: every field, the password masked (hosts.Redacted).
+// GoString is %#v: every field, the password masked: "" stays "" (a
+// missing password shows as missing), anything else is "[REDACTED]", as
+// the host catalog prints it.
 func (t Target) GoString() string {
 	c := targetFields(t)
-	c.Password = hosts.Redacted(c.Password)
+	if c.Password != "" {
+		c.Password = "[REDACTED]"
+	}
 	return strings.Replace(fmt.Sprintf("%#v", c), "winrm.targetFields", "winrm.Target", 1)
 }
 
@@ -83,7 +76,7 @@ func (t Target) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("name", t.Name),
 		slog.String("endpoint", t.String()),
-		slog.String("transport", t.transport()),
+		slog.String("transport", t.EffectiveTransport()),
 		slog.Bool("use_ssl", t.UseSSL),
 		slog.String("user", t.User),
 	)
@@ -104,15 +97,17 @@ func (t Target) EffectivePort() int {
 	case t.Port != 0:
 		return t.Port
 	case t.UseSSL:
-		return hosts.DefaultHTTPSPort
+		return DefaultHTTPSPort
 	default:
-		return hosts.DefaultHTTPPort
+		return DefaultHTTPPort
 	}
 }
 
-func (t Target) transport() string {
+// EffectiveTransport is Transport in lower case, or DefaultTransport when
+// it is empty.
+func (t Target) EffectiveTransport() string {
 	if t.Transport == "" {
-		return TransportNTLM
+		return DefaultTransport
 	}
 	return strings.ToLower(t.Transport)
 }
@@ -127,7 +122,7 @@ func (t Target) validate() error {
 	if p := t.EffectivePort(); p < 1 || p > 65535 {
 		return fmt.Errorf("port %d out of range", p)
 	}
-	switch t.transport() {
+	switch t.EffectiveTransport() {
 	case TransportNTLM:
 	case TransportBasic:
 		// Basic sends the password itself; over plain HTTP anyone on the path

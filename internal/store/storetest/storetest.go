@@ -7,15 +7,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/fixtures"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/store"
 )
@@ -46,11 +44,10 @@ func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 // Advance moves the clock.
 func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// Fixture reads a file of ../../shared/fixtures as copied into testdata.
+// Fixture returns a copy of the named file of package fixtures.
 func Fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "testdata", name))
+	b, err := fixtures.Read(name)
 	if err != nil {
 		t.Fatal(err)
 	}
