@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"cmp"
 	"context"
 	"errors"
 
@@ -37,8 +36,8 @@ func (s *Service) checkCommandLine(h hosts.Host, command string, args []string) 
 	if err := s.checkAllowed(command); err != nil {
 		return err
 	}
-	exe := cmp.Or(h.LabStationExe, hosts.DefaultLabStationExe)
-	if _, err := labstation.CommandLine(exe, command, args); err != nil {
+	// The catalog loader fills labstation_exe with its default.
+	if _, err := labstation.CommandLine(h.LabStationExe, command, args); err != nil {
 		var ae *labstation.ArgError
 		if errors.As(err, &ae) {
 			return Wrap(CodeArgumentRefused, ae.Error(), err)

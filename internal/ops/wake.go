@@ -9,15 +9,12 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/netaddr"
+	"github.com/ops-worker/ops-worker/internal/wake"
 )
 
-// Defaults and bounds of a wake request (API.md "POST /api/wol"). The
+// The defaults and bounds of a wake request (API.md "POST /api/wol") are
+// package wake's: DefaultWait (ping_timeout 10 s), MaxAttempts, MaxWait. The
 // bounds keep one request from holding a worker for hours.
-const (
-	DefaultPingTimeout = 10 // seconds
-	maxWakeAttempts    = 20
-	maxPingTimeout     = 300 // seconds
-)
 
 // wakePlan is a wake request resolved against the host entry and checked,
 // before any packet is sent.
@@ -60,13 +57,13 @@ func planWake(h hosts.Host, r WakeOptions) (wakePlan, *Error) {
 		return p, Errorf(CodeBadRequest, "port must be between 1 and 65535")
 	}
 	p.attempts = cmp.Or(deref(r.Attempts), h.WakeAttempts, hosts.DefaultWakeAttempts)
-	if r.Attempts != nil && (*r.Attempts < 1 || *r.Attempts > maxWakeAttempts) {
-		return p, Errorf(CodeBadRequest, "attempts must be between 1 and %d", maxWakeAttempts)
+	if r.Attempts != nil && (*r.Attempts < 1 || *r.Attempts > wake.MaxAttempts) {
+		return p, Errorf(CodeBadRequest, "attempts must be between 1 and %d", wake.MaxAttempts)
 	}
-	p.wait = DefaultPingTimeout
+	p.wait = int(wake.DefaultWait / time.Second)
 	if r.PingTimeout != nil {
-		if *r.PingTimeout < 1 || *r.PingTimeout > maxPingTimeout {
-			return p, Errorf(CodeBadRequest, "ping_timeout must be between 1 and %d seconds", maxPingTimeout)
+		if *r.PingTimeout < 1 || *r.PingTimeout > int(wake.MaxWait/time.Second) {
+			return p, Errorf(CodeBadRequest, "ping_timeout must be between 1 and %d seconds", int(wake.MaxWait/time.Second))
 		}
 		p.wait = *r.PingTimeout
 	}
