@@ -27,7 +27,6 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
-	"github.com/ops-worker/ops-worker/internal/memsql"
 )
 
 // Defaults of the HTTP server. WriteTimeout is computed from the
@@ -147,10 +146,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	opts := app.Options{
-		Logger: m.log,
-		EmbeddedDB: func(ctx context.Context) (app.EmbeddedDB, error) {
-			return memsql.Start(ctx, embeddedDBName)
-		},
+		Logger:     m.log,
+		EmbeddedDB: embeddedDB,
 	}
 	if m.noEmbedded {
 		opts.EmbeddedDB = nil
