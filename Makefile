@@ -123,7 +123,7 @@ run:
 IMAGE        ?= ops-worker:dev
 IMAGE_CTX    ?= bin/image
 IMAGE_TAGS   ?= noembeddeddb
-IMAGE_BUILD  ?= podman build --format docker
+IMAGE_BUILD  ?= podman build --format docker --layers=false
 IMAGE_SIZE   ?= podman image inspect --format '{{.Size}}'
 CA_BUNDLE    ?= /etc/ssl/certs/ca-certificates.crt
 
@@ -139,7 +139,7 @@ image:
 	chmod 1777 $(IMAGE_CTX)/rootfs/tmp
 	$(IMAGE_BUILD) -t $(IMAGE) -f Dockerfile $(IMAGE_CTX)
 	@bytes=$$($(IMAGE_SIZE) $(IMAGE)); \
-	echo "$(IMAGE): $$(numfmt --to=si --suffix=B $$bytes) ($$bytes bytes; binary $$(numfmt --to=si --suffix=B $$(stat -c %s $(IMAGE_CTX)/rootfs/usr/local/bin/ops-worker)))"
+	echo "$(IMAGE): $$(numfmt --to=si --suffix=B --round=nearest --format=%.1f $$bytes) ($$bytes bytes; binary $$(numfmt --to=si --suffix=B --round=nearest --format=%.1f $$(stat -c %s $(IMAGE_CTX)/rootfs/usr/local/bin/ops-worker)))"
 
 clean:
 	rm -rf bin .aws-sam
