@@ -27,7 +27,6 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
-	"github.com/ops-worker/ops-worker/internal/memsql"
 )
 
 // Defaults of the HTTP server. WriteTimeout is computed from the
@@ -57,6 +56,10 @@ type Main struct {
 	// DemoReservation adds reservation "demo-1" (lab 1, CONFIRMED, starting
 	// in ten minutes) to the embedded database, for `make run`.
 	DemoReservation bool
+	// Healthcheck makes the program a probe instead of a server: GET
+	// /health of the server the same environment starts, exit 0 on 200
+	// (see healthcheck).
+	Healthcheck bool
 
 	// Env, when set, replaces the process environment (tests).
 	Env map[string]string
@@ -88,6 +91,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, else json), json or text")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long requests in flight may take to finish")
 	fs.BoolVar(&m.DemoReservation, "demo-reservation", false, "add reservation "+DemoReservationID+" (lab 1, CONFIRMED, starting in 10 minutes) to the embedded database")
+	fs.BoolVar(&m.Healthcheck, "healthcheck", false, "probe instead of serving: GET /health of the server on OPS_BIND:OPS_PORT (-addr), loopback for 0.0.0.0; exit 0 on 200, else 1 (a container's HEALTHCHECK)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ops-worker [flags]\n\n"+
 			"Serves the ops-worker HTTP API. Configuration is the environment (see\n"+
@@ -142,10 +146,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	opts := app.Options{
-		Logger: m.log,
-		EmbeddedDB: func(ctx context.Context) (app.EmbeddedDB, error) {
-			return memsql.Start(ctx, embeddedDBName)
-		},
+		Logger:     m.log,
+		EmbeddedDB: embeddedDB,
 	}
 	if m.noEmbedded {
 		opts.EmbeddedDB = nil
@@ -297,6 +299,9 @@ func runMain(args []string) int {
 		}
 		fmt.Fprintln(os.Stderr, "ops-worker:", err)
 		return 2
+	}
+	if m.Healthcheck {
+		return m.healthcheck(context.Background(), os.Stdout, os.Stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
