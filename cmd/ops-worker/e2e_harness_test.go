@@ -51,8 +51,8 @@ type e2eEnv struct {
 
 type e2eOpts struct {
 	hosts   []labsim.HostOptions
-	noDB    bool                    // no MYSQL_DSN and no embedded database
-	env     map[string]string       // extra environment
+	noDB    bool                   // no MYSQL_DSN and no embedded database
+	env     map[string]string      // extra environment
 	catalog func([]map[string]any) // edits the catalog entries before they are written
 }
 

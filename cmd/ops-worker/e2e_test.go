@@ -31,7 +31,9 @@ func apiCatalog(entries []map[string]any) {
 // and run in order: later ones read what earlier ones recorded.
 func TestE2E_API(t *testing.T) {
 	e := startE2E(t, e2eOpts{
-		hosts:   []labsim.HostOptions{{}, {}, {Asleep: true}, {}, {}},
+		// lab-ws-02 refuses while asleep: the release on it after the
+		// shutdown fails at once rather than after the dial timeout.
+		hosts:   []labsim.HostOptions{{}, {SleepMode: labsim.SleepRefuse}, {Asleep: true}, {}, {}},
 		catalog: apiCatalog,
 	})
 	h1 := e.sim.Host("lab-ws-01")
