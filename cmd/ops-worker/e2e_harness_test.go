@@ -42,7 +42,8 @@ type e2eEnv struct {
 	base    string
 	sim     *labsim.Sim
 	db      *sql.DB // nil without a database
-	path    string  // hosts.json
+	dsn     string
+	path    string // hosts.json
 	logs    *syncBuffer
 	capture *syncBuffer // every response: status line, headers, body
 	client  *http.Client
@@ -54,6 +55,9 @@ type e2eOpts struct {
 	noDB    bool                   // no MYSQL_DSN and no embedded database
 	env     map[string]string      // extra environment
 	catalog func([]map[string]any) // edits the catalog entries before they are written
+	// dsn and catalogPath, when set, are used instead of a new database
+	// and a new catalog (a second instance of the same deployment).
+	dsn, catalogPath string
 }
 
 // e2ePassword is a per-host password, distinct from labsim's default, so a
@@ -86,6 +90,12 @@ func startE2E(t *testing.T, o e2eOpts) *e2eEnv {
 	for _, h := range sim.Hosts() {
 		e.secrets = append(e.secrets, h.Password())
 	}
+	// A second instance reads another sim's catalog: every password the
+	// suite hands out is a secret here too.
+	e.secrets = append(e.secrets, labsim.DefaultPassword)
+	for i := range 10 {
+		e.secrets = append(e.secrets, e2ePassword(i))
+	}
 
 	doc, err := sim.HostsJSON()
 	if err != nil {
@@ -103,16 +113,22 @@ func startE2E(t *testing.T, o e2eOpts) *e2eEnv {
 			t.Fatal(err)
 		}
 	}
-	e.path = filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(e.path, doc, 0o600); err != nil {
-		t.Fatal(err)
+	e.path = o.catalogPath
+	if e.path == "" {
+		e.path = filepath.Join(t.TempDir(), "hosts.json")
+		if err := os.WriteFile(e.path, doc, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	env := map[string]string{"OPS_CONFIG": e.path, "LAB_MANAGER_TOKEN": e2eToken}
 	if !o.noDB {
-		dsn := dbtest.NewDatabase(t)
-		env["MYSQL_DSN"] = dsn
-		if e.db, err = sql.Open("mysql", dsn); err != nil {
+		e.dsn = o.dsn
+		if e.dsn == "" {
+			e.dsn = dbtest.NewDatabase(t)
+		}
+		env["MYSQL_DSN"] = e.dsn
+		if e.db, err = sql.Open("mysql", e.dsn); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { e.db.Close() })

@@ -110,6 +110,10 @@ func TestE2E_API(t *testing.T) {
 		}
 		defer pc.Close()
 		port := pc.LocalAddr().(*net.UDPAddr).Port
+		// lab-ws-03 sleeps: a packet with its real MAC to its wake port
+		// would wake it (50 ms), so it staying asleep shows that labsim
+		// saw no packet.
+		h3 := e.sim.Host("lab-ws-03")
 		before := h1.HTTPRequests()
 		hostile := []string{"127.0.0.1;reboot", "127.0.0.1 && id", "$(id)", "a b", "`id`", "127.0.0.1\n", "x|y",
 			strings.Repeat("a", 254), strings.Repeat("a", 64) + ".example", "../../etc/passwd", "http://127.0.0.1/", "-oProxyCommand=x",
@@ -127,7 +131,13 @@ func TestE2E_API(t *testing.T) {
 				if d := time.Since(t0); d > time.Second {
 					t.Errorf("%s %q refused after %v: not before I/O", field, bad, d)
 				}
+				body = map[string]any{"host": "lab-ws-03", "mac": h3.MAC(), field: bad, "attempts": 1, "ping_timeout": 1}
+				wantErr(t, e.do(t, "POST", "/api/wol", body), 400, "BAD_REQUEST", "")
 			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		if !h3.Asleep() {
+			t.Error("lab-ws-03 woke: a refused wake sent its magic packet")
 		}
 		pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 		if n, _, err := pc.ReadFrom(make([]byte, 200)); err == nil {
@@ -402,6 +412,10 @@ func TestE2E_API(t *testing.T) {
 		checkPagination(t, r.body, 1, 0, 1, 2, true)
 		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&limit=abc&offset=xyz", nil)
 		checkPagination(t, r.body, 100, 0, 2, 2, false)
+		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&limit=-5&offset=-3", nil)
+		checkPagination(t, r.body, 100, 0, 2, 2, false)
+		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&limit=0", nil)
+		checkPagination(t, r.body, 100, 0, 2, 2, false)
 		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&limit=100000", nil)
 		checkPagination(t, r.body, 500, 0, 2, 2, false)
 		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&offset=5", nil)
@@ -504,6 +518,16 @@ func TestE2E_API(t *testing.T) {
 		if n := e.queryInt(t, `SELECT COUNT(*) FROM lab_host_quarantine WHERE quarantined = 1`); n != 1 {
 			t.Errorf("stored quarantine flags: %d, want 1", n)
 		}
+		// The flag is stored: a second instance on the same database sees it.
+		e2 := startE2E(t, e2eOpts{dsn: e.dsn, catalogPath: e.path})
+		if r := e2.do(t, "GET", "/health", nil, noToken); r.body["hosts_loaded"] != 4.0 {
+			t.Errorf("second instance: health %s, want 4 hosts (lab-ws-04 quarantined)", r)
+		}
+		for _, h := range arr(t, e2.do(t, "GET", "/api/hosts", nil).body["hosts"], "hosts") {
+			if hm := h.(map[string]any); hm["name"] == "lab-ws-04" && hm["quarantined"] != true {
+				t.Errorf("second instance: %v", hm)
+			}
+		}
 		r = e.do(t, "POST", "/api/hosts/quarantine", map[string]any{"name": "lab-ws-05", "quarantined": true})
 		wantOK(t, r)
 		if h := timelineHost(); h != nil {
@@ -577,6 +601,34 @@ func TestE2E_API(t *testing.T) {
 			if _, ok := paths[rt.path]; !ok {
 				t.Errorf("openapi.json lacks %s", rt.path)
 			}
+		}
+	})
+
+	t.Run("internal error", func(t *testing.T) {
+		// An unexpected failure is exactly the internal error; the cause
+		// goes to the log only, on a line with the request id.
+		if _, err := e.db.Exec("RENAME TABLE reservation_operations TO reservation_operations_away"); err != nil {
+			t.Fatal(err)
+		}
+		r := e.do(t, "GET", "/api/operations/recent", nil, withHeader("X-Request-ID", "e2e-internal-1"))
+		if _, err := e.db.Exec("RENAME TABLE reservation_operations_away TO reservation_operations"); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, r, 500, "INTERNAL_ERROR", "Internal server error")
+		if strings.Contains(string(r.raw), "reservation_operations") {
+			t.Errorf("the cause reached the answer: %s", r.raw)
+		}
+		var found bool
+		for _, line := range strings.Split(e.logs.String(), "\n") {
+			if strings.Contains(line, "e2e-internal-1") && strings.Contains(line, "reservation_operations") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no log line with the request id and the cause")
+		}
+		if r := e.do(t, "GET", "/api/operations/recent", nil); r.code != 200 {
+			t.Errorf("after the table is back: %s", r)
 		}
 	})
 
@@ -697,6 +749,18 @@ func TestE2E_NoDatabase(t *testing.T) {
 	r = e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "r-1", "host": "lab-ws-01", "wake": false, "guardGrace": 1})
 	if r.code != 200 || r.body["success"] != true {
 		t.Errorf("start without a database: %s", r)
+	}
+}
+
+// TestE2E_SourceNotAllowed: a source outside OPS_ALLOWED_CIDRS is a 403,
+// even with the token; /health stays open.
+func TestE2E_SourceNotAllowed(t *testing.T) {
+	e := startE2E(t, e2eOpts{noDB: true, env: map[string]string{"OPS_ALLOWED_CIDRS": "10.0.0.0/8"}})
+	for _, rt := range apiRoutes() {
+		wantErr(t, e.do(t, rt.method, rt.path, "{}"), 403, "", "")
+	}
+	if r := e.do(t, "GET", "/health", nil, noToken); r.code != 200 {
+		t.Errorf("health: %s", r)
 	}
 }
 
