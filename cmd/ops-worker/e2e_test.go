@@ -163,7 +163,10 @@ func TestE2E_API(t *testing.T) {
 		wantErr(t, e.do(t, "POST", "/api/winrm", map[string]any{}), 400, "BAD_REQUEST", "host and command are required")
 		wantErr(t, e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-01"}), 400, "BAD_REQUEST", "host and command are required")
 		wantErr(t, e.do(t, "POST", "/api/winrm", map[string]any{"command": "status"}), 400, "BAD_REQUEST", "host and command are required")
+		wantErr(t, e.do(t, "POST", "/api/winrm", map[string]any{"command": "format-c"}), 400, "BAD_REQUEST", "host and command are required")
+		wantErr(t, e.do(t, "POST", "/api/winrm", map[string]any{"host": "", "command": "status"}), 400, "BAD_REQUEST", "host and command are required")
 		wantErr(t, e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-99", "command": "format-c"}), 400, "COMMAND_NOT_ALLOWED", "command 'format-c' not allowed")
+		wantErr(t, e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-01", "command": "Status"}), 400, "COMMAND_NOT_ALLOWED", "command 'Status' not allowed")
 		wantErr(t, e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-99", "command": "status", "args": []string{"50%"}}), 404, "HOST_NOT_FOUND", "host 'lab-ws-99' not found in config")
 		before := h1.HTTPRequests()
 		for _, arg := range []string{"50%", "a!b", "line\nbreak", "nul\x00", "cr\r"} {
@@ -173,9 +176,10 @@ func TestE2E_API(t *testing.T) {
 			t.Errorf("labsim saw %d requests for refused arguments", after-before)
 		}
 
-		r := e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-01", "command": "status"})
+		// Unknown fields are tolerated (a client a version ahead).
+		r := e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-01", "command": "status", "futureField": 1})
 		wantOK(t, r, "exit_code", "stdout", "stderr", "duration_ms")
-		if r.body["exit_code"] != 0.0 {
+		if r.body["exit_code"] != 0.0 || !strings.Contains(r.body["stdout"].(string), "LabStation status") {
 			t.Errorf("status: %s", r)
 		}
 		// A failing command is still a 200: the client reads exit_code.
@@ -240,6 +244,12 @@ func TestE2E_API(t *testing.T) {
 		wantErr(t, e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "r-ok"}), 400, "BAD_REQUEST", "reservationId and host are required")
 		wantErr(t, e.do(t, "POST", "/api/reservations/start", map[string]any{"host": "lab-ws-01"}), 400, "BAD_REQUEST", "reservationId and host are required")
 		wantErr(t, e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "r-ok", "host": "lab-ws-99"}), 404, "HOST_NOT_FOUND", "host 'lab-ws-99' not found")
+		wantErr(t, e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "r-ok", "reservation_id": "r-other", "host": "lab-ws-01"}), 400, "", "")
+		wantErr(t, e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "r-ok", "host": "lab-ws-01", "hostName": "lab-ws-02"}), 400, "", "")
+		wantErr(t, e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "r-ok", "host": "lab-ws-01", "guardGrace": -1}), 400, "", "guardGrace must be 0 or more seconds")
+		if n := e.queryInt(t, `SELECT COUNT(*) FROM reservation_operations`); n != 0 {
+			t.Errorf("refused starts recorded %d operations", n)
+		}
 
 		r := e.do(t, "POST", "/api/reservations/start", map[string]any{"reservation_id": "r-ok", "hostName": "lab-ws-01", "lab_id": "1"})
 		steps := wantFlow(t, r, 200, "r-ok", "lab-ws-01", "1", "wake", "prepare")
@@ -408,18 +418,21 @@ func TestE2E_API(t *testing.T) {
 		if obj(t, r.body["phases"], "phases")["wake"] == nil {
 			t.Errorf("phases computed from the page only")
 		}
-		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&limit=1", nil)
-		checkPagination(t, r.body, 1, 0, 1, 2, true)
-		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&limit=abc&offset=xyz", nil)
-		checkPagination(t, r.body, 100, 0, 2, 2, false)
-		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&limit=-5&offset=-3", nil)
-		checkPagination(t, r.body, 100, 0, 2, 2, false)
-		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&limit=0", nil)
-		checkPagination(t, r.body, 100, 0, 2, 2, false)
-		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&limit=100000", nil)
-		checkPagination(t, r.body, 500, 0, 2, 2, false)
-		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&offset=5", nil)
-		checkPagination(t, r.body, 100, 5, 0, 2, false)
+		for _, c := range []struct {
+			query                          string
+			limit, offset, returned, total int
+			more                           bool
+		}{
+			{"limit=1", 1, 0, 1, 2, true},
+			{"limit=abc&offset=xyz", 100, 0, 2, 2, false}, // unparsable: the defaults
+			{"limit=-5&offset=-3", 100, 0, 2, 2, false},
+			{"limit=0", 100, 0, 2, 2, false},
+			{"limit=100000", 500, 0, 2, 2, false}, // at most OPS_TIMELINE_MAX_OPS
+			{"offset=5", 100, 5, 0, 2, false},
+		} {
+			r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-ok&"+c.query, nil)
+			checkPagination(t, r.body, c.limit, c.offset, c.returned, c.total, c.more)
+		}
 
 		// The end's phases: release and power.
 		r = e.do(t, "GET", "/api/reservations/timeline?reservation_id=r-end", nil)
