@@ -156,6 +156,30 @@ func startE2E(t *testing.T, o e2eOpts) *e2eEnv {
 	return e
 }
 
+// checkRequestIDs fails the test when a log line written while serving a
+// request lacks its request id (API.md: "in every log line of that
+// request"): every line after start-up ("listening") but the server's own
+// stop lines.
+func (e *e2eEnv) checkRequestIDs(t *testing.T) {
+	t.Helper()
+	own := map[string]bool{"stopped": true, "shutting down: waiting for requests in flight": true}
+	started := false
+	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("log line is not JSON: %q", line)
+			continue
+		}
+		if !started {
+			started = m["msg"] == "listening"
+			continue
+		}
+		if id, _ := m["request_id"].(string); id == "" && !own[fmt.Sprint(m["msg"])] {
+			t.Errorf("log line without request_id: %s", line)
+		}
+	}
+}
+
 // checkNoSecrets fails the test when a password or the token is in a
 // response or a log line.
 func (e *e2eEnv) checkNoSecrets(t *testing.T) {

@@ -262,6 +262,7 @@ func TestE2E_HostileBodies(t *testing.T) {
 			t.Errorf("forged log line: %s", line)
 		}
 	}
+	e.checkRequestIDs(t)
 	if strings.Contains(e.logs.String(), "panic") {
 		t.Errorf("panic in the log")
 	}

@@ -224,6 +224,18 @@ func TestE2E_API(t *testing.T) {
 		if r.body["last_event"] != nil {
 			t.Errorf("include_events false: last_event %v", r.body["last_event"])
 		}
+		// A station that answers badly is a 502 STATION_ERROR, never a 500;
+		// a stale heartbeat is still a 200, flagged.
+		for _, f := range []labsim.Faults{{SchemaVersion: "2.0.0"}, {TruncatedOutput: true}, {GarbageOutput: true}, {FailureRate: 1}} {
+			h1.SetFaults(f)
+			wantErr(t, e.do(t, "POST", "/api/heartbeat/poll", map[string]any{"host": "lab-ws-01"}), 502, "STATION_ERROR", "host 'lab-ws-01' reported a failure or unusable data")
+		}
+		h1.SetFaults(labsim.Faults{StaleHeartbeat: true})
+		r = e.do(t, "POST", "/api/heartbeat/poll", map[string]any{"host": "lab-ws-01"})
+		wantOK(t, r, "stale")
+		if r.body["stale"] != true {
+			t.Errorf("stale heartbeat: %s", r)
+		}
 		h1.SetFaults(labsim.Faults{EmptyEventsLog: true})
 		r = e.do(t, "POST", "/api/heartbeat/poll", map[string]any{"host": "lab-ws-01"})
 		h1.SetFaults(labsim.Faults{})
@@ -649,6 +661,7 @@ func TestE2E_API(t *testing.T) {
 	if r := e.do(t, "GET", "/health", nil, noToken); r.code != 200 {
 		t.Errorf("health at the end: %s", r)
 	}
+	e.checkRequestIDs(t)
 }
 
 // wantFlow checks a reservation flow answer and returns its steps.
