@@ -70,10 +70,16 @@ func TestE2E_API(t *testing.T) {
 		if !strings.Contains(e.logs.String(), `"request_id":"caller-id:1.2_3"`) && !strings.Contains(e.logs.String(), "caller-id:1.2_3") {
 			t.Errorf("the request id is in no log line")
 		}
-		r = e.do(t, "GET", "/api/nope", nil, withHeader("X-Request-ID", "bad id\u00e9<script>"))
-		wantErr(t, r, 404, "", "")
-		if r.body["requestId"] == "bad id\u00e9<script>" {
-			t.Errorf("an invalid X-Request-ID was echoed")
+		for _, bad := range []string{"bad id\u00e9<script>", strings.Repeat("a", 129), "a\tb", "x/y"} {
+			r = e.do(t, "GET", "/api/nope", nil, withHeader("X-Request-ID", bad))
+			wantErr(t, r, 404, "", "")
+			if r.body["requestId"] == bad {
+				t.Errorf("an invalid X-Request-ID %q was echoed", bad)
+			}
+		}
+		r = e.do(t, "GET", "/api/nope", nil, withHeader("X-Request-ID", strings.Repeat("a", 128)))
+		if r.body["requestId"] != strings.Repeat("a", 128) {
+			t.Errorf("a valid 128-character X-Request-ID was not echoed: %s", r)
 		}
 	})
 
@@ -755,10 +761,21 @@ func apiRoutes() []route {
 }
 
 // TestE2E_NoDatabase: a server without MYSQL_DSN and without the embedded
-// database (as a Lambda function runs).
+// database (as a Lambda function runs). It also allows credential
+// overrides: a wrong one is the station's refusal, and no override
+// password reaches an answer or the log.
 func TestE2E_NoDatabase(t *testing.T) {
-	e := startE2E(t, e2eOpts{noDB: true})
-	r := e.do(t, "GET", "/health", nil, noToken)
+	e := startE2E(t, e2eOpts{noDB: true, env: map[string]string{"OPS_ALLOW_CREDENTIAL_OVERRIDE": "true"}})
+	e.secrets = append(e.secrets, "hunter2-override")
+	h := e.sim.Host("lab-ws-01")
+	wantErr(t, e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-01", "command": "status", "user": h.User(), "password": "hunter2-override"}),
+		502, "STATION_ERROR", "host 'lab-ws-01' refused the worker's credentials (check winrm_user, winrm_pass and winrm_transport)")
+	r := e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-01", "command": "status", "user": h.User(), "password": h.Password()})
+	if r.code != 200 || r.body["exit_code"] != 0.0 {
+		t.Errorf("winrm with the right override: %s", r)
+	}
+
+	r = e.do(t, "GET", "/health", nil, noToken)
 	if r.code != 200 || r.body["db"] != false || r.body["db_kind"] != "none" {
 		t.Errorf("health: %s", r)
 	}
