@@ -278,7 +278,9 @@ func (e *e2eEnv) do(t testing.TB, method, path string, body any, opts ...reqOpt)
 	}
 	res, err := e.client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		// Errorf, not Fatalf: do also runs on goroutines of its own.
+		t.Errorf("%s %s: %v", method, path, err)
+		return e2eResp{code: -1}
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)

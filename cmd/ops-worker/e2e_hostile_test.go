@@ -239,6 +239,15 @@ func TestE2E_HostileBodies(t *testing.T) {
 		}
 	})
 
+	t.Run("paths", func(t *testing.T) {
+		t.Parallel()
+		// Never a redirect or a body outside the contract: a 404 in it.
+		for _, p := range []string{"//api/hosts", "/api/hosts/", "/api//hosts", "/API/hosts", "/api/../health", "/api/hosts%2F..",
+			"/api/./hosts", "/health/", "/api/", "/api", "/%2e%2e/health", "/api/hosts%00", "/api/hosts;x", "/api/\u2028"} {
+			wantErr(t, e.do(t, "GET", p, nil), 404, "NOT_FOUND", "")
+		}
+	})
+
 	if r := e.do(t, "GET", "/health", nil, noToken); r.code != 200 || r.body["status"] != "ok" {
 		t.Fatalf("health after the hostile requests: %s", r)
 	}

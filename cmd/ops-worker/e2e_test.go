@@ -188,6 +188,18 @@ func TestE2E_API(t *testing.T) {
 		if r.body["exit_code"] != 0.0 || !strings.Contains(r.body["stdout"].(string), "LabStation status") {
 			t.Errorf("status: %s", r)
 		}
+		// Commands at once on one station (it runs 2 at a time): all answer.
+		results := make(chan e2eResp, 6)
+		for range 6 {
+			go func() {
+				results <- e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-01", "command": "status"})
+			}()
+		}
+		for range 6 {
+			if r := <-results; r.code != 200 || r.body["exit_code"] != 0.0 {
+				t.Errorf("concurrent status: %s", r)
+			}
+		}
 		// A failing command is still a 200: the client reads exit_code.
 		h1.SetFaults(labsim.Faults{ExitCodes: map[string]int{"status": 3}})
 		r = e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-01", "command": "status", "args": []string{"--json"}})
