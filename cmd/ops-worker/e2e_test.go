@@ -277,6 +277,11 @@ func TestE2E_API(t *testing.T) {
 		wantErr(t, e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "r-ok", "reservation_id": "r-other", "host": "lab-ws-01"}), 400, "", "")
 		wantErr(t, e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "r-ok", "host": "lab-ws-01", "hostName": "lab-ws-02"}), 400, "", "")
 		wantErr(t, e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "r-ok", "host": "lab-ws-01", "guardGrace": -1}), 400, "", "guardGrace must be 0 or more seconds")
+		// wakeOptions as /api/wol checks them: 400 before any step.
+		for _, wo := range []map[string]any{{"ping_target": "a;b"}, {"broadcast": "$(x)"}, {"mac": "zz"}, {"port": 70000},
+			{"attempts": 0}, {"attempts": 1000}, {"ping_timeout": 100000}, {"ping_target": strings.Repeat("a", 300)}} {
+			wantErr(t, e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "r-ok", "host": "lab-ws-01", "wakeOptions": wo}), 400, "BAD_REQUEST", "")
+		}
 		if n := e.queryInt(t, `SELECT COUNT(*) FROM reservation_operations`); n != 0 {
 			t.Errorf("refused starts recorded %d operations", n)
 		}
@@ -358,6 +363,13 @@ func TestE2E_API(t *testing.T) {
 		wantErr(t, e.do(t, "POST", "/api/reservations/end", map[string]any{}), 400, "BAD_REQUEST", "reservationId and host are required")
 		wantErr(t, e.do(t, "POST", "/api/reservations/end", map[string]any{"reservationId": "r-end", "host": "lab-ws-99"}), 404, "HOST_NOT_FOUND", "host 'lab-ws-99' not found")
 		wantErr(t, e.do(t, "POST", "/api/reservations/end", map[string]any{"reservationId": "r-end", "host": "lab-ws-02", "powerAction": map[string]any{"mode": "explode"}}), 400, "", "powerAction.mode must be shutdown or hibernate")
+		wantErr(t, e.do(t, "POST", "/api/reservations/end", map[string]any{"reservationId": "r-end", "host": "lab-ws-02", "releaseArgs": []string{"50%"}}), 400, "ARGUMENT_REFUSED", "")
+		// A refused power argument stops the flow before the release runs.
+		wantErr(t, e.do(t, "POST", "/api/reservations/end", map[string]any{"reservationId": "r-end", "host": "lab-ws-02", "releaseArgs": []string{},
+			"powerAction": map[string]any{"args": []string{"--delay=x!"}}}), 400, "ARGUMENT_REFUSED", "")
+		if n := e.queryInt(t, `SELECT COUNT(*) FROM reservation_operations WHERE reservation_id = 'r-end'`); n != 0 {
+			t.Errorf("refused ends recorded %d operations", n)
+		}
 
 		h2 := e.sim.Host("lab-ws-02")
 		r := e.do(t, "POST", "/api/reservations/end", map[string]any{"reservationId": "r-end", "host": "lab-ws-02", "labId": "2",
