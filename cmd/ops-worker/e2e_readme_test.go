@@ -193,7 +193,7 @@ func TestE2E_ReadmeCurlLines(t *testing.T) {
 	// from the caller's environment).
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RUN_") && !strings.HasPrefix(kv, "MAKEFLAGS=") && !strings.HasPrefix(kv, "MFLAGS=") {
+		if !strings.HasPrefix(kv, "RUN_") && !strings.HasPrefix(kv, "MAKEFLAGS=") && !strings.HasPrefix(kv, "MFLAGS=") && !strings.HasPrefix(kv, "MAKELEVEL=") {
 			env = append(env, kv)
 		}
 	}
