@@ -31,6 +31,12 @@ func structuralBodies() []hostileBody {
 	deepObj := strings.Repeat(`{"a":`, 5000) + `1` + strings.Repeat(`}`, 5000)
 	deep33 := strings.Repeat(`{"a":`, 33) + `1` + strings.Repeat(`}`, 33)
 	tenMB := `{"host": "` + strings.Repeat("A", 10<<20) + `"}`
+	var many strings.Builder
+	many.WriteString(`{"host": "no-such-host"`)
+	for i := range 6000 {
+		fmt.Fprintf(&many, `, "k%d": 1`, i)
+	}
+	many.WriteString("}")
 	xml := `<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r><host>&x;</host></r>`
 	b := func(name, s string) hostileBody { return hostileBody{name: name, body: []byte(s)} }
 	f := func(name, s string) hostileBody { return hostileBody{name: name, body: []byte(s), fieldLevel: true} }
@@ -76,6 +82,8 @@ func structuralBodies() []hostileBody {
 		f("number as string field", `{"host": 1}`),
 		f("boolean as string field", `{"host": true}`),
 		f("huge number", `{"host": 1e999999}`),
+		f("6000 unknown fields", many.String()),
+		f("unknown field named for log injection", `{"host": "no-such-host", "a\r\n{\"msg\":\"forged\"}\u2028`+strings.Repeat("x", 50000)+`": 1}`),
 	}
 }
 
@@ -272,6 +280,11 @@ func TestE2E_HostileBodies(t *testing.T) {
 		}
 	}
 	e.checkRequestIDs(t)
+	// Bodies are never logged whole: seven 10 MB bodies, 64 KiB field
+	// names and the rest leave a small log.
+	if n := len(e.logs.String()); n > 2<<20 {
+		t.Errorf("the log grew to %d bytes", n)
+	}
 	if strings.Contains(e.logs.String(), "panic") {
 		t.Errorf("panic in the log")
 	}
