@@ -24,9 +24,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 )
@@ -286,7 +293,53 @@ func (e *e2eEnv) do(t testing.TB, method, path string, body any, opts ...reqOpt)
 	raw, _ := io.ReadAll(res.Body)
 	r := e2eResp{code: res.StatusCode, hdr: res.Header, raw: raw}
 	_ = json.Unmarshal(raw, &r.body)
+	checkOpenAPI(t, req, r)
 	return r
+}
+
+var openAPI struct {
+	once   sync.Once
+	doc    *openapi3.T
+	router routers.Router
+	err    error
+}
+
+// checkOpenAPI checks an answer against the OpenAPI document the server
+// serves (api.OpenAPI): the documented status and body of its route, or
+// the Error schema for a path or method the document does not have.
+func checkOpenAPI(t testing.TB, req *http.Request, r e2eResp) {
+	t.Helper()
+	openAPI.once.Do(func() {
+		if openAPI.doc, openAPI.err = openapi3.NewLoader().LoadFromData(api.OpenAPI); openAPI.err == nil {
+			if openAPI.err = openAPI.doc.Validate(context.Background()); openAPI.err == nil {
+				openAPI.router, openAPI.err = legacy.NewRouter(openAPI.doc)
+			}
+		}
+	})
+	if openAPI.err != nil {
+		t.Fatalf("openapi.json: %v", openAPI.err)
+	}
+	probe := req.Clone(context.Background())
+	probe.Body = http.NoBody
+	route, params, err := openAPI.router.FindRoute(probe)
+	if err != nil {
+		var v any
+		_ = json.Unmarshal(r.raw, &v)
+		if err := openAPI.doc.Components.Schemas["Error"].Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+			t.Errorf("%s %.80s: %d body is not an Error: %v", req.Method, req.URL, r.code, err)
+		}
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: probe, PathParams: params, Route: route},
+		Status:                 r.code,
+		Header:                 r.hdr,
+		Body:                   io.NopCloser(bytes.NewReader(r.raw)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		t.Errorf("%s %.80s: %d answer does not match openapi.json: %.1000v\n%.500s", req.Method, req.URL, r.code, err, r.raw)
+	}
 }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
