@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 )
 
@@ -149,6 +150,15 @@ func TestE2E_HostileBodies(t *testing.T) {
 	for _, h := range e.sim.Hosts() {
 		before += int(h.HTTPRequests())
 	}
+	covered := map[string]bool{}
+	for _, rt := range hostileRoutes() {
+		covered[rt.path] = true
+	}
+	for _, rt := range api.Routes {
+		if rt.Method == http.MethodPost && !covered[rt.Path] {
+			t.Errorf("POST %s gets no hostile bodies: add it to hostileRoutes", rt.Path)
+		}
+	}
 	structural := structuralBodies()
 	if n := len(structural) + len(valueInjections); n < 40 {
 		t.Fatalf("only %d hostile bodies", n)
@@ -230,7 +240,11 @@ func TestE2E_HostileBodies(t *testing.T) {
 			"limit=" + strings.Repeat("9", 1000),
 			strings.Repeat("a=1&", 2000),
 		}
-		for _, path := range []string{"/api/reservations/timeline", "/api/operations/recent", "/api/hosts", "/api/openapi.json", "/health"} {
+		for _, rt := range api.Routes {
+			if rt.Method != http.MethodGet {
+				continue
+			}
+			path := rt.Path
 			for _, q := range hostileQueries {
 				r := e.do(t, "GET", path+"?"+q, nil)
 				switch {
