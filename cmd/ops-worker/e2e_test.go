@@ -474,15 +474,25 @@ func TestE2E_API(t *testing.T) {
 		}
 
 		// The end's phases: release and power.
+		// (reservation_id: the snake_case alias.) lab-ws-02 was never
+		// polled: heartbeat null.
 		r = e.do(t, "GET", "/api/reservations/timeline?reservation_id=r-end", nil)
-		if r.code == 200 {
-			phases = obj(t, r.body["phases"], "phases")
-			if phases["release"] == nil || obj(t, phases["power"], "power phase")["action"] != "power:shutdown" || phases["wake"] != nil {
-				t.Errorf("r-end phases: %v", phases)
-			}
-		} else if r.code != 400 {
-			t.Errorf("timeline?reservation_id=: %s", r)
+		wantOK(t, r, "phases", "heartbeat")
+		phases = obj(t, r.body["phases"], "phases")
+		if phases["release"] == nil || obj(t, phases["power"], "power phase")["action"] != "power:shutdown" || phases["wake"] != nil || phases["prepare"] != nil {
+			t.Errorf("r-end phases: %v", phases)
 		}
+		if r.body["heartbeat"] != nil {
+			t.Errorf("r-end heartbeat %v, want null (lab-ws-02 never polled)", r.body["heartbeat"])
+		}
+		// A lab no host serves: host and heartbeat null, no operations.
+		e.insertReservation(t, "r-lab9", "9", "CONFIRMED", now)
+		r = e.do(t, "GET", "/api/reservations/timeline?reservationId=r-lab9", nil)
+		wantOK(t, r, "host", "heartbeat", "operations")
+		if r.body["host"] != nil || r.body["heartbeat"] != nil || len(arr(t, r.body["operations"], "operations")) != 0 {
+			t.Errorf("timeline of an unserved lab: %s", r)
+		}
+		checkPagination(t, r.body, 100, 0, 0, 0, false)
 	})
 
 	t.Run("operations recent", func(t *testing.T) {
