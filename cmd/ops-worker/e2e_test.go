@@ -795,9 +795,18 @@ func TestE2E_SourceNotAllowed(t *testing.T) {
 	for _, rt := range apiRoutes() {
 		wantErr(t, e.do(t, rt.method, rt.path, "{}"), 403, "", "")
 	}
+	// X-Forwarded-For from a peer that is not a trusted proxy is ignored.
+	wantErr(t, e.do(t, "GET", "/api/hosts", nil, withHeader("X-Forwarded-For", "10.1.2.3")), 403, "", "")
 	if r := e.do(t, "GET", "/health", nil, noToken); r.code != 200 {
 		t.Errorf("health: %s", r)
 	}
+
+	// Behind a trusted proxy (loopback here), the forwarded source counts.
+	p := startE2E(t, e2eOpts{noDB: true, env: map[string]string{"OPS_ALLOWED_CIDRS": "10.0.0.0/8", "OPS_TRUSTED_PROXIES": "127.0.0.1/32"}})
+	wantOK(t, p.do(t, "GET", "/api/hosts", nil, withHeader("X-Forwarded-For", "10.1.2.3")), "hosts")
+	wantErr(t, p.do(t, "GET", "/api/hosts", nil, withHeader("X-Forwarded-For", "8.8.8.8")), 403, "", "")
+	wantErr(t, p.do(t, "GET", "/api/hosts", nil, withHeader("X-Forwarded-For", "10.1.2.3, 8.8.8.8")), 403, "", "")
+	wantErr(t, p.do(t, "GET", "/api/hosts", nil), 403, "", "")
 }
 
 // TestE2E_NoToken: no LAB_MANAGER_TOKEN: every /api/* route is a 503,
