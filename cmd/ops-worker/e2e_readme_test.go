@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ops-worker/ops-worker/internal/labsim"
 )
 
 // The README's curl lines are written for `make run`'s defaults.
@@ -312,5 +314,20 @@ func TestE2E_ReadmeCurlLines(t *testing.T) {
 	stop()
 	if !strings.Contains(out.String(), "stopped") {
 		t.Errorf("the server did not log a graceful stop:\n%s", out.String())
+	}
+	// No secret in an answer or a log line of the server (the Makefile's
+	// own banner prints the demo token on purpose).
+	if !strings.Contains(out.String(), "\ntime=") {
+		t.Errorf("no server log line (time=...) in make run's output:\n%s", out.String())
+	}
+	for _, secret := range []string{"dev-token", labsim.DefaultPassword} {
+		if strings.Contains(string(got), secret) {
+			t.Errorf("%q in a curl answer", secret)
+		}
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(line, "time=") && strings.Contains(line, secret) {
+				t.Errorf("%q in a server log line: %s", secret, line)
+			}
+		}
 	}
 }
