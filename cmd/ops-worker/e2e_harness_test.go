@@ -293,6 +293,9 @@ func (e *e2eEnv) do(t testing.TB, method, path string, body any, opts ...reqOpt)
 	raw, _ := io.ReadAll(res.Body)
 	r := e2eResp{code: res.StatusCode, hdr: res.Header, raw: raw}
 	_ = json.Unmarshal(raw, &r.body)
+	if id := res.Header.Get("X-Request-ID"); !requestIDPattern.MatchString(id) {
+		t.Errorf("%s %.80s: %d answer with X-Request-ID %q", method, path, r.code, id)
+	}
 	checkOpenAPI(t, req, r)
 	return r
 }
