@@ -164,110 +164,115 @@ func TestE2E_HostileBodies(t *testing.T) {
 		t.Fatalf("only %d hostile bodies", n)
 	}
 
-	t.Run("POST", func(t *testing.T) {
-		for _, rt := range hostileRoutes() {
-			t.Run(rt.path, func(t *testing.T) {
-				t.Parallel()
-				for _, hb := range structural {
-					ct := hb.contentType
-					if ct == "" {
-						ct = "application/json"
-					}
-					r := e.do(t, "POST", rt.path, hb.body, withHeader("Content-Type", ct))
-					if rt.fill == nil && hb.fieldLevel && r.code == 200 && r.body["reloaded"] == true {
-						continue
-					}
-					if r.code < 400 || r.code >= 500 {
-						t.Errorf("%s %s: %s, want a 4xx", rt.path, hb.name, trunc(r.raw))
-						continue
-					}
-					checkErrorContract(t, r)
-					if hb.name == "10 MB" && r.code != http.StatusRequestEntityTooLarge {
-						t.Errorf("%s 10 MB: %d, want 413", rt.path, r.code)
-					}
-				}
-				if rt.fill == nil {
-					return
-				}
-				for _, inj := range valueInjections {
-					for _, field := range []string{"host", ""} {
-						body := rt.fill(inj.value)
-						if field == "" {
-							// Also as the reservation id or command, with an
-							// unknown host.
-							body = rt.fill("no-such-host")
-							if _, ok := body["reservationId"]; ok {
-								body["reservationId"] = inj.value
-							} else if _, ok := body["command"]; ok {
-								body["command"] = inj.value
-							} else {
-								continue
-							}
+	// One group, so that the checks below run after every parallel
+	// subtest has finished.
+	t.Run("requests", func(t *testing.T) {
+		t.Run("POST", func(t *testing.T) {
+			for _, rt := range hostileRoutes() {
+				t.Run(rt.path, func(t *testing.T) {
+					t.Parallel()
+					for _, hb := range structural {
+						ct := hb.contentType
+						if ct == "" {
+							ct = "application/json"
 						}
-						r := e.do(t, "POST", rt.path, body)
+						r := e.do(t, "POST", rt.path, hb.body, withHeader("Content-Type", ct))
+						if rt.fill == nil && hb.fieldLevel && r.code == 200 && r.body["reloaded"] == true {
+							continue
+						}
 						if r.code < 400 || r.code >= 500 {
-							t.Errorf("%s %s (%s): %s, want a 4xx", rt.path, inj.name, field, trunc(r.raw))
+							t.Errorf("%s %s: %s, want a 4xx", rt.path, hb.name, trunc(r.raw))
 							continue
 						}
 						checkErrorContract(t, r)
+						if hb.name == "10 MB" && r.code != http.StatusRequestEntityTooLarge {
+							t.Errorf("%s 10 MB: %d, want 413", rt.path, r.code)
+						}
+					}
+					if rt.fill == nil {
+						return
+					}
+					for _, inj := range valueInjections {
+						for _, field := range []string{"host", ""} {
+							body := rt.fill(inj.value)
+							if field == "" {
+								// Also as the reservation id or command, with an
+								// unknown host.
+								body = rt.fill("no-such-host")
+								if _, ok := body["reservationId"]; ok {
+									body["reservationId"] = inj.value
+								} else if _, ok := body["command"]; ok {
+									body["command"] = inj.value
+								} else {
+									continue
+								}
+							}
+							r := e.do(t, "POST", rt.path, body)
+							if r.code < 400 || r.code >= 500 {
+								t.Errorf("%s %s (%s): %s, want a 4xx", rt.path, inj.name, field, trunc(r.raw))
+								continue
+							}
+							checkErrorContract(t, r)
+						}
+					}
+				})
+			}
+		})
+
+		t.Run("GET", func(t *testing.T) {
+			t.Parallel()
+			hostileQueries := []string{
+				"reservationId=" + url.QueryEscape("' OR 1=1 --"),
+				"reservationId=" + url.QueryEscape("x'; DROP TABLE lab_reservations; --"),
+				"reservationId=%00",
+				"reservationId=%ff%fe",
+				"reservationId=%c0%af",
+				"reservationId=" + url.QueryEscape("a\r\nlevel=ERROR msg=forged"),
+				"reservationId=" + url.QueryEscape("../../etc/passwd"),
+				"reservationId=" + url.QueryEscape("<r>&x;</r>"),
+				"reservationId=" + strings.Repeat("r", 5000),
+				"reservationId=r&reservationId=s",
+				"reservationId=r&limit=-1&offset=-1",
+				"reservationId=r&limit=99999999999999999999999&offset=99999999999999999999",
+				"reservationId=r&limit=1e3&offset=0x10",
+				"reservationId=r&limit=%00&offset=%ff",
+				"reservationId=r;limit=1",
+				"reservationId[]=r",
+				"reservationId=\u2028",
+				"%zz=1",
+				"limit=" + strings.Repeat("9", 1000),
+				strings.Repeat("a=1&", 2000),
+			}
+			for _, rt := range api.Routes {
+				if rt.Method != http.MethodGet {
+					continue
+				}
+				path := rt.Path
+				for _, q := range hostileQueries {
+					r := e.do(t, "GET", path+"?"+q, nil)
+					switch {
+					case r.code >= 500:
+						t.Errorf("GET %s?%.80s: %s", path, q, trunc(r.raw))
+					case r.code >= 400:
+						checkErrorContract(t, r)
+					case path == "/api/reservations/timeline":
+						t.Errorf("GET %s?%.80s: %s, want a 4xx (no such reservation)", path, q, trunc(r.raw))
+					case r.body == nil:
+						t.Errorf("GET %s?%.80s: %d not a JSON object", path, q, r.code)
 					}
 				}
-			})
-		}
-	})
-
-	t.Run("GET", func(t *testing.T) {
-		t.Parallel()
-		hostileQueries := []string{
-			"reservationId=" + url.QueryEscape("' OR 1=1 --"),
-			"reservationId=" + url.QueryEscape("x'; DROP TABLE lab_reservations; --"),
-			"reservationId=%00",
-			"reservationId=%ff%fe",
-			"reservationId=%c0%af",
-			"reservationId=" + url.QueryEscape("a\r\nlevel=ERROR msg=forged"),
-			"reservationId=" + url.QueryEscape("../../etc/passwd"),
-			"reservationId=" + url.QueryEscape("<r>&x;</r>"),
-			"reservationId=" + strings.Repeat("r", 5000),
-			"reservationId=r&reservationId=s",
-			"reservationId=r&limit=-1&offset=-1",
-			"reservationId=r&limit=99999999999999999999999&offset=99999999999999999999",
-			"reservationId=r&limit=1e3&offset=0x10",
-			"reservationId=r&limit=%00&offset=%ff",
-			"reservationId=r;limit=1",
-			"reservationId[]=r",
-			"reservationId=\u2028",
-			"%zz=1",
-			"limit=" + strings.Repeat("9", 1000),
-			strings.Repeat("a=1&", 2000),
-		}
-		for _, rt := range api.Routes {
-			if rt.Method != http.MethodGet {
-				continue
 			}
-			path := rt.Path
-			for _, q := range hostileQueries {
-				r := e.do(t, "GET", path+"?"+q, nil)
-				switch {
-				case r.code >= 500:
-					t.Errorf("GET %s?%.80s: %s", path, q, trunc(r.raw))
-				case r.code >= 400:
-					checkErrorContract(t, r)
-				case path == "/api/reservations/timeline":
-					t.Errorf("GET %s?%.80s: %s, want a 4xx (no such reservation)", path, q, trunc(r.raw))
-				case r.body == nil:
-					t.Errorf("GET %s?%.80s: %d not a JSON object", path, q, r.code)
-				}
-			}
-		}
-	})
+		})
 
-	t.Run("paths", func(t *testing.T) {
-		t.Parallel()
-		// Never a redirect or a body outside the contract: a 404 in it.
-		for _, p := range []string{"//api/hosts", "/api/hosts/", "/api//hosts", "/API/hosts", "/api/../health", "/api/hosts%2F..",
-			"/api/./hosts", "/health/", "/api/", "/api", "/%2e%2e/health", "/api/hosts%00", "/api/hosts;x", "/api/\u2028"} {
-			wantErr(t, e.do(t, "GET", p, nil), 404, "NOT_FOUND", "")
-		}
+		t.Run("paths", func(t *testing.T) {
+			t.Parallel()
+			// Never a redirect or a body outside the contract: a 404 in it.
+			for _, p := range []string{"//api/hosts", "/api/hosts/", "/api//hosts", "/API/hosts", "/api/../health", "/api/hosts%2F..",
+				"/api/./hosts", "/health/", "/api/", "/api", "/%2e%2e/health", "/api/hosts%00", "/api/hosts;x", "/api/\u2028"} {
+				wantErr(t, e.do(t, "GET", p, nil), 404, "NOT_FOUND", "")
+			}
+		})
+
 	})
 
 	if r := e.do(t, "GET", "/health", nil, noToken); r.code != 200 || r.body["status"] != "ok" {
