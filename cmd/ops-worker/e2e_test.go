@@ -788,6 +788,41 @@ func apiRoutes() []route {
 	return out
 }
 
+// TestE2E_NoDatabase: a server without MYSQL_DSN and without the embedded
+// database (as a Lambda function runs). It also allows credential
+// overrides: a wrong one is the station's refusal, and no override
+// password reaches an answer or the log.
+func TestE2E_NoDatabase(t *testing.T) {
+	e := startE2E(t, e2eOpts{noDB: true, env: map[string]string{"OPS_ALLOW_CREDENTIAL_OVERRIDE": "true"}})
+	e.secrets = append(e.secrets, "hunter2-override")
+	h := e.sim.Host("lab-ws-01")
+	wantErr(t, e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-01", "command": "status", "user": h.User(), "password": "hunter2-override"}),
+		502, "STATION_ERROR", "host 'lab-ws-01' refused the worker's credentials (check winrm_user, winrm_pass and winrm_transport)")
+	r := e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-01", "command": "status", "user": h.User(), "password": h.Password()})
+	if r.code != 200 || r.body["exit_code"] != 0.0 {
+		t.Errorf("winrm with the right override: %s", r)
+	}
+
+	r = e.do(t, "GET", "/health", nil, noToken)
+	if r.code != 200 || r.body["db"] != false || r.body["db_kind"] != "none" {
+		t.Errorf("health: %s", r)
+	}
+	wantErr(t, e.do(t, "GET", "/api/reservations/timeline?reservationId=r-1", nil), 500, "DB_NOT_CONFIGURED", "Database not configured")
+	// No DB is checked first, before the missing id.
+	wantErr(t, e.do(t, "GET", "/api/reservations/timeline", nil), 500, "DB_NOT_CONFIGURED", "Database not configured")
+	wantErr(t, e.do(t, "GET", "/api/operations/recent", nil), 500, "DB_NOT_CONFIGURED", "Database not configured")
+	wantErr(t, e.do(t, "POST", "/api/hosts/quarantine", map[string]any{"host": "lab-ws-01"}), 500, "DB_NOT_CONFIGURED", "Database not configured")
+	r = e.do(t, "POST", "/api/heartbeat/poll", map[string]any{"host": "lab-ws-01"})
+	wantOK(t, r, "heartbeat", "stored")
+	if r.body["stored"] != false {
+		t.Errorf("poll without a database: %s", r)
+	}
+	r = e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "r-1", "host": "lab-ws-01", "wake": false, "guardGrace": 1})
+	if r.code != 200 || r.body["success"] != true {
+		t.Errorf("start without a database: %s", r)
+	}
+}
+
 // TestE2E_SourceNotAllowed: a source outside OPS_ALLOWED_CIDRS is a 403,
 // even with the token; /health stays open.
 func TestE2E_SourceNotAllowed(t *testing.T) {
