@@ -417,9 +417,18 @@ func (c *Catalog) Hosts() []Host {
 // Len is the number of hosts.
 func (c *Catalog) Len() int { return len(c.hosts) }
 
-// Get finds a host by name, case-insensitively.
+// Get finds a host by name, case-insensitively. Names are printable ASCII
+// (validName), so only ASCII spaces around the name are ignored and only
+// ASCII letters fold: "lab-ws-01\u2029" (Unicode white space) or a Kelvin
+// sign standing for a "k" name no host.
 func (c *Catalog) Get(name string) (Host, bool) {
-	i, ok := c.byName[strings.ToLower(strings.TrimSpace(name))]
+	name = strings.Trim(name, " \t\r\n")
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 0x80 {
+			return Host{}, false
+		}
+	}
+	i, ok := c.byName[strings.ToLower(name)]
 	if !ok {
 		return Host{}, false
 	}

@@ -38,6 +38,14 @@ func TestParse_Sample(t *testing.T) {
 	if !ok {
 		t.Fatal("case-insensitive lookup failed")
 	}
+	if _, ok := c.Get(" lab-ws-02\t"); !ok {
+		t.Error("lookup with ASCII spaces around the name failed")
+	}
+	for _, near := range []string{"lab-ws-02\u2029", "\u00a0lab-ws-02", "lab-ws-02\u0085", "\u3000lab-ws-02", "lab-ws-0\u0032\u200b", "LAB-WS-02\u0130"} {
+		if _, ok := c.Get(near); ok {
+			t.Errorf("Get(%q) found a host: only ASCII spaces and letters may differ", near)
+		}
+	}
 	if h.MAC != "00:11:22:33:44:66" || h.WinRMPass != "pw2" || h.WinRMPort != 5986 || !h.WinRMUseSSL || h.WinRMTransport != "ntlm" {
 		t.Errorf("lab-ws-02 = %+v", h.Public())
 	}

@@ -228,19 +228,19 @@ func (w *Waker) Wake(ctx context.Context, r Request) (Result, error) {
 			return res, fmt.Errorf("wake %s: send magic packet to %s: %w", mac, addr, err)
 		}
 		res.AttemptsUsed = attempt
-		log.Debug("wake: magic packet sent", "attempt", attempt)
+		log.DebugContext(ctx, "wake: magic packet sent", "attempt", attempt)
 		if by := w.probe(ctx, r.Target, r.TCPPort, useICMP, useTCP, r.Wait); by != "" {
 			res.Success, res.ReachedBy = true, by
 			break
 		}
 		if err := ctx.Err(); err != nil {
 			done()
-			log.Info("wake: cancelled", "attempts_used", res.AttemptsUsed, "error", err)
+			log.InfoContext(ctx, "wake: cancelled", "attempts_used", res.AttemptsUsed, "error", err)
 			return res, fmt.Errorf("wake %s: %w", mac, err)
 		}
 	}
 	done()
-	log.Info("wake: done", "success", res.Success, "attempts_used", res.AttemptsUsed,
+	log.InfoContext(ctx, "wake: done", "success", res.Success, "attempts_used", res.AttemptsUsed,
 		"reached_by", res.ReachedBy, "duration_ms", res.Duration.Milliseconds(), "icmp_mode", res.ICMPMode)
 	return res, nil
 }
@@ -286,7 +286,7 @@ func (w *Waker) probe(ctx context.Context, target string, tcpPort int, useICMP, 
 				answers <- ReachedICMP
 				cancel()
 			} else if err != nil && ctx.Err() == nil {
-				w.log().Warn("wake: ICMP probe failed", "target", target, "error", err)
+				w.log().WarnContext(ctx, "wake: ICMP probe failed", "target", target, "error", err)
 			}
 		})
 	}
