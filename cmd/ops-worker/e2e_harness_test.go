@@ -36,6 +36,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/logtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
@@ -51,8 +52,8 @@ type e2eEnv struct {
 	db      *sql.DB // nil without a database
 	dsn     string
 	path    string // hosts.json
-	logs    *syncBuffer
-	capture *syncBuffer // every response: status line, headers, body
+	logs    *logtest.Buffer
+	capture *logtest.Buffer // every response: status line, headers, body
 	client  *http.Client
 	secrets []string
 }
@@ -93,7 +94,7 @@ func startE2E(t *testing.T, o e2eOpts) *e2eEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	e := &e2eEnv{sim: sim, logs: &syncBuffer{}, capture: &syncBuffer{}, secrets: []string{e2eToken}}
+	e := &e2eEnv{sim: sim, logs: &logtest.Buffer{}, capture: &logtest.Buffer{}, secrets: []string{e2eToken}}
 	for _, h := range sim.Hosts() {
 		e.secrets = append(e.secrets, h.Password())
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/logtest"
 )
 
 // The README's curl lines are written for `make run`'s defaults.
@@ -199,7 +200,7 @@ func TestE2E_ReadmeCurlLines(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	var out syncBuffer
+	var out logtest.Buffer
 	cmd := exec.Command(makeBin, "--no-print-directory", "run")
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = root, env, &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
