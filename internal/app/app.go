@@ -48,7 +48,8 @@ type EmbeddedDB interface {
 
 // Options are what differs between the ways of running the worker. The
 // zero value is what a Lambda function wants, apart from the pool size
-// (DBMaxOpenConns) and the logger.
+// (DBMaxOpenConns), the logger, Route and SkipMigrations (see
+// internal/lambdafn).
 type Options struct {
 	// EmbeddedDB starts an in-process database, used only when MYSQL_DSN
 	// is empty. nil (Lambda): no embedded database; with MYSQL_DSN empty
@@ -85,6 +86,16 @@ type Options struct {
 	RequestIDFallback func(r *http.Request) string
 	// MetricsHandler serves GET /metrics (local server); nil: no route.
 	MetricsHandler http.Handler
+	// Route, when set, restricts the handler to the one api.Routes entry
+	// of that Name (a Lambda function serves only its own endpoint); "":
+	// every route (the local server). See api.Options.Route.
+	Route string
+	// SkipMigrations leaves the schema alone at start. The Lambda HTTP
+	// functions set it: a dozen functions each migrating on every cold
+	// start is wasted work on the hot path, so the stack migrates once
+	// per deploy instead (functions/migrate). false: New applies the
+	// migrations (the local server, tests).
+	SkipMigrations bool
 }
 
 // App is a built worker. Handler serves its API; Close releases what New
@@ -179,6 +190,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		logger:            a.logger,
 		requestIDFallback: o.RequestIDFallback,
 		metrics:           o.MetricsHandler,
+		route:             o.Route,
 	})
 
 	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
@@ -237,6 +249,9 @@ func (a *App) openDB(ctx context.Context, o Options) error {
 	}
 	if o.DBMaxIdleConns > 0 {
 		st.DB.SetMaxIdleConns(o.DBMaxIdleConns)
+	}
+	if o.SkipMigrations {
+		return nil
 	}
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("database migrations: %w", err)
