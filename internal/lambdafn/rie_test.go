@@ -49,7 +49,7 @@ var (
 	buildErr  error
 )
 
-func builtFunctions(t *testing.T) string {
+func builtFunctions(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		builtDir, buildErr = os.MkdirTemp("", "ops-worker-lambdas-")
@@ -69,7 +69,7 @@ func builtFunctions(t *testing.T) string {
 
 // rieBinary is the Runtime Interface Emulator, or a skip (a failure with
 // OPS_TEST_RIE=required, as in CI).
-func rieBinary(t *testing.T) string {
+func rieBinary(t testing.TB) string {
 	t.Helper()
 	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
 		return p
@@ -101,7 +101,7 @@ type emulated struct {
 // startRIE runs functions/<name> under the emulator with exactly env (and
 // PATH), on a free loopback port, and waits until it accepts connections.
 // The function itself starts (cold start) on the first invocation.
-func startRIE(t *testing.T, name string, env map[string]string) *emulated {
+func startRIE(t testing.TB, name string, env map[string]string) *emulated {
 	t.Helper()
 	rie := rieBinary(t)
 	bootstrap := filepath.Join(builtFunctions(t), name, "bootstrap")
@@ -142,7 +142,7 @@ func startRIE(t *testing.T, name string, env map[string]string) *emulated {
 }
 
 // freeAddr is a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -154,7 +154,7 @@ func freeAddr(t *testing.T) string {
 
 // invokeRaw posts an event to the emulator and returns the function's
 // answer.
-func (e *emulated) invokeRaw(t *testing.T, ev any) []byte {
+func (e *emulated) invokeRaw(t testing.TB, ev any) []byte {
 	t.Helper()
 	body, err := json.Marshal(ev)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 )
 
 // repoRoot is the module's root (this package is internal/lambdafn).
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -30,7 +30,7 @@ func repoRoot(t *testing.T) string {
 }
 
 // functionDirs are the folders under functions/ that hold a main.go.
-func functionDirs(t *testing.T) []string {
+func functionDirs(t testing.TB) []string {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(repoRoot(t), "functions"))
 	if err != nil {
