@@ -14,6 +14,7 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -96,6 +98,13 @@ type Options struct {
 	// per deploy instead (functions/migrate). false: New applies the
 	// migrations (the local server, tests).
 	SkipMigrations bool
+	// LazyDB opens the pool without connecting: the first query does.
+	// The Lambda functions set it, so a database that is down fails the
+	// requests that need it (in the error contract, and /health says
+	// "db": false) instead of every cold start. Migrations need a
+	// connection: LazyDB is meant with SkipMigrations. false: New checks
+	// a connection (store.Open).
+	LazyDB bool
 }
 
 // App is a built worker. Handler serves its API; Close releases what New
@@ -239,9 +248,20 @@ func (a *App) openDB(ctx context.Context, o Options) error {
 		a.logger.Warn("MYSQL_DSN is not set: running without a database (nothing is recorded; the timeline answers 'Database not configured')")
 		return nil
 	}
-	st, err := store.Open(ctx, dcfg)
-	if err != nil {
-		return err // store.Open names the address, never the password
+	var st *store.Store
+	if o.LazyDB {
+		conn, err := mysql.NewConnector(dcfg)
+		if err != nil {
+			return fmt.Errorf("database config: %w", err)
+		}
+		st = &store.Store{DB: sql.OpenDB(conn)}
+		st.DB.SetConnMaxLifetime(5 * time.Minute)
+		st.DB.SetConnMaxIdleTime(time.Minute)
+	} else {
+		var err error
+		if st, err = store.Open(ctx, dcfg); err != nil {
+			return err // store.Open names the address, never the password
+		}
 	}
 	a.store = st
 	if o.DBMaxOpenConns > 0 {

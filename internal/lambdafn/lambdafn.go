@@ -12,7 +12,9 @@
 //
 // What differs from the local server, and only here:
 //   - no embedded database (app.Options.EmbeddedDB stays nil), a pool of
-//     2 connections (1 idle): an instance serves one request at a time;
+//     2 connections (1 idle), opened lazily: an instance serves one
+//     request at a time, and a database outage fails the requests that
+//     need it, in the error contract, rather than every cold start;
 //   - no migrations at cold start (functions/migrate runs them once per
 //     deploy, see StartMigrate);
 //   - the caller's address is API Gateway's requestContext.http.sourceIp
@@ -84,6 +86,7 @@ func Options(cfg config.Config, route string, out io.Writer) app.Options {
 		RequestIDFallback: RequestID,
 		Route:             route,
 		SkipMigrations:    true,
+		LazyDB:            true,
 		LogFormat:         app.LogJSON,
 		LogOutput:         stdout(out),
 	}
@@ -94,8 +97,7 @@ func Options(cfg config.Config, route string, out io.Writer) app.Options {
 }
 
 // Start is the main of the HTTP function serving route. It never returns:
-// a cold start that fails (bad configuration, unreachable database, bad
-// host catalog) is logged and ends the process with status 1, which Lambda
+// a cold start that fails (bad configuration, bad host catalog) is logged and ends the process with status 1, which Lambda
 // reports as an init error and retries on the next invocation.
 func Start(route string) {
 	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)

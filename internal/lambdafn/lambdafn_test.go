@@ -175,3 +175,20 @@ func header(resp events.APIGatewayV2HTTPResponse, name string) string {
 	}
 	return ""
 }
+
+// TestDatabaseDown: the pool is opened lazily, so an unreachable database
+// does not fail the cold start; /health says so and a route that needs the
+// database answers in the error contract.
+func TestDatabaseDown(t *testing.T) {
+	dsn := "ops:secret@tcp(" + freeAddr(t) + ")/ops?timeout=1s"
+	f, _ := newFunction(t, "health", map[string]string{"MYSQL_DSN": dsn})
+	resp := invoke(t, f, event("GET", "/health", "127.0.0.1", nil))
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"db":false`) || !strings.Contains(resp.Body, `"db_kind":"mysql"`) {
+		t.Errorf("/health with the database down: %d %s", resp.StatusCode, resp.Body)
+	}
+	g, _ := newFunction(t, "operations-recent", map[string]string{"MYSQL_DSN": dsn})
+	resp = invoke(t, g, event("GET", "/api/operations/recent", "127.0.0.1", map[string]string{"x-lab-manager-token": testToken}))
+	if resp.StatusCode < 500 || !strings.Contains(resp.Body, `"requestId":"gw-req-1"`) || strings.Contains(resp.Body, "secret") {
+		t.Errorf("operations-recent with the database down: %d %s", resp.StatusCode, resp.Body)
+	}
+}
