@@ -18,7 +18,7 @@ import (
 // BenchmarkColdStart is the figures of issue 8 for every function, as
 // custom metrics: the binary's size (goal <= 15 MB), the time from
 // starting the emulator and the function process to the first answer
-// (goal <= 150 ms) and the function's resident memory after it (goal <=
+// (goal <= 150 ms; mean and fastest run) and the function's resident memory after it (goal <=
 // 40 MB). The first answer is the function's own route called without a
 // token (health: a real /health), with MYSQL_DSN set to a MariaDB
 // database, so the cold start includes the connection check. Run with
@@ -44,7 +44,7 @@ func BenchmarkColdStart(b *testing.B) {
 				b.Fatal(err)
 			}
 			ev := event(rt.Method, rt.Path, "127.0.0.1", nil)
-			var total time.Duration
+			var total, fastest time.Duration
 			var rss int64
 			for b.Loop() {
 				start := time.Now()
@@ -53,13 +53,19 @@ func BenchmarkColdStart(b *testing.B) {
 				if err := json.Unmarshal(e.invokeRaw(b, ev), &resp); err != nil || resp.StatusCode == 0 {
 					b.Fatalf("%s: %v %s", rt.Name, err, e.logs)
 				}
-				total += time.Since(start)
+				took := time.Since(start)
+				total += took
+				if fastest == 0 || took < fastest {
+					fastest = took
+				}
 				rss = max(rss, childRSS(b, e.cmd.Process.Pid))
 				_ = e.cmd.Process.Kill()
 				_ = e.cmd.Wait()
 			}
 			b.ReportMetric(float64(st.Size())/(1<<20), "MB-binary")
 			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-first-answer")
+			// The fastest run: the machine's other load only ever adds.
+			b.ReportMetric(float64(fastest.Milliseconds()), "ms-first-answer-min")
 			b.ReportMetric(float64(rss)/(1<<20), "MB-rss")
 			b.ReportMetric(0, "ns/op")
 		})
