@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -173,7 +174,8 @@ func TestTemplate_Routes(t *testing.T) {
 }
 
 // TestTemplate_Environment: every variable the template sets is one the
-// configuration reads (a misspelt name would be silently ignored).
+// configuration reads (a misspelt name would be silently ignored), or one
+// the packaged host catalog references (env:NAME).
 func TestTemplate_Environment(t *testing.T) {
 	known := map[string]bool{}
 	ct := reflect.TypeFor[config.Config]()
@@ -181,6 +183,19 @@ func TestTemplate_Environment(t *testing.T) {
 		if name, _, _ := strings.Cut(ct.Field(i).Tag.Get("env"), ","); name != "" {
 			known[name] = true
 		}
+	}
+	// The packaged catalog's env:NAME references (WinRM credentials) are
+	// variables too: LAMBDA_HOSTS_JSON's when set, else the sample's.
+	catalog := os.Getenv("LAMBDA_HOSTS_JSON")
+	if catalog == "" {
+		catalog = filepath.Join(repoRoot(t), "hosts.sample.json")
+	}
+	raw, err := os.ReadFile(catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`"env:([A-Za-z_][A-Za-z0-9_]*)"`).FindAllStringSubmatch(string(raw), -1) {
+		known[m[1]] = true
 	}
 	tpl := openTemplate(t)
 	check := func(where string, env *serverless.Function_FunctionEnvironment) {
