@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
@@ -190,5 +191,18 @@ func TestDatabaseDown(t *testing.T) {
 	resp = invoke(t, g, event("GET", "/api/operations/recent", "127.0.0.1", map[string]string{"x-lab-manager-token": testToken}))
 	if resp.StatusCode < 500 || !strings.Contains(resp.Body, `"requestId":"gw-req-1"`) || strings.Contains(resp.Body, "secret") {
 		t.Errorf("operations-recent with the database down: %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+// TestMigrate_Events: Delete leaves the schema alone; without a database
+// Create fails (CloudFormation then rolls the deploy back).
+func TestMigrate_Events(t *testing.T) {
+	f, _ := newFunction(t, "", nil)
+	id, _, err := lambdafn.Migrate(t.Context(), f.App, cfn.Event{RequestType: cfn.RequestDelete})
+	if err != nil || id != lambdafn.MigrateResourceID {
+		t.Errorf("Delete: %q %v", id, err)
+	}
+	if _, _, err := lambdafn.Migrate(t.Context(), f.App, cfn.Event{RequestType: cfn.RequestCreate}); err == nil || !strings.Contains(err.Error(), "MYSQL_DSN") {
+		t.Errorf("Create without a database: %v", err)
 	}
 }
