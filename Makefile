@@ -12,7 +12,7 @@ empty :=
 space := $(empty) $(empty)
 RACE_PKGS := $(shell $(GO) list ./... | grep -v -E '/($(subst $(space),|,$(strip $(RACE_EXCEPTIONS))))$$')
 
-.PHONY: all build test test-race test-plain lint fmt vet tidy-check fuzz bench bench-db bench-winrm labsim run image clean
+.PHONY: all build test test-race test-plain lint fmt vet tidy-check fuzz bench bench-db bench-winrm labsim run image clean lambdas lambda-catalog
 
 all: lint test
 
@@ -140,6 +140,71 @@ image:
 	$(IMAGE_BUILD) -t $(IMAGE) -f Dockerfile $(IMAGE_CTX)
 	@bytes=$$($(IMAGE_SIZE) $(IMAGE)); \
 	echo "$(IMAGE): $$(numfmt --to=si --suffix=B --round=nearest --format=%.1f $$bytes) ($$bytes bytes; binary $$(numfmt --to=si --suffix=B --round=nearest --format=%.1f $$(stat -c %s $(IMAGE_CTX)/rootfs/usr/local/bin/ops-worker)))"
+
+# ---- AWS Lambda: one function per endpoint (functions/<name>, template.yaml)
+#
+# `make lambdas` builds every function as bin/lambdas/<name>/bootstrap and
+# prints the sizes. `sam build` (template.yaml: BuildMethod makefile, CodeUri
+# .) runs build-<LogicalId>, which writes bootstrap and the host catalog into
+# $(ARTIFACTS_DIR). The catalog packaged is LAMBDA_HOSTS_JSON (default: the
+# file OPS_CONFIG names, else ./hosts.json); the functions read it as
+# /var/task/hosts.json, at cold start and on POST /api/hosts/reload.
+# LAMBDA_GOARCH must match the template's Architecture parameter (arm64,
+# the default, or amd64 for x86_64).
+LAMBDA_FUNCTIONS  := $(sort $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go)))
+LAMBDA_DIR        ?= bin/lambdas
+LAMBDA_GOARCH     ?= arm64
+LAMBDA_HOSTS_JSON ?= $(or $(OPS_CONFIG),hosts.json)
+LAMBDA_ENV        := CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH)
+LAMBDA_GOFLAGS    := -tags lambda.norpc -trimpath -ldflags='-s -w'
+
+lambdas:
+	@rm -rf $(LAMBDA_DIR)/.out && mkdir -p $(LAMBDA_DIR)/.out
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_GOFLAGS) -o $(LAMBDA_DIR)/.out/ $(addprefix ./functions/,$(LAMBDA_FUNCTIONS))
+	@for f in $(LAMBDA_FUNCTIONS); do mkdir -p $(LAMBDA_DIR)/$$f && mv $(LAMBDA_DIR)/.out/$$f $(LAMBDA_DIR)/$$f/bootstrap; done; rmdir $(LAMBDA_DIR)/.out
+	@echo "linux/$(LAMBDA_GOARCH) function binaries in $(LAMBDA_DIR):"; \
+	for f in $(LAMBDA_FUNCTIONS); do \
+		b=$$(stat -c %s $(LAMBDA_DIR)/$$f/bootstrap); \
+		printf '  %-22s %9d bytes  %5.1f MB\n' $$f $$b $$(awk "BEGIN{print $$b/1048576}"); \
+	done
+
+lambda-catalog:
+	@if [ -z "$(ARTIFACTS_DIR)" ]; then echo "ARTIFACTS_DIR is not set (sam build sets it)"; exit 1; fi
+	@if [ ! -f "$(LAMBDA_HOSTS_JSON)" ]; then \
+		echo "host catalog $(LAMBDA_HOSTS_JSON) not found: set LAMBDA_HOSTS_JSON (or OPS_CONFIG) to the hosts.json to package"; exit 1; fi
+	mkdir -p $(ARTIFACTS_DIR)
+	cp $(LAMBDA_HOSTS_JSON) $(ARTIFACTS_DIR)/hosts.json
+
+define lambda_artifact
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
+endef
+
+build-HealthFunction: lambda-catalog
+	$(call lambda_artifact,health)
+build-WolFunction: lambda-catalog
+	$(call lambda_artifact,wol)
+build-WinrmFunction: lambda-catalog
+	$(call lambda_artifact,winrm)
+build-HeartbeatPollFunction: lambda-catalog
+	$(call lambda_artifact,heartbeat-poll)
+build-ReservationStartFunction: lambda-catalog
+	$(call lambda_artifact,reservation-start)
+build-ReservationEndFunction: lambda-catalog
+	$(call lambda_artifact,reservation-end)
+build-ReservationTimelineFunction: lambda-catalog
+	$(call lambda_artifact,reservation-timeline)
+build-HostsReloadFunction: lambda-catalog
+	$(call lambda_artifact,hosts-reload)
+build-HostsQuarantineFunction: lambda-catalog
+	$(call lambda_artifact,hosts-quarantine)
+build-HostsListFunction: lambda-catalog
+	$(call lambda_artifact,hosts-list)
+build-OperationsRecentFunction: lambda-catalog
+	$(call lambda_artifact,operations-recent)
+build-OpenapiFunction: lambda-catalog
+	$(call lambda_artifact,openapi)
+build-MigrateFunction: lambda-catalog
+	$(call lambda_artifact,migrate)
 
 clean:
 	rm -rf bin .aws-sam

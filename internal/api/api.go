@@ -47,6 +47,11 @@ type Options struct {
 	// Prometheus sends). Nil: /metrics is a 404. It is not in Routes: it
 	// belongs to the local server only, not to a Lambda function.
 	MetricsHandler http.Handler
+	// Route, when set, is the Name of the one route in Routes to serve
+	// (a Lambda function serves only its own endpoint: least privilege).
+	// Every other path then answers 404, or under /api/ the Guard's
+	// refusal first, exactly like an unknown path. "": every route.
+	Route string
 }
 
 // Route is one endpoint of API.md. The mux of New is built from Routes,
@@ -70,12 +75,12 @@ var Routes = []Route{
 	{"POST", "/api/wol", "wol", true},
 	{"POST", "/api/winrm", "winrm", true},
 	{"POST", "/api/heartbeat/poll", "heartbeat-poll", true},
-	{"POST", "/api/reservations/start", "reservations-start", true},
-	{"POST", "/api/reservations/end", "reservations-end", true},
-	{"GET", "/api/reservations/timeline", "reservations-timeline", true},
+	{"POST", "/api/reservations/start", "reservation-start", true},
+	{"POST", "/api/reservations/end", "reservation-end", true},
+	{"GET", "/api/reservations/timeline", "reservation-timeline", true},
 	{"POST", "/api/hosts/reload", "hosts-reload", true},
 	{"POST", "/api/hosts/quarantine", "hosts-quarantine", true},
-	{"GET", "/api/hosts", "hosts", true},
+	{"GET", "/api/hosts", "hosts-list", true},
 	{"GET", "/api/operations/recent", "operations-recent", true},
 	{"GET", "/api/openapi.json", "openapi", true},
 }
@@ -98,9 +103,15 @@ func New(opts Options) http.Handler {
 		log = slog.Default()
 	}
 	handlers := handlersFor(opts.Service)
+	if opts.Route != "" && !slices.ContainsFunc(Routes, func(rt Route) bool { return rt.Name == opts.Route }) {
+		panic("api.New: Options.Route " + opts.Route + " is not in Routes")
+	}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{} // path -> methods, for 405's Allow
 	for _, rt := range Routes {
+		if opts.Route != "" && rt.Name != opts.Route {
+			continue
+		}
 		h, ok := handlers[rt.Name]
 		if !ok {
 			panic("api.New: no handler for route " + rt.Name)

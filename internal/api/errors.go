@@ -64,13 +64,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body.Error, body.Code = oe.Message, oe.Code
 		status = StatusOf(oe.Code)
 		if status >= 500 {
-			log.Error("request failed", "code", string(oe.Code), "status", status, "err", err)
+			log.ErrorContext(r.Context(), "request failed", "code", string(oe.Code), "status", status, "err", err)
 		} else {
-			log.Info("request refused", "code", string(oe.Code), "status", status, "reason", escapeLog(oe.Message))
+			log.InfoContext(r.Context(), "request refused", "code", string(oe.Code), "status", status, "reason", escapeLog(oe.Message))
 		}
 	} else {
 		body.Error, body.Code = internalMessage, ops.CodeInternal
-		log.Error("internal error", "err", err)
+		log.ErrorContext(r.Context(), "internal error", "err", err)
 	}
 	writeJSON(w, status, body)
 }

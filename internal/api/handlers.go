@@ -13,22 +13,22 @@ func handlersFor(svc Service) map[string]http.Handler {
 		"health": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, svc.Health(r.Context()))
 		}),
-		"wol":                post(parseBody[wolWire], svc.Wake, nil),
-		"winrm":              post(parseBody[winrmWire], svc.RunCommand, nil),
-		"heartbeat-poll":     post(parseBody[pollWire], svc.PollHeartbeat, nil),
-		"reservations-start": post(parseBody[startWire], svc.StartReservation, flowStatus),
-		"reservations-end":   post(parseBody[endWire], svc.EndReservation, flowStatus),
+		"wol":               post(parseBody[wolWire], svc.Wake, nil),
+		"winrm":             post(parseBody[winrmWire], svc.RunCommand, nil),
+		"heartbeat-poll":    post(parseBody[pollWire], svc.PollHeartbeat, nil),
+		"reservation-start": post(parseBody[startWire], svc.StartReservation, flowStatus),
+		"reservation-end":   post(parseBody[endWire], svc.EndReservation, flowStatus),
 		"hosts-reload": post(parseBody[reloadWire], func(ctx context.Context, _ struct{}) (ops.ReloadResponse, error) {
 			return svc.ReloadHosts(ctx)
 		}, nil),
 		"hosts-quarantine": post(parseBody[quarantineWire], svc.SetQuarantine, nil),
-		"reservations-timeline": get(func(p pageQuery) ops.TimelineRequest {
+		"reservation-timeline": get(func(p pageQuery) ops.TimelineRequest {
 			return ops.TimelineRequest{ReservationID: p.ReservationID, Limit: p.Limit, Offset: p.Offset}
 		}, svc.Timeline),
 		"operations-recent": get(func(p pageQuery) ops.RecentRequest {
 			return ops.RecentRequest{ReservationID: p.ReservationID, Limit: p.Limit, Offset: p.Offset}
 		}, svc.RecentOperations),
-		"hosts": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		"hosts-list": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			resp, err := svc.Hosts(r.Context())
 			respond(w, r, http.StatusOK, resp, err)
 		}),

@@ -95,12 +95,12 @@ func withRequest(next http.Handler, base *slog.Logger, fallbackID func(*http.Req
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.Error("panic in handler", "panic", p, "stack", string(debug.Stack()))
+				log.ErrorContext(r.Context(), "panic in handler", "panic", p, "stack", string(debug.Stack()))
 				if rec.status == 0 {
 					writeError(rec, r, ops.Wrap(ops.CodeInternal, internalMessage, nil))
 				}
 			}
-			log.Info("request", "method", r.Method, "path", escapeLog(r.URL.Path),
+			log.InfoContext(r.Context(), "request", "method", r.Method, "path", escapeLog(r.URL.Path),
 				"status", rec.status, "duration_ms", time.Since(start).Milliseconds())
 		}()
 		next.ServeHTTP(rec, r)

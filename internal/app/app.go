@@ -14,6 +14,7 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -48,7 +50,8 @@ type EmbeddedDB interface {
 
 // Options are what differs between the ways of running the worker. The
 // zero value is what a Lambda function wants, apart from the pool size
-// (DBMaxOpenConns) and the logger.
+// (DBMaxOpenConns), the logger, Route and SkipMigrations (see
+// internal/lambdafn).
 type Options struct {
 	// EmbeddedDB starts an in-process database, used only when MYSQL_DSN
 	// is empty. nil (Lambda): no embedded database; with MYSQL_DSN empty
@@ -85,6 +88,23 @@ type Options struct {
 	RequestIDFallback func(r *http.Request) string
 	// MetricsHandler serves GET /metrics (local server); nil: no route.
 	MetricsHandler http.Handler
+	// Route, when set, restricts the handler to the one api.Routes entry
+	// of that Name (a Lambda function serves only its own endpoint); "":
+	// every route (the local server). See api.Options.Route.
+	Route string
+	// SkipMigrations leaves the schema alone at start. The Lambda HTTP
+	// functions set it: a dozen functions each migrating on every cold
+	// start is wasted work on the hot path, so the stack migrates once
+	// per deploy instead (functions/migrate). false: New applies the
+	// migrations (the local server, tests).
+	SkipMigrations bool
+	// LazyDB opens the pool without connecting: the first query does.
+	// The Lambda functions set it, so a database that is down fails the
+	// requests that need it (in the error contract, and /health says
+	// "db": false) instead of every cold start. Migrations need a
+	// connection: LazyDB is meant with SkipMigrations. false: New checks
+	// a connection (store.Open).
+	LazyDB bool
 }
 
 // App is a built worker. Handler serves its API; Close releases what New
@@ -179,6 +199,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		logger:            a.logger,
 		requestIDFallback: o.RequestIDFallback,
 		metrics:           o.MetricsHandler,
+		route:             o.Route,
 	})
 
 	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
@@ -227,9 +248,20 @@ func (a *App) openDB(ctx context.Context, o Options) error {
 		a.logger.Warn("MYSQL_DSN is not set: running without a database (nothing is recorded; the timeline answers 'Database not configured')")
 		return nil
 	}
-	st, err := store.Open(ctx, dcfg)
-	if err != nil {
-		return err // store.Open names the address, never the password
+	var st *store.Store
+	if o.LazyDB {
+		conn, err := mysql.NewConnector(dcfg)
+		if err != nil {
+			return fmt.Errorf("database config: %w", err)
+		}
+		st = &store.Store{DB: sql.OpenDB(conn)}
+		st.DB.SetConnMaxLifetime(5 * time.Minute)
+		st.DB.SetConnMaxIdleTime(time.Minute)
+	} else {
+		var err error
+		if st, err = store.Open(ctx, dcfg); err != nil {
+			return err // store.Open names the address, never the password
+		}
 	}
 	a.store = st
 	if o.DBMaxOpenConns > 0 {
@@ -237,6 +269,9 @@ func (a *App) openDB(ctx context.Context, o Options) error {
 	}
 	if o.DBMaxIdleConns > 0 {
 		st.DB.SetMaxIdleConns(o.DBMaxIdleConns)
+	}
+	if o.SkipMigrations {
+		return nil
 	}
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("database migrations: %w", err)
