@@ -29,6 +29,8 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/store"
+	"github.com/ops-worker/ops-worker/internal/wake"
+	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 // Kinds of database, as /health reports them (ops.Service.DBKind).
@@ -85,6 +87,23 @@ type Options struct {
 	RequestIDFallback func(r *http.Request) string
 	// MetricsHandler serves GET /metrics (local server); nil: no route.
 	MetricsHandler http.Handler
+	// Observers are the metrics hooks (the local server fills them from
+	// internal/metrics); the zero value observes nothing and costs
+	// nothing, and keeps any metrics library out of a Lambda function.
+	Observers Observers
+}
+
+// Observers are told what the worker does, for metrics. Each nil field
+// observes nothing.
+type Observers struct {
+	// HTTP: every request's route pattern, status and duration.
+	HTTP api.RequestObserver
+	// WinRM: every WinRM call's outcome and duration.
+	WinRM winrm.Observer
+	// Wake: every Wake-on-LAN wake's result.
+	Wake wake.Observer
+	// Polls: every heartbeat poll's outcome (ops.Service.Polls).
+	Polls ops.PollObserver
 }
 
 // App is a built worker. Handler serves its API; Close releases what New
@@ -140,7 +159,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		return nil, err
 	}
 
-	a.lab = newLazyLab(cfg, a.logger)
+	a.lab = newLazyLab(cfg, a.logger, o.Observers)
 
 	a.service = &ops.Service{
 		Registry: a.hosts,
@@ -149,6 +168,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		Logger:   a.logger,
 		Version:  firstNonEmpty(o.Version, Version()),
 		DBKind:   a.dbKind,
+		Polls:    o.Observers.Polls,
 	}
 	// The interface field stays nil without a database: a typed nil
 	// *store.Store in it would look configured and panic on first use.
@@ -179,6 +199,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		logger:            a.logger,
 		requestIDFallback: o.RequestIDFallback,
 		metrics:           o.MetricsHandler,
+		observer:          o.Observers.HTTP,
 	})
 
 	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
