@@ -206,7 +206,7 @@ func TestTicks(t *testing.T) {
 	m := metrics.New(metrics.Options{NoRuntime: true})
 	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	m.ObserveTick(telemetry.Tick{Kind: telemetry.TickReservations, Start: start, Duration: 2 * time.Second,
-		Counts: []telemetry.Count{{Phase: "start", Dispatched: 3, Failed: 1, Skipped: 2}, {Phase: "end", Dispatched: 1}},
+		Counts:      []telemetry.Count{{Phase: "start", Dispatched: 3, Failed: 1, Skipped: 2}, {Phase: "end", Dispatched: 1}},
 		ClaimsTaken: 4, ClaimsExpired: 1})
 	m.ObserveTick(telemetry.Tick{Kind: telemetry.TickReservations, Start: start.Add(time.Minute), Err: errors.New("db down")})
 	m.ObserveTick(telemetry.Tick{Kind: telemetry.TickHeartbeats, Start: start, Counts: []telemetry.Count{{Phase: "poll", Dispatched: 10, Failed: 2, Skipped: 1}}})
