@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -119,4 +120,22 @@ func metricPrefix(phase string) string {
 		s = s[:64]
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// EMFWriter is a TickObserver that writes every tick's EMF line to W (a
+// Lambda function's os.Stdout, which CloudWatch Logs reads): attach it
+// where the local server attaches internal/metrics.
+type EMFWriter struct {
+	W  io.Writer
+	mu sync.Mutex
+}
+
+var _ TickObserver = (*EMFWriter)(nil)
+
+// ObserveTick writes EMFLine(t) and a newline; a write error is dropped
+// (metrics must not fail a tick).
+func (e *EMFWriter) ObserveTick(t Tick) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_ = WriteEMF(e.W, t)
 }

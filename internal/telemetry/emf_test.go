@@ -194,3 +194,20 @@ func TestEMFLine_FailedHeartbeatTick(t *testing.T) {
 		t.Errorf("empty kind: %v", got)
 	}
 }
+
+func TestEMFWriter_OneLinePerTick(t *testing.T) {
+	var buf bytes.Buffer
+	var obs telemetry.TickObserver = &telemetry.EMFWriter{W: &buf}
+	obs.ObserveTick(telemetry.Tick{Kind: telemetry.TickHeartbeats, Counts: []telemetry.Count{{Phase: telemetry.PhasePoll, Dispatched: 3}}})
+	obs.ObserveTick(telemetry.Tick{Kind: telemetry.TickReservations})
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2: %q", len(lines), buf.String())
+	}
+	if root := checkEMF(t, []byte(lines[0])); num(t, root, "PollDispatched") != 3 || root["Kind"] != "heartbeats" {
+		t.Errorf("first line: %v", root)
+	}
+	if root := checkEMF(t, []byte(lines[1])); root["Kind"] != "reservations" {
+		t.Errorf("second line: %v", root)
+	}
+}
