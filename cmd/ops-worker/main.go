@@ -154,7 +154,8 @@ func (m *Main) Run(ctx context.Context) error {
 			return memsql.Start(ctx, embeddedDBName)
 		},
 		MetricsHandler: m.metrics.Handler(),
-		Observers:      app.Observers{HTTP: m.metrics, WinRM: m.metrics, Wake: m.metrics, Polls: m.metrics},
+		Observers: app.Observers{HTTP: m.metrics, WinRM: m.metrics, Wake: m.metrics, Polls: m.metrics,
+			Ticks: m.metrics, Backoff: m.metrics},
 	}
 	if m.noEmbedded {
 		opts.EmbeddedDB = nil

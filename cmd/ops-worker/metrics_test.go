@@ -17,6 +17,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/logtest"
+	"github.com/ops-worker/ops-worker/internal/telemetry"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
@@ -266,4 +267,27 @@ func metricsEndToEnd(t *testing.T, env map[string]string) (catalog string) {
 		}
 	}
 	return catalog
+}
+
+// The scheduler takes its observers from app.App.Observers: what it
+// reports there reaches /metrics.
+func TestMetrics_TicksThroughApp(t *testing.T) {
+	m, base := startMetricsMain(t, metricsSim(t), nil)
+	obs := m.app.Observers()
+	if obs.Ticks == nil || obs.Backoff == nil {
+		t.Fatalf("app observers for the scheduler not set: %+v", obs)
+	}
+	obs.Ticks.ObserveTick(telemetry.Tick{Kind: telemetry.TickReservations, Start: time.Now(), Duration: time.Second,
+		Counts: []telemetry.Count{{Phase: telemetry.PhaseStart, Dispatched: 2, Failed: 1}}, ClaimsTaken: 2})
+	obs.Backoff.ObserveBackoff("lab-ws-02", true, 5, time.Now().Add(time.Minute))
+	obs.Backoff.ObserveBackoff("not-in-catalog", true, 5, time.Now().Add(time.Minute))
+	f := scrapeMain(t, base)
+	atLeast(t, f, "ops_tick_runs_total", lbl{"kind": "reservations", "result": "ok"}, 1)
+	atLeast(t, f, "ops_tick_items_total", lbl{"kind": "reservations", "phase": "start", "outcome": "failed"}, 1)
+	atLeast(t, f, "ops_tick_claims_total", lbl{"event": "taken"}, 2)
+	atLeast(t, f, "ops_tick_last_run_timestamp_seconds", lbl{"kind": "reservations"}, float64(time.Now().Add(-time.Minute).Unix()))
+	atLeast(t, f, "ops_station_backoff", lbl{"host": "lab-ws-02"}, 1)
+	if _, ok := sample(f, "ops_station_backoff", lbl{"host": "not-in-catalog"}); ok {
+		t.Error("a host outside the catalog has a series")
+	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/store"
+	"github.com/ops-worker/ops-worker/internal/telemetry"
 	"github.com/ops-worker/ops-worker/internal/wake"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
@@ -104,6 +105,11 @@ type Observers struct {
 	Wake wake.Observer
 	// Polls: every heartbeat poll's outcome (ops.Service.Polls).
 	Polls ops.PollObserver
+	// Ticks and Backoff are for the scheduler (App.Observers hands them
+	// on): every tick's summary, and each station's back-off state. A
+	// Lambda tick function sets Ticks to &telemetry.EMFWriter{W: os.Stdout}.
+	Ticks   telemetry.TickObserver
+	Backoff telemetry.BackoffObserver
 }
 
 // App is a built worker. Handler serves its API; Close releases what New
@@ -119,6 +125,7 @@ type App struct {
 	service *ops.Service
 	guard   *api.Guard
 	handler http.Handler
+	obs     Observers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -128,7 +135,7 @@ type App struct {
 // connection and migrations), not the App's lifetime. On error, whatever
 // was started is closed again.
 func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) {
-	a := &App{cfg: cfg}
+	a := &App{cfg: cfg, obs: o.Observers}
 	defer func() {
 		if err != nil {
 			_ = a.Close()
@@ -282,6 +289,10 @@ func (a *App) Handler() http.Handler { return a.handler }
 
 // Service is the use cases, for the tick functions and tests.
 func (a *App) Service() *ops.Service { return a.service }
+
+// Observers are the metrics hooks New was given (the scheduler takes
+// Ticks and Backoff from here).
+func (a *App) Observers() Observers { return a.obs }
 
 // Logger is the worker's logger.
 func (a *App) Logger() *slog.Logger { return a.logger }
