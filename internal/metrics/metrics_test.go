@@ -179,6 +179,10 @@ func TestStations_BoundedToCatalog(t *testing.T) {
 	absent(t, f, "ops_station_heartbeat_age_seconds", L{"host": "lab-ws-02"}) // never read
 	absent(t, f, "ops_station_poll_up", L{"host": "intruder"})
 	absent(t, f, "ops_station_backoff", L{"host": "intruder"})
+	want(t, f, "ops_stations", L{"state": "ready"}, 1)
+	want(t, f, "ops_stations", L{"state": "stale"}, 0)
+	want(t, f, "ops_stations", L{"state": "poll_failed"}, 1)
+	want(t, f, "ops_stations", L{"state": "backoff"}, 1)
 	want(t, f, "ops_heartbeat_polls_total", L{"outcome": "ok"}, 2)
 	want(t, f, "ops_heartbeat_polls_total", L{"outcome": "error"}, 1)
 
@@ -200,6 +204,7 @@ func TestStations_BoundedToCatalog(t *testing.T) {
 	absent(t, f, "ops_station_heartbeat_age_seconds", L{"host": "lab-ws-02"})
 	absent(t, f, "ops_station_backoff", L{"host": "lab-ws-02"})
 	want(t, f, "ops_station_ready", L{"host": "lab-ws-01"}, 1)
+	want(t, f, "ops_stations", L{"state": "poll_failed"}, 0)
 }
 
 func TestTicks(t *testing.T) {

@@ -31,6 +31,9 @@ type stationCollector struct {
 	stations map[string]*station
 
 	age, ts, ready, stale, lastPoll, pollUp, backoff, failures, until *prometheus.Desc
+	// count is the fleet-wide summary (no host label): cheap to alert on
+	// whatever the catalog's size.
+	count *prometheus.Desc
 }
 
 func newStationCollector(known func(string) bool, now func() time.Time) *stationCollector {
@@ -48,6 +51,9 @@ func newStationCollector(known func(string) bool, now func() time.Time) *station
 		backoff:  d("backoff", "1 while the heartbeat tick leaves the station out after repeated failures, else 0."),
 		failures: d("consecutive_failures", "Consecutive failed heartbeat polls of the station, as the heartbeat tick counts them."),
 		until:    d("backoff_until_timestamp_seconds", "Until when the station is backed off (Unix seconds); 0 when it is not."),
+		count: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "stations"),
+			"Catalog stations by state of what this process knows: ready (last heartbeat said ready), stale (last heartbeat read was stale), poll_failed (last poll failed), backoff (backed off).",
+			[]string{"state"}, nil),
 	}
 }
 
@@ -106,7 +112,7 @@ func (c *stationCollector) setBackoff(host string, on bool, failures int, until 
 }
 
 func (c *stationCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.age, c.ts, c.ready, c.stale, c.lastPoll, c.pollUp, c.backoff, c.failures, c.until} {
+	for _, d := range []*prometheus.Desc{c.age, c.ts, c.ready, c.stale, c.lastPoll, c.pollUp, c.backoff, c.failures, c.until, c.count} {
 		ch <- d
 	}
 }
@@ -118,10 +124,28 @@ func (c *stationCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, host string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, host)
 	}
+	var nReady, nStale, nFailed, nBackoff int
+	defer func() {
+		for state, n := range map[string]int{"ready": nReady, "stale": nStale, "poll_failed": nFailed, "backoff": nBackoff} {
+			ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(n), state)
+		}
+	}()
 	for host, s := range c.stations {
 		if c.known != nil && !c.known(host) {
 			delete(c.stations, host) // removed from the catalog
 			continue
+		}
+		if !s.heartbeat.IsZero() && s.ready {
+			nReady++
+		}
+		if !s.heartbeat.IsZero() && s.stale {
+			nStale++
+		}
+		if !s.lastPoll.IsZero() && !s.pollOK {
+			nFailed++
+		}
+		if s.backedOff {
+			nBackoff++
 		}
 		if !s.heartbeat.IsZero() {
 			gauge(c.age, now.Sub(s.heartbeat).Seconds(), host)
