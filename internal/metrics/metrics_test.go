@@ -177,6 +177,7 @@ func TestStations_BoundedToCatalog(t *testing.T) {
 	want(t, f, "ops_station_consecutive_failures", L{"host": "lab-ws-02"}, 4)
 	want(t, f, "ops_station_backoff_until_timestamp_seconds", L{"host": "lab-ws-02"}, float64(now.Add(time.Minute).Unix()))
 	absent(t, f, "ops_station_heartbeat_age_seconds", L{"host": "lab-ws-02"}) // never read
+	absent(t, f, "ops_station_consecutive_failures", L{"host": "lab-ws-01"})  // no back-off reported
 	absent(t, f, "ops_station_poll_up", L{"host": "intruder"})
 	absent(t, f, "ops_station_backoff", L{"host": "intruder"})
 	want(t, f, "ops_stations", L{"state": "ready"}, 1)

@@ -19,6 +19,9 @@ type station struct {
 	backedOff bool
 	failures  int
 	until     time.Time
+	// backoffKnown: the heartbeat tick has reported this station's
+	// back-off state (failures and until are exported only then).
+	backoffKnown bool
 }
 
 // stationCollector exposes the per-station gauges, computed at scrape time
@@ -105,7 +108,7 @@ func (c *stationCollector) setBackoff(host string, on bool, failures int, until 
 	if s == nil {
 		return
 	}
-	s.backedOff, s.failures, s.until = on, failures, until
+	s.backedOff, s.failures, s.until, s.backoffKnown = on, failures, until, true
 	if !on {
 		s.until = time.Time{}
 	}
@@ -118,52 +121,64 @@ func (c *stationCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *stationCollector) Collect(ch chan<- prometheus.Metric) {
-	now := c.now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	gauge := func(d *prometheus.Desc, v float64, host string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, host)
+	// Copy under the lock, emit without it: a scrape of a large catalog
+	// must not hold up the polls that report to it.
+	type entry struct {
+		host string
+		s    station
 	}
-	var nReady, nStale, nFailed, nBackoff int
-	defer func() {
-		for state, n := range map[string]int{"ready": nReady, "stale": nStale, "poll_failed": nFailed, "backoff": nBackoff} {
-			ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(n), state)
-		}
-	}()
+	c.mu.Lock()
+	snap := make([]entry, 0, len(c.stations))
 	for host, s := range c.stations {
 		if c.known != nil && !c.known(host) {
 			delete(c.stations, host) // removed from the catalog
 			continue
 		}
-		if !s.heartbeat.IsZero() && s.ready {
-			nReady++
-		}
-		if !s.heartbeat.IsZero() && s.stale {
-			nStale++
-		}
-		if !s.lastPoll.IsZero() && !s.pollOK {
-			nFailed++
-		}
-		if s.backedOff {
-			nBackoff++
-		}
+		snap = append(snap, entry{host, *s})
+	}
+	c.mu.Unlock()
+
+	now := c.now()
+	gauge := func(d *prometheus.Desc, v float64, host string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, host)
+	}
+	var nReady, nStale, nFailed, nBackoff int
+	for _, e := range snap {
+		host, s := e.host, e.s
 		if !s.heartbeat.IsZero() {
 			gauge(c.age, now.Sub(s.heartbeat).Seconds(), host)
 			gauge(c.ts, unixSeconds(s.heartbeat), host)
 			gauge(c.ready, b2f(s.ready), host)
 			gauge(c.stale, b2f(s.stale), host)
+			if s.ready {
+				nReady++
+			}
+			if s.stale {
+				nStale++
+			}
 		}
 		if !s.lastPoll.IsZero() {
 			gauge(c.lastPoll, unixSeconds(s.lastPoll), host)
 			gauge(c.pollUp, b2f(s.pollOK), host)
+			if !s.pollOK {
+				nFailed++
+			}
 		}
 		gauge(c.backoff, b2f(s.backedOff), host)
-		gauge(c.failures, float64(s.failures), host)
-		until := 0.0
-		if !s.until.IsZero() {
-			until = unixSeconds(s.until)
+		if s.backedOff {
+			nBackoff++
 		}
-		gauge(c.until, until, host)
+		if s.backoffKnown {
+			gauge(c.failures, float64(s.failures), host)
+			until := 0.0
+			if !s.until.IsZero() {
+				until = unixSeconds(s.until)
+			}
+			gauge(c.until, until, host)
+		}
+	}
+	for state, n := range map[string]int{"ready": nReady, "stale": nStale, "poll_failed": nFailed, "backoff": nBackoff} {
+		ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(n), state)
 	}
 }
 
