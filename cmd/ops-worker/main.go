@@ -25,8 +25,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/metrics"
 )
 
 // Defaults of the HTTP server. WriteTimeout is computed from the
@@ -73,6 +76,7 @@ type Main struct {
 	noEmbedded bool
 
 	app      *app.App
+	metrics  *metrics.Metrics
 	log      *slog.Logger
 	srv      *http.Server
 	ln       net.Listener
@@ -145,9 +149,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	// Prometheus lives here, not in internal/app: the Lambda functions
+	// build the same app without it (they write EMF lines instead).
+	m.metrics = metrics.New(metrics.Options{KnownHost: m.knownHost})
 	opts := app.Options{
-		Logger:     m.log,
-		EmbeddedDB: embeddedDB,
+		Logger:         m.log,
+		EmbeddedDB:     embeddedDB,
+		MetricsHandler: m.metrics.Handler(),
+		Observers: app.Observers{HTTP: m.metrics, WinRM: m.metrics, Wake: m.metrics, Polls: m.metrics,
+			Ticks: m.metrics, Backoff: m.metrics},
 	}
 	if m.noEmbedded {
 		opts.EmbeddedDB = nil
@@ -155,6 +165,13 @@ func (m *Main) Run(ctx context.Context) error {
 	m.app, err = app.New(ctx, cfg, opts)
 	if err != nil {
 		return err
+	}
+
+	if st := m.app.Store(); st != nil {
+		m.metrics.Registry().MustRegister(collectors.NewDBStatsCollector(st.DB, m.app.DBKind()))
+		if m.app.DBKind() == app.DBMySQL {
+			seedHeartbeats(ctx, m.app, m.metrics, m.log)
+		}
 	}
 
 	if cfg.PollEnable || cfg.ReservationAutomation {

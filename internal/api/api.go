@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
 )
@@ -52,6 +53,21 @@ type Options struct {
 	// Every other path then answers 404, or under /api/ the Guard's
 	// refusal first, exactly like an unknown path. "": every route.
 	Route string
+	// Observer, when set, is told every request's route pattern, status
+	// and duration (metrics); nil: nothing is observed.
+	Observer RequestObserver
+}
+
+// RequestObserver is told how every request went, once it was answered,
+// from the request's goroutine: it must be fast and safe for concurrent
+// use.
+type RequestObserver interface {
+	// ObserveRequest receives the pattern of the route that served the
+	// request as registered ("POST /api/wol", "GET /metrics"; "" when no
+	// route matched: the 404s and 405s), never the raw path, so its
+	// values are bounded; the status sent (200 when the handler wrote
+	// nothing) and the time taken.
+	ObserveRequest(pattern string, status int, d time.Duration)
 }
 
 // Route is one endpoint of API.md. The mux of New is built from Routes,
@@ -155,7 +171,7 @@ func New(opts Options) http.Handler {
 		}
 		unrouted.ServeHTTP(w, r)
 	})
-	return withRequest(front, log, opts.RequestIDFallback)
+	return withRequest(front, log, opts.RequestIDFallback, opts.Observer)
 }
 
 // isClean tells whether p is already in the form ServeMux would redirect

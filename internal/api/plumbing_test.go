@@ -181,7 +181,7 @@ func serve(t *testing.T, h http.Handler, r *http.Request) (*httptest.ResponseRec
 	var logBuf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logBuf, nil))
 	w := httptest.NewRecorder()
-	withRequest(h, log, nil).ServeHTTP(w, r)
+	withRequest(h, log, nil, nil).ServeHTTP(w, r)
 	var eb errorBody
 	if w.Code >= 400 {
 		if err := json.Unmarshal(w.Body.Bytes(), &eb); err != nil {

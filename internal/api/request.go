@@ -76,7 +76,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // carrying it, an access log line and a recover that turns a panic into the
 // internal error body: a bug in one handler never takes the process down.
 // fallbackID supplies a platform request id (Lambda); it may be nil.
-func withRequest(next http.Handler, base *slog.Logger, fallbackID func(*http.Request) string) http.Handler {
+// obs, when set, is told the route pattern (set by the mux on r), status
+// and duration of every request.
+func withRequest(next http.Handler, base *slog.Logger, fallbackID func(*http.Request) string, obs RequestObserver) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		fb := ""
@@ -100,8 +102,16 @@ func withRequest(next http.Handler, base *slog.Logger, fallbackID func(*http.Req
 					writeError(rec, r, ops.Wrap(ops.CodeInternal, internalMessage, nil))
 				}
 			}
+			d := time.Since(start)
 			log.InfoContext(r.Context(), "request", "method", r.Method, "path", escapeLog(r.URL.Path),
-				"status", rec.status, "duration_ms", time.Since(start).Milliseconds())
+				"status", rec.status, "duration_ms", d.Milliseconds())
+			if obs != nil {
+				status := rec.status
+				if status == 0 {
+					status = http.StatusOK // net/http's answer to a handler that wrote nothing
+				}
+				obs.ObserveRequest(r.Pattern, status, d)
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -31,6 +31,9 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/store"
+	"github.com/ops-worker/ops-worker/internal/telemetry"
+	"github.com/ops-worker/ops-worker/internal/wake"
+	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 // Kinds of database, as /health reports them (ops.Service.DBKind).
@@ -105,6 +108,28 @@ type Options struct {
 	// connection: LazyDB is meant with SkipMigrations. false: New checks
 	// a connection (store.Open).
 	LazyDB bool
+	// Observers are the metrics hooks (the local server fills them from
+	// internal/metrics); the zero value observes nothing and costs
+	// nothing, and keeps any metrics library out of a Lambda function.
+	Observers Observers
+}
+
+// Observers are told what the worker does, for metrics. Each nil field
+// observes nothing.
+type Observers struct {
+	// HTTP: every request's route pattern, status and duration.
+	HTTP api.RequestObserver
+	// WinRM: every WinRM call's outcome and duration.
+	WinRM winrm.Observer
+	// Wake: every Wake-on-LAN wake's result.
+	Wake wake.Observer
+	// Polls: every heartbeat poll's outcome (ops.Service.Polls).
+	Polls ops.PollObserver
+	// Ticks and Backoff are for the scheduler (App.Observers hands them
+	// on): every tick's summary, and each station's back-off state. A
+	// Lambda tick function sets Ticks to &telemetry.EMFWriter{W: os.Stdout}.
+	Ticks   telemetry.TickObserver
+	Backoff telemetry.BackoffObserver
 }
 
 // App is a built worker. Handler serves its API; Close releases what New
@@ -120,6 +145,7 @@ type App struct {
 	service *ops.Service
 	guard   *api.Guard
 	handler http.Handler
+	obs     Observers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -129,7 +155,7 @@ type App struct {
 // connection and migrations), not the App's lifetime. On error, whatever
 // was started is closed again.
 func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) {
-	a := &App{cfg: cfg}
+	a := &App{cfg: cfg, obs: o.Observers}
 	defer func() {
 		if err != nil {
 			_ = a.Close()
@@ -160,7 +186,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		return nil, err
 	}
 
-	a.lab = newLazyLab(cfg, a.logger)
+	a.lab = newLazyLab(cfg, a.logger, o.Observers)
 
 	a.service = &ops.Service{
 		Registry: a.hosts,
@@ -169,6 +195,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		Logger:   a.logger,
 		Version:  firstNonEmpty(o.Version, Version()),
 		DBKind:   a.dbKind,
+		Polls:    o.Observers.Polls,
 	}
 	// The interface field stays nil without a database: a typed nil
 	// *store.Store in it would look configured and panic on first use.
@@ -200,6 +227,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		requestIDFallback: o.RequestIDFallback,
 		metrics:           o.MetricsHandler,
 		route:             o.Route,
+		observer:          o.Observers.HTTP,
 	})
 
 	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
@@ -296,6 +324,10 @@ func (a *App) Handler() http.Handler { return a.handler }
 
 // Service is the use cases, for the tick functions and tests.
 func (a *App) Service() *ops.Service { return a.service }
+
+// Observers are the metrics hooks New was given (the scheduler takes
+// Ticks and Backoff from here).
+func (a *App) Observers() Observers { return a.obs }
 
 // Logger is the worker's logger.
 func (a *App) Logger() *slog.Logger { return a.logger }

@@ -16,10 +16,11 @@ type handlerDeps struct {
 	requestIDFallback func(*http.Request) string
 	metrics           http.Handler
 	route             string
+	observer          api.RequestObserver
 }
 
 // newHandler builds the HTTP API.
 func newHandler(d handlerDeps) http.Handler {
 	return api.New(api.Options{Service: d.service, Guard: d.guard, Logger: d.logger,
-		RequestIDFallback: d.requestIDFallback, MetricsHandler: d.metrics, Route: d.route})
+		RequestIDFallback: d.requestIDFallback, MetricsHandler: d.metrics, Route: d.route, Observer: d.observer})
 }

@@ -26,8 +26,8 @@ type lazyLab struct {
 
 var _ lab.Lab = (*lazyLab)(nil)
 
-func newLazyLab(cfg config.Config, logger *slog.Logger) *lazyLab {
-	waker := &wake.Waker{Logger: logger}
+func newLazyLab(cfg config.Config, logger *slog.Logger, obs Observers) *lazyLab {
+	waker := &wake.Waker{Logger: logger, Observer: obs.Wake}
 	base := lab.Direct{
 		Waker:        waker,
 		GlobalCAFile: cfg.WinRMCAFile,
@@ -44,7 +44,9 @@ func newLazyLab(cfg config.Config, logger *slog.Logger) *lazyLab {
 	wakeOnly := base
 	l.wakeOnly = &wakeOnly
 	l.full = sync.OnceValue(func() *lab.Direct {
-		c := winrm.New(WinRMConfig(cfg, logger))
+		wc := WinRMConfig(cfg, logger)
+		wc.Observer = obs.WinRM
+		c := winrm.New(wc)
 		l.client.Store(c)
 		d := base
 		d.WinRM = c

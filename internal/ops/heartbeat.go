@@ -35,6 +35,7 @@ func (s *Service) PollHeartbeat(ctx context.Context, r PollRequest) (PollRespons
 	include := r.IncludeEvents == nil || *r.IncludeEvents
 	start := time.Now()
 	read, err := s.Lab.ReadHeartbeat(ctx, h, include)
+	s.observePoll(h.Name, start, read, err)
 	if err != nil {
 		e := fromLab(h.Name, err)
 		s.log().WarnContext(ctx, "heartbeat poll failed", "host", h.Name, "code", e.Code, "err", err)
@@ -68,4 +69,39 @@ func (s *Service) saveHeartbeat(ctx context.Context, h hosts.Host, read lab.Hear
 		return false, "not stored: database write failed"
 	}
 	return true, ""
+}
+
+// PollObservation is the outcome of one heartbeat poll of a catalog host.
+type PollObservation struct {
+	Host string    // catalog name
+	At   time.Time // when the poll started
+	// Err is why the station could not be read (nil: read). The fields
+	// below are set only when it was.
+	Err error
+	// Timestamp is the heartbeat's own timestamp (UTC; zero when the
+	// document has none).
+	Timestamp time.Time
+	Ready     bool
+	Stale     bool
+}
+
+// PollObserver is told the outcome of every heartbeat poll (metrics):
+// called once per poll, from the poll's goroutine, so it must be fast and
+// safe for concurrent use.
+type PollObserver interface {
+	ObservePoll(PollObservation)
+}
+
+func (s *Service) observePoll(host string, at time.Time, read lab.HeartbeatRead, err error) {
+	if s.Polls == nil {
+		return
+	}
+	o := PollObservation{Host: host, At: at, Err: err}
+	if err == nil {
+		o.Stale = read.Stale
+		if hb := read.Heartbeat; hb != nil {
+			o.Timestamp, o.Ready = hb.Timestamp, hb.Ready
+		}
+	}
+	s.Polls.ObservePoll(o)
 }

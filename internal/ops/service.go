@@ -29,6 +29,9 @@ type Service struct {
 	// Version and DBKind are reported by Health.
 	Version string
 	DBKind  string // "mysql", "embedded-memory" or "none"
+	// Polls, when set, is told the outcome of every heartbeat poll
+	// (metrics); nil: nothing is observed.
+	Polls PollObserver
 }
 
 // Settings are the configuration values the use cases read (config.Config

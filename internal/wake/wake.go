@@ -95,6 +95,9 @@ type Waker struct {
 	// one; "off" skips ICMP. Whatever cannot be opened is skipped, with the
 	// reason in ICMPMode.
 	ICMP string
+	// Observer, when set, is told the outcome of every Wake (metrics);
+	// nil: nothing is observed.
+	Observer Observer
 
 	once sync.Once
 	icmp icmpState
@@ -193,6 +196,24 @@ func (w *Waker) plan(check string, tcpPort int) (useICMP, useTCP bool, icmpMode 
 // (nothing sent), a failed send, or the end of ctx; an unreachable host is
 // Result{Success: false} after r.Attempts attempts.
 func (w *Waker) Wake(ctx context.Context, r Request) (Result, error) {
+	res, err := w.wake(ctx, r)
+	if w.Observer != nil {
+		w.Observer.ObserveWake(res, err)
+	}
+	return res, err
+}
+
+// Observer is told the outcome of every Waker.Wake, for metrics: called
+// once per call after it ended, from the caller's goroutine, so it must be
+// fast and safe for concurrent use.
+type Observer interface {
+	// ObserveWake receives Wake's result (AttemptsUsed magic packets
+	// sent; ReachedBy "icmp", "tcp" or "") and error (bad input, a failed
+	// send or the end of the context).
+	ObserveWake(res Result, err error)
+}
+
+func (w *Waker) wake(ctx context.Context, r Request) (Result, error) {
 	start := time.Now()
 	r, mac, err := normalize(r)
 	if err != nil {

@@ -57,6 +57,9 @@ type Config struct {
 	// Krb5Conf is the krb5.conf used by the Kerberos transport.
 	Krb5Conf string
 	Logger   *slog.Logger
+	// Observer, when set, is told the outcome and duration of every call
+	// (metrics); nil: nothing is observed.
+	Observer Observer
 }
 
 // Client runs WinRM calls. It is safe for concurrent use; each call builds
@@ -186,8 +189,19 @@ type hostSem struct {
 	refs  int
 }
 
-// exec runs commandLine on t within timeout (the command deadline).
+// exec runs commandLine on t within timeout (the command deadline), and
+// tells the Observer how it went.
 func (c *Client) exec(parent context.Context, t Target, op, commandLine string, timeout time.Duration) (Result, error) {
+	if c.cfg.Observer == nil {
+		return c.execCall(parent, t, op, commandLine, timeout)
+	}
+	start := time.Now()
+	res, err := c.execCall(parent, t, op, commandLine, timeout)
+	c.cfg.Observer.ObserveCall(op, err, time.Since(start))
+	return res, err
+}
+
+func (c *Client) execCall(parent context.Context, t Target, op, commandLine string, timeout time.Duration) (Result, error) {
 	start := time.Now()
 	host := t.String()
 	fail := func(kind, err error) error { return &Error{Op: op, Host: host, Kind: kind, Err: err} }
