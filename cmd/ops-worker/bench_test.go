@@ -1,0 +1,608 @@
+package main
+
+// Load benchmarks of the local server (issue 7): a real load generator
+// (vegeta, as a library) against the real program on loopback.
+//
+// The server runs as a child process, so its resident memory is its own:
+// the benchmark re-executes its own test binary, whose init (below) then
+// runs the program exactly as main does (runMain: ParseFlags, Run, signal
+// wait, Close) on -addr 127.0.0.1:0 with the given environment. The labsim
+// stations and the load generator run in the benchmark process.
+//
+// Every sub-benchmark is a closed loop: c vegeta workers, each sending its
+// next request as soon as its previous answer is read; one op is one
+// request, so ns/op is the inverse of the throughput. Reported per run:
+//
+//	req/s    requests (or commands) answered per second
+//	p50-ms   median latency, as vegeta measures it (request written to body read)
+//	p99-ms   99th percentile
+//	rss-MiB  the server process's highest VmRSS sampled (every 20 ms) during the run
+//	rss-idle-MiB  its VmRSS after start-up, before any request
+//
+//	go test -run '^$' -bench . -benchtime 3s -count 6 ./cmd/ops-worker | tee bench/api.txt
+//	benchstat bench/api.txt
+//
+// (make bench-api.)
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/ops-worker/ops-worker/internal/app"
+	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/wake"
+	"github.com/ops-worker/ops-worker/internal/winrm"
+)
+
+// benchServeEnv, in the environment of this test binary, makes it the
+// server instead of running tests: "embedded" or "mysql" run runMain as
+// is (the database is then MYSQL_DSN's, or the embedded one without it);
+// "none" runs it without any database, as a Lambda function does.
+const benchServeEnv = "OPS_WORKER_BENCH_SERVE"
+
+func init() {
+	mode := os.Getenv(benchServeEnv)
+	if mode == "" {
+		return
+	}
+	args := os.Args[1:]
+	if mode == "labsim" {
+		os.Exit(benchLabsim(args))
+	}
+	if mode != "none" {
+		os.Exit(runMain(args))
+	}
+	// runMain with Main.noEmbedded set.
+	m := &Main{}
+	if err := m.ParseFlags(args); err != nil {
+		fmt.Fprintln(os.Stderr, "ops-worker:", err)
+		os.Exit(2)
+	}
+	m.noEmbedded = true
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "ops-worker:", err)
+		_ = m.Close()
+		os.Exit(1)
+	}
+	select {
+	case <-ctx.Done():
+	case <-m.Done():
+	}
+	stop()
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "ops-worker:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// benchLabsim is the "labsim" mode of the test binary: args are the number
+// of stations and the path where their hosts.json goes once they listen.
+// It runs until SIGTERM.
+func benchLabsim(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "labsim mode: want <hosts> <hosts.json path>")
+		return 2
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := make([]labsim.HostOptions, n)
+	for i := range opts {
+		// Windows' defaults (NTLM over HTTPS, strict channel binding,
+		// 30 shells per user, 2 h idle timeout) are kept: every command
+		// opens and deletes its own shell, so none of them binds here.
+		opts[i] = labsim.HostOptions{Name: fmt.Sprintf("lab-ws-%02d", i+1)}
+	}
+	sim, err := labsim.Start(ctx, labsim.Options{Hosts: opts})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer sim.Close()
+	doc, err := sim.HostsJSON()
+	if err == nil {
+		err = os.WriteFile(args[1]+".tmp", doc, 0o600)
+	}
+	if err == nil {
+		err = os.Rename(args[1]+".tmp", args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	<-ctx.Done()
+	return 0
+}
+
+const benchToken = "bench-token"
+
+// child is this test binary re-executed in one of its modes.
+type child struct {
+	cmd  *exec.Cmd
+	pid  int
+	done chan struct{}
+}
+
+// startChild runs the test binary in mode with args and env added to a
+// clean environment (no OPS_*, MYSQL_DSN or LAB_MANAGER_TOKEN of ours);
+// b.Cleanup stops it.
+func startChild(b *testing.B, mode string, args []string, env map[string]string) (*child, io.ReadCloser) {
+	b.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "OPS_") || k == "MYSQL_DSN" || k == "LAB_MANAGER_TOKEN" {
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
+	cmd.Env = append(cmd.Env, benchServeEnv+"="+mode)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	// Should the benchmark die, so does the child.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	c := &child{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+	b.Cleanup(c.stop)
+	return c, stderr
+}
+
+// stop ends the child gracefully (SIGTERM), at worst with SIGKILL.
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// startLabsim runs n stations in a child process and returns the path of
+// their hosts.json.
+func startLabsim(b *testing.B, n int) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "hosts.json")
+	c, stderr := startChild(b, "labsim", []string{strconv.Itoa(n), path}, nil)
+	var log bytes.Buffer
+	go func() {
+		_, _ = io.Copy(&log, io.LimitReader(stderr, 1<<20))
+		_, _ = io.Copy(io.Discard, stderr)
+		_ = c.cmd.Wait()
+		close(c.done)
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+		select {
+		case <-c.done:
+			b.Fatalf("labsim exited:\n%s", log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("labsim not ready after 30 s")
+		}
+	}
+}
+
+// benchServer is the program running as a child process.
+type benchServer struct {
+	*child
+	base string // http://127.0.0.1:port
+}
+
+// startServer runs the server (db: "none", "embedded" or "mysql") with
+// env, and waits for its "listening" log line.
+func startServer(b *testing.B, db string, env map[string]string) *benchServer {
+	b.Helper()
+	env = maps.Clone(env)
+	env["LAB_MANAGER_TOKEN"] = benchToken
+	c, stderr := startChild(b, db, []string{"-addr", "127.0.0.1:0", "-log-format", "json"}, env)
+	s := &benchServer{child: c}
+	addrc := make(chan string, 1)
+	var head bytes.Buffer // the log up to "listening", for a failed start
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		found := false
+		for sc.Scan() {
+			if found {
+				continue // the request log: read and dropped, as a log shipper would
+			}
+			line := sc.Bytes()
+			head.Write(line)
+			head.WriteByte('\n')
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
+				found = true
+				addrc <- rec.Addr
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		if !found {
+			close(addrc)
+		}
+		_ = c.cmd.Wait()
+		close(c.done)
+	}()
+	select {
+	case addr, ok := <-addrc:
+		if !ok {
+			<-c.done
+			b.Fatalf("server (db=%s) exited before listening:\n%s", db, head.String())
+		}
+		s.base = "http://" + addr
+	case <-time.After(60 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		b.Fatalf("server (db=%s) not listening after 60 s:\n%s", db, head.String())
+	}
+	return s
+}
+
+// rssMiB is VmRSS of process pid ("self" for this one) in MiB.
+func rssMiB(pid string) float64 {
+	raw, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// rssSampler records the highest VmRSS of pid until stopped.
+type rssSampler struct {
+	stopc chan struct{}
+	done  chan struct{}
+	max   float64
+}
+
+func sampleRSS(pid int) *rssSampler {
+	s := &rssSampler{stopc: make(chan struct{}), done: make(chan struct{})}
+	p := strconv.Itoa(pid)
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			s.max = max(s.max, rssMiB(p))
+			select {
+			case <-s.stopc:
+				s.max = max(s.max, rssMiB(p))
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+func (s *rssSampler) stop() float64 {
+	close(s.stopc)
+	<-s.done
+	return s.max
+}
+
+// countPacer paces nothing (as fast as the workers go) and stops after n
+// hits.
+type countPacer uint64
+
+func (n countPacer) Pace(_ time.Duration, hits uint64) (time.Duration, bool) {
+	return 0, hits >= uint64(n)
+}
+
+func (countPacer) Rate(time.Duration) float64 { return 0 }
+
+// loadResult is what one closed-loop run measured.
+type loadResult struct {
+	n        int
+	elapsed  time.Duration
+	lat      []time.Duration // sorted
+	failures int
+	firstErr string
+}
+
+func (r loadResult) quantile(q float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[min(len(r.lat)-1, int(q*float64(len(r.lat))))]
+}
+
+// report sets the benchmark's metrics; rss < 0 leaves the memory ones out.
+func (r loadResult) report(b *testing.B, rssIdle, rss float64) {
+	b.ReportMetric(float64(r.n)/r.elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(r.quantile(0.50))/1e6, "p50-ms")
+	b.ReportMetric(float64(r.quantile(0.99))/1e6, "p99-ms")
+	if rss >= 0 {
+		b.ReportMetric(rss, "rss-MiB")
+		b.ReportMetric(rssIdle, "rss-idle-MiB")
+	}
+}
+
+// loadGen makes closed-loop attacks of c workers. A vegeta Attacker is
+// spent once its attack ends (it stops itself): each attack takes a new one
+// over the same client, so connections are kept from one to the next.
+type loadGen struct {
+	c      int
+	client *http.Client
+}
+
+func newLoadGen(c int, rt http.RoundTripper) *loadGen {
+	if rt == nil {
+		rt = &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}
+	}
+	return &loadGen{c: c, client: &http.Client{Transport: rt, Timeout: 60 * time.Second}}
+}
+
+// attack sends n requests from tr and checks each answer with ok (nil:
+// status 200).
+func (g *loadGen) attack(tr vegeta.Targeter, n int, ok func(*vegeta.Result) error) loadResult {
+	atk := vegeta.NewAttacker(vegeta.Workers(uint64(g.c)), vegeta.MaxWorkers(uint64(g.c)), vegeta.Client(g.client))
+	out := loadResult{n: n, lat: make([]time.Duration, 0, n)}
+	start := time.Now()
+	for res := range atk.Attack(tr, countPacer(n), 0, "") {
+		out.lat = append(out.lat, res.Latency)
+		err := error(nil)
+		switch {
+		case res.Error != "":
+			err = errors.New(res.Error)
+		case ok != nil:
+			err = ok(res)
+		case res.Code != http.StatusOK:
+			err = fmt.Errorf("status %d", res.Code)
+		}
+		if err != nil {
+			if out.failures == 0 {
+				out.firstErr = fmt.Sprintf("%v: %.300s", err, res.Body)
+			}
+			out.failures++
+		}
+	}
+	out.elapsed = time.Since(start)
+	if len(out.lat) != n && out.failures == 0 {
+		out.failures, out.firstErr = n-len(out.lat), fmt.Sprintf("%d answers for %d requests", len(out.lat), n)
+	}
+	slices.Sort(out.lat)
+	return out
+}
+
+// BenchmarkHealth: GET /health of the local server, 16 connections.
+// db=none: no database (health then only counts the catalog);
+// db=embedded: the embedded in-memory database of `make run` (health pings
+// it and reads the quarantine flags: two round trips over loopback).
+func BenchmarkHealth(b *testing.B) {
+	const c = 16
+	dir := b.TempDir()
+	// Stations that are never called: /health only counts them.
+	var cat strings.Builder
+	cat.WriteString(`{"hosts": [`)
+	for i := range 4 {
+		if i > 0 {
+			cat.WriteString(",")
+		}
+		fmt.Fprintf(&cat, `{"name": "lab-ws-%02d", "address": "127.0.0.1", "mac": "02:00:00:00:00:%02x", "broadcast": "127.0.0.1", "labs": ["%d"]}`, i+1, i+1, i+1)
+	}
+	cat.WriteString("]}")
+	path := filepath.Join(dir, "hosts.json")
+	if err := os.WriteFile(path, []byte(cat.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for _, db := range []string{"none", "embedded"} {
+		srv := startServer(b, db, map[string]string{"OPS_CONFIG": path})
+		idle := rssMiB(strconv.Itoa(srv.pid))
+		target := vegeta.Target{Method: http.MethodGet, URL: srv.base + "/health"}
+		wantKind := map[string]string{"none": app.DBNone, "embedded": app.DBEmbedded}[db]
+		b.Run(fmt.Sprintf("db=%s/c=%d", db, c), func(b *testing.B) {
+			gen := newLoadGen(c, nil)
+			// The first answer is checked in full, the others by status.
+			first := gen.attack(vegeta.NewStaticTargeter(target), 1, func(r *vegeta.Result) error {
+				var h struct {
+					Status string `json:"status"`
+					DBKind string `json:"db_kind"`
+					Hosts  int    `json:"hosts_loaded"`
+				}
+				if r.Code != http.StatusOK || json.Unmarshal(r.Body, &h) != nil || h.Status != "ok" || h.DBKind != wantKind || h.Hosts != 4 {
+					return fmt.Errorf("unexpected /health answer %d", r.Code)
+				}
+				return nil
+			})
+			if first.failures > 0 {
+				b.Fatal(first.firstErr)
+			}
+			rs := sampleRSS(srv.pid)
+			b.ResetTimer()
+			res := gen.attack(vegeta.NewStaticTargeter(target), b.N, nil)
+			b.StopTimer()
+			rss := rs.stop()
+			if res.failures > 0 {
+				b.Fatalf("%d of %d requests failed, first: %s", res.failures, b.N, res.firstErr)
+			}
+			res.report(b, idle, rss)
+		})
+		srv.stop()
+	}
+}
+
+// directTransport answers "requests" by calling lab.Direct.RunCommand in
+// this process: vegeta then measures the direct call exactly as it
+// measures the API (same workers, same clock, same percentiles). The URL
+// path is the host name.
+type directTransport struct {
+	d     *lab.Direct
+	hosts map[string]hosts.Host
+}
+
+func (t *directTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	h, ok := t.hosts[strings.TrimPrefix(r.URL.Path, "/")]
+	if !ok {
+		return nil, fmt.Errorf("unknown host %q", r.URL.Path)
+	}
+	res, err := t.d.RunCommand(r.Context(), h, "status", nil, lab.CommandOptions{})
+	if err != nil {
+		return nil, err
+	}
+	code := http.StatusOK
+	if res.ExitCode != 0 {
+		code = http.StatusInternalServerError
+	}
+	return &http.Response{StatusCode: code, Status: http.StatusText(code), Body: http.NoBody,
+		Header: http.Header{}, Request: r, ProtoMajor: 1, ProtoMinor: 1, ContentLength: 0}, nil
+}
+
+// roundRobin hands out ts in turn.
+func roundRobin(ts []vegeta.Target) vegeta.Targeter {
+	var i atomic.Uint64
+	return func(t *vegeta.Target) error {
+		*t = ts[(i.Add(1)-1)%uint64(len(ts))]
+		return nil
+	}
+}
+
+// BenchmarkCommand: POST /api/winrm {"command": "status"} end to end
+// (server -> WinRM over HTTPS with NTLM -> labsim, no added latency)
+// against lab.Direct.RunCommand of the same stations in this process,
+// both through vegeta with the same closed loop. A station runs at most 2
+// commands at once (labsim answers a third with a quota fault, and the
+// WinRM client holds a third back): hosts=1/c=2 is one station at its
+// limit; hosts=8/c=8 spreads 8 workers over 8 stations round robin, so no
+// station sees more than 2 (one, mostly).
+func BenchmarkCommand(b *testing.B) {
+	for _, tc := range []struct{ hosts, c int }{{1, 2}, {8, 8}} {
+		benchCommand(b, tc.hosts, tc.c)
+	}
+}
+
+func benchCommand(b *testing.B, nHosts, c int) {
+	ctx := context.Background()
+	// The stations run in their own process, so that the direct path and
+	// the server each share the machine with the same simulator.
+	path := startLabsim(b, nHosts)
+	env := map[string]string{"OPS_CONFIG": path}
+
+	// The direct path, built as internal/app builds it from the same
+	// configuration, logging JSON at INFO as the server does (to nowhere).
+	cfg, err := config.LoadMap(ctx, env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, _, err := hosts.NewRegistryWith(path, hosts.Options{StationPrefixes: cfg.StationPrefixes()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	logger, err := app.NewLogger(cfg, app.LogJSON, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := winrm.New(app.WinRMConfig(cfg, logger))
+	b.Cleanup(func() { client.Close() })
+	direct := &directTransport{
+		d: &lab.Direct{
+			WinRM:        client,
+			Waker:        &wake.Waker{Logger: logger},
+			GlobalCAFile: cfg.WinRMCAFile,
+			Policy: lab.Policy{AllowedTransports: append([]string{}, cfg.WinRMAllowedTransports...),
+				AllowCredentialOverride: cfg.AllowCredentialOverride},
+			AllowedCommands: append([]string(nil), cfg.AllowedCommands...),
+			StaleAfter:      cfg.HeartbeatStaleAfter(),
+		},
+		hosts: map[string]hosts.Host{},
+	}
+	var apiTargets, directTargets []vegeta.Target
+	hdr := http.Header{"X-Lab-Manager-Token": {benchToken}, "Content-Type": {"application/json"}}
+	for _, h := range reg.Catalog().Hosts() {
+		direct.hosts[h.Name] = h
+		directTargets = append(directTargets, vegeta.Target{Method: http.MethodGet, URL: "http://direct/" + h.Name})
+		body := fmt.Sprintf(`{"host": %q, "command": "status"}`, h.Name)
+		apiTargets = append(apiTargets, vegeta.Target{Method: http.MethodPost, Header: hdr, Body: []byte(body)})
+	}
+
+	srv := startServer(b, "embedded", env)
+	idle := rssMiB(strconv.Itoa(srv.pid))
+	for i := range apiTargets {
+		apiTargets[i].URL = srv.base + "/api/winrm"
+	}
+	okAPI := func(r *vegeta.Result) error {
+		var out struct {
+			ExitCode *int `json:"exit_code"`
+		}
+		if r.Code != http.StatusOK {
+			return fmt.Errorf("status %d", r.Code)
+		}
+		if err := json.Unmarshal(r.Body, &out); err != nil || out.ExitCode == nil || *out.ExitCode != 0 {
+			return fmt.Errorf("answer without exit_code 0")
+		}
+		return nil
+	}
+
+	name := fmt.Sprintf("hosts=%d/c=%d", nHosts, c)
+	b.Run(name+"/via=api", func(b *testing.B) {
+		gen := newLoadGen(c, nil)
+		rs := sampleRSS(srv.pid)
+		b.ResetTimer()
+		res := gen.attack(roundRobin(apiTargets), b.N, okAPI)
+		b.StopTimer()
+		rss := rs.stop()
+		if res.failures > 0 {
+			b.Fatalf("%d of %d commands failed, first: %s", res.failures, b.N, res.firstErr)
+		}
+		res.report(b, idle, rss)
+	})
+	b.Run(name+"/via=direct", func(b *testing.B) {
+		gen := newLoadGen(c, direct)
+		b.ResetTimer()
+		res := gen.attack(roundRobin(directTargets), b.N, nil)
+		b.StopTimer()
+		if res.failures > 0 {
+			b.Fatalf("%d of %d commands failed, first: %s", res.failures, b.N, res.firstErr)
+		}
+		res.report(b, 0, -1)
+	})
+	srv.stop()
+}
