@@ -17,7 +17,9 @@ package main
 //	p50-ms   median latency, as vegeta measures it (request written to body read)
 //	p99-ms   99th percentile
 //	rss-MiB  the server process's highest VmRSS sampled (every 20 ms) during the run
-//	rss-idle-MiB  its VmRSS after start-up, before any request
+//	rss-idle-MiB  its VmRSS a second after start-up, before any request
+//	load-1m  the machine's 1-minute load average at the end of the run (this
+//	         benchmark alone makes it about 2: the machine has 2 cores)
 //
 //	go test -run '^$' -bench . -benchtime 3s -count 6 ./cmd/ops-worker | tee bench/api.txt
 //	benchstat bench/api.txt
@@ -32,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"os"
@@ -41,6 +44,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -122,7 +126,7 @@ func benchLabsim(args []string) int {
 		// opens and deletes its own shell, so none of them binds here.
 		opts[i] = labsim.HostOptions{Name: fmt.Sprintf("lab-ws-%02d", i+1)}
 	}
-	sim, err := labsim.Start(ctx, labsim.Options{Hosts: opts})
+	sim, err := labsim.Start(ctx, labsim.Options{Hosts: opts, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -198,22 +202,42 @@ func (c *child) stop() {
 	}
 }
 
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() > 1<<20 {
+		return len(p), nil // enough to tell what went wrong
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // startLabsim runs n stations in a child process and returns the path of
-// their hosts.json.
-func startLabsim(b *testing.B, n int) string {
+// their hosts.json, and its log (the first MiB).
+func startLabsim(b *testing.B, n int) (string, *lockedBuffer) {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "hosts.json")
 	c, stderr := startChild(b, "labsim", []string{strconv.Itoa(n), path}, nil)
-	var log bytes.Buffer
+	log := &lockedBuffer{}
 	go func() {
-		_, _ = io.Copy(&log, io.LimitReader(stderr, 1<<20))
-		_, _ = io.Copy(io.Discard, stderr)
+		_, _ = io.Copy(log, stderr)
 		_ = c.cmd.Wait()
 		close(c.done)
 	}()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(path); err == nil {
-			return path
+			return path, log
 		}
 		select {
 		case <-c.done:
@@ -296,6 +320,22 @@ func rssMiB(pid string) float64 {
 	return 0
 }
 
+// idleRSS is the server's VmRSS once start-up has settled (a second after
+// it listens, before any request).
+func idleRSS(s *benchServer) float64 {
+	time.Sleep(time.Second)
+	return rssMiB(strconv.Itoa(s.pid))
+}
+
+// loadavg1 is the 1-minute load average of the machine (this benchmark's
+// own load included: about 2 when it saturates both cores).
+func loadavg1() float64 {
+	raw, _ := os.ReadFile("/proc/loadavg")
+	f, _, _ := strings.Cut(string(raw), " ")
+	v, _ := strconv.ParseFloat(f, 64)
+	return v
+}
+
 // rssSampler records the highest VmRSS of pid until stopped.
 type rssSampler struct {
 	stopc chan struct{}
@@ -360,6 +400,7 @@ func (r loadResult) report(b *testing.B, rssIdle, rss float64) {
 	b.ReportMetric(float64(r.n)/r.elapsed.Seconds(), "req/s")
 	b.ReportMetric(float64(r.quantile(0.50))/1e6, "p50-ms")
 	b.ReportMetric(float64(r.quantile(0.99))/1e6, "p99-ms")
+	b.ReportMetric(loadavg1(), "load-1m")
 	if rss >= 0 {
 		b.ReportMetric(rss, "rss-MiB")
 		b.ReportMetric(rssIdle, "rss-idle-MiB")
@@ -436,7 +477,7 @@ func BenchmarkHealth(b *testing.B) {
 	}
 	for _, db := range []string{"none", "embedded"} {
 		srv := startServer(b, db, map[string]string{"OPS_CONFIG": path})
-		idle := rssMiB(strconv.Itoa(srv.pid))
+		idle := idleRSS(srv)
 		target := vegeta.Target{Method: http.MethodGet, URL: srv.base + "/health"}
 		wantKind := map[string]string{"none": app.DBNone, "embedded": app.DBEmbedded}[db]
 		b.Run(fmt.Sprintf("db=%s/c=%d", db, c), func(b *testing.B) {
@@ -523,7 +564,7 @@ func benchCommand(b *testing.B, nHosts, c int) {
 	ctx := context.Background()
 	// The stations run in their own process, so that the direct path and
 	// the server each share the machine with the same simulator.
-	path := startLabsim(b, nHosts)
+	path, simLog := startLabsim(b, nHosts)
 	env := map[string]string{"OPS_CONFIG": path}
 
 	// The direct path, built as internal/app builds it from the same
@@ -564,7 +605,7 @@ func benchCommand(b *testing.B, nHosts, c int) {
 	}
 
 	srv := startServer(b, "embedded", env)
-	idle := rssMiB(strconv.Itoa(srv.pid))
+	idle := idleRSS(srv)
 	for i := range apiTargets {
 		apiTargets[i].URL = srv.base + "/api/winrm"
 	}
@@ -590,7 +631,7 @@ func benchCommand(b *testing.B, nHosts, c int) {
 		b.StopTimer()
 		rss := rs.stop()
 		if res.failures > 0 {
-			b.Fatalf("%d of %d commands failed, first: %s", res.failures, b.N, res.firstErr)
+			b.Fatalf("%d of %d commands failed, first: %s\nlabsim's refusals:\n%s", res.failures, b.N, res.firstErr, refusals(simLog))
 		}
 		res.report(b, idle, rss)
 	})
@@ -600,9 +641,20 @@ func benchCommand(b *testing.B, nHosts, c int) {
 		res := gen.attack(roundRobin(directTargets), b.N, nil)
 		b.StopTimer()
 		if res.failures > 0 {
-			b.Fatalf("%d of %d commands failed, first: %s", res.failures, b.N, res.firstErr)
+			b.Fatalf("%d of %d commands failed, first: %s\nlabsim's refusals:\n%s", res.failures, b.N, res.firstErr, refusals(simLog))
 		}
 		res.report(b, 0, -1)
 	})
 	srv.stop()
+}
+
+// refusals are the lines of a labsim log that refuse something.
+func refusals(log *lockedBuffer) string {
+	var out []string
+	for line := range strings.SplitSeq(log.String(), "\n") {
+		if strings.Contains(line, "refused") || strings.Contains(line, "ERROR") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
