@@ -41,6 +41,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,35 +63,61 @@ import (
 )
 
 // benchServeEnv, in the environment of this test binary, makes it the
-// server instead of running tests: "embedded" or "mysql" run runMain as
+// server (or the stations) instead of running tests: "labsim" runs
+// stations (benchLabsim); "embedded" or "mysql" run runMain as
 // is (the database is then MYSQL_DSN's, or the embedded one without it);
 // "none" runs it without any database, as a Lambda function does.
 const benchServeEnv = "OPS_WORKER_BENCH_SERVE"
+
+// benchProfileEnv, set to a path prefix, makes each child write a CPU
+// profile of its whole life to <prefix>.<mode>.<pid> (the server's own
+// profile: go test -cpuprofile only sees the load generator).
+const benchProfileEnv = "BENCH_SERVER_CPUPROFILE"
 
 func init() {
 	mode := os.Getenv(benchServeEnv)
 	if mode == "" {
 		return
 	}
-	args := os.Args[1:]
-	if mode == "labsim" {
-		os.Exit(benchLabsim(args))
+	if prefix := os.Getenv(benchProfileEnv); prefix != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%s.%d", prefix, mode, os.Getpid()))
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cpu profile:", err)
+			os.Exit(2)
+		}
+		code := benchChild(mode, os.Args[1:])
+		pprof.StopCPUProfile()
+		f.Close()
+		os.Exit(code)
 	}
-	if mode != "none" {
-		os.Exit(runMain(args))
+	os.Exit(benchChild(mode, os.Args[1:]))
+}
+
+// benchChild runs the child of mode and returns its exit status.
+func benchChild(mode string, args []string) int {
+	switch mode {
+	case "labsim":
+		return benchLabsim(args)
+	case "none":
+	default:
+		return runMain(args)
 	}
 	// runMain with Main.noEmbedded set.
 	m := &Main{}
 	if err := m.ParseFlags(args); err != nil {
 		fmt.Fprintln(os.Stderr, "ops-worker:", err)
-		os.Exit(2)
+		return 2
 	}
 	m.noEmbedded = true
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if err := m.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "ops-worker:", err)
 		_ = m.Close()
-		os.Exit(1)
+		return 1
 	}
 	select {
 	case <-ctx.Done():
@@ -99,9 +126,9 @@ func init() {
 	stop()
 	if err := m.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "ops-worker:", err)
-		os.Exit(1)
+		return 1
 	}
-	os.Exit(0)
+	return 0
 }
 
 // benchLabsim is the "labsim" mode of the test binary: args are the number
