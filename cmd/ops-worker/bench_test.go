@@ -408,19 +408,27 @@ func (countPacer) Rate(time.Duration) float64 { return 0 }
 
 // loadResult is what one closed-loop run measured.
 type loadResult struct {
-	n        int
-	elapsed  time.Duration
-	lat      []time.Duration // sorted
+	n       int
+	elapsed time.Duration
+	lat     []time.Duration // sorted
+	// byKind splits lat (sorted too): "direct" for the direct call
+	// (http://direct/...), "api" for the others.
+	byKind   map[string][]time.Duration
 	failures int
 	firstErr string
 }
 
-func (r loadResult) quantile(q float64) time.Duration {
-	if len(r.lat) == 0 {
+func (r loadResult) quantile(q float64) time.Duration { return quantile(r.lat, q) }
+
+// quantile is the q-quantile of sorted lat (nearest rank).
+func quantile(lat []time.Duration, q float64) time.Duration {
+	if len(lat) == 0 {
 		return 0
 	}
-	return r.lat[min(len(r.lat)-1, int(q*float64(len(r.lat))))]
+	return lat[min(len(lat)-1, int(q*float64(len(lat))))]
 }
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 // report sets the benchmark's metrics; rss < 0 leaves the memory ones out.
 func (r loadResult) report(b *testing.B, rssIdle, rss float64) {
@@ -453,10 +461,15 @@ func newLoadGen(c int, rt http.RoundTripper) *loadGen {
 // status 200).
 func (g *loadGen) attack(tr vegeta.Targeter, n int, ok func(*vegeta.Result) error) loadResult {
 	atk := vegeta.NewAttacker(vegeta.Workers(uint64(g.c)), vegeta.MaxWorkers(uint64(g.c)), vegeta.Client(g.client))
-	out := loadResult{n: n, lat: make([]time.Duration, 0, n)}
+	out := loadResult{n: n, lat: make([]time.Duration, 0, n), byKind: map[string][]time.Duration{}}
 	start := time.Now()
 	for res := range atk.Attack(tr, countPacer(n), 0, "") {
 		out.lat = append(out.lat, res.Latency)
+		kind := "api"
+		if strings.HasPrefix(res.URL, "http://direct/") {
+			kind = "direct"
+		}
+		out.byKind[kind] = append(out.byKind[kind], res.Latency)
 		err := error(nil)
 		switch {
 		case res.Error != "":
@@ -478,6 +491,9 @@ func (g *loadGen) attack(tr vegeta.Targeter, n int, ok func(*vegeta.Result) erro
 		out.failures, out.firstErr = n-len(out.lat), fmt.Sprintf("%d answers for %d requests", len(out.lat), n)
 	}
 	slices.Sort(out.lat)
+	for _, l := range out.byKind {
+		slices.Sort(l)
+	}
 	return out
 }
 
@@ -564,6 +580,20 @@ func (t *directTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		Header: http.Header{}, Request: r, ProtoMajor: 1, ProtoMinor: 1, ContentLength: 0}, nil
 }
 
+// splitTransport sends http://direct/... to the direct call, the rest over
+// HTTP.
+type splitTransport struct {
+	direct *directTransport
+	http   http.RoundTripper
+}
+
+func (t *splitTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == "direct" {
+		return t.direct.RoundTrip(r)
+	}
+	return t.http.RoundTrip(r)
+}
+
 // roundRobin hands out ts in turn.
 func roundRobin(ts []vegeta.Target) vegeta.Targeter {
 	var i atomic.Uint64
@@ -574,15 +604,26 @@ func roundRobin(ts []vegeta.Target) vegeta.Targeter {
 }
 
 // BenchmarkCommand: POST /api/winrm {"command": "status"} end to end
-// (server -> WinRM over HTTPS with NTLM -> labsim, no added latency)
-// against lab.Direct.RunCommand of the same stations in this process,
-// both through vegeta with the same closed loop. A station runs at most 2
-// commands at once (labsim answers a third with a quota fault, and the
-// WinRM client holds a third back): hosts=1/c=2 is one station at its
-// limit; hosts=8/c=8 spreads 8 workers over 8 stations round robin, so no
-// station sees more than 2 (one, mostly).
+// (vegeta -> server -> WinRM over HTTPS with NTLM -> labsim, no added
+// latency) and lab.Direct.RunCommand of the same stations, all through
+// vegeta with the same closed loop. The stations (labsim) run in a child
+// process. Per hosts/c:
+//
+//	via=direct  lab.Direct.RunCommand in this process (vegeta's client
+//	            calls it instead of sending HTTP): the base line
+//	via=ab      direct calls and API calls to Main running in this process
+//	            alternate in one run: overhead-p50/p99-ms = API minus direct,
+//	            both met with the same load on the machine
+//	via=api     the server as a process of its own (embedded database, as
+//	            `make run`): what a caller gets, and the server's memory
+//
+// A station runs at most 2 commands at once (labsim answers a third with
+// a quota fault; the WinRM client holds a third back for its host):
+// hosts=1/c=1 is one caller (latency without queueing), hosts=1/c=2 one
+// station at its limit, hosts=8/c=8 eight stations, round robin, so that
+// none sees more than 2 (one, mostly) and the machine's 2 cores saturate.
 func BenchmarkCommand(b *testing.B) {
-	for _, tc := range []struct{ hosts, c int }{{1, 2}, {8, 8}} {
+	for _, tc := range []struct{ hosts, c int }{{1, 1}, {1, 2}, {8, 8}} {
 		benchCommand(b, tc.hosts, tc.c)
 	}
 }
@@ -650,6 +691,79 @@ func benchCommand(b *testing.B, nHosts, c int) {
 	}
 
 	name := fmt.Sprintf("hosts=%d/c=%d", nHosts, c)
+	fail := func(b *testing.B, res loadResult) {
+		b.Fatalf("%d of %d commands failed, first: %s\nlabsim's refusals:\n%s", res.failures, b.N, res.firstErr, refusals(simLog))
+	}
+	// 1. The direct call, the base line.
+	b.Run(name+"/via=direct", func(b *testing.B) {
+		gen := newLoadGen(c, direct)
+		b.ResetTimer()
+		res := gen.attack(roundRobin(directTargets), b.N, nil)
+		b.StopTimer()
+		if res.failures > 0 {
+			fail(b, res)
+		}
+		res.report(b, 0, -1)
+	})
+	// 2. The API served by Main in this process: the same processes (and
+	// so the same share of a busy machine) as the direct call, plus the
+	// HTTP hop and the handler. The difference to 1 is the API's overhead.
+	// No database: /api/winrm uses none.
+	inprocEnv := maps.Clone(env)
+	inprocEnv["LAB_MANAGER_TOKEN"] = benchToken
+	inproc := &Main{Addr: "127.0.0.1:0", LogFormat: "json", Env: inprocEnv, LogOutput: io.Discard, noEmbedded: true}
+	if err := inproc.Run(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { inproc.Close() })
+	inprocTargets := slices.Clone(apiTargets)
+	for i := range inprocTargets {
+		inprocTargets[i].URL = "http://" + inproc.BoundAddr() + "/api/winrm"
+	}
+	// Direct calls and in-process API calls alternate within one run, so
+	// both meet the same machine (a busy one, here); each is measured by
+	// itself, and the overhead is the difference of their quantiles.
+	var abTargets []vegeta.Target
+	for i := range directTargets {
+		abTargets = append(abTargets, directTargets[i], inprocTargets[i])
+	}
+	if len(abTargets) == 2 && c%2 == 0 {
+		// One station, an even number of workers: worker k would always
+		// take the same kind; a third target breaks the lock step.
+		abTargets = append(abTargets, directTargets[0], inprocTargets[0], inprocTargets[0], directTargets[0])
+	}
+	split := &splitTransport{direct: direct, http: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}}
+	b.Run(name+"/via=ab", func(b *testing.B) {
+		gen := newLoadGen(c, split)
+		b.ResetTimer()
+		res := gen.attack(roundRobin(abTargets), b.N, func(r *vegeta.Result) error {
+			if strings.HasPrefix(r.URL, "http://direct/") {
+				if r.Code != http.StatusOK {
+					return fmt.Errorf("status %d", r.Code)
+				}
+				return nil
+			}
+			return okAPI(r)
+		})
+		b.StopTimer()
+		if res.failures > 0 {
+			fail(b, res)
+		}
+		d, a := res.byKind["direct"], res.byKind["api"]
+		b.ReportMetric(float64(res.n)/res.elapsed.Seconds(), "req/s")
+		b.ReportMetric(loadavg1(), "load-1m")
+		for _, q := range []struct {
+			name string
+			q    float64
+		}{{"p50", 0.5}, {"p99", 0.99}} {
+			b.ReportMetric(ms(quantile(d, q.q)), "direct-"+q.name+"-ms")
+			b.ReportMetric(ms(quantile(a, q.q)), "api-"+q.name+"-ms")
+			b.ReportMetric(ms(quantile(a, q.q)-quantile(d, q.q)), "overhead-"+q.name+"-ms")
+		}
+	})
+	inproc.Close()
+	// 3. The API of the server process (the embedded database, as `make
+	// run`): throughput and latency as deployed, and its memory.
 	b.Run(name+"/via=api", func(b *testing.B) {
 		gen := newLoadGen(c, nil)
 		rs := sampleRSS(srv.pid)
@@ -658,19 +772,9 @@ func benchCommand(b *testing.B, nHosts, c int) {
 		b.StopTimer()
 		rss := rs.stop()
 		if res.failures > 0 {
-			b.Fatalf("%d of %d commands failed, first: %s\nlabsim's refusals:\n%s", res.failures, b.N, res.firstErr, refusals(simLog))
+			fail(b, res)
 		}
 		res.report(b, idle, rss)
-	})
-	b.Run(name+"/via=direct", func(b *testing.B) {
-		gen := newLoadGen(c, direct)
-		b.ResetTimer()
-		res := gen.attack(roundRobin(directTargets), b.N, nil)
-		b.StopTimer()
-		if res.failures > 0 {
-			b.Fatalf("%d of %d commands failed, first: %s\nlabsim's refusals:\n%s", res.failures, b.N, res.firstErr, refusals(simLog))
-		}
-		res.report(b, 0, -1)
 	})
 	srv.stop()
 }
