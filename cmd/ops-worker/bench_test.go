@@ -18,6 +18,8 @@ package main
 //	p99-ms   99th percentile
 //	rss-MiB  the server process's highest VmRSS sampled (every 20 ms) during the run
 //	rss-idle-MiB  its VmRSS a second after start-up, before any request
+//	srv-cpu-us/req  CPU time (user + system) the server process used per
+//	         request: unlike the rates, hardly changed by a busy machine
 //	load-1m  the machine's 1-minute load average at the end of the run (this
 //	         benchmark alone makes it about 2: the machine has 2 cores)
 //
@@ -354,6 +356,25 @@ func idleRSS(s *benchServer) float64 {
 	return rssMiB(strconv.Itoa(s.pid))
 }
 
+// cpuTime is the CPU time (user + system) process pid has used so far
+// (clock ticks of 10 ms).
+func cpuTime(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which is in parentheses): state is
+	// field 3, utime 14, stime 15.
+	_, rest, _ := strings.Cut(string(raw), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
 // loadavg1 is the 1-minute load average of the machine (this benchmark's
 // own load included: about 2 when it saturates both cores).
 func loadavg1() float64 {
@@ -541,14 +562,17 @@ func BenchmarkHealth(b *testing.B) {
 				b.Fatal(first.firstErr)
 			}
 			rs := sampleRSS(srv.pid)
+			cpu0 := cpuTime(srv.pid)
 			b.ResetTimer()
 			res := gen.attack(vegeta.NewStaticTargeter(target), b.N, nil)
 			b.StopTimer()
+			cpu := cpuTime(srv.pid) - cpu0
 			rss := rs.stop()
 			if res.failures > 0 {
 				b.Fatalf("%d of %d requests failed, first: %s", res.failures, b.N, res.firstErr)
 			}
 			res.report(b, idle, rss)
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "srv-cpu-us/req")
 		})
 		srv.stop()
 	}
@@ -767,14 +791,17 @@ func benchCommand(b *testing.B, nHosts, c int) {
 	b.Run(name+"/via=api", func(b *testing.B) {
 		gen := newLoadGen(c, nil)
 		rs := sampleRSS(srv.pid)
+		cpu0 := cpuTime(srv.pid)
 		b.ResetTimer()
 		res := gen.attack(roundRobin(apiTargets), b.N, okAPI)
 		b.StopTimer()
+		cpu := cpuTime(srv.pid) - cpu0
 		rss := rs.stop()
 		if res.failures > 0 {
 			fail(b, res)
 		}
 		res.report(b, idle, rss)
+		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "srv-cpu-us/req")
 	})
 	srv.stop()
 }
