@@ -12,7 +12,7 @@ empty :=
 space := $(empty) $(empty)
 RACE_PKGS := $(shell $(GO) list ./... | grep -v -E '/($(subst $(space),|,$(strip $(RACE_EXCEPTIONS))))$$')
 
-.PHONY: all build test test-race test-plain lint fmt vet tidy-check fuzz bench bench-db bench-winrm labsim run image clean lambdas lambda-catalog
+.PHONY: all build test test-race test-plain lint fmt vet tidy-check fuzz bench bench-db bench-winrm bench-api labsim run image clean lambdas lambda-catalog
 
 all: lint test
 
@@ -71,7 +71,22 @@ bench-winrm: $(BENCHSTAT)
 	$(GO) test -run '^$$' -bench 'HeartbeatPoll200' -benchtime 1x -count 6 -timeout 30m ./internal/lab/... ./internal/winrm/... | tee bench/winrm.txt
 	$(BENCHSTAT) bench/winrm.txt
 
-bench: bench-db bench-winrm
+# The local server under a real load generator (vegeta, closed loop, on
+# loopback): GET /health (no database, then the embedded one) and POST
+# /api/winrm "status" to zero-latency labsim stations, next to lab.Direct
+# alone for the same stations; req/s, p50/p99 and the server's RSS. The
+# second table sets the API beside the direct call (the overhead).
+BENCH_API_TIME  ?= 3s
+BENCH_API_COUNT ?= 6
+bench-api: $(BENCHSTAT)
+	mkdir -p bench
+	set -o pipefail; { echo "# loadavg before: $$(cat /proc/loadavg)"; \
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_API_TIME) -count $(BENCH_API_COUNT) -timeout 30m ./cmd/ops-worker; \
+	echo "# loadavg after: $$(cat /proc/loadavg)"; } | tee bench/api.txt
+	$(BENCHSTAT) bench/api.txt
+	$(BENCHSTAT) -filter '.name:Command' -col /via bench/api.txt
+
+bench: bench-db bench-winrm bench-api
 
 labsim:
 	$(GO) run ./cmd/labsim -hosts 3
