@@ -224,6 +224,9 @@ func (h *Host) authenticate(w http.ResponseWriter, r *http.Request, cs *connStat
 			}
 			srv.clearFlags(h.sec.currentRogue().ChallengeClearFlags)
 			cs.ntlm, cs.authed, cs.session = srv, false, nil
+			if h.sec.takeDropAfterChallenge() {
+				w.Header().Set("Connection", "close")
+			}
 			w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(chal))
 			w.Header().Set("Content-Length", "0")
 			w.WriteHeader(http.StatusUnauthorized)

@@ -107,6 +107,32 @@ type security struct {
 	cbt      CBTMode
 	rogue    Rogue
 	received []Received
+	// dropAfterChallenge: how many of the next CHALLENGE answers close
+	// their connection (DropAfterChallenge).
+	dropAfterChallenge int
+}
+
+// DropAfterChallenge makes the next n NTLM CHALLENGE answers close their
+// connection, as a client sees when its HTTP stack does not keep the
+// connection between the two legs of the handshake: the AUTHENTICATE
+// message then arrives on a new connection, which has no challenge, and is
+// refused unread (as HTTP.sys does).
+func (h *Host) DropAfterChallenge(n int) {
+	h.sec.mu.Lock()
+	h.sec.dropAfterChallenge = n
+	h.sec.mu.Unlock()
+}
+
+// takeDropAfterChallenge reports whether this CHALLENGE answer closes its
+// connection, counting it.
+func (sec *security) takeDropAfterChallenge() bool {
+	sec.mu.Lock()
+	defer sec.mu.Unlock()
+	if sec.dropAfterChallenge <= 0 {
+		return false
+	}
+	sec.dropAfterChallenge--
+	return true
 }
 
 func newSecurity(s *Sim, o HostOptions) *security {

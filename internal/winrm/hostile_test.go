@@ -314,6 +314,38 @@ func TestNTLM_ResendOnNewConnection(t *testing.T) {
 	mustNotLeakSOAP(t, h)
 }
 
+// An AUTHENTICATE message that goes out on a new connection (the HTTP stack
+// did not keep the one that carried the CHALLENGE) is refused there unread;
+// the client then runs one fresh handshake on it, and the command runs
+// once. Two dropped connections in a row are a clear ErrUnauthorized, and
+// nothing ran.
+func TestNTLM_AuthenticateOnNewConnection(t *testing.T) {
+	sim := startSim(t)
+	h := sim.Host("lab-ws-01")
+	c := hostileClient()
+	tg := target(sim, h, modes[0])
+	const exe = `C:\LabStation\LabStation.exe status`
+	before := len(h.Commands())
+	h.DropAfterChallenge(1)
+	res, err := c.Run(context.Background(), tg, exe, winrm.RunOptions{})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("Run after one dropped challenge connection = %+v, %v", res, err)
+	}
+	if got := len(h.Commands()) - before; got != 1 {
+		t.Fatalf("the station ran the command %d times, want once", got)
+	}
+	h.DropAfterChallenge(2)
+	before = len(h.Commands())
+	_, err = c.Run(context.Background(), tg, exe, winrm.RunOptions{})
+	if !errors.Is(err, winrm.ErrUnauthorized) {
+		t.Fatalf("two dropped challenge connections: err = %v, want ErrUnauthorized", err)
+	}
+	if got := len(h.Commands()) - before; got != 0 {
+		t.Fatalf("the station ran %d commands, want none", got)
+	}
+	mustNotLeak(t, err, h.Password())
+}
+
 // NTLM over HTTPS works with a station whose CbtHardeningLevel is Strict
 // (labsim's default), and the check is real: a client sending no channel
 // binding (masterzen's own NTLM, Azure/go-ntlmssp) is refused.

@@ -282,6 +282,30 @@ func (s *soapTransport) ntlmRoundTrip(body string) (*http.Response, error) {
 		}
 		discard(resp)
 	}
+	// NTLM authenticates the connection: the AUTHENTICATE message must go
+	// out on the connection that carried the CHALLENGE. net/http keeps it
+	// only when it saw the previous request's write complete in time, so
+	// the NEGOTIATE carries no body (the station answers it 401 unread
+	// anyway, and an answer that overtakes a body still being written
+	// costs the connection), and an AUTHENTICATE that went out on a new
+	// connection anyway, and was refused there unread, gets one fresh
+	// handshake on it.
+	for attempt := 0; ; attempt++ {
+		resp, err := s.ntlmHandshake(body)
+		if err == nil && resp.StatusCode == http.StatusUnauthorized && !s.reused && attempt == 0 {
+			discard(resp)
+			continue
+		}
+		if err == nil && resp.StatusCode != http.StatusUnauthorized {
+			s.authed = true
+		}
+		return resp, err
+	}
+}
+
+// ntlmHandshake is one NEGOTIATE, CHALLENGE, AUTHENTICATE exchange, body
+// riding on the AUTHENTICATE request.
+func (s *soapTransport) ntlmHandshake(body string) (*http.Response, error) {
 	nc, err := newNTLMClient(s.user, s.password)
 	if err != nil {
 		return nil, err
@@ -290,9 +314,14 @@ func (s *soapTransport) ntlmRoundTrip(body string) (*http.Response, error) {
 	if err != nil {
 		return nil, &kindError{kind: ErrConfig, msg: "ntlm negotiate message: " + err.Error()}
 	}
-	resp, err := s.send(body, "Negotiate "+base64.StdEncoding.EncodeToString(negotiate))
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		return resp, err
+	resp, err := s.send("", "Negotiate "+base64.StdEncoding.EncodeToString(negotiate))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusUnauthorized {
+		code := resp.StatusCode
+		discard(resp)
+		return nil, &kindError{kind: ErrProtocol, msg: fmt.Sprintf("HTTP %d to the NTLM negotiate message (want 401 and a challenge)", code)}
 	}
 	scheme, challenge := ntlmChallenge(resp.Header.Values("Www-Authenticate"))
 	// The binding is to the certificate of the connection that carries the
@@ -309,11 +338,7 @@ func (s *soapTransport) ntlmRoundTrip(body string) (*http.Response, error) {
 	if err != nil {
 		return nil, &kindError{kind: ErrProtocol, msg: "ntlm challenge: " + err.Error()}
 	}
-	resp, err = s.send(body, scheme+" "+base64.StdEncoding.EncodeToString(auth))
-	if err == nil && resp.StatusCode != http.StatusUnauthorized {
-		s.authed = true
-	}
-	return resp, err
+	return s.send(body, scheme+" "+base64.StdEncoding.EncodeToString(auth))
 }
 
 // newNTLMClient is the NTLMv2 client of one handshake ("DOMAIN\user" and
