@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/scheduler"
 	"github.com/ops-worker/ops-worker/internal/store"
 )
 
@@ -98,6 +100,7 @@ type App struct {
 	dbKind  string
 	lab     *lazyLab
 	service *ops.Service
+	sched   *scheduler.Scheduler
 	guard   *api.Guard
 	handler http.Handler
 
@@ -156,6 +159,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		a.service.Store = a.store
 	}
 
+	a.sched = scheduler.New(a.service, nil, SchedulerConfig(cfg), a.logger)
+	if a.store != nil {
+		a.sched.Store = a.store
+	}
+
 	a.guard = &api.Guard{
 		Token:          cfg.LabManagerToken,
 		AuthDisabled:   cfg.AuthDisabled,
@@ -179,6 +187,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		logger:            a.logger,
 		requestIDFallback: o.RequestIDFallback,
 		metrics:           o.MetricsHandler,
+		ticks:             a.sched,
 	})
 
 	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
@@ -256,11 +265,37 @@ func Settings(cfg config.Config) ops.Settings {
 	}
 }
 
+// SchedulerConfig converts the configuration into the ticks' knobs.
+func SchedulerConfig(cfg config.Config) scheduler.Config {
+	return scheduler.Config{
+		PollConcurrency: cfg.PollConcurrency,
+		// A poll is one WinRM command, which the lab layer bounds by two
+		// operation timeouts; a little more here covers the dial and probe.
+		PollTimeout: 2*cfg.WinRMOperationTimeout() + 5*time.Second,
+		// The first back-off step is one poll interval: a station that
+		// failed twice is skipped once, then twice as long each time.
+		BackoffBase: cfg.PollInterval(),
+		Window: store.Window{
+			StartLead:     cfg.StartLead(),
+			EndDelay:      cfg.EndDelay(),
+			Lookback:      cfg.Lookback(),
+			RetryCooldown: cfg.RetryCooldown(),
+			MaxBatch:      cfg.MaxBatch,
+		},
+		FlowTimeout: 2*cfg.WinRMCommandTimeout() + 2*time.Minute,
+		EndPower:    cfg.ReservationEndPower,
+	}
+}
+
 // Handler is the whole HTTP API (every route, guard, request ids).
 func (a *App) Handler() http.Handler { return a.handler }
 
 // Service is the use cases, for the tick functions and tests.
 func (a *App) Service() *ops.Service { return a.service }
+
+// Scheduler runs the heartbeat and reservation ticks (the local server's
+// timers, the tick routes and the tick Lambda functions call it).
+func (a *App) Scheduler() *scheduler.Scheduler { return a.sched }
 
 // Logger is the worker's logger.
 func (a *App) Logger() *slog.Logger { return a.logger }

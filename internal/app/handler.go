@@ -15,10 +15,11 @@ type handlerDeps struct {
 	logger            *slog.Logger
 	requestIDFallback func(*http.Request) string
 	metrics           http.Handler
+	ticks             api.Ticks
 }
 
 // newHandler builds the HTTP API.
 func newHandler(d handlerDeps) http.Handler {
 	return api.New(api.Options{Service: d.service, Guard: d.guard, Logger: d.logger,
-		RequestIDFallback: d.requestIDFallback, MetricsHandler: d.metrics})
+		RequestIDFallback: d.requestIDFallback, MetricsHandler: d.metrics, Ticks: d.ticks})
 }

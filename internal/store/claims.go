@@ -51,9 +51,17 @@ type Claimed struct {
 // once per cooldown window. A claim whose dispatch never finished (the
 // instance died) becomes claimable again once the cooldown has passed.
 func (s *Store) ClaimDue(ctx context.Context, phase, cooldownAction string, w Window) ([]Claimed, error) {
+	out, _, err := s.ClaimDueCounted(ctx, phase, cooldownAction, w)
+	return out, err
+}
+
+// ClaimDueCounted is ClaimDue that also says how many due reservations
+// the scan found (candidates), claimed by this call or by another scanner
+// that won the race.
+func (s *Store) ClaimDueCounted(ctx context.Context, phase, cooldownAction string, w Window) ([]Claimed, int, error) {
 	cands, err := s.due(ctx, phase, cooldownAction, w)
 	if err != nil || len(cands) == 0 {
-		return nil, err
+		return nil, 0, err
 	}
 	ids := make([]string, len(cands))
 	for i, c := range cands {
@@ -61,7 +69,7 @@ func (s *Store) ClaimDue(ctx context.Context, phase, cooldownAction string, w Wi
 	}
 	won, token, at, err := s.claim(ctx, phase, ids, w.RetryCooldown)
 	if err != nil {
-		return nil, err
+		return nil, len(cands), err
 	}
 	out := make([]Claimed, 0, len(won))
 	for _, c := range cands {
@@ -69,7 +77,7 @@ func (s *Store) ClaimDue(ctx context.Context, phase, cooldownAction string, w Wi
 			out = append(out, Claimed{Reservation: c, Claim: Claim{ReservationID: c.ReservationID, Phase: phase, Token: token, At: at}})
 		}
 	}
-	return out, nil
+	return out, len(cands), nil
 }
 
 // ClaimOne claims a single (reservation, phase), for callers that picked it
@@ -171,6 +179,19 @@ func (s *Store) FinishClaim(ctx context.Context, c Claim) error {
 WHERE reservation_id = ? AND phase = ? AND claimed_by = ?`, now, now, c.ReservationID, c.Phase, c.Token)
 	if err != nil {
 		return fmt.Errorf("finish claim %s/%s: %w", c.ReservationID, c.Phase, err)
+	}
+	return nil
+}
+
+// ReleaseClaim gives back a claim whose dispatch never started (the tick
+// ran out of time, or the host stayed busy), so the next scan may take it
+// at once instead of after the cooldown. Only the claim's own holder can
+// release it, and only while it is unfinished.
+func (s *Store) ReleaseClaim(ctx context.Context, c Claim) error {
+	_, err := s.DB.ExecContext(ctx, `DELETE FROM reservation_claims
+WHERE reservation_id = ? AND phase = ? AND claimed_by = ? AND finished_at IS NULL`, c.ReservationID, c.Phase, c.Token)
+	if err != nil {
+		return fmt.Errorf("release claim %s/%s: %w", c.ReservationID, c.Phase, err)
 	}
 	return nil
 }
