@@ -3,8 +3,9 @@ package scheduler_test
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/dbtest"
@@ -21,7 +24,11 @@ import (
 	"github.com/ops-worker/ops-worker/internal/logtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+func TestMain(m *testing.M) {
+	// The fault tests kill connections: the driver's own log of each is noise.
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
+	os.Exit(dbtest.Main(m))
+}
 
 // clock is a controlled clock shared by every instance of a test (store,
 // use cases, scheduler), so windows and cooldowns move without sleeping.
@@ -241,5 +248,3 @@ func reps() int {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-var _ = json.Marshal

@@ -386,7 +386,7 @@ func (s *Scheduler) finish(ctx context.Context, ph tickPhase, c store.Claimed, h
 	ms := int(dur.Milliseconds())
 	op.ReservationID, op.LabID, op.Host, op.Action = r.ReservationID, r.LabID, host, ph.action
 	op.ResponseCode, op.DurationMs, op.Payload = &code, &ms, payload
-	op.CreatedAt = s.now()
+	op.CreatedAt, op.Key = s.now(), store.NewOperationKey()
 	if err := s.persist(ctx, ph.action+" record of "+r.ReservationID, func(wctx context.Context) error {
 		_, e := s.Store.RecordOperation(wctx, op)
 		return e

@@ -12,3 +12,14 @@ CREATE TABLE IF NOT EXISTS lab_host_poll_state (
   updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   PRIMARY KEY (host_name)
 );
+
+-- Idempotency keys of reservation_operations: a record whose connection
+-- died after the commit but before the answer is written again with the
+-- same key, and the key makes that second write a no-op (no duplicate
+-- scheduler:start/end or step record after a database fault).
+CREATE TABLE IF NOT EXISTS reservation_operation_keys (
+  op_key CHAR(32) NOT NULL,
+  operation_id BIGINT NULL,
+  created_at DATETIME(3) NOT NULL,
+  PRIMARY KEY (op_key)
+);
