@@ -19,8 +19,9 @@ type RunOptions struct {
 // tick still running when the next is due makes that one wait (a tick never
 // overlaps itself, and missed firings are not queued).
 type Runner struct {
-	stop    context.CancelFunc // stops firing
-	cancel  context.CancelFunc // cancels the ticks running
+	stop     context.CancelFunc // stops firing
+	cancel   context.CancelFunc // cancels the ticks running
+	cancelHB context.CancelFunc // cancels a heartbeat tick running
 	wg      sync.WaitGroup
 	stopped sync.Once
 }
@@ -31,9 +32,10 @@ type Runner struct {
 func (s *Scheduler) Start(ctx context.Context, o RunOptions) *Runner {
 	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	tickCtx, cancel := context.WithCancel(ctx)
-	r := &Runner{stop: stop, cancel: cancel}
+	hbCtx, cancelHB := context.WithCancel(tickCtx)
+	r := &Runner{stop: stop, cancel: cancel, cancelHB: cancelHB}
 	if o.Heartbeats {
-		r.loop(loopCtx, tickCtx, o.HeartbeatInterval, func(ctx context.Context) {
+		r.loop(loopCtx, hbCtx, o.HeartbeatInterval, func(ctx context.Context) {
 			_, _ = s.HeartbeatTick(ctx, Event{Source: "timer"})
 		})
 	}
@@ -70,11 +72,14 @@ func (r *Runner) loop(loopCtx, tickCtx context.Context, every time.Duration, tic
 	}()
 }
 
-// Stop fires no more ticks and waits for the running ones to finish; when
-// ctx ends first it cancels them (their flows stop, what they did is still
-// recorded) and waits for them to return. Calling it again only waits.
+// Stop fires no more ticks. A heartbeat tick running is cancelled at once
+// (a poll cut short is only a missed poll); a reservation tick running may
+// finish its flows until ctx ends, and is then cancelled (what it did is
+// still recorded; what it claimed and did not start is given back). Stop
+// returns once both have returned. Calling it again only waits.
 func (r *Runner) Stop(ctx context.Context) {
 	r.stopped.Do(r.stop)
+	r.cancelHB()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
 	select {
