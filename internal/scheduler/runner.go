@@ -22,8 +22,8 @@ type Runner struct {
 	stop     context.CancelFunc // stops firing
 	cancel   context.CancelFunc // cancels the ticks running
 	cancelHB context.CancelFunc // cancels a heartbeat tick running
-	wg      sync.WaitGroup
-	stopped sync.Once
+	wg       sync.WaitGroup
+	stopped  sync.Once
 }
 
 // Start starts the timers of o. ctx is the parent of every tick's context
