@@ -285,3 +285,34 @@ GROUP BY reservation_id HAVING COUNT(*) <> 1) x`, action); n != 0 {
 		})
 	}
 }
+
+// On the embedded database (no MYSQL_DSN) the automation works too: one
+// reservation tick at a time, host locks and claims on go-mysql-server.
+func TestMain_TicksEmbedded(t *testing.T) {
+	w := newTickWorld(t, 1, nil)
+	m, base, logs := w.start(t, map[string]string{"MYSQL_DSN": "",
+		"OPS_RESERVATION_AUTOMATION": "true", "OPS_RESERVATION_SCAN_INTERVAL": "1", "OPS_RESERVATION_END_DELAY": "0",
+		"OPS_POLL_ENABLED": "true", "OPS_POLL_INTERVAL": "1"})
+	now := time.Now().UTC()
+	db := m.app.Store().DB
+	if _, err := db.Exec(`INSERT INTO lab_reservations (transaction_hash, user_id, wallet_address, lab_id, start_time, end_time, status)
+VALUES ('emb-1', 1, '0x0000000000000000000000000000000000000001', '1', ?, ?, 'CONFIRMED')`, now.Add(time.Second), now.Add(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	status := func() string {
+		var s string
+		if err := db.QueryRow(`SELECT status FROM lab_reservations WHERE transaction_hash = 'emb-1'`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	waitUntil(t, 20*time.Second, "emb-1 COMPLETED", func() bool { return status() == "COMPLETED" })
+	code, tl := call(t, http.MethodGet, base+"/api/reservations/timeline?reservationId=emb-1", "e2e-token")
+	if code != http.StatusOK || len(tl["operations"].([]any)) != 6 {
+		t.Errorf("timeline: %d %v\n%s", code, tl, logs)
+	}
+	code, hosts := call(t, http.MethodGet, base+"/api/hosts", "e2e-token")
+	if code != http.StatusOK {
+		t.Errorf("hosts: %d %v", code, hosts)
+	}
+}
