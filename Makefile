@@ -33,7 +33,7 @@ test-race:
 # restarted). Zero duplicates, zero misses, every time.
 TICK_REPS ?= 10
 test-ticks:
-	OPS_TEST_TICK_REPS=$(TICK_REPS) $(GO) test -count=1 -timeout 60m -v -run 'ExactlyOnce' ./internal/scheduler ./cmd/ops-worker | grep -E '^(---|ok|FAIL|PASS|\s+\S+_test.go)'
+	set -o pipefail; OPS_TEST_TICK_REPS=$(TICK_REPS) $(GO) test -count=1 -timeout 60m -v -run 'ExactlyOnce' ./internal/scheduler ./cmd/ops-worker | grep -E '^(---|ok|FAIL|PASS|\s+\S+_test.go)'
 	$(GO) test -count=$(TICK_REPS) -timeout 60m -run 'ConnectionsKilled|DatabaseRestart' ./internal/scheduler
 
 lint: fmt vet
