@@ -47,12 +47,8 @@ func newTickWorld(t *testing.T, n int, opt func(i int, o *labsim.HostOptions)) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	doc, err := sim.HostsJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, doc, 0o600); err != nil {
+	if err := sim.WriteHostsJSON(path); err != nil {
 		t.Fatal(err)
 	}
 	w := &tickWorld{sim: sim, path: path, dsn: dbtest.NewDatabase(t)}

@@ -84,12 +84,8 @@ func newWorldDSN(t testing.TB, n int, opt func(i int, o *labsim.HostOptions), ds
 		t.Fatalf("labsim: %v", err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	doc, err := sim.HostsJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, doc, 0o600); err != nil {
+	if err := sim.WriteHostsJSON(path); err != nil {
 		t.Fatal(err)
 	}
 	w := &world{sim: sim, path: path, dsn: dsn, clock: newClock(), logs: &logtest.Buffer{}}
