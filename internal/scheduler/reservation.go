@@ -183,7 +183,7 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 		}
 		g.claims = append(g.claims, c)
 	}
-	sem := make(chan struct{}, cfg.DispatchConcurrency)
+	sem := make(chan struct{}, s.dispatchConcurrency(cfg))
 	var wg sync.WaitGroup
 	for _, g := range order {
 		wg.Add(1)
@@ -234,6 +234,20 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 	}
 	wg.Wait()
 	return ps, nil
+}
+
+// dispatchConcurrency is Config.DispatchConcurrency, bounded by the
+// database pool: each station worked on holds one connection for its lock
+// and needs another for its writes, so a small pool (a Lambda instance's 2)
+// must not be filled with locks whose flows then wait for a connection.
+func (s *Scheduler) dispatchConcurrency(cfg Config) int {
+	n := cfg.DispatchConcurrency
+	if p, ok := s.Store.(interface{ MaxOpenConns() int }); ok {
+		if m := p.MaxOpenConns(); m > 0 {
+			n = min(n, max(1, (m-1)/2))
+		}
+	}
+	return n
 }
 
 type outcome int

@@ -198,3 +198,19 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A Lambda-sized pool (2 connections) does not deadlock: host locks never
+// take the connections their flows' writes need.
+func TestReservationTick_SmallPool(t *testing.T) {
+	w := newWorld(t, 4, nil)
+	a := w.newApp(t, nil)
+	a.Store().DB.SetMaxOpenConns(2)
+	db := w.db(t)
+	bs := bookAllDue(t, w, db, 20, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sum, err := a.Scheduler().ReservationTick(ctx, scheduler.Event{})
+	if err != nil || sum.Start.Succeeded != len(bs) {
+		t.Fatalf("tick on a 2-connection pool: %+v %v", sum.Start, err)
+	}
+}

@@ -66,3 +66,8 @@ func discard(conn *sql.Conn) {
 	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	conn.Close()
 }
+
+// MaxOpenConns is the pool's limit (0: none). A host lock holds one
+// connection for as long as its flows run, so the reservation tick sizes
+// its dispatch concurrency from it.
+func (s *Store) MaxOpenConns() int { return s.DB.Stats().MaxOpenConnections }
