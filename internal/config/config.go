@@ -42,8 +42,8 @@ type Config struct {
 	RetryCooldownSec      int  `env:"OPS_RESERVATION_RETRY_COOLDOWN, default=60"`
 	MaxBatch              int  `env:"OPS_RESERVATION_MAX_BATCH, default=200"`
 	// ReservationEndPower is the reservation tick's power step after the
-	// release: shutdown (the default: an idle station sleeps until the
-	// next booking's wake), hibernate, or none.
+	// release: shutdown (the default, scheduler.DefaultEndPower: an idle
+	// station sleeps until the next booking's wake), hibernate, or none.
 	ReservationEndPower string `env:"OPS_RESERVATION_END_POWER, default=shutdown"`
 
 	// The defaults below are literals (envconfig tags); each equals its
