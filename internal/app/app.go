@@ -87,6 +87,10 @@ type Options struct {
 	RequestIDFallback func(r *http.Request) string
 	// MetricsHandler serves GET /metrics (local server); nil: no route.
 	MetricsHandler http.Handler
+	// TickObserver is told about every heartbeat and reservation tick
+	// (metrics: Prometheus in the local server, EMF lines in Lambda);
+	// nil: none. Set here, before any tick can run.
+	TickObserver scheduler.Observer
 }
 
 // App is a built worker. Handler serves its API; Close releases what New
@@ -160,6 +164,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	}
 
 	a.sched = scheduler.New(a.service, nil, SchedulerConfig(cfg), a.logger)
+	a.sched.Observer = o.TickObserver
 	if a.store != nil {
 		a.sched.Store = a.store
 	}
