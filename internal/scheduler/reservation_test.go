@@ -209,8 +209,22 @@ func TestReservationTick_SmallPool(t *testing.T) {
 	bs := bookAllDue(t, w, db, 20, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	obs := &recorder{}
+	a.Scheduler().Observer = scheduler.Observers{obs}
 	sum, err := a.Scheduler().ReservationTick(ctx, scheduler.Event{})
 	if err != nil || sum.Start.Succeeded != len(bs) {
 		t.Fatalf("tick on a 2-connection pool: %+v %v", sum.Start, err)
 	}
+	if len(obs.res) != 1 || obs.res[0].Total.Succeeded != len(bs) || obs.res[0].Duration <= 0 {
+		t.Errorf("observer saw %+v", obs.res)
+	}
 }
+
+// recorder is an Observer keeping what it is told.
+type recorder struct {
+	hb  []scheduler.HeartbeatSummary
+	res []scheduler.ReservationSummary
+}
+
+func (r *recorder) HeartbeatTick(s scheduler.HeartbeatSummary, _ error)     { r.hb = append(r.hb, s) }
+func (r *recorder) ReservationTick(s scheduler.ReservationSummary, _ error) { r.res = append(r.res, s) }
