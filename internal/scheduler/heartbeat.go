@@ -11,6 +11,9 @@ import (
 	"github.com/ops-worker/ops-worker/internal/store"
 )
 
+// pollStateTimeout bounds one write of a station's back-off state.
+const pollStateTimeout = 5 * time.Second
+
 // maxListedFailures bounds HeartbeatSummary.Failures (the counts stay exact).
 const maxListedFailures = 50
 
@@ -194,13 +197,15 @@ func (s *Scheduler) pollOne(ctx context.Context, cfg Config, h hosts.Host, prev 
 		r.Outcome = OutcomeFailed
 		f := &PollFailure{Host: h.Name, Code: code, Error: msg}
 		if s.Store != nil {
-			var st store.PollState
-			perr := s.persist(ctx, "poll failure of "+h.Name, func(wctx context.Context) error {
-				var e error
-				st, e = s.Store.RecordPollFailure(wctx, h.Name, code+": "+msg, cfg.Backoff)
-				return e
-			})
-			if perr == nil {
+			// One bounded try: a back-off state lost to a database fault
+			// costs one extra poll, while retrying would hold this poll's
+			// slot through the outage.
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pollStateTimeout)
+			st, perr := s.Store.RecordPollFailure(wctx, h.Name, code+": "+msg, cfg.Backoff)
+			cancel()
+			if perr != nil {
+				s.log().ErrorContext(ctx, "heartbeat tick: back-off not stored", "host", h.Name, "err", perr)
+			} else {
 				f.Failures, f.NextPollAt = st.Failures, st.NextPollAt
 				r.Failures, r.NextPollAt = st.Failures, st.NextPollAt
 			}
@@ -217,9 +222,10 @@ func (s *Scheduler) pollOne(ctx context.Context, cfg Config, h hosts.Host, prev 
 		r.Failures = -1
 	}
 	if s.Store != nil && (prev.Failures > 0 || prev.NextPollAt != nil) {
-		if err := s.persist(ctx, "clear back-off of "+h.Name, func(wctx context.Context) error {
-			return s.Store.ClearPollFailures(wctx, h.Name)
-		}); err != nil {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pollStateTimeout)
+		err := s.Store.ClearPollFailures(wctx, h.Name)
+		cancel()
+		if err != nil {
 			s.log().ErrorContext(ctx, "heartbeat tick: back-off not cleared", "host", h.Name, "err", err)
 		} else {
 			s.log().InfoContext(ctx, "heartbeat tick: station answers again; back-off cleared", "host", h.Name, "after_failures", prev.Failures)
