@@ -19,12 +19,7 @@ const maxListedFailures = 50
 
 // HeartbeatSummary is what one heartbeat tick did.
 type HeartbeatSummary struct {
-	Tick       string    `json:"tick"` // "heartbeats"
-	Source     string    `json:"source,omitempty"`
-	StartedAt  time.Time `json:"startedAt"`
-	DurationMs int64     `json:"durationMs"`
-	// Duration is DurationMs as a time.Duration, for observers.
-	Duration time.Duration `json:"-"`
+	Run // Tick "heartbeats"
 	// Hosts is the catalog's size; Skipped of them are quarantined and
 	// BackedOff are waiting out a back-off; Polled = OK + Failed.
 	Hosts     int `json:"hosts"`
@@ -82,10 +77,9 @@ type HostResult struct {
 func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatSummary, err error) {
 	s.sems()
 	t0 := time.Now()
-	sum = HeartbeatSummary{Tick: "heartbeats", Source: ev.Source, StartedAt: s.now(), Failures: []PollFailure{}}
+	sum = HeartbeatSummary{Run: s.run("heartbeats", ev), Failures: []PollFailure{}}
 	defer func() {
-		sum.Duration = time.Since(t0)
-		sum.DurationMs = sum.Duration.Milliseconds()
+		sum.done(t0)
 		if err != nil {
 			s.log().ErrorContext(ctx, "heartbeat tick failed", "err", err)
 		} else {

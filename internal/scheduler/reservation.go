@@ -47,13 +47,9 @@ func (p *PhaseSummary) add(o PhaseSummary) {
 
 // ReservationSummary is what one reservation tick did.
 type ReservationSummary struct {
-	Tick       string        `json:"tick"` // "reservations"
-	Source     string        `json:"source,omitempty"`
-	StartedAt  time.Time     `json:"startedAt"`
-	DurationMs int64         `json:"durationMs"`
-	Duration   time.Duration `json:"-"`
-	Start      PhaseSummary  `json:"start"`
-	End        PhaseSummary  `json:"end"`
+	Run                // Tick "reservations"
+	Start PhaseSummary `json:"start"`
+	End   PhaseSummary `json:"end"`
 	// Total is Start + End.
 	Total PhaseSummary `json:"total"`
 }
@@ -88,13 +84,12 @@ var phases = []tickPhase{
 func (s *Scheduler) ReservationTick(ctx context.Context, ev Event) (sum ReservationSummary, err error) {
 	s.sems()
 	t0 := time.Now()
-	sum = ReservationSummary{Tick: "reservations", Source: ev.Source, StartedAt: s.now()}
+	sum = ReservationSummary{Run: s.run("reservations", ev)}
 	defer func() {
 		sum.Total = PhaseSummary{}
 		sum.Total.add(sum.Start)
 		sum.Total.add(sum.End)
-		sum.Duration = time.Since(t0)
-		sum.DurationMs = sum.Duration.Milliseconds()
+		sum.done(t0)
 		attrs := []any{"source", ev.Source, "candidates", sum.Total.Candidates, "claimed", sum.Total.Claimed,
 			"dispatched", sum.Total.Dispatched, "succeeded", sum.Total.Succeeded, "failed", sum.Total.Failed,
 			"skipped", sum.Total.Skipped, "no_host", sum.Total.NoHost, "duration_ms", sum.DurationMs}

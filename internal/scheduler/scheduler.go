@@ -37,6 +37,27 @@ type Event struct {
 	Time       time.Time `json:"time,omitzero"`
 }
 
+// Run is what every tick summary starts with (its JSON fields are the
+// summary's own).
+type Run struct {
+	Tick       string    `json:"tick"` // "heartbeats" or "reservations"
+	Source     string    `json:"source,omitempty"`
+	StartedAt  time.Time `json:"startedAt"`
+	DurationMs int64     `json:"durationMs"`
+	// Duration is DurationMs as a time.Duration, for observers.
+	Duration time.Duration `json:"-"`
+}
+
+func (s *Scheduler) run(tick string, ev Event) Run {
+	return Run{Tick: tick, Source: ev.Source, StartedAt: s.now()}
+}
+
+// done sets the duration from the tick's start on the monotonic clock.
+func (r *Run) done(t0 time.Time) {
+	r.Duration = time.Since(t0)
+	r.DurationMs = r.Duration.Milliseconds()
+}
+
 // Store is what the ticks need of the database (*store.Store has it).
 type Store interface {
 	ClaimDueCounted(ctx context.Context, phase, cooldownAction string, w store.Window) ([]store.Claimed, int, error)
