@@ -279,18 +279,19 @@ func (s *Scheduler) noHost(ctx context.Context, ph tickPhase, c store.Claimed) {
 // dispatch runs one claimed reservation's flow and persists its outcome.
 func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h hosts.Host, c store.Claimed) outcome {
 	r := c.Reservation
-	// The scan is a moment old and other ticks may have acted since: go on
-	// only if the reservation is still in the status read (a cancelled
-	// booking is left alone). A read that fails leaves it to the claim.
-	cur, err := s.Store.GetReservation(ctx, r.ReservationID)
+	// The scan is a moment old, and this tick may have waited for the
+	// station: go on only if the reservation is still due and still ours
+	// (a cancelled booking is left alone; one another tick ran meanwhile
+	// is not run again). A re-check that fails gives the claim back.
+	why, err := s.Store.StillDue(ctx, c, ph.action, cfg.Window.RetryCooldown)
 	switch {
 	case err != nil:
-		s.log().WarnContext(ctx, "reservation tick: reservation not re-read; claim given back", "reservation", r.ReservationID, "err", err)
-		s.giveBack(ctx, ph, c, "reservation not re-read")
+		s.log().WarnContext(ctx, "reservation tick: reservation not re-checked; claim given back", "reservation", r.ReservationID, "err", err)
+		s.giveBack(ctx, ph, c, "reservation not re-checked")
 		return outSkipped
-	case cur.Status != r.Status:
-		s.log().InfoContext(ctx, "reservation tick: status changed since the scan; left alone",
-			"reservation", r.ReservationID, "phase", ph.name, "read", r.Status, "now", cur.Status)
+	case why != "":
+		s.log().InfoContext(ctx, "reservation tick: no longer due; left alone",
+			"reservation", r.ReservationID, "phase", ph.name, "reason", why)
 		if err := s.persist(ctx, "finish claim of "+r.ReservationID, func(wctx context.Context) error {
 			return s.Store.FinishClaim(wctx, c.Claim)
 		}); err != nil {

@@ -63,7 +63,7 @@ type Store interface {
 	ClaimDueCounted(ctx context.Context, phase, cooldownAction string, w store.Window) ([]store.Claimed, int, error)
 	FinishClaim(ctx context.Context, c store.Claim) error
 	ReleaseClaim(ctx context.Context, c store.Claim) error
-	GetReservation(ctx context.Context, reservationID string) (*store.Reservation, error)
+	StillDue(ctx context.Context, c store.Claimed, cooldownAction string, cooldown time.Duration) (string, error)
 	TransitionStatus(ctx context.Context, reservationID, from, to string) (bool, error)
 	RecordOperation(ctx context.Context, op store.Operation) (int64, error)
 	LockHost(ctx context.Context, host string, wait time.Duration) (unlock func(), err error)

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -194,4 +196,37 @@ WHERE reservation_id = ? AND phase = ? AND claimed_by = ? AND finished_at IS NUL
 		return fmt.Errorf("release claim %s/%s: %w", c.ReservationID, c.Phase, err)
 	}
 	return nil
+}
+
+// StillDue re-checks a claimed reservation just before its dispatch, and
+// says why it is no longer due ("" when it is): its status is no longer
+// the one the scan read (cancelled, or moved on by another scanner), its
+// claim was taken over (it expired while this scanner waited, for a
+// station busy with a long flow), or a cooldownAction was recorded within
+// the cooldown (another scanner ran it meanwhile, failed or not).
+func (s *Store) StillDue(ctx context.Context, c Claimed, cooldownAction string, cooldown time.Duration) (string, error) {
+	var (
+		status      string
+		held, recnt int
+	)
+	cut := ms(s.now()).Add(-cooldown)
+	err := s.DB.QueryRowContext(ctx, `SELECT r.status,
+  (SELECT COUNT(*) FROM reservation_claims c WHERE c.reservation_id = ? AND c.phase = ? AND c.claimed_by = ?),
+  (SELECT COUNT(*) FROM reservation_operations o WHERE o.reservation_id = ? AND o.action = ? AND o.created_at >= ?)
+FROM lab_reservations r WHERE r.transaction_hash = ?`,
+		c.Claim.ReservationID, c.Claim.Phase, c.Claim.Token, c.Claim.ReservationID, cooldownAction, cut,
+		c.Reservation.ReservationID).Scan(&status, &held, &recnt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "reservation gone", nil
+	case err != nil:
+		return "", fmt.Errorf("re-check %s/%s: %w", c.Claim.ReservationID, c.Claim.Phase, err)
+	case status != c.Reservation.Status:
+		return "status is now " + status, nil
+	case held == 0:
+		return "claim taken over by another scanner", nil
+	case recnt > 0:
+		return cooldownAction + " recorded within the cooldown", nil
+	}
+	return "", nil
 }

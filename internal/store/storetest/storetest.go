@@ -89,6 +89,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, b) })
 	t.Run("Claims", func(t *testing.T) { testClaims(t, b) })
 	t.Run("ReleaseClaim", func(t *testing.T) { testReleaseClaim(t, b) })
+	t.Run("StillDue", func(t *testing.T) { testStillDue(t, b) })
 	t.Run("PollState", func(t *testing.T) { testPollState(t, b) })
 	t.Run("OperationKey", func(t *testing.T) { testOperationKey(t, b) })
 	t.Run("HostLock", func(t *testing.T) { testHostLock(t, b) })
@@ -836,4 +837,51 @@ func testHostLock(t *testing.T, b Backend) {
 		t.Fatalf("after unlock: %v", err)
 	}
 	u()
+}
+
+// The re-check before a dispatch: due while nothing changed; not once the
+// status moved, the claim was taken over after expiring, or the phase was
+// recorded within the cooldown.
+func testStillDue(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	clock := NewClock(now)
+	s.Now = clock.Now
+	InsertReservation(t, s, "d1", "1", "CONFIRMED", now.Add(time.Minute), now.Add(time.Hour))
+	InsertReservation(t, s, "d2", "1", "CONFIRMED", now.Add(time.Minute), now.Add(time.Hour))
+	InsertReservation(t, s, "d3", "1", "CONFIRMED", now.Add(time.Minute), now.Add(time.Hour))
+	w := window()
+	first, err := s.ClaimDue(ctx(), store.PhaseStart, "scheduler:start", w)
+	if err != nil || len(first) != 3 {
+		t.Fatalf("claim: %v %v", first, err)
+	}
+	by := map[string]store.Claimed{}
+	for _, c := range first {
+		by[c.Reservation.ReservationID] = c
+		if why, err := s.StillDue(ctx(), c, "scheduler:start", w.RetryCooldown); err != nil || why != "" {
+			t.Fatalf("%s fresh: %q %v", c.Reservation.ReservationID, why, err)
+		}
+	}
+	if ok, err := s.TransitionStatus(ctx(), "d1", "CONFIRMED", "ACTIVE"); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if why, _ := s.StillDue(ctx(), by["d1"], "scheduler:start", w.RetryCooldown); why != "status is now ACTIVE" {
+		t.Errorf("d1 after its move: %q", why)
+	}
+	// d2's claim expires (its holder waits for a busy station) and another
+	// scanner takes it over.
+	clock.Advance(w.RetryCooldown + time.Second)
+	if _, ok, err := s.ClaimOne(ctx(), "d2", store.PhaseStart, w.RetryCooldown); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if why, _ := s.StillDue(ctx(), by["d2"], "scheduler:start", w.RetryCooldown); why != "claim taken over by another scanner" {
+		t.Errorf("d2 taken over: %q", why)
+	}
+	// d3 was run (and recorded) by another scanner meanwhile.
+	if _, err := s.RecordOperation(ctx(), store.Operation{ReservationID: "d3", Action: "scheduler:start", Status: "failed"}); err != nil {
+		t.Fatal(err)
+	}
+	if why, _ := s.StillDue(ctx(), by["d3"], "scheduler:start", w.RetryCooldown); why != "scheduler:start recorded within the cooldown" {
+		t.Errorf("d3 recorded: %q", why)
+	}
 }
