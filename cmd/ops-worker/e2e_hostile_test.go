@@ -155,7 +155,10 @@ func TestE2E_HostileBodies(t *testing.T) {
 		covered[rt.path] = true
 	}
 	for _, rt := range api.Routes {
-		if rt.Method == http.MethodPost && !covered[rt.Path] {
+		// The tick routes take an optional event (its decoding is fuzzed in
+		// internal/api); a well-formed object runs a tick, so they are not
+		// part of this suite, whose every answer must be a 4xx.
+		if rt.Method == http.MethodPost && !rt.Tick && !covered[rt.Path] {
 			t.Errorf("POST %s gets no hostile bodies: add it to hostileRoutes", rt.Path)
 		}
 	}

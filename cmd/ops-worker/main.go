@@ -30,6 +30,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/metrics"
+	"github.com/ops-worker/ops-worker/internal/scheduler"
 )
 
 // Defaults of the HTTP server. WriteTimeout is computed from the
@@ -83,6 +84,8 @@ type Main struct {
 	done     chan struct{} // closed when Serve returns
 	serveErr error         // what Serve returned, once done is closed
 	closed   bool
+	// ticks fires the scheduler's ticks (nil when neither is enabled).
+	ticks *scheduler.Runner
 	// cancelRequests ends the context of every request still running when
 	// ShutdownTimeout has passed, so their WinRM calls stop.
 	cancelRequests context.CancelFunc
@@ -174,12 +177,6 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 
-	if cfg.PollEnable || cfg.ReservationAutomation {
-		// The scheduler comes with a later issue; say so rather than let
-		// an operator believe reservations are being automated.
-		m.log.Warn("OPS_POLL_ENABLED / OPS_RESERVATION_AUTOMATION are set, but this build has no scheduler yet: no tick runs",
-			"poll_enabled", cfg.PollEnable, "reservation_automation", cfg.ReservationAutomation)
-	}
 	if m.DemoReservation {
 		if err := addDemoReservation(ctx, m.app, time.Now()); err != nil {
 			return err
@@ -220,6 +217,8 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 
+	m.startTicks(ctx, cfg)
+
 	m.log.Info("listening", "addr", m.ln.Addr().String(), "url", "http://"+m.ln.Addr().String(),
 		"db_kind", m.app.DBKind(), "hosts_loaded", m.app.Hosts().Catalog().Len(),
 		"write_timeout", m.srv.WriteTimeout.String())
@@ -227,6 +226,30 @@ func (m *Main) Run(ctx context.Context) error {
 		m.log.Warn("the database is IN MEMORY: everything recorded is lost when ops-worker stops")
 	}
 	return nil
+}
+
+// startTicks starts the heartbeat and reservation timers that
+// OPS_POLL_ENABLED and OPS_RESERVATION_AUTOMATION ask for. Each kind runs
+// one tick at a time (the next waits for the one running); on the embedded
+// database, which has no row locks, that is also what keeps the
+// reservation tick's claims exactly-once, so only one local server may run
+// on it (it is private to this process anyway).
+func (m *Main) startTicks(ctx context.Context, cfg config.Config) {
+	if !cfg.PollEnable && !cfg.ReservationAutomation {
+		m.log.Info("scheduler ticks off (OPS_POLL_ENABLED, OPS_RESERVATION_AUTOMATION); POST /api/ticks/* runs one on demand")
+		return
+	}
+	if cfg.ReservationAutomation && m.app.DBKind() == app.DBNone {
+		m.log.Warn("OPS_RESERVATION_AUTOMATION=true but there is no database: every reservation tick fails (Database not configured)")
+	}
+	o := scheduler.RunOptions{
+		Heartbeats: cfg.PollEnable, HeartbeatInterval: cfg.PollInterval(),
+		Reservations: cfg.ReservationAutomation, ReservationInterval: cfg.ScanInterval(),
+	}
+	m.ticks = m.app.Scheduler().Start(context.WithoutCancel(ctx), o)
+	m.log.Info("scheduler ticks on", "heartbeats", o.Heartbeats, "poll_interval", o.HeartbeatInterval.String(),
+		"poll_concurrency", cfg.PollConcurrency, "reservations", o.Reservations,
+		"scan_interval", o.ReservationInterval.String(), "end_power", cfg.ReservationEndPower)
 }
 
 // writeTimeout is how long a response may take: the longest flow is a
@@ -262,6 +285,21 @@ func (m *Main) Close() error {
 	}
 	m.closed = true
 	var errs []error
+	ticksDone := make(chan struct{})
+	go func() {
+		defer close(ticksDone)
+		if m.ticks != nil {
+			// A tick running finishes (its flows are recorded) within the
+			// shutdown timeout, else it is cancelled.
+			timeout := m.ShutdownTimeout
+			if timeout == 0 {
+				timeout = DefaultShutdownTimeout
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			m.ticks.Stop(ctx)
+		}
+	}()
 	if m.srv != nil {
 		timeout := m.ShutdownTimeout
 		if timeout == 0 {
@@ -288,6 +326,7 @@ func (m *Main) Close() error {
 	} else if m.ln != nil {
 		errs = append(errs, m.ln.Close())
 	}
+	<-ticksDone
 	if m.app != nil {
 		errs = append(errs, m.app.Close())
 		if m.log != nil {

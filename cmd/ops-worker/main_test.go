@@ -31,12 +31,8 @@ func startMainWith(t *testing.T, env map[string]string, wrap func(http.Handler) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	doc, err := sim.HostsJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, doc, 0o600); err != nil {
+	if err := sim.WriteHostsJSON(path); err != nil {
 		t.Fatal(err)
 	}
 	full := map[string]string{"OPS_CONFIG": path, "LAB_MANAGER_TOKEN": "e2e-token"}

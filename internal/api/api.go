@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/scheduler"
 )
 
 // Service is what the handlers need of the use cases; *ops.Service has it.
@@ -48,6 +49,9 @@ type Options struct {
 	// Prometheus sends). Nil: /metrics is a 404. It is not in Routes: it
 	// belongs to the local server only, not to a Lambda function.
 	MetricsHandler http.Handler
+	// Ticks runs POST /api/ticks/heartbeats|reservations. Nil: those
+	// routes answer 503 SCHEDULER_NOT_CONFIGURED.
+	Ticks Ticks
 	// Route, when set, is the Name of the one route in Routes to serve
 	// (a Lambda function serves only its own endpoint: least privilege).
 	// Every other path then answers 404, or under /api/ the Guard's
@@ -81,24 +85,36 @@ type Route struct {
 	Name string
 	// Auth: behind the Guard (every /api/* route).
 	Auth bool
+	// Tick marks a scheduler tick route (POST /api/ticks/...): served by
+	// the local server for an external cron. A Lambda deployment fires the
+	// same tick from an EventBridge schedule (functions/tick-<name>), so
+	// its template gives these no HTTP route.
+	Tick bool
 }
 
-// Routes are the endpoints New serves, in API.md's order. The tick routes
-// come with the scheduler; GET /metrics is mounted only when
-// Options.MetricsHandler is set and is not listed here.
+// Ticks runs the scheduler's ticks (*scheduler.Scheduler has it).
+type Ticks interface {
+	HeartbeatTick(ctx context.Context, ev scheduler.Event) (scheduler.HeartbeatSummary, error)
+	ReservationTick(ctx context.Context, ev scheduler.Event) (scheduler.ReservationSummary, error)
+}
+
+// Routes are the endpoints New serves, in API.md's order. GET /metrics is
+// mounted only when Options.MetricsHandler is set and is not listed here.
 var Routes = []Route{
-	{"GET", "/health", "health", false},
-	{"POST", "/api/wol", "wol", true},
-	{"POST", "/api/winrm", "winrm", true},
-	{"POST", "/api/heartbeat/poll", "heartbeat-poll", true},
-	{"POST", "/api/reservations/start", "reservation-start", true},
-	{"POST", "/api/reservations/end", "reservation-end", true},
-	{"GET", "/api/reservations/timeline", "reservation-timeline", true},
-	{"POST", "/api/hosts/reload", "hosts-reload", true},
-	{"POST", "/api/hosts/quarantine", "hosts-quarantine", true},
-	{"GET", "/api/hosts", "hosts-list", true},
-	{"GET", "/api/operations/recent", "operations-recent", true},
-	{"GET", "/api/openapi.json", "openapi", true},
+	{Method: "GET", Path: "/health", Name: "health"},
+	{Method: "POST", Path: "/api/wol", Name: "wol", Auth: true},
+	{Method: "POST", Path: "/api/winrm", Name: "winrm", Auth: true},
+	{Method: "POST", Path: "/api/heartbeat/poll", Name: "heartbeat-poll", Auth: true},
+	{Method: "POST", Path: "/api/reservations/start", Name: "reservation-start", Auth: true},
+	{Method: "POST", Path: "/api/reservations/end", Name: "reservation-end", Auth: true},
+	{Method: "GET", Path: "/api/reservations/timeline", Name: "reservation-timeline", Auth: true},
+	{Method: "POST", Path: "/api/hosts/reload", Name: "hosts-reload", Auth: true},
+	{Method: "POST", Path: "/api/hosts/quarantine", Name: "hosts-quarantine", Auth: true},
+	{Method: "GET", Path: "/api/hosts", Name: "hosts-list", Auth: true},
+	{Method: "GET", Path: "/api/operations/recent", Name: "operations-recent", Auth: true},
+	{Method: "GET", Path: "/api/openapi.json", Name: "openapi", Auth: true},
+	{Method: "POST", Path: "/api/ticks/heartbeats", Name: "ticks-heartbeats", Auth: true, Tick: true},
+	{Method: "POST", Path: "/api/ticks/reservations", Name: "ticks-reservations", Auth: true, Tick: true},
 }
 
 // New returns the handler of every route in Routes (and /metrics when
@@ -118,7 +134,7 @@ func New(opts Options) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	handlers := handlersFor(opts.Service)
+	handlers := handlersFor(opts.Service, opts.Ticks)
 	if opts.Route != "" && !slices.ContainsFunc(Routes, func(rt Route) bool { return rt.Name == opts.Route }) {
 		panic("api.New: Options.Route " + opts.Route + " is not in Routes")
 	}

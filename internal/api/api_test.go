@@ -267,7 +267,8 @@ func TestHandlers_NotFoundAndMethod(t *testing.T) {
 		{"POST", "/api/x/../wol", withToken, 404, ""},
 		{"POST", "/API/WOL", withToken, 404, ""},
 		{"GET", "/metrics", withToken, 404, ""},
-		{"GET", "/api/ticks/heartbeats", withToken, 404, ""},
+		{"GET", "/api/ticks/heartbeats", withToken, 405, "POST"},
+		{"GET", "/api/ticks/nope", withToken, 404, ""},
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(c.method, "/", strings.NewReader("{}"))

@@ -33,6 +33,8 @@ var statusOf = map[ops.Code]int{
 	ops.CodeStationError:    http.StatusBadGateway,
 	ops.CodeTimeout:         http.StatusGatewayTimeout,
 	ops.CodeInternal:        http.StatusInternalServerError,
+
+	ops.CodeSchedulerNotConfigured: http.StatusServiceUnavailable,
 }
 
 // StatusOf is the HTTP status of code; an unknown code is a 500.

@@ -29,4 +29,6 @@ func ExampleRoutes() {
 	// GET  /api/hosts (token)
 	// GET  /api/operations/recent (token)
 	// GET  /api/openapi.json (token)
+	// POST /api/ticks/heartbeats (token)
+	// POST /api/ticks/reservations (token)
 }

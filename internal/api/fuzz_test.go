@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/scheduler"
 )
 
 // postDecoders are the wire decoders of the POST routes, in a fixed order
@@ -23,6 +24,8 @@ var postDecoders = []struct {
 	{"/api/reservations/start", func(b []byte) error { _, _, err := parseBody[startWire, *startWire, ops.StartRequest](b); return err }},
 	{"/api/reservations/end", func(b []byte) error { _, _, err := parseBody[endWire, *endWire, ops.EndRequest](b); return err }},
 	{"/api/hosts/reload", func(b []byte) error { _, _, err := parseBody[reloadWire, *reloadWire, struct{}](b); return err }},
+	{"/api/ticks/heartbeats", func(b []byte) error { _, _, err := parseBody[tickWire, *tickWire, scheduler.Event](b); return err }},
+	{"/api/ticks/reservations", func(b []byte) error { _, _, err := parseBody[tickWire, *tickWire, scheduler.Event](b); return err }},
 	{"/api/hosts/quarantine", func(b []byte) error {
 		_, _, err := parseBody[quarantineWire, *quarantineWire, ops.QuarantineRequest](b)
 		return err

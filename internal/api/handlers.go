@@ -5,11 +5,24 @@ import (
 	"net/http"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/scheduler"
 )
 
 // handlersFor returns the handler of each route, by Route.Name.
-func handlersFor(svc Service) map[string]http.Handler {
+func handlersFor(svc Service, ticks Ticks) map[string]http.Handler {
 	return map[string]http.Handler{
+		"ticks-heartbeats": post(parseBody[tickWire], func(ctx context.Context, ev scheduler.Event) (scheduler.HeartbeatSummary, error) {
+			if ticks == nil {
+				return scheduler.HeartbeatSummary{}, errNoScheduler
+			}
+			return ticks.HeartbeatTick(ctx, ev)
+		}, nil),
+		"ticks-reservations": post(parseBody[tickWire], func(ctx context.Context, ev scheduler.Event) (scheduler.ReservationSummary, error) {
+			if ticks == nil {
+				return scheduler.ReservationSummary{}, errNoScheduler
+			}
+			return ticks.ReservationTick(ctx, ev)
+		}, nil),
 		"health": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, svc.Health(r.Context()))
 		}),
@@ -35,6 +48,9 @@ func handlersFor(svc Service) map[string]http.Handler {
 		"openapi": http.HandlerFunc(serveOpenAPI),
 	}
 }
+
+// errNoScheduler answers the tick routes of a handler built without Ticks.
+var errNoScheduler = ops.Errorf(ops.CodeSchedulerNotConfigured, "Scheduler not configured")
 
 // flowStatus is API.md's rule for the reservation flows: 200 when every
 // step succeeded, else 502 with the same body.

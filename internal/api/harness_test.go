@@ -11,8 +11,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ops-worker/ops-worker/internal/logtest"
+	"github.com/ops-worker/ops-worker/internal/scheduler"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -61,6 +63,7 @@ func newHarness(t testing.TB, edit ...func(*Options)) *harness {
 	hs := &harness{svc: &fakeService{}, logs: &logtest.Buffer{}}
 	opts := Options{
 		Service: hs.svc,
+		Ticks:   fakeTicks{},
 		Guard:   &Guard{Token: testToken},
 		Logger:  slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -205,4 +208,15 @@ func errorOf(t testing.TB, w *httptest.ResponseRecorder) errorBody {
 	var eb errorBody
 	_ = json.Unmarshal(w.Body.Bytes(), &eb)
 	return eb
+}
+
+// fakeTicks answers the tick routes with empty summaries.
+type fakeTicks struct{}
+
+func (fakeTicks) HeartbeatTick(_ context.Context, ev scheduler.Event) (scheduler.HeartbeatSummary, error) {
+	return scheduler.HeartbeatSummary{Run: scheduler.Run{Tick: "heartbeats", Source: ev.Source, StartedAt: time.Unix(0, 0).UTC()}, Failures: []scheduler.PollFailure{}}, nil
+}
+
+func (fakeTicks) ReservationTick(_ context.Context, ev scheduler.Event) (scheduler.ReservationSummary, error) {
+	return scheduler.ReservationSummary{Run: scheduler.Run{Tick: "reservations", Source: ev.Source, StartedAt: time.Unix(0, 0).UTC()}}, nil
 }

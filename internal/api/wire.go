@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/scheduler"
 )
 
 // The wire bodies of the POST routes: what the web client sends, with
@@ -174,6 +175,14 @@ func (w *quarantineWire) request() (ops.QuarantineRequest, error) {
 type reloadWire struct{}
 
 func (w *reloadWire) request() (struct{}, error) { return struct{}{}, nil }
+
+// tickWire is the (optional, empty) body of POST /api/ticks/*: an external
+// cron sends nothing; a body must still be one JSON object.
+type tickWire struct{}
+
+func (w *tickWire) request() (scheduler.Event, error) {
+	return scheduler.Event{Source: "http"}, nil
+}
 
 // wire is a decoded body that converts to its ops request.
 type wire[R any] interface {

@@ -30,6 +30,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/scheduler"
 	"github.com/ops-worker/ops-worker/internal/store"
 	"github.com/ops-worker/ops-worker/internal/telemetry"
 	"github.com/ops-worker/ops-worker/internal/wake"
@@ -143,6 +144,7 @@ type App struct {
 	dbKind  string
 	lab     *lazyLab
 	service *ops.Service
+	sched   *scheduler.Scheduler
 	guard   *api.Guard
 	handler http.Handler
 	obs     Observers
@@ -203,6 +205,14 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		a.service.Store = a.store
 	}
 
+	a.sched = scheduler.New(a.service, nil, SchedulerConfig(cfg), a.logger)
+	if o.Observers.Ticks != nil || o.Observers.Backoff != nil {
+		a.sched.Observer = scheduler.TelemetryObserver(o.Observers.Ticks, o.Observers.Backoff)
+	}
+	if a.store != nil {
+		a.sched.Store = a.store
+	}
+
 	a.guard = &api.Guard{
 		Token:          cfg.LabManagerToken,
 		AuthDisabled:   cfg.AuthDisabled,
@@ -228,6 +238,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		metrics:           o.MetricsHandler,
 		route:             o.Route,
 		observer:          o.Observers.HTTP,
+		ticks:             a.sched,
 	})
 
 	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
@@ -319,15 +330,40 @@ func Settings(cfg config.Config) ops.Settings {
 	}
 }
 
+// SchedulerConfig converts the configuration into the ticks' knobs.
+func SchedulerConfig(cfg config.Config) scheduler.Config {
+	return scheduler.Config{
+		PollConcurrency: cfg.PollConcurrency,
+		// A poll is one WinRM command, which the lab layer bounds by two
+		// operation timeouts; a little more here covers the dial and probe.
+		PollTimeout: 2*cfg.WinRMOperationTimeout() + 5*time.Second,
+		// The first back-off step is one poll interval: a station that
+		// failed twice is skipped once, then twice as long each time.
+		BackoffBase: cfg.PollInterval(),
+		Window: store.Window{
+			StartLead:     cfg.StartLead(),
+			EndDelay:      cfg.EndDelay(),
+			Lookback:      cfg.Lookback(),
+			RetryCooldown: cfg.RetryCooldown(),
+			MaxBatch:      cfg.MaxBatch,
+		},
+		FlowTimeout: 2*cfg.WinRMCommandTimeout() + 2*time.Minute,
+		EndPower:    cfg.ReservationEndPower,
+	}
+}
+
 // Handler is the whole HTTP API (every route, guard, request ids).
 func (a *App) Handler() http.Handler { return a.handler }
 
 // Service is the use cases, for the tick functions and tests.
 func (a *App) Service() *ops.Service { return a.service }
 
-// Observers are the metrics hooks New was given (the scheduler takes
-// Ticks and Backoff from here).
+// Observers are the metrics hooks New was given.
 func (a *App) Observers() Observers { return a.obs }
+
+// Scheduler runs the heartbeat and reservation ticks (the local server's
+// timers, the tick routes and the tick Lambda functions call it).
+func (a *App) Scheduler() *scheduler.Scheduler { return a.sched }
 
 // Logger is the worker's logger.
 func (a *App) Logger() *slog.Logger { return a.logger }

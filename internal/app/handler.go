@@ -17,10 +17,11 @@ type handlerDeps struct {
 	metrics           http.Handler
 	route             string
 	observer          api.RequestObserver
+	ticks             api.Ticks
 }
 
 // newHandler builds the HTTP API.
 func newHandler(d handlerDeps) http.Handler {
 	return api.New(api.Options{Service: d.service, Guard: d.guard, Logger: d.logger,
-		RequestIDFallback: d.requestIDFallback, MetricsHandler: d.metrics, Route: d.route, Observer: d.observer})
+		RequestIDFallback: d.requestIDFallback, MetricsHandler: d.metrics, Route: d.route, Observer: d.observer, Ticks: d.ticks})
 }

@@ -41,6 +41,10 @@ type Config struct {
 	LookbackSec           int  `env:"OPS_RESERVATION_LOOKBACK, default=21600"`
 	RetryCooldownSec      int  `env:"OPS_RESERVATION_RETRY_COOLDOWN, default=60"`
 	MaxBatch              int  `env:"OPS_RESERVATION_MAX_BATCH, default=200"`
+	// ReservationEndPower is the reservation tick's power step after the
+	// release: shutdown (the default, scheduler.DefaultEndPower: an idle
+	// station sleeps until the next booking's wake), hibernate, or none.
+	ReservationEndPower string `env:"OPS_RESERVATION_END_POWER, default=shutdown"`
 
 	// The defaults below are literals (envconfig tags); each equals its
 	// home, which TestLoad_Defaults checks: winrm's
@@ -181,6 +185,11 @@ func (c *Config) validate() error {
 		if p.v < 0 {
 			return fmt.Errorf("%s: must not be negative, got %d", p.name, p.v)
 		}
+	}
+	switch c.ReservationEndPower {
+	case "shutdown", "hibernate", "none":
+	default:
+		return fmt.Errorf("OPS_RESERVATION_END_POWER: must be shutdown, hibernate or none, got %q", c.ReservationEndPower)
 	}
 	if c.Port > 65535 {
 		return fmt.Errorf("OPS_PORT: %d is not a TCP port", c.Port)

@@ -13,6 +13,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/scheduler"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
@@ -37,6 +38,7 @@ func TestLoad_Defaults(t *testing.T) {
 		{"lookback", c.Lookback(), 21600 * time.Second},
 		{"cooldown", c.RetryCooldown(), 60 * time.Second},
 		{"batch", c.MaxBatch, 200},
+		{"end power", c.ReservationEndPower, scheduler.DefaultEndPower},
 		{"op timeout", c.WinRMOperationTimeout(), 20 * time.Second},
 		{"read timeout", c.WinRMReadTimeout(), 30 * time.Second},
 		{"command timeout", c.WinRMCommandTimeout(), 300 * time.Second},
@@ -97,6 +99,7 @@ func TestLoad_Invalid(t *testing.T) {
 		{map[string]string{"OPS_WINRM_ALLOWED_TRANSPORTS": " , ,"}, "OPS_WINRM_ALLOWED_TRANSPORTS"},
 		{map[string]string{"OPS_RESERVATION_MAX_BATCH": "1001"}, "OPS_RESERVATION_MAX_BATCH"},
 		{map[string]string{"OPS_RESERVATION_MAX_BATCH": "16384"}, "OPS_RESERVATION_MAX_BATCH"},
+		{map[string]string{"OPS_RESERVATION_END_POWER": "reboot"}, "OPS_RESERVATION_END_POWER"},
 		{map[string]string{"OPS_TIMELINE_MAX_OPS": "100000"}, "OPS_TIMELINE_MAX_OPS"},
 		{map[string]string{"OPS_TIMELINE_PHASE_LOOKBACK": "100000"}, "OPS_TIMELINE_PHASE_LOOKBACK"},
 		{map[string]string{"OPS_STATION_CIDRS": "10.1.2.0/24,lab.example"}, "OPS_STATION_CIDRS"},

@@ -78,7 +78,11 @@ func Kind(tb testing.TB) string {
 // test ends. It returns the go-sql-driver DSN (parseTime, UTC) to it.
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
-	cfg := AdminConfig(tb)
+	return newDatabaseOn(tb, AdminConfig(tb))
+}
+
+func newDatabaseOn(tb testing.TB, cfg *mysql.Config) string {
+	tb.Helper()
 	name := "opsw_test_" + randomHex(6)
 	admin, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
@@ -152,9 +156,11 @@ func ping(cfg *mysql.Config) error {
 }
 
 type privateServer struct {
-	dir string
-	cmd *exec.Cmd
-	cfg *mysql.Config
+	dir  string
+	bin  string
+	args []string
+	cmd  *exec.Cmd
+	cfg  *mysql.Config
 }
 
 func startPrivate() (*privateServer, error) {
@@ -197,43 +203,101 @@ func startPrivate() (*privateServer, error) {
 	if os.Geteuid() == 0 {
 		srvArgs = append(srvArgs, "--user=root")
 	}
-	cmd := exec.Command(bin, srvArgs...)
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start mariadbd: %w", err)
-	}
-	p := &privateServer{dir: dir, cmd: cmd}
+	p := &privateServer{dir: dir, bin: bin, args: srvArgs}
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Net, cfg.Addr = "root", "tcp", fmt.Sprintf("127.0.0.1:%d", port)
 	cfg.Timeout = 2 * time.Second
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if err := ping(cfg); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			p.stop()
-			return nil, fmt.Errorf("private mariadbd did not answer in 60 s: %v; log: %s", err, lastLines(string(log), 10))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	p.cfg = cfg
+	if err := p.run(); err != nil {
+		p.stop()
+		return nil, err
+	}
 	return p, nil
 }
 
-func (p *privateServer) stop() {
-	if p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = p.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-done
-		}
+// run starts mariadbd on the server's data directory and port and waits
+// until it answers.
+func (p *privateServer) run() error {
+	cmd := exec.Command(p.bin, p.args...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start mariadbd: %w", err)
 	}
+	p.cmd = cmd
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if err := ping(p.cfg); err == nil {
+			return nil
+		} else if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(p.dir, "error.log"))
+			return fmt.Errorf("private mariadbd did not answer in 60 s: %v; log: %s", err, lastLines(string(log), 10))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// halt stops mariadbd (SIGTERM, then SIGKILL after 20 s) and keeps its
+// data directory.
+func (p *privateServer) halt() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+	p.cmd = nil
+}
+
+func (p *privateServer) stop() {
+	p.halt()
 	os.RemoveAll(p.dir)
+}
+
+// Private is a mariadbd of one test's own, which it may stop and start
+// again (fault tests): same data directory, same port.
+type Private struct {
+	mu sync.Mutex
+	p  *privateServer
+}
+
+// NewPrivate starts a private mariadbd for tb (whatever server the other
+// tests use) and stops it, removing its data, when tb ends.
+func NewPrivate(tb testing.TB) *Private {
+	tb.Helper()
+	p, err := startPrivate()
+	if err != nil {
+		tb.Fatalf("dbtest: private mariadbd: %v", err)
+	}
+	tb.Cleanup(p.stop)
+	return &Private{p: p}
+}
+
+// Config is the admin (root) config of the private server.
+func (s *Private) Config() *mysql.Config { return s.p.cfg.Clone() }
+
+// NewDatabase creates a database on the private server, as NewDatabase.
+func (s *Private) NewDatabase(tb testing.TB) string {
+	tb.Helper()
+	return newDatabaseOn(tb, s.Config())
+}
+
+// Stop stops the server (its data stays).
+func (s *Private) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.halt()
+}
+
+// Start starts the stopped server again and waits until it answers.
+func (s *Private) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.p.run()
 }
 
 func findMariadbd() (string, error) {

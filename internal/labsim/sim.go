@@ -309,3 +309,16 @@ func (s *Sim) HostsJSON() ([]byte, error) {
 	}
 	return append(b, '\n'), nil
 }
+
+// WriteHostsJSON writes HostsJSON to path (mode 0600: it holds the
+// stations' passwords).
+func (s *Sim) WriteHostsJSON(path string) error {
+	doc, err := s.HostsJSON()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, doc, 0o600); err != nil {
+		return fmt.Errorf("labsim: write %s: %w", path, err)
+	}
+	return nil
+}

@@ -37,6 +37,8 @@ const (
 	CodeStationError      Code = "STATION_ERROR" // the station answered, but not usefully
 	CodeTimeout           Code = "TIMEOUT"
 	CodeInternal          Code = "INTERNAL_ERROR"
+	// CodeSchedulerNotConfigured: a tick route of a handler without ticks.
+	CodeSchedulerNotConfigured Code = "SCHEDULER_NOT_CONFIGURED"
 )
 
 // Error is the one error type of the use cases. Message is shown to the

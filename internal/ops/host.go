@@ -7,6 +7,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // maxReasonInMessage bounds the reload failure's reason in a message.
@@ -100,10 +101,19 @@ func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
 	if staleAfter <= 0 {
 		staleAfter = lab.DefaultStaleAfter
 	}
+	polls, err := s.pollStates(ctx)
+	if err != nil {
+		return HostsResponse{}, internal(err)
+	}
+	now := s.now()
 	out := HostsResponse{Hosts: make([]HostSummary, 0, c.Len())}
 	for _, h := range c.Hosts() {
 		sum := HostSummary{Public: h.Public()}
 		sum.Quarantined = q[h.Name]
+		if p, ok := polls[strings.ToLower(h.Name)]; ok && (p.Failures > 0 || p.NextPollAt != nil) {
+			sum.Poll = &PollBackoff{Failures: p.Failures, NextPollAt: utc(p.NextPollAt), LastError: p.LastError,
+				LastFailureAt: utc(p.LastFailureAt), BackedOff: p.NextPollAt != nil && p.NextPollAt.After(now)}
+		}
 		if s.Store != nil {
 			hb, err := s.latestHeartbeat(ctx, h.Name)
 			if err != nil {
@@ -118,6 +128,22 @@ func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
 		out.Hosts = append(out.Hosts, sum)
 	}
 	return out, nil
+}
+
+// PollStateReader is the optional part of Store that GET /api/hosts reads
+// the heartbeat tick's back-off from (*store.Store has it).
+type PollStateReader interface {
+	PollStates(ctx context.Context) (map[string]store.PollState, error)
+}
+
+// pollStates reads the stored back-offs; none without a database or with a
+// store that keeps none.
+func (s *Service) pollStates(ctx context.Context) (map[string]store.PollState, error) {
+	r, ok := s.Store.(PollStateReader)
+	if !ok {
+		return nil, nil
+	}
+	return r.PollStates(ctx)
 }
 
 // healthTimeout bounds the database ping and flag read of Health.

@@ -221,14 +221,28 @@ func (s *Service) record(ctx context.Context, f *flow, step Step) string {
 	dur := int(step.DurationMs)
 	op := store.Operation{ReservationID: f.reservationID, LabID: f.labID, Host: f.host.Name,
 		Action: step.Action, Status: step.Status, Success: step.Success, ResponseCode: &code,
-		DurationMs: &dur, Payload: payload, Message: step.Message, CreatedAt: s.now().UTC()}
+		DurationMs: &dur, Payload: payload, Message: step.Message, CreatedAt: s.now().UTC(),
+		Key: store.NewOperationKey()}
 	wctx, cancel := detached(ctx)
 	defer cancel()
-	if _, err := s.Store.RecordOperation(wctx, op); err != nil {
-		s.log().ErrorContext(ctx, "step not recorded", "reservation", f.reservationID, "action", step.Action, "err", err)
-		return recordFailed
+	// A dropped connection (a database restart, a killed connection) is
+	// retried on a new one until the write's deadline: the step ran, and
+	// its record is what the timeline and the scheduler read.
+	for attempt, wait := 1, 100*time.Millisecond; ; attempt, wait = attempt+1, min(2*wait, 2*time.Second) {
+		_, err := s.Store.RecordOperation(wctx, op)
+		if err == nil {
+			return ""
+		}
+		if !store.IsConnectionError(err) || wctx.Err() != nil {
+			s.log().ErrorContext(ctx, "step not recorded", "reservation", f.reservationID, "action", step.Action, "attempts", attempt, "err", err)
+			return recordFailed
+		}
+		s.log().WarnContext(ctx, "step record failed; retrying", "reservation", f.reservationID, "action", step.Action, "attempt", attempt, "err", err)
+		select {
+		case <-wctx.Done():
+		case <-time.After(wait):
+		}
 	}
-	return ""
 }
 
 // storedDetails is a step's details with stdout and stderr cut to

@@ -269,6 +269,20 @@ type HostSummary struct {
 	// Quarantined (in hosts.Public) is the catalog flag merged with the
 	// stored one.
 	Heartbeat *HeartbeatSummary `json:"heartbeat"`
+	// Poll is the heartbeat tick's back-off of the host (new): null when
+	// its last poll succeeded or it was never polled by a tick.
+	Poll *PollBackoff `json:"poll"`
+}
+
+// PollBackoff is a host's heartbeat-poll back-off, as the heartbeat tick
+// stored it (lab_host_poll_state): after repeated failures the tick skips
+// the host until NextPollAt.
+type PollBackoff struct {
+	Failures      int        `json:"failures"`   // consecutive failed polls
+	BackedOff     bool       `json:"backedOff"`  // NextPollAt is still ahead
+	NextPollAt    *time.Time `json:"nextPollAt"` // null: polled at the next tick
+	LastError     string     `json:"lastError"`
+	LastFailureAt *time.Time `json:"lastFailureAt"`
 }
 
 // HeartbeatSummary is the latest stored heartbeat of a host, in short.

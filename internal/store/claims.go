@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -51,9 +53,17 @@ type Claimed struct {
 // once per cooldown window. A claim whose dispatch never finished (the
 // instance died) becomes claimable again once the cooldown has passed.
 func (s *Store) ClaimDue(ctx context.Context, phase, cooldownAction string, w Window) ([]Claimed, error) {
+	out, _, err := s.ClaimDueCounted(ctx, phase, cooldownAction, w)
+	return out, err
+}
+
+// ClaimDueCounted is ClaimDue that also says how many due reservations
+// the scan found (candidates), claimed by this call or by another scanner
+// that won the race.
+func (s *Store) ClaimDueCounted(ctx context.Context, phase, cooldownAction string, w Window) ([]Claimed, int, error) {
 	cands, err := s.due(ctx, phase, cooldownAction, w)
 	if err != nil || len(cands) == 0 {
-		return nil, err
+		return nil, 0, err
 	}
 	ids := make([]string, len(cands))
 	for i, c := range cands {
@@ -61,7 +71,7 @@ func (s *Store) ClaimDue(ctx context.Context, phase, cooldownAction string, w Wi
 	}
 	won, token, at, err := s.claim(ctx, phase, ids, w.RetryCooldown)
 	if err != nil {
-		return nil, err
+		return nil, len(cands), err
 	}
 	out := make([]Claimed, 0, len(won))
 	for _, c := range cands {
@@ -69,7 +79,7 @@ func (s *Store) ClaimDue(ctx context.Context, phase, cooldownAction string, w Wi
 			out = append(out, Claimed{Reservation: c, Claim: Claim{ReservationID: c.ReservationID, Phase: phase, Token: token, At: at}})
 		}
 	}
-	return out, nil
+	return out, len(cands), nil
 }
 
 // ClaimOne claims a single (reservation, phase), for callers that picked it
@@ -173,4 +183,50 @@ WHERE reservation_id = ? AND phase = ? AND claimed_by = ?`, now, now, c.Reservat
 		return fmt.Errorf("finish claim %s/%s: %w", c.ReservationID, c.Phase, err)
 	}
 	return nil
+}
+
+// ReleaseClaim gives back a claim whose dispatch never started (the tick
+// ran out of time, or the host stayed busy), so the next scan may take it
+// at once instead of after the cooldown. Only the claim's own holder can
+// release it, and only while it is unfinished.
+func (s *Store) ReleaseClaim(ctx context.Context, c Claim) error {
+	_, err := s.DB.ExecContext(ctx, `DELETE FROM reservation_claims
+WHERE reservation_id = ? AND phase = ? AND claimed_by = ? AND finished_at IS NULL`, c.ReservationID, c.Phase, c.Token)
+	if err != nil {
+		return fmt.Errorf("release claim %s/%s: %w", c.ReservationID, c.Phase, err)
+	}
+	return nil
+}
+
+// StillDue re-checks a claimed reservation just before its dispatch, and
+// says why it is no longer due ("" when it is): its status is no longer
+// the one the scan read (cancelled, or moved on by another scanner), its
+// claim was taken over (it expired while this scanner waited, for a
+// station busy with a long flow), or a cooldownAction was recorded within
+// the cooldown (another scanner ran it meanwhile, failed or not).
+func (s *Store) StillDue(ctx context.Context, c Claimed, cooldownAction string, cooldown time.Duration) (string, error) {
+	var (
+		status      string
+		held, recnt int
+	)
+	cut := ms(s.now()).Add(-cooldown)
+	err := s.DB.QueryRowContext(ctx, `SELECT r.status,
+  (SELECT COUNT(*) FROM reservation_claims c WHERE c.reservation_id = ? AND c.phase = ? AND c.claimed_by = ?),
+  (SELECT COUNT(*) FROM reservation_operations o WHERE o.reservation_id = ? AND o.action = ? AND o.created_at >= ?)
+FROM lab_reservations r WHERE r.transaction_hash = ?`,
+		c.Claim.ReservationID, c.Claim.Phase, c.Claim.Token, c.Claim.ReservationID, cooldownAction, cut,
+		c.Reservation.ReservationID).Scan(&status, &held, &recnt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "reservation gone", nil
+	case err != nil:
+		return "", fmt.Errorf("re-check %s/%s: %w", c.Claim.ReservationID, c.Claim.Phase, err)
+	case status != c.Reservation.Status:
+		return "status is now " + status, nil
+	case held == 0:
+		return "claim taken over by another scanner", nil
+	case recnt > 0:
+		return cooldownAction + " recorded within the cooldown", nil
+	}
+	return "", nil
 }

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -23,7 +25,14 @@ type Operation struct {
 	Payload       json.RawMessage
 	Message       string
 	CreatedAt     time.Time
+	// Key, when set, makes RecordOperation idempotent: a second write with
+	// the same key (a retry after a connection died mid-write) records
+	// nothing. NewOperationKey makes one.
+	Key string
 }
+
+// NewOperationKey returns a fresh Operation.Key.
+func NewOperationKey() string { return newToken() }
 
 const maxActionLen = 32
 
@@ -41,15 +50,48 @@ func (s *Store) RecordOperation(ctx context.Context, op Operation) (int64, error
 	if op.CreatedAt.IsZero() {
 		op.CreatedAt = s.now()
 	}
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO reservation_operations
+	const insert = `INSERT INTO reservation_operations
   (reservation_id, lab_id, host, action, status, success, response_code, duration_ms, payload, message, created_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		op.ReservationID, nullString(op.LabID), nullString(op.Host), op.Action, op.Status, op.Success,
-		op.ResponseCode, op.DurationMs, nullJSON(op.Payload), nullString(op.Message), ms(op.CreatedAt))
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	args := []any{op.ReservationID, nullString(op.LabID), nullString(op.Host), op.Action, op.Status, op.Success,
+		op.ResponseCode, op.DurationMs, nullJSON(op.Payload), nullString(op.Message), ms(op.CreatedAt)}
+	if op.Key == "" {
+		res, err := s.DB.ExecContext(ctx, insert, args...)
+		if err != nil {
+			return 0, fmt.Errorf("record operation %s for %s: %w", op.Action, op.ReservationID, err)
+		}
+		return res.LastInsertId()
+	}
+	// With a key: the row and its key in one transaction, so a retry of a
+	// write that did commit finds the key, rolls its row back and answers
+	// the first write's id.
+	var id int64
+	errDup := errors.New("duplicate operation key")
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, insert, args...)
+		if err != nil {
+			return err
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, `INSERT IGNORE INTO reservation_operation_keys (op_key, operation_id, created_at) VALUES (?, ?, ?)`,
+			op.Key, id, ms(op.CreatedAt))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp.Or(err, errDup)
+		}
+		return nil
+	})
+	if errors.Is(err, errDup) {
+		err = s.DB.QueryRowContext(ctx, `SELECT operation_id FROM reservation_operation_keys WHERE op_key = ?`, op.Key).Scan(&id)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("record operation %s for %s: %w", op.Action, op.ReservationID, err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 const opColumns = `id, reservation_id, lab_id, host, action, status, success, response_code, duration_ms, payload, message, created_at`

@@ -9,8 +9,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -91,6 +94,30 @@ func isRetryable(err error) bool {
 		return me.Number == 1213 || me.Number == 1205
 	}
 	return false
+}
+
+// IsConnectionError reports a failure of the database connection rather
+// than of the statement: a connection killed or dropped, the server
+// shutting down or unreachable. A write that failed so may be retried on a
+// new connection (at worst it ran once before the connection died).
+func IsConnectionError(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || isRetryable(err) {
+		return true
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		// 1053 server shutdown, 1927 connection killed (MariaDB),
+		// 1317 query interrupted, 2006/2013 gone away / lost.
+		switch me.Number {
+		case 1053, 1927, 1317, 2006, 2013:
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // ms truncates to the millisecond precision of the DATETIME(3) columns, so

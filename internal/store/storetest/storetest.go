@@ -88,6 +88,11 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Transitions", func(t *testing.T) { testTransitions(t, b) })
 	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, b) })
 	t.Run("Claims", func(t *testing.T) { testClaims(t, b) })
+	t.Run("ReleaseClaim", func(t *testing.T) { testReleaseClaim(t, b) })
+	t.Run("StillDue", func(t *testing.T) { testStillDue(t, b) })
+	t.Run("PollState", func(t *testing.T) { testPollState(t, b) })
+	t.Run("OperationKey", func(t *testing.T) { testOperationKey(t, b) })
+	t.Run("HostLock", func(t *testing.T) { testHostLock(t, b) })
 	if b.RowLocks {
 		t.Run("ClaimsConcurrent", func(t *testing.T) { testClaimsConcurrent(t, b) })
 	}
@@ -713,5 +718,170 @@ func testClaimsConcurrent(t *testing.T, b Backend) {
 			}
 		}
 		clock.Advance(61 * time.Second) // next round: every claim expired, none finished
+	}
+}
+
+// A claim given back before its dispatch started is claimable at once;
+// only by its holder, and never once finished.
+func testReleaseClaim(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	s.Now = NewClock(now).Now
+	InsertReservation(t, s, "g1", "1", "CONFIRMED", now.Add(time.Minute), now.Add(time.Hour))
+	first, err := s.ClaimDue(ctx(), store.PhaseStart, "scheduler:start", window())
+	if err != nil || len(first) != 1 {
+		t.Fatalf("claim: %v %v", first, err)
+	}
+	other := first[0].Claim
+	other.Token = "not-the-holder"
+	if err := s.ReleaseClaim(ctx(), other); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.ClaimDue(ctx(), store.PhaseStart, "scheduler:start", window()); len(again) != 0 {
+		t.Fatal("a claim was released by someone else than its holder")
+	}
+	if err := s.ReleaseClaim(ctx(), first[0].Claim); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.ClaimDue(ctx(), store.PhaseStart, "scheduler:start", window())
+	if err != nil || len(again) != 1 {
+		t.Fatalf("after the release: %v %v", again, err)
+	}
+	if err := s.FinishClaim(ctx(), again[0].Claim); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseClaim(ctx(), again[0].Claim); err != nil {
+		t.Fatal(err)
+	}
+	if more, _ := s.ClaimDue(ctx(), store.PhaseStart, "scheduler:start", window()); len(more) != 0 {
+		t.Fatal("a finished claim was released")
+	}
+}
+
+// The heartbeat tick's back-off: failures counted, next poll from the
+// count, cleared by a success; names case-insensitive.
+func testPollState(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	s.Now = NewClock(now).Now
+	backoff := func(n int) time.Duration {
+		if n < 2 {
+			return 0
+		}
+		return time.Duration(n) * time.Minute
+	}
+	p, err := s.RecordPollFailure(ctx(), "Lab-WS-01", "HOST_UNREACHABLE: not answering", backoff)
+	if err != nil || p.Failures != 1 || p.NextPollAt != nil {
+		t.Fatalf("first failure: %+v %v", p, err)
+	}
+	p, err = s.RecordPollFailure(ctx(), "lab-ws-01", "TIMEOUT", backoff)
+	if err != nil || p.Failures != 2 || p.NextPollAt == nil || !p.NextPollAt.Equal(now.Add(2*time.Minute)) {
+		t.Fatalf("second failure: %+v %v", p, err)
+	}
+	all, err := s.PollStates(ctx())
+	if got := all["lab-ws-01"]; err != nil || got.Failures != 2 || got.LastError != "TIMEOUT" ||
+		got.NextPollAt == nil || !got.NextPollAt.Equal(now.Add(2*time.Minute)) || got.LastFailureAt == nil {
+		t.Fatalf("stored: %+v %v", all, err)
+	}
+	if err := s.ClearPollFailures(ctx(), "LAB-WS-01"); err != nil {
+		t.Fatal(err)
+	}
+	all, _ = s.PollStates(ctx())
+	if got := all["lab-ws-01"]; got.Failures != 0 || got.NextPollAt != nil {
+		t.Fatalf("after a success: %+v", got)
+	}
+}
+
+// A record written twice with one key (a retry after a dropped
+// connection) is stored once.
+func testOperationKey(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	op := store.Operation{ReservationID: "k1", Action: "scheduler:start", Status: "completed", Success: true,
+		Key: store.NewOperationKey()}
+	id1, err := s.RecordOperation(ctx(), op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := s.RecordOperation(ctx(), op)
+	if err != nil || id2 != id1 {
+		t.Fatalf("second write: id %d (first %d) %v", id2, id1, err)
+	}
+	op.Key = store.NewOperationKey()
+	if _, err := s.RecordOperation(ctx(), op); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM reservation_operations WHERE reservation_id = 'k1'`); n != 2 {
+		t.Fatalf("%d records, want 2", n)
+	}
+}
+
+// A host's lock is held by one holder at a time, across pools.
+func testHostLock(t *testing.T, b Backend) {
+	s, again := b.Open(t)
+	s2 := again()
+	unlock, err := s.LockHost(ctx(), "lab-ws-01", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.LockHost(ctx(), "LAB-WS-01", 0); err == nil {
+		t.Fatal("a second holder got a held host lock")
+	}
+	if u, err := s2.LockHost(ctx(), "lab-ws-02", 0); err != nil {
+		t.Fatalf("another host's lock: %v", err)
+	} else {
+		u()
+	}
+	unlock()
+	u, err := s2.LockHost(ctx(), "lab-ws-01", time.Second)
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	u()
+}
+
+// The re-check before a dispatch: due while nothing changed; not once the
+// status moved, the claim was taken over after expiring, or the phase was
+// recorded within the cooldown.
+func testStillDue(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	clock := NewClock(now)
+	s.Now = clock.Now
+	InsertReservation(t, s, "d1", "1", "CONFIRMED", now.Add(time.Minute), now.Add(time.Hour))
+	InsertReservation(t, s, "d2", "1", "CONFIRMED", now.Add(time.Minute), now.Add(time.Hour))
+	InsertReservation(t, s, "d3", "1", "CONFIRMED", now.Add(time.Minute), now.Add(time.Hour))
+	w := window()
+	first, err := s.ClaimDue(ctx(), store.PhaseStart, "scheduler:start", w)
+	if err != nil || len(first) != 3 {
+		t.Fatalf("claim: %v %v", first, err)
+	}
+	by := map[string]store.Claimed{}
+	for _, c := range first {
+		by[c.Reservation.ReservationID] = c
+		if why, err := s.StillDue(ctx(), c, "scheduler:start", w.RetryCooldown); err != nil || why != "" {
+			t.Fatalf("%s fresh: %q %v", c.Reservation.ReservationID, why, err)
+		}
+	}
+	if ok, err := s.TransitionStatus(ctx(), "d1", "CONFIRMED", "ACTIVE"); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if why, _ := s.StillDue(ctx(), by["d1"], "scheduler:start", w.RetryCooldown); why != "status is now ACTIVE" {
+		t.Errorf("d1 after its move: %q", why)
+	}
+	// d2's claim expires (its holder waits for a busy station) and another
+	// scanner takes it over.
+	clock.Advance(w.RetryCooldown + time.Second)
+	if _, ok, err := s.ClaimOne(ctx(), "d2", store.PhaseStart, w.RetryCooldown); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if why, _ := s.StillDue(ctx(), by["d2"], "scheduler:start", w.RetryCooldown); why != "claim taken over by another scanner" {
+		t.Errorf("d2 taken over: %q", why)
+	}
+	// d3 was run (and recorded) by another scanner meanwhile.
+	if _, err := s.RecordOperation(ctx(), store.Operation{ReservationID: "d3", Action: "scheduler:start", Status: "failed"}); err != nil {
+		t.Fatal(err)
+	}
+	if why, _ := s.StillDue(ctx(), by["d3"], "scheduler:start", w.RetryCooldown); why != "scheduler:start recorded within the cooldown" {
+		t.Errorf("d3 recorded: %q", why)
 	}
 }

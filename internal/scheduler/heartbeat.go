@@ -1,0 +1,229 @@
+package scheduler
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/store"
+)
+
+// pollStateTimeout bounds one write of a station's back-off state.
+const pollStateTimeout = 5 * time.Second
+
+// maxListedFailures bounds HeartbeatSummary.Failures (the counts stay exact).
+const maxListedFailures = 50
+
+// HeartbeatSummary is what one heartbeat tick did.
+type HeartbeatSummary struct {
+	Run // Tick "heartbeats"
+	// Hosts is the catalog's size; Skipped of them are quarantined and
+	// BackedOff are waiting out a back-off; Polled = OK + Failed.
+	Hosts     int `json:"hosts"`
+	Polled    int `json:"polled"`
+	OK        int `json:"ok"`
+	Failed    int `json:"failed"`
+	Skipped   int `json:"skipped"`
+	BackedOff int `json:"backedOff"`
+	// Stale counts polls that read a heartbeat older than
+	// OPS_HEARTBEAT_STALE_AFTER; NotStored polls read fine whose heartbeat
+	// could not be written.
+	Stale     int `json:"stale"`
+	NotStored int `json:"notStored"`
+	// Failures lists failed polls (at most 50).
+	Failures []PollFailure `json:"failures"`
+	// Results has one entry per catalog host (for metrics: per-station
+	// state); not in the JSON answer.
+	Results []HostResult `json:"-"`
+}
+
+// PollFailure is one failed poll of a tick.
+type PollFailure struct {
+	Host       string     `json:"host"`
+	Code       string     `json:"code"`
+	Error      string     `json:"error"`
+	Failures   int        `json:"failures"`   // consecutive, counting this one (0: not stored)
+	NextPollAt *time.Time `json:"nextPollAt"` // null: polled again next tick
+}
+
+// Outcomes of HostResult.
+const (
+	OutcomeOK          = "ok"
+	OutcomeFailed      = "failed"
+	OutcomeQuarantined = "quarantined"
+	OutcomeBackedOff   = "backed-off"
+)
+
+// HostResult is what a heartbeat tick did with one station.
+type HostResult struct {
+	Host     string
+	Outcome  string
+	Stale    bool
+	Duration time.Duration
+	// Failures is the station's consecutive failures after this tick and
+	// NextPollAt its back-off (nil: none).
+	Failures   int
+	NextPollAt *time.Time
+}
+
+// HeartbeatTick polls every non-quarantined station not backed off, at most
+// Config.PollConcurrency at once, each with its own deadline
+// (Config.PollTimeout). A failure is logged and counted in the station's
+// back-off (lab_host_poll_state) and never stops the others; a success
+// clears the back-off. The error is only for a tick that could not run.
+func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatSummary, err error) {
+	s.sems()
+	t0 := time.Now()
+	sum = HeartbeatSummary{Run: s.run("heartbeats", ev), Failures: []PollFailure{}}
+	defer func() {
+		sum.done(t0)
+		if err != nil {
+			s.log().ErrorContext(ctx, "heartbeat tick failed", "err", err)
+		} else {
+			s.log().InfoContext(ctx, "heartbeat tick", "source", ev.Source, "hosts", sum.Hosts, "polled", sum.Polled,
+				"ok", sum.OK, "failed", sum.Failed, "skipped", sum.Skipped, "backed_off", sum.BackedOff,
+				"stale", sum.Stale, "duration_ms", sum.DurationMs)
+		}
+		if s.Observer != nil {
+			s.Observer.HeartbeatTick(sum, err)
+		}
+	}()
+	release, err := serial(ctx, &s.hbSem)
+	if err != nil {
+		return sum, err
+	}
+	defer release()
+
+	cfg := s.Config.withDefaults()
+	now := s.now()
+	cat := s.Service.Registry.Catalog()
+	quarantined := s.Service.QuarantineFlags(ctx, cat)
+	var states map[string]store.PollState
+	if s.Store != nil {
+		if states, err = s.Store.PollStates(ctx); err != nil {
+			// Polling everything beats polling nothing: a back-off missed
+			// for one tick costs one extra poll per failing station.
+			s.log().WarnContext(ctx, "heartbeat tick: back-off states unreadable; polling every host", "err", err)
+			states, err = nil, nil
+		}
+	}
+	var todo []hosts.Host
+	for _, h := range cat.Hosts() {
+		sum.Hosts++
+		p := states[strings.ToLower(h.Name)]
+		switch {
+		case quarantined[h.Name]:
+			sum.Skipped++
+			sum.Results = append(sum.Results, HostResult{Host: h.Name, Outcome: OutcomeQuarantined, Failures: p.Failures, NextPollAt: p.NextPollAt})
+		case p.NextPollAt != nil && p.NextPollAt.After(now):
+			sum.BackedOff++
+			sum.Results = append(sum.Results, HostResult{Host: h.Name, Outcome: OutcomeBackedOff, Failures: p.Failures, NextPollAt: p.NextPollAt})
+		default:
+			todo = append(todo, h)
+		}
+	}
+
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, cfg.PollConcurrency)
+	for _, h := range todo {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			// The tick's own deadline: the hosts not started are left to
+			// the next tick (not counted as failures).
+			wg.Wait()
+			return sum, context.Cause(ctx)
+		}
+		wg.Add(1)
+		go func(h hosts.Host, prev store.PollState) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r, f := s.pollOne(ctx, cfg, h, prev)
+			notStored := r.Failures < 0
+			if notStored {
+				r.Failures = 0
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			sum.Polled++
+			sum.Results = append(sum.Results, r)
+			if f != nil {
+				sum.Failed++
+				if len(sum.Failures) < maxListedFailures {
+					sum.Failures = append(sum.Failures, *f)
+				}
+				return
+			}
+			sum.OK++
+			if r.Stale {
+				sum.Stale++
+			}
+			if notStored {
+				sum.NotStored++
+			}
+		}(h, states[strings.ToLower(h.Name)])
+	}
+	wg.Wait()
+	return sum, nil
+}
+
+// pollOne polls one station under its own deadline and updates its back-off.
+// A result with Failures -1 read fine but was not stored.
+func (s *Scheduler) pollOne(ctx context.Context, cfg Config, h hosts.Host, prev store.PollState) (HostResult, *PollFailure) {
+	pctx, cancel := context.WithTimeout(ctx, cfg.PollTimeout)
+	defer cancel()
+	t0 := time.Now()
+	include := true
+	resp, err := s.Service.PollHeartbeat(pctx, ops.PollRequest{Host: h.Name, IncludeEvents: &include})
+	r := HostResult{Host: h.Name, Duration: time.Since(t0)}
+	if err != nil {
+		code, msg := string(ops.CodeInternal), err.Error()
+		if e, ok := ops.AsError(err); ok {
+			code, msg = string(e.Code), e.Message
+		}
+		if pctx.Err() != nil && ctx.Err() == nil {
+			code, msg = string(ops.CodeTimeout), "heartbeat poll timed out after "+cfg.PollTimeout.String()
+		}
+		r.Outcome = OutcomeFailed
+		f := &PollFailure{Host: h.Name, Code: code, Error: msg}
+		if s.Store != nil {
+			// One bounded try: a back-off state lost to a database fault
+			// costs one extra poll, while retrying would hold this poll's
+			// slot through the outage.
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pollStateTimeout)
+			st, perr := s.Store.RecordPollFailure(wctx, h.Name, code+": "+msg, cfg.Backoff)
+			cancel()
+			if perr != nil {
+				s.log().ErrorContext(ctx, "heartbeat tick: back-off not stored", "host", h.Name, "err", perr)
+			} else {
+				f.Failures, f.NextPollAt = st.Failures, st.NextPollAt
+				r.Failures, r.NextPollAt = st.Failures, st.NextPollAt
+			}
+		}
+		s.log().WarnContext(ctx, "heartbeat tick: poll failed", "host", h.Name, "code", code, "reason", msg,
+			"failures", f.Failures, "next_poll_at", f.NextPollAt)
+		return r, f
+	}
+	r.Outcome, r.Stale = OutcomeOK, resp.Stale
+	if resp.Stale {
+		s.log().WarnContext(ctx, "heartbeat tick: stale heartbeat", "host", h.Name)
+	}
+	if s.Store != nil && !resp.Stored {
+		r.Failures = -1
+	}
+	if s.Store != nil && (prev.Failures > 0 || prev.NextPollAt != nil) {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pollStateTimeout)
+		err := s.Store.ClearPollFailures(wctx, h.Name)
+		cancel()
+		if err != nil {
+			s.log().ErrorContext(ctx, "heartbeat tick: back-off not cleared", "host", h.Name, "err", err)
+		} else {
+			s.log().InfoContext(ctx, "heartbeat tick: station answers again; back-off cleared", "host", h.Name, "after_failures", prev.Failures)
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,444 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/store"
+)
+
+// PhaseSummary is what a reservation tick did for one phase.
+type PhaseSummary struct {
+	// Candidates were due when scanned; Claimed of them were claimed by
+	// this tick (the rest by ticks running at once).
+	Candidates int `json:"candidates"`
+	Claimed    int `json:"claimed"`
+	// Dispatched flows ran: Succeeded + Failed.
+	Dispatched int `json:"dispatched"`
+	Succeeded  int `json:"succeeded"`
+	Failed     int `json:"failed"`
+	// Skipped claims were not dispatched: the reservation changed since
+	// the scan (cancelled, moved on), its station stayed busy, or the tick
+	// ran out of time (given back, for the next tick).
+	Skipped int `json:"skipped"`
+	// NoHost were recorded failed: no non-quarantined host serves the lab.
+	NoHost int `json:"noHost"`
+	// Error is why the phase's scan or claim failed ("" when it ran).
+	Error string `json:"error,omitempty"`
+}
+
+func (p *PhaseSummary) add(o PhaseSummary) {
+	p.Candidates += o.Candidates
+	p.Claimed += o.Claimed
+	p.Dispatched += o.Dispatched
+	p.Succeeded += o.Succeeded
+	p.Failed += o.Failed
+	p.Skipped += o.Skipped
+	p.NoHost += o.NoHost
+}
+
+// ReservationSummary is what one reservation tick did.
+type ReservationSummary struct {
+	Run                // Tick "reservations"
+	Start PhaseSummary `json:"start"`
+	End   PhaseSummary `json:"end"`
+	// Total is Start + End.
+	Total PhaseSummary `json:"total"`
+}
+
+// tickPhase is one of the two phases, in the order a tick runs them: end
+// first, so a station finishing one booking is released before the next
+// booking's start on it runs.
+type tickPhase struct {
+	name   string // store.PhaseStart / PhaseEnd
+	action string // ops.ActionSchedulerStart / End
+}
+
+var phases = []tickPhase{
+	{store.PhaseEnd, ops.ActionSchedulerEnd},
+	{store.PhaseStart, ops.ActionSchedulerStart},
+}
+
+// ReservationTick claims the due (reservation, phase)s (API.md "Reservation
+// tick") and dispatches each claimed one: the end flow (release, then the
+// power step of Config.EndPower) or the start flow (wake, then
+// prepare-session); records `scheduler:end|start` with {"response",
+// "status_code"}; on success moves the status (CONFIRMED -> ACTIVE,
+// CONFIRMED|ACTIVE -> COMPLETED) only if it is still what was read; and
+// finishes the claim, whose cooldown then blocks a retry. A lab that no
+// non-quarantined host serves is recorded failed "No host mapping for lab
+// <id>". Stations are worked on Config.DispatchConcurrency at once, each
+// station's flows one after another under its database-wide lock.
+//
+// The error is for a phase whose scan or claim failed (both phases are
+// still tried); the summary says what was done anyway. A tick that dies
+// after claiming leaves its claims to expire after the cooldown.
+func (s *Scheduler) ReservationTick(ctx context.Context, ev Event) (sum ReservationSummary, err error) {
+	s.sems()
+	t0 := time.Now()
+	sum = ReservationSummary{Run: s.run("reservations", ev)}
+	defer func() {
+		sum.Total = PhaseSummary{}
+		sum.Total.add(sum.Start)
+		sum.Total.add(sum.End)
+		sum.done(t0)
+		attrs := []any{"source", ev.Source, "candidates", sum.Total.Candidates, "claimed", sum.Total.Claimed,
+			"dispatched", sum.Total.Dispatched, "succeeded", sum.Total.Succeeded, "failed", sum.Total.Failed,
+			"skipped", sum.Total.Skipped, "no_host", sum.Total.NoHost, "duration_ms", sum.DurationMs}
+		if err != nil {
+			s.log().ErrorContext(ctx, "reservation tick failed", append(attrs, "err", err)...)
+		} else {
+			s.log().InfoContext(ctx, "reservation tick", attrs...)
+		}
+		if s.Observer != nil {
+			s.Observer.ReservationTick(sum, err)
+		}
+	}()
+	if s.Store == nil {
+		return sum, ErrNoDatabase
+	}
+	release, err := serial(ctx, &s.resSem)
+	if err != nil {
+		return sum, err
+	}
+	defer release()
+
+	cfg := s.Config.withDefaults()
+	hostFor := s.labHosts(ctx)
+	var errs []error
+	for _, ph := range phases {
+		ps, perr := s.runPhase(ctx, cfg, ph, hostFor)
+		if perr != nil {
+			ps.Error = perr.Error()
+			errs = append(errs, perr)
+		}
+		if ph.name == store.PhaseStart {
+			sum.Start = ps
+		} else {
+			sum.End = ps
+		}
+	}
+	return sum, errors.Join(errs...)
+}
+
+// labHosts maps a lab id to the host serving it: the first non-quarantined
+// host of the catalog that claims it. The flags are read once per tick.
+func (s *Scheduler) labHosts(ctx context.Context) func(labID string) (hosts.Host, bool) {
+	cat := s.Service.Registry.Catalog()
+	q := s.Service.QuarantineFlags(ctx, cat)
+	return func(labID string) (hosts.Host, bool) {
+		for _, h := range cat.ForLab(labID) {
+			if !q[h.Name] {
+				return h, true
+			}
+		}
+		return hosts.Host{}, false
+	}
+}
+
+// runPhase scans, claims and dispatches one phase.
+func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, hostFor func(string) (hosts.Host, bool)) (PhaseSummary, error) {
+	var ps PhaseSummary
+	claimed, cands, err := s.Store.ClaimDueCounted(ctx, ph.name, ph.action, cfg.Window)
+	ps.Candidates, ps.Claimed = cands, len(claimed)
+	if err != nil {
+		return ps, fmt.Errorf("%s scan: %w", ph.name, err)
+	}
+	if len(claimed) == 0 {
+		return ps, nil
+	}
+	// One group per station, in the scan's (earliest first) order.
+	type group struct {
+		host   hosts.Host
+		claims []store.Claimed
+	}
+	var order []*group
+	byHost := map[string]*group{}
+	var mu sync.Mutex
+	for _, c := range claimed {
+		h, ok := hostFor(c.Reservation.LabID)
+		if !ok {
+			s.noHost(ctx, ph, c)
+			ps.NoHost++
+			continue
+		}
+		g := byHost[h.Name]
+		if g == nil {
+			g = &group{host: h}
+			byHost[h.Name] = g
+			order = append(order, g)
+		}
+		g.claims = append(g.claims, c)
+	}
+	sem := make(chan struct{}, s.dispatchConcurrency(cfg))
+	var wg sync.WaitGroup
+	for _, g := range order {
+		wg.Add(1)
+		go func(g *group) {
+			defer wg.Done()
+			skip := func(cs []store.Claimed, why string) {
+				for _, c := range cs {
+					s.giveBack(ctx, ph, c, why)
+				}
+				mu.Lock()
+				ps.Skipped += len(cs)
+				mu.Unlock()
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				skip(g.claims, "tick ended before dispatch")
+				return
+			}
+			defer func() { <-sem }()
+			unlock, err := s.Store.LockHost(ctx, g.host.Name, cfg.HostLockWait)
+			if err != nil {
+				s.log().WarnContext(ctx, "reservation tick: station lock not taken; claims given back", "host", g.host.Name, "phase", ph.name, "err", err)
+				skip(g.claims, "station busy")
+				return
+			}
+			defer unlock()
+			for i, c := range g.claims {
+				if ctx.Err() != nil {
+					skip(g.claims[i:], "tick ended before dispatch")
+					return
+				}
+				out := s.dispatch(ctx, cfg, ph, g.host, c)
+				mu.Lock()
+				switch out {
+				case outSucceeded:
+					ps.Dispatched++
+					ps.Succeeded++
+				case outFailed:
+					ps.Dispatched++
+					ps.Failed++
+				case outSkipped:
+					ps.Skipped++
+				}
+				mu.Unlock()
+			}
+		}(g)
+	}
+	wg.Wait()
+	return ps, nil
+}
+
+// dispatchConcurrency is Config.DispatchConcurrency, bounded by the
+// database pool: each station worked on holds one connection for its lock
+// and needs another for its writes, so a small pool (a Lambda instance's 2)
+// must not be filled with locks whose flows then wait for a connection.
+func (s *Scheduler) dispatchConcurrency(cfg Config) int {
+	n := cfg.DispatchConcurrency
+	if p, ok := s.Store.(interface{ MaxOpenConns() int }); ok {
+		if m := p.MaxOpenConns(); m > 0 {
+			n = min(n, max(1, (m-1)/2))
+		}
+	}
+	return n
+}
+
+type outcome int
+
+const (
+	outSkipped outcome = iota
+	outSucceeded
+	outFailed
+)
+
+// giveBack releases a claim that was never dispatched, so the next tick
+// takes it at once; if even that fails, the claim expires after the
+// cooldown.
+func (s *Scheduler) giveBack(ctx context.Context, ph tickPhase, c store.Claimed, why string) {
+	if err := s.persist(ctx, "release claim of "+c.Reservation.ReservationID, func(wctx context.Context) error {
+		return s.Store.ReleaseClaim(wctx, c.Claim)
+	}); err != nil {
+		s.log().WarnContext(ctx, "reservation tick: claim not given back; it expires after the cooldown",
+			"reservation", c.Reservation.ReservationID, "phase", ph.name, "err", err)
+		return
+	}
+	s.log().InfoContext(ctx, "reservation tick: claim given back", "reservation", c.Reservation.ReservationID, "phase", ph.name, "reason", why)
+}
+
+// noHost records a due phase whose lab no host serves.
+func (s *Scheduler) noHost(ctx context.Context, ph tickPhase, c store.Claimed) {
+	r := c.Reservation
+	msg := "No host mapping for lab " + r.LabID
+	s.log().WarnContext(ctx, "reservation tick: "+msg, "reservation", r.ReservationID, "phase", ph.name)
+	resp := map[string]any{"success": false, "reservationId": r.ReservationID, "labId": r.LabID, "error": msg}
+	s.finish(ctx, ph, c, "", store.Operation{Status: ops.StatusFailed, Message: msg}, resp, http.StatusNotFound, 0)
+}
+
+// dispatch runs one claimed reservation's flow and persists its outcome.
+func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h hosts.Host, c store.Claimed) outcome {
+	r := c.Reservation
+	// The scan is a moment old, and this tick may have waited for the
+	// station: go on only if the reservation is still due and still ours
+	// (a cancelled booking is left alone; one another tick ran meanwhile
+	// is not run again). A re-check that fails gives the claim back.
+	why, err := s.Store.StillDue(ctx, c, ph.action, cfg.Window.RetryCooldown)
+	switch {
+	case err != nil:
+		s.log().WarnContext(ctx, "reservation tick: reservation not re-checked; claim given back", "reservation", r.ReservationID, "err", err)
+		s.giveBack(ctx, ph, c, "reservation not re-checked")
+		return outSkipped
+	case why != "":
+		s.log().InfoContext(ctx, "reservation tick: no longer due; left alone",
+			"reservation", r.ReservationID, "phase", ph.name, "reason", why)
+		if err := s.persist(ctx, "finish claim of "+r.ReservationID, func(wctx context.Context) error {
+			return s.Store.FinishClaim(wctx, c.Claim)
+		}); err != nil {
+			s.log().ErrorContext(ctx, "reservation tick: claim not finished", "reservation", r.ReservationID, "err", err)
+		}
+		return outSkipped
+	}
+
+	fctx, cancel := context.WithTimeout(ctx, cfg.FlowTimeout)
+	defer cancel()
+	t0 := time.Now()
+	var resp ops.FlowResponse
+	if ph.name == store.PhaseStart {
+		resp, err = s.Service.StartReservation(fctx, ops.StartRequest{ReservationID: r.ReservationID, Host: h.Name,
+			LabID: r.LabID, GuardGrace: cfg.GuardGrace, PrepareArgs: cfg.PrepareArgs})
+	} else {
+		req := ops.EndRequest{ReservationID: r.ReservationID, Host: h.Name, LabID: r.LabID}
+		if cfg.EndPower != "none" {
+			req.ReleaseArgs = []string{}
+			req.PowerAction = &ops.PowerAction{Mode: cfg.EndPower}
+		}
+		resp, err = s.Service.EndReservation(fctx, req)
+	}
+	dur := time.Since(t0)
+	var (
+		body any = resp
+		code     = http.StatusOK
+		op       = store.Operation{Status: ops.StatusCompleted, Success: true}
+	)
+	switch {
+	case err != nil:
+		e, ok := ops.AsError(err)
+		msg := "Internal server error"
+		if ok && e.Code != ops.CodeInternal {
+			msg = e.Message
+		}
+		code = statusOf(err)
+		body = map[string]any{"success": false, "reservationId": r.ReservationID, "host": h.Name, "labId": r.LabID, "error": msg}
+		op = store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow refused: " + msg}
+		s.log().ErrorContext(ctx, "reservation tick: flow refused", "reservation", r.ReservationID, "phase", ph.name, "host", h.Name, "err", err)
+	case !resp.OK:
+		code = http.StatusBadGateway
+		op = store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}
+	default:
+		op.Message = ph.name + " flow completed"
+	}
+	to := store.StatusActive
+	if ph.name == store.PhaseEnd {
+		to = store.StatusCompleted
+	}
+	if op.Success {
+		if !s.finish(ctx, ph, c, h.Name, op, body, code, dur, to) {
+			return outFailed
+		}
+		return outSucceeded
+	}
+	s.finish(ctx, ph, c, h.Name, op, body, code, dur)
+	return outFailed
+}
+
+// failedStep names the step a failed flow stopped at.
+func failedStep(f ops.FlowResponse) string {
+	for _, st := range f.Steps {
+		if !st.Success {
+			return " at " + st.Action + ": " + st.Message
+		}
+	}
+	return ""
+}
+
+// finish persists a dispatched phase: the status move (on success, only if
+// still what was read), the scheduler:start|end record, then the claim's
+// finish (its cooldown counts from now). Each write is retried through a
+// dropped connection or a short outage; the move goes first because it is
+// what keeps the phase from being dispatched again. It reports whether a
+// requested move was made (true when none was asked).
+func (s *Scheduler) finish(ctx context.Context, ph tickPhase, c store.Claimed, host string, op store.Operation,
+	resp any, code int, dur time.Duration, moveTo ...string) bool {
+	r := c.Reservation
+	moved := true
+	for _, to := range moveTo {
+		var ok bool
+		err := s.persist(ctx, "status of "+r.ReservationID, func(wctx context.Context) error {
+			var e error
+			ok, e = s.Store.TransitionStatus(wctx, r.ReservationID, r.Status, to)
+			return e
+		})
+		switch {
+		case err != nil:
+			moved = false
+			s.log().ErrorContext(ctx, "reservation tick: status not moved", "reservation", r.ReservationID, "from", r.Status, "to", to, "err", err)
+		case !ok:
+			// Not a failure of the flow: someone else moved it (a cancel,
+			// or the gateway) and their status stands.
+			s.log().InfoContext(ctx, "reservation tick: status changed meanwhile; not moved", "reservation", r.ReservationID, "from", r.Status, "to", to)
+		}
+	}
+	payload, err := json.Marshal(map[string]any{"response": resp, "status_code": code})
+	if err != nil {
+		payload = []byte(`{"response": null, "status_code": ` + fmt.Sprint(code) + `}`)
+	}
+	ms := int(dur.Milliseconds())
+	op.ReservationID, op.LabID, op.Host, op.Action = r.ReservationID, r.LabID, host, ph.action
+	op.ResponseCode, op.DurationMs, op.Payload = &code, &ms, payload
+	op.CreatedAt, op.Key = s.now(), store.NewOperationKey()
+	if err := s.persist(ctx, ph.action+" record of "+r.ReservationID, func(wctx context.Context) error {
+		_, e := s.Store.RecordOperation(wctx, op)
+		return e
+	}); err != nil {
+		s.log().ErrorContext(ctx, "reservation tick: operation NOT RECORDED", "reservation", r.ReservationID, "action", ph.action,
+			"status", op.Status, "message", op.Message, "err", err)
+	}
+	if err := s.persist(ctx, "finish claim of "+r.ReservationID, func(wctx context.Context) error {
+		return s.Store.FinishClaim(wctx, c.Claim)
+	}); err != nil {
+		s.log().ErrorContext(ctx, "reservation tick: claim not finished; it expires after the cooldown", "reservation", r.ReservationID, "err", err)
+	}
+	lvl := s.log().InfoContext
+	if !op.Success {
+		lvl = s.log().WarnContext
+	}
+	lvl(ctx, "reservation tick: dispatched", "reservation", r.ReservationID, "phase", ph.name, "host", host,
+		"status", op.Status, "message", op.Message, "status_code", code, "duration_ms", ms)
+	return moved
+}
+
+// statusOf is the HTTP status API.md's routes would answer for a flow's
+// error (the tick records it as status_code).
+func statusOf(err error) int {
+	e, ok := ops.AsError(err)
+	if !ok {
+		return http.StatusInternalServerError
+	}
+	switch e.Code {
+	case ops.CodeHostNotFound, ops.CodeReservationNotFnd:
+		return http.StatusNotFound
+	case ops.CodeHostUnreachable, ops.CodeStationError:
+		return http.StatusBadGateway
+	case ops.CodeTimeout:
+		return http.StatusGatewayTimeout
+	case ops.CodeConfigInvalid:
+		return http.StatusUnprocessableEntity
+	case ops.CodeInternal, ops.CodeDBNotConfigured:
+		return http.StatusInternalServerError
+	}
+	if strings.HasSuffix(string(e.Code), "_REFUSED") || e.Code == ops.CodeBadRequest || e.Code == ops.CodeCommandNotAllowed {
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
