@@ -29,6 +29,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/store"
 )
@@ -161,14 +162,25 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	}
 
 	a.lab = newLazyLab(cfg, a.logger)
+	var l lab.Lab = a.lab
+	var relayPing func(context.Context) error
+	if cfg.RelaySecret != "" {
+		// Hosts naming a relay, or all with OPS_RELAY_URL, go through one.
+		rr := newRelayRouter(cfg, a.lab)
+		l = rr
+		if cfg.RelayURL != "" {
+			relayPing = rr.Ping
+		}
+	}
 
 	a.service = &ops.Service{
-		Registry: a.hosts,
-		Lab:      a.lab,
-		Settings: Settings(cfg),
-		Logger:   a.logger,
-		Version:  firstNonEmpty(o.Version, Version()),
-		DBKind:   a.dbKind,
+		Registry:  a.hosts,
+		Lab:       l,
+		RelayPing: relayPing,
+		Settings:  Settings(cfg),
+		Logger:    a.logger,
+		Version:   firstNonEmpty(o.Version, Version()),
+		DBKind:    a.dbKind,
 	}
 	// The interface field stays nil without a database: a typed nil
 	// *store.Store in it would look configured and panic on first use.
@@ -190,7 +202,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		a.logger.Warn("LAB_MANAGER_TOKEN is not set: every /api/* route answers 503 until it is")
 	}
 	if cfg.RelayURL != "" {
-		a.logger.Warn("OPS_RELAY_URL is set but the relay client is not built yet: hosts are reached directly", "relay_url", cfg.RelayURL)
+		a.logger.Info("relay mode: hosts are reached through the relay", "relay_url", cfg.RelayURL)
 	}
 
 	a.handler = newHandler(handlerDeps{

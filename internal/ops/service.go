@@ -29,6 +29,9 @@ type Service struct {
 	// Version and DBKind are reported by Health.
 	Version string
 	DBKind  string // "mysql", "embedded-memory" or "none"
+	// RelayPing, when set, asks the relay whether it answers (Health's
+	// relay.reachable); nil: reachable is false.
+	RelayPing func(ctx context.Context) error
 }
 
 // Settings are the configuration values the use cases read (config.Config
