@@ -49,7 +49,7 @@ FUZZTIME ?= 15s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime=200x ./internal/hosts
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDSN$$' -fuzztime $(FUZZTIME) -fuzzminimizetime=200x ./internal/config
-	@for pkg in ./internal/labstation ./internal/labsim ./internal/netaddr ./internal/winrm; do \
+	@for pkg in ./internal/labstation ./internal/labsim ./internal/netaddr ./internal/winrm ./internal/relayproto ./relay; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime=200x $$pkg || exit 1; \
 		done; \
@@ -208,3 +208,8 @@ build-MigrateFunction: lambda-catalog
 
 clean:
 	rm -rf bin .aws-sam
+
+# The relay binary for Linux and Windows (issue 10).
+relay-bin:
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '-s -w' -o bin/ops-relay ./relay/cmd/ops-relay
+	CGO_ENABLED=0 GOOS=windows $(GO) build -trimpath -ldflags '-s -w' -o bin/ops-relay.exe ./relay/cmd/ops-relay
