@@ -36,7 +36,6 @@ func startRelayMode(t *testing.T, o e2eOpts) (*e2eEnv, *bytes.Buffer) {
 	o.catalog = func(hs []map[string]any) {
 		for _, h := range hs {
 			delete(h, "winrm_pass")
-			delete(h, "winrm_ca_file")
 		}
 	}
 	e := startE2E(t, o)
@@ -63,8 +62,13 @@ func startRelayMode(t *testing.T, o e2eOpts) (*e2eEnv, *bytes.Buffer) {
 	return e, logs
 }
 
-// volatile are the values that differ from one run to the next.
-var volatile = regexp.MustCompile(`(?i)(duration|elapsed|_ms$|ms$|seconds$|_at$|at$|time|timestamp|requestid|^id$|stdout|raw)`)
+// volatile are the values that differ from one run to the next (the two
+// sims' ports and CA files among them).
+var (
+	volatile = regexp.MustCompile(`(?i)^(duration.*|.*_ms|.*Ms|requestid|id|operationId|port|.*_port|winrm_ca_file|graceSeconds)$`)
+	// stamps are times inside a text (a command's stdout).
+	stamps = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?`)
+)
 
 // normalize blanks durations, times, ids and the two sims' own ports,
 // recursively.
@@ -72,7 +76,7 @@ func normalize(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, val := range x {
-			if volatile.MatchString(k) && k != "waitSeconds" || k == "port" {
+			if volatile.MatchString(k) {
 				x[k] = "-"
 				continue
 			}
@@ -83,9 +87,7 @@ func normalize(v any) any {
 			x[i] = normalize(x[i])
 		}
 	case string:
-		if _, err := time.Parse(time.RFC3339Nano, x); err == nil {
-			return "-"
-		}
+		return stamps.ReplaceAllString(x, "-")
 	}
 	return v
 }
@@ -106,6 +108,7 @@ func scenario(t *testing.T, e *e2eEnv) []string {
 	if !e.sim.Host("lab-ws-01").Asleep() {
 		t.Fatal("lab-ws-01 should start asleep")
 	}
+	e.insertReservation(t, "r-relay", "1", "CONFIRMED", time.Now().Add(5*time.Minute))
 	add("wol", e.do(t, "POST", "/api/wol", map[string]any{"host": "lab-ws-01"}))
 	if e.sim.Host("lab-ws-01").Asleep() {
 		t.Fatal("lab-ws-01 still asleep after /api/wol")
