@@ -213,3 +213,12 @@ clean:
 relay-bin:
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '-s -w' -o bin/ops-relay ./relay/cmd/ops-relay
 	CGO_ENABLED=0 GOOS=windows $(GO) build -trimpath -ldflags '-s -w' -o bin/ops-relay.exe ./relay/cmd/ops-relay
+
+# Issue 10: the relay's idle memory (goal <= 20 MB), the latency it adds
+# to a command on loopback (goal p99 <= 3 ms), and a batch heartbeat read
+# of 500 labsim stations through it against direct polling.
+bench-relay:
+	mkdir -p bench
+	{ $(GO) test -run '^$$' -bench 'IdleRSS' -benchtime 1x -count 3 ./relay/cmd/ops-relay; \
+	  $(GO) test -run '^$$' -bench 'Overhead|CommandLatency' -benchtime 2000x ./relay; \
+	  $(GO) test -run '^$$' -bench 'Batch500' -benchtime 5x -timeout 20m ./relay; } | tee bench/relay.txt

@@ -1,0 +1,173 @@
+package relay_test
+
+// Benchmarks of issue 10 (make bench-relay): the latency a relay adds to a
+// command on loopback, and a batch heartbeat read of 500 stations through
+// the relay against direct polling. The relay's idle memory is measured
+// in relay/cmd/ops-relay.
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/relayclient"
+	"github.com/ops-worker/ops-worker/internal/relayproto"
+	"github.com/ops-worker/ops-worker/relay"
+)
+
+// benchEnv is labsim with n hosts, a relay over its catalog on loopback,
+// the relay's lab.Direct (the direct mode) and a relay client.
+func benchEnv(b *testing.B, n int) (*labsim.Sim, *lab.Direct, *relayclient.Client, []hosts.Host) {
+	b.Helper()
+	opts := make([]labsim.HostOptions, n)
+	for i := range opts {
+		opts[i].CBT = labsim.CBTNone // masterzen's NTLM sends no channel binding
+	}
+	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: opts})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { sim.Close() })
+	doc, err := sim.HostsJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "hosts.json")
+	if err := os.WriteFile(path, doc, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	subnets, _ := relay.ParseSubnets("127.0.0.0/8")
+	s, client, err := relay.New(relay.Config{Listen: "127.0.0.1:0", Secrets: []string{secretNew}, HostsPath: path,
+		Subnets: subnets, ICMP: "off", OperationTimeout: 20 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { client.Close() })
+	srv := httptest.NewServer(s)
+	b.Cleanup(srv.Close)
+	names := make([]hosts.Host, 0, n)
+	for _, h := range s.Catalog.Hosts() {
+		names = append(names, h)
+	}
+	return sim, s.Lab.(*lab.Direct), &relayclient.Client{URL: srv.URL, Secret: []byte(secretNew)}, names
+}
+
+func p(d []time.Duration, q float64) float64 {
+	slices.Sort(d)
+	return float64(d[min(len(d)-1, int(q*float64(len(d))))].Microseconds()) / 1000
+}
+
+// BenchmarkRelay_CommandLatency runs `status` on one station, directly and
+// through the relay in turn, and reports both p50/p99 and the p99 the
+// relay adds.
+func BenchmarkRelay_CommandLatency(b *testing.B) {
+	_, d, c, hs := benchEnv(b, 1)
+	ctx := context.Background()
+	h := hs[0]
+	var direct, viaRelay []time.Duration
+	for range 5 { // warm: TLS sessions, the WinRM client's connections
+		d.RunCommand(ctx, h, "status", nil, lab.CommandOptions{})
+		c.RunCommand(ctx, hosts.Host{Name: h.Name}, "status", nil, lab.CommandOptions{})
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := d.RunCommand(ctx, h, "status", nil, lab.CommandOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := c.RunCommand(ctx, hosts.Host{Name: h.Name}, "status", nil, lab.CommandOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		direct, viaRelay = append(direct, t1.Sub(t0)), append(viaRelay, time.Since(t1))
+	}
+	b.StopTimer()
+	dp50, dp99, rp50, rp99 := p(direct, .5), p(direct, .99), p(viaRelay, .5), p(viaRelay, .99)
+	b.ReportMetric(dp50, "direct-p50-ms")
+	b.ReportMetric(dp99, "direct-p99-ms")
+	b.ReportMetric(rp50, "relay-p50-ms")
+	b.ReportMetric(rp99, "relay-p99-ms")
+	b.ReportMetric(rp99-dp99, "added-p99-ms")
+	b.ReportMetric(rp50-dp50, "added-p50-ms")
+}
+
+// BenchmarkRelay_Batch500 reads the heartbeats of 500 stations: directly
+// (32 polls in flight, as the worker's tick) and through the relay in one
+// signed request.
+func BenchmarkRelay_Batch500(b *testing.B) {
+	_, d, c, hs := benchEnv(b, 500)
+	ctx := context.Background()
+	names := make([]hosts.Host, len(hs))
+	for i, h := range hs {
+		names[i] = hosts.Host{Name: h.Name}
+	}
+	check := func(res []lab.HeartbeatResult) {
+		for _, r := range res {
+			if r.Err != nil {
+				b.Fatalf("%s: %v", r.Host, r.Err)
+			}
+		}
+	}
+	b.Run("direct", func(b *testing.B) {
+		for b.Loop() {
+			check(lab.ReadHeartbeats(ctx, d, hs, true, 32))
+		}
+	})
+	b.Run("relay", func(b *testing.B) {
+		for b.Loop() {
+			check(c.ReadHeartbeats(ctx, names, true))
+		}
+	})
+}
+
+// nopLab answers at once: the relay's own cost, without a station.
+type nopLab struct{}
+
+func (nopLab) Wake(context.Context, hosts.Host, lab.WakeOptions) (lab.WakeResult, error) {
+	return lab.WakeResult{}, nil
+}
+func (nopLab) Reachable(context.Context, hosts.Host, time.Duration) (string, error) {
+	return "tcp", nil
+}
+func (nopLab) RunCommand(context.Context, hosts.Host, string, []string, lab.CommandOptions) (lab.CommandResult, error) {
+	return lab.CommandResult{Stdout: "[+] LabStation status\r\nReady: true\r\n"}, nil
+}
+func (nopLab) ReadHeartbeat(context.Context, hosts.Host, bool) (lab.HeartbeatRead, error) {
+	return lab.HeartbeatRead{}, nil
+}
+
+// BenchmarkRelay_Overhead is the latency the relay itself adds to a
+// command on loopback: signing, HTTP, verification, the replay cache,
+// decoding and the audit line, around a Lab that answers at once.
+func BenchmarkRelay_Overhead(b *testing.B) {
+	cat, _, err := hosts.Parse([]byte(`{"hosts":[{"name":"lab-ws-01","address":"127.0.0.1","mac":"02:00:00:00:00:01","labs":["1"]}]}`), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &relay.Server{Catalog: cat, Lab: nopLab{}, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Verifier: &relayproto.Verifier{Secrets: [][]byte{[]byte(secretNew)}, Replay: &relayproto.ReplayCache{}}}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	c := &relayclient.Client{URL: srv.URL, Secret: []byte(secretNew)}
+	ctx := context.Background()
+	h := hosts.Host{Name: "lab-ws-01"}
+	var lat []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := c.RunCommand(ctx, h, "status", []string{"--json"}, lab.CommandOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.ReportMetric(p(lat, .5), "p50-ms")
+	b.ReportMetric(p(lat, .99), "p99-ms")
+}
