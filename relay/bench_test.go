@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/relayproto"
+	"github.com/ops-worker/ops-worker/internal/relaytest"
 	"github.com/ops-worker/ops-worker/relay"
 )
 
@@ -41,24 +40,13 @@ func benchEnv(b *testing.B, n int) (*labsim.Sim, *lab.Direct, *relayclient.Clien
 	if err != nil {
 		b.Fatal(err)
 	}
-	path := filepath.Join(b.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, doc, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	subnets, _ := relay.ParseSubnets("127.0.0.0/8")
-	s, client, err := relay.New(relay.Config{Listen: "127.0.0.1:0", Secrets: []string{secretNew}, HostsPath: path,
-		Subnets: subnets, ICMP: "off", OperationTimeout: 20 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { client.Close() })
-	srv := httptest.NewServer(s)
-	b.Cleanup(srv.Close)
+	r := relaytest.Start(b, doc, secretNew)
+	s := r.Server()
 	names := make([]hosts.Host, 0, n)
 	for _, h := range s.Catalog.Hosts() {
 		names = append(names, h)
 	}
-	return sim, s.Lab.(*lab.Direct), &relayclient.Client{URL: srv.URL, Secret: []byte(secretNew)}, names
+	return sim, s.Lab.(*lab.Direct), &relayclient.Client{URL: r.URL, Secret: []byte(secretNew)}, names
 }
 
 func p(d []time.Duration, q float64) float64 {

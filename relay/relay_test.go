@@ -8,11 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,8 +18,10 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/logtest"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/relayproto"
+	"github.com/ops-worker/ops-worker/internal/relaytest"
 	"github.com/ops-worker/ops-worker/relay"
 )
 
@@ -33,11 +32,11 @@ var (
 
 type env struct {
 	sim    *labsim.Sim
-	srv    *httptest.Server
+	url    string
 	relay  *relay.Server
 	direct *lab.Direct
 	cat    *hosts.Catalog
-	logs   *bytes.Buffer
+	logs   *logtest.Buffer
 }
 
 // start runs labsim (lab-ws-01 awake, lab-ws-02 asleep) and a relay on
@@ -56,27 +55,13 @@ func start(t *testing.T, secrets ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, doc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	subnets, _ := relay.ParseSubnets("127.0.0.0/8")
-	e := &env{sim: sim, logs: &bytes.Buffer{}}
-	cfg := relay.Config{Listen: "127.0.0.1:0", Secrets: secrets, HostsPath: path, Subnets: subnets,
-		OperationTimeout: 5 * time.Second, ICMP: "off"}
-	s, client, err := relay.New(cfg, slog.New(slog.NewJSONHandler(e.logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	e.relay, e.direct, e.cat = s, s.Lab.(*lab.Direct), s.Catalog
-	e.srv = httptest.NewServer(s)
-	t.Cleanup(e.srv.Close)
-	return e
+	r := relaytest.Start(t, doc, secrets...)
+	s := r.Server()
+	return &env{sim: sim, url: r.URL, relay: s, direct: s.Lab.(*lab.Direct), cat: s.Catalog, logs: r.Logs}
 }
 
 func (e *env) client(secret string) *relayclient.Client {
-	return &relayclient.Client{URL: e.srv.URL, Secret: []byte(secret)}
+	return &relayclient.Client{URL: e.url, Secret: []byte(secret)}
 }
 
 // worker is the worker's view of a host: its name only.
@@ -191,7 +176,7 @@ func (e *env) send(t *testing.T, rq rawReq) (int, string) {
 	if rq.secret == "" {
 		rq.secret = secretNew
 	}
-	u := e.srv.URL + rq.path
+	u := e.url + rq.path
 	if rq.query != "" {
 		u += "?" + rq.query
 	}

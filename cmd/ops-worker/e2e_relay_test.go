@@ -4,20 +4,17 @@ package main
 // it, and answers exactly what it answers in direct mode.
 
 import (
-	"bytes"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/labsim"
-	"github.com/ops-worker/ops-worker/relay"
+	"github.com/ops-worker/ops-worker/internal/logtest"
+	"github.com/ops-worker/ops-worker/internal/relaytest"
 )
 
 const e2eRelaySecret = "relay-e2e-S3cret-0123456789abcdefghij"
@@ -26,13 +23,10 @@ const e2eRelaySecret = "relay-e2e-S3cret-0123456789abcdefghij"
 // on loopback whose own catalog holds the stations' credentials; the
 // worker's catalog holds none, so nothing can reach a station but through
 // the relay.
-func startRelayMode(t *testing.T, o e2eOpts) (*e2eEnv, *bytes.Buffer) {
+func startRelayMode(t *testing.T, o e2eOpts) (*e2eEnv, *logtest.Buffer) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.env = map[string]string{"OPS_RELAY_URL": "http://" + ln.Addr().String(), "OPS_RELAY_SECRET": e2eRelaySecret}
+	r := relaytest.Listen(t)
+	o.env = map[string]string{"OPS_RELAY_URL": r.URL, "OPS_RELAY_SECRET": e2eRelaySecret}
 	o.catalog = func(hs []map[string]any) {
 		for _, h := range hs {
 			delete(h, "winrm_pass")
@@ -40,26 +34,12 @@ func startRelayMode(t *testing.T, o e2eOpts) (*e2eEnv, *bytes.Buffer) {
 	}
 	e := startE2E(t, o)
 	e.secrets = append(e.secrets, e2eRelaySecret)
-
 	doc, err := e.sim.HostsJSON()
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "relay-hosts.json")
-	if err := os.WriteFile(path, doc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	subnets, _ := relay.ParseSubnets("127.0.0.0/8")
-	logs := &bytes.Buffer{}
-	s, client, err := relay.New(relay.Config{Listen: "127.0.0.1:0", Secrets: []string{e2eRelaySecret}, HostsPath: path,
-		Subnets: subnets, ICMP: "off"}, slog.New(slog.NewJSONHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: s}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); client.Close() })
-	return e, logs
+	r.Load(t, doc, e2eRelaySecret)
+	return e, r.Logs
 }
 
 // volatile are the values that differ from one run to the next (the two

@@ -6,9 +6,6 @@ package lambdafn_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +14,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
-	"github.com/ops-worker/ops-worker/relay"
+	"github.com/ops-worker/ops-worker/internal/relaytest"
 )
 
 const relaySecret = "rie-relay-S3cret-0123456789abcdefghij"
@@ -36,8 +33,6 @@ func relayWorld(t *testing.T) (twin, *labsim.Sim) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	relayPath, workerPath := filepath.Join(dir, "relay-hosts.json"), filepath.Join(dir, "hosts.json")
 	var doc struct {
 		Hosts []map[string]any `json:"hosts"`
 	}
@@ -48,29 +43,15 @@ func relayWorld(t *testing.T) (twin, *labsim.Sim) {
 		delete(h, "winrm_pass")
 	}
 	stripped, _ := json.Marshal(doc)
-	if err := os.WriteFile(relayPath, full, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	workerPath := filepath.Join(t.TempDir(), "hosts.json")
 	if err := os.WriteFile(workerPath, stripped, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	subnets, _ := relay.ParseSubnets("127.0.0.0/8")
-	s, client, err := relay.New(relay.Config{Listen: "127.0.0.1:0", Secrets: []string{relaySecret}, HostsPath: relayPath,
-		Subnets: subnets, ICMP: "off", OperationTimeout: 5 * time.Second}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: s}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); client.Close() })
+	r := relaytest.Start(t, full, relaySecret)
 	return twin{env: map[string]string{
 		"OPS_CONFIG": workerPath, "MYSQL_DSN": dbtest.NewDatabase(t), "LAB_MANAGER_TOKEN": testToken,
 		"OPS_WINRM_OPERATION_TIMEOUT": "5",
-		"OPS_RELAY_URL":               "http://" + ln.Addr().String(), "OPS_RELAY_SECRET": relaySecret,
+		"OPS_RELAY_URL":               r.URL, "OPS_RELAY_SECRET": relaySecret,
 	}}, sim
 }
 
