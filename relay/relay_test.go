@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,6 +213,7 @@ func TestRelay_Refusals(t *testing.T) {
 		t.Fatalf("first use of the nonce: %d %s", code, body)
 	}
 	before := len(e.sim.Host("lab-ws-01").Commands())
+	beforeHTTP := e.sim.Host("lab-ws-01").HTTPRequests()
 
 	cases := []struct {
 		name string
@@ -240,6 +243,9 @@ func TestRelay_Refusals(t *testing.T) {
 		{"broadcast outside subnets", rawReq{method: "POST", path: relayproto.PathWake, body: mustJSON(relayproto.WakeRequest{Host: "lab-ws-02", Broadcast: "10.9.9.255", Attempts: 1})}, 403},
 		{"limited broadcast outside subnets", rawReq{method: "POST", path: relayproto.PathWake, body: mustJSON(relayproto.WakeRequest{Host: "lab-ws-02", Broadcast: "255.255.255.255", Attempts: 1})}, 403},
 		{"oversized body", rawReq{method: "POST", path: relayproto.PathCommand, body: append(bytes.Repeat([]byte(" "), relayproto.MaxBody), cmd...)}, 413},
+		{"ping target outside subnets", rawReq{method: "POST", path: relayproto.PathWake, body: mustJSON(relayproto.WakeRequest{Host: "lab-ws-02", PingTarget: "192.0.2.7", Attempts: 1})}, 403},
+		{"batch naming a host outside the catalog", rawReq{method: "POST", path: relayproto.PathHeartbeats, body: mustJSON(relayproto.BatchRequest{Hosts: []string{"lab-ws-01", "lab-ws-99"}})}, 403},
+		{"unknown field", rawReq{method: "POST", path: relayproto.PathCommand, body: []byte(`{"host":"lab-ws-01","command":"status","password":"x"}`)}, 400},
 		{"wake not signed", rawReq{method: "POST", path: relayproto.PathWake, body: wakeBody, secret: strings.Repeat("x", 40)}, 401},
 	}
 	for _, tc := range cases {
@@ -254,9 +260,17 @@ func TestRelay_Refusals(t *testing.T) {
 			}
 		})
 	}
+	// One audit line per request, refused ones included (the first use of
+	// the nonce above is one more).
+	if n := strings.Count(e.logs.String(), `"msg":"relay audit"`); n != len(cases)+1 {
+		t.Errorf("%d audit lines for %d requests", n, len(cases)+1)
+	}
 	time.Sleep(400 * time.Millisecond) // a wake that got through would have booted it
 	if got := len(e.sim.Host("lab-ws-01").Commands()); got != before {
 		t.Errorf("labsim received %d commands, want %d: %+v", got, before, e.sim.Host("lab-ws-01").Commands())
+	}
+	if got := e.sim.Host("lab-ws-01").HTTPRequests(); got != beforeHTTP {
+		t.Errorf("labsim received %d WinRM requests after the refusals", got-beforeHTTP)
 	}
 	if !e.sim.Host("lab-ws-02").Asleep() {
 		t.Errorf("lab-ws-02 woke: a refused magic packet was sent")
@@ -330,3 +344,60 @@ func FuzzDecode(f *testing.F) {
 }
 
 func jsonEqual(a, b any) bool { return bytes.Equal(mustJSON(a), mustJSON(b)) }
+
+// blockLab holds every command until release is closed, and records how
+// many ran at once.
+type blockLab struct {
+	nopLab
+	release chan struct{}
+	mu      sync.Mutex
+	now     int
+	max     int
+}
+
+func (l *blockLab) RunCommand(ctx context.Context, h hosts.Host, c string, a []string, o lab.CommandOptions) (lab.CommandResult, error) {
+	l.mu.Lock()
+	l.now++
+	l.max = max(l.max, l.now)
+	l.mu.Unlock()
+	<-l.release
+	l.mu.Lock()
+	l.now--
+	l.mu.Unlock()
+	return lab.CommandResult{}, nil
+}
+
+func TestRelay_TwoInFlightPerHost(t *testing.T) {
+	cat, _, err := hosts.Parse([]byte(`{"hosts":[{"name":"a","address":"10.1.2.1","labs":["1"]},{"name":"b","address":"10.1.2.2","labs":["2"]}]}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &blockLab{release: make(chan struct{})}
+	s := &relay.Server{Catalog: cat, Lab: l, Logger: slog.New(slog.DiscardHandler),
+		Verifier: &relayproto.Verifier{Secrets: [][]byte{[]byte(secretNew)}, Replay: &relayproto.ReplayCache{}}}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	c := &relayclient.Client{URL: srv.URL, Secret: []byte(secretNew)}
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Go(func() {
+			if _, err := c.RunCommand(context.Background(), hosts.Host{Name: "a"}, "status", nil, lab.CommandOptions{}); err != nil {
+				t.Errorf("command %d: %v", i, err)
+			}
+		})
+	}
+	wg.Go(func() {
+		if _, err := c.RunCommand(context.Background(), hosts.Host{Name: "b"}, "status", nil, lab.CommandOptions{}); err != nil {
+			t.Errorf("command on b: %v", err)
+		}
+	})
+	time.Sleep(300 * time.Millisecond)
+	l.mu.Lock()
+	running := l.now
+	l.mu.Unlock()
+	close(l.release)
+	wg.Wait()
+	if running != 3 || l.max != 3 { // two on a, one on b
+		t.Errorf("%d running at once (max %d), want 2 on host a + 1 on host b", running, l.max)
+	}
+}

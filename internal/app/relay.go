@@ -41,7 +41,7 @@ func newRelayRouter(cfg config.Config, direct lab.Lab) *relayRouter {
 		// No overall timeout: a command may run for minutes, and every
 		// call is bounded by its context. The system trust store verifies
 		// the relay's certificate.
-		http: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		http: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), CheckRedirect: relayclient.NoRedirect},
 	}
 }
 

@@ -33,14 +33,21 @@ type Client struct {
 	URL string
 	// Secret signs every request (OPS_RELAY_SECRET).
 	Secret []byte
-	// HTTP is the client used; nil: http.DefaultClient. Calls are bounded
-	// by their context.
+	// HTTP is the client used; nil: one that follows no redirect (a
+	// redirect could only fail the signature, or send the request where
+	// the relay did not sign for). Calls are bounded by their context.
 	HTTP *http.Client
 	// StaleAfter flags a heartbeat older than this as stale; 0:
 	// lab.DefaultStaleAfter (the worker's clock decides, as in direct mode).
 	StaleAfter time.Duration
 	Now        func() time.Time // nil: time.Now
 }
+
+// defaultHTTP is the Client's default: http.DefaultTransport, no redirect.
+var defaultHTTP = &http.Client{CheckRedirect: NoRedirect}
+
+// NoRedirect is an http.Client.CheckRedirect that follows no redirect.
+func NoRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 var (
 	_ lab.Lab         = (*Client)(nil)
@@ -79,7 +86,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	relayproto.Sign(req, c.Secret, body, c.now())
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = defaultHTTP
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
