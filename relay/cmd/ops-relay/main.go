@@ -2,7 +2,8 @@
 // for an always-on machine inside the lab subnet that wakes, probes and
 // runs LabStation.exe on the hosts of its own catalog for workers that
 // cannot reach the lab, on signed requests only. It runs on Linux (see
-// relay/ops-relay.service) and Windows (as a service: README).
+// relay/ops-relay.service) and Windows, where the Service Control Manager
+// can run it as a service (service_windows.go; README).
 //
 // Configuration: flags, each defaulting to a RELAY_* variable; the shared
 // secrets only from RELAY_SECRETS (new,old during a rotation), never from
@@ -33,14 +34,19 @@ type Main struct {
 	Config    relay.Config
 	LogFormat string // "json" or "text"
 
+	// LogFile, when set, is where the log is appended (a Windows service
+	// has no console); "": LogOutput.
+	LogFile string
+
 	// Getenv, when set, replaces os.Getenv (tests).
 	Getenv    func(string) string
 	LogOutput io.Writer // nil: os.Stderr
 
-	srv    *http.Server
-	ln     net.Listener
-	client *winrm.Client
-	done   chan error
+	logFile *os.File
+	srv     *http.Server
+	ln      net.Listener
+	client  *winrm.Client
+	done    chan error
 }
 
 func (m *Main) getenv(k string) string {
@@ -70,6 +76,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&transports, "winrm-transports", env("RELAY_WINRM_TRANSPORTS", strings.Join(winrm.Transports, ",")), "allowed WinRM transports (RELAY_WINRM_TRANSPORTS)")
 	fs.StringVar(&c.ICMP, "icmp", env("RELAY_ICMP", ""), `ICMP probes: "" (auto) or off (RELAY_ICMP)`)
 	fs.StringVar(&m.LogFormat, "log-format", env("RELAY_LOG_FORMAT", "json"), "log format: json or text")
+	fs.StringVar(&m.LogFile, "log-file", env("RELAY_LOG_FILE", ""), "append the log to `file` instead of stderr (RELAY_LOG_FILE; for a Windows service)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,6 +101,13 @@ func (m *Main) Run(ctx context.Context) error {
 	out := m.LogOutput
 	if out == nil {
 		out = os.Stderr
+	}
+	if m.LogFile != "" {
+		f, err := os.OpenFile(m.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("log file: %w", err)
+		}
+		m.logFile, out = f, f
 	}
 	var h slog.Handler = slog.NewJSONHandler(out, nil)
 	if m.LogFormat == "text" {
@@ -144,6 +158,9 @@ func (m *Main) Close() error {
 	if m.client != nil {
 		errs = append(errs, m.client.Close())
 	}
+	if m.logFile != nil {
+		errs = append(errs, m.logFile.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -155,6 +172,12 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "ops-relay:", err)
 		os.Exit(2)
+	}
+	if isWindowsService() {
+		if err := runService(m); err != nil {
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
