@@ -29,8 +29,8 @@ import (
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/hosts"
-	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/store"
 )
 
@@ -162,20 +162,23 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	}
 
 	a.lab = newLazyLab(cfg, a.logger)
-	var l lab.Lab = a.lab
-	var relayPing func(context.Context) error
-	if cfg.RelaySecret != "" {
-		// Hosts naming a relay, or all with OPS_RELAY_URL, go through one.
-		rr := newRelayRouter(cfg, a.lab)
-		l = rr
-		if cfg.RelayURL != "" {
-			relayPing = rr.Ping
+	// Hosts whose entry names a relay, or all with OPS_RELAY_URL, go
+	// through one; the others directly. Without OPS_RELAY_SECRET a host
+	// naming a relay fails (CONFIG_INVALID) rather than go direct.
+	if cfg.RelayURL != "" {
+		if err := relayclient.CheckURL(cfg.RelayURL); err != nil {
+			return nil, fmt.Errorf("OPS_RELAY_URL: %w", err)
 		}
+	}
+	rr := newRelayRouter(cfg, a.lab)
+	var relayPing func(context.Context) error
+	if cfg.RelayURL != "" {
+		relayPing = rr.Ping
 	}
 
 	a.service = &ops.Service{
 		Registry:  a.hosts,
-		Lab:       l,
+		Lab:       rr,
 		RelayPing: relayPing,
 		Settings:  Settings(cfg),
 		Logger:    a.logger,

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -72,6 +73,12 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 			return fmt.Errorf("%w: encode request: %v", lab.ErrProtocol, err)
 		}
 	}
+	if len(c.Secret) == 0 {
+		return fmt.Errorf("%w: no relay secret (OPS_RELAY_SECRET) to sign with", lab.ErrConfig)
+	}
+	if err := CheckURL(c.URL); err != nil {
+		return fmt.Errorf("%w: %v", lab.ErrConfig, err)
+	}
 	u, err := url.JoinPath(c.URL, path)
 	if err != nil {
 		return fmt.Errorf("%w: relay URL: %v", lab.ErrConfig, err)
@@ -114,6 +121,27 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		return fmt.Errorf("%w: %s answered 200 with an unreadable body: %v", lab.ErrRelayUnreachable, redactURL(c.URL), err)
 	}
 	return nil
+}
+
+// CheckURL accepts an https:// relay URL, and http:// only to a loopback
+// address: the relay's answers are not signed, so only TLS keeps them
+// from being forged on the way (DESIGN.md: plain HTTP only on loopback).
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("relay URL %q: %v", redactURL(raw), err)
+	}
+	switch {
+	case u.Scheme == "https" && u.Host != "":
+		return nil
+	case u.Scheme == "http":
+		h := u.Hostname()
+		if ip, err := netip.ParseAddr(h); (err == nil && ip.IsLoopback()) || strings.EqualFold(h, "localhost") {
+			return nil
+		}
+		return fmt.Errorf("relay URL %s: plain http is only allowed to a loopback address; use https", redactURL(raw))
+	}
+	return fmt.Errorf("relay URL %s: want https://host[:port]", redactURL(raw))
 }
 
 // labErr is the *lab.Error of op on host for what call returned.
