@@ -202,7 +202,7 @@ func Decode(body []byte, v any) error {
 
 // host is the catalog entry a request names.
 func (s *Server) host(name string, a *audit) (hosts.Host, error) {
-	a.host = name
+	a.host = truncate(name, 64)
 	if name == "" {
 		return hosts.Host{}, refuse(http.StatusBadRequest, relayproto.KindBadRequest, "host is required")
 	}
