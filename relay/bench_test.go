@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -25,11 +26,12 @@ import (
 
 // benchEnv is labsim with n hosts, a relay over its catalog on loopback,
 // the relay's lab.Direct (the direct mode) and a relay client.
-func benchEnv(b *testing.B, n int) (*labsim.Sim, *lab.Direct, *relayclient.Client, []hosts.Host) {
+func benchEnv(b *testing.B, n int, latency time.Duration) (*labsim.Sim, *lab.Direct, *relayclient.Client, []hosts.Host) {
 	b.Helper()
 	opts := make([]labsim.HostOptions, n)
 	for i := range opts {
 		opts[i].CBT = labsim.CBTNone // masterzen's NTLM sends no channel binding
+		opts[i].Latency = latency
 	}
 	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: opts})
 	if err != nil {
@@ -58,7 +60,7 @@ func p(d []time.Duration, q float64) float64 {
 // through the relay in turn, and reports both p50/p99 and the p99 the
 // relay adds.
 func BenchmarkRelay_CommandLatency(b *testing.B) {
-	_, d, c, hs := benchEnv(b, 1)
+	_, d, c, hs := benchEnv(b, 1, 0)
 	ctx := context.Background()
 	h := hs[0]
 	var direct, viaRelay []time.Duration
@@ -90,31 +92,52 @@ func BenchmarkRelay_CommandLatency(b *testing.B) {
 
 // BenchmarkRelay_Batch500 reads the heartbeats of 500 stations: directly
 // (32 polls in flight, as the worker's tick) and through the relay in one
-// signed request.
+// signed request. On loopback ("lan") both do the same WinRM work; "wan"
+// puts rttWAN on each request that crosses from the worker to the lab: on
+// every WinRM request (labsim's latency) directly, on the one relay
+// request through the relay, as for a function in a cloud region.
 func BenchmarkRelay_Batch500(b *testing.B) {
-	_, d, c, hs := benchEnv(b, 500)
-	ctx := context.Background()
-	names := make([]hosts.Host, len(hs))
-	for i, h := range hs {
-		names[i] = hosts.Host{Name: h.Name}
-	}
-	check := func(res []lab.HeartbeatResult) {
-		for _, r := range res {
-			if r.Err != nil {
-				b.Fatalf("%s: %v", r.Host, r.Err)
+	const rttWAN = 30 * time.Millisecond
+	for _, wan := range []bool{false, true} {
+		var labLatency, relayLatency time.Duration
+		name := "lan"
+		if wan {
+			name, labLatency, relayLatency = "wan30ms", rttWAN, rttWAN
+		}
+		ctx := context.Background()
+		check := func(b *testing.B, res []lab.HeartbeatResult) {
+			for _, r := range res {
+				if r.Err != nil {
+					b.Fatalf("%s: %v", r.Host, r.Err)
+				}
 			}
 		}
+		b.Run("direct-"+name, func(b *testing.B) {
+			_, d, _, hs := benchEnv(b, 500, labLatency)
+			for b.Loop() {
+				check(b, lab.ReadHeartbeats(ctx, d, hs, true, 32))
+			}
+		})
+		b.Run("relay-"+name, func(b *testing.B) {
+			_, _, c, hs := benchEnv(b, 500, 0)
+			c.HTTP = &http.Client{Transport: delayed{relayLatency}}
+			names := make([]hosts.Host, len(hs))
+			for i, h := range hs {
+				names[i] = hosts.Host{Name: h.Name}
+			}
+			for b.Loop() {
+				check(b, c.ReadHeartbeats(ctx, names, true))
+			}
+		})
 	}
-	b.Run("direct", func(b *testing.B) {
-		for b.Loop() {
-			check(lab.ReadHeartbeats(ctx, d, hs, true, 32))
-		}
-	})
-	b.Run("relay", func(b *testing.B) {
-		for b.Loop() {
-			check(c.ReadHeartbeats(ctx, names, true))
-		}
-	})
+}
+
+// delayed adds d before each request (a wide-area round trip).
+type delayed struct{ d time.Duration }
+
+func (t delayed) RoundTrip(r *http.Request) (*http.Response, error) {
+	time.Sleep(t.d)
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // nopLab answers at once: the relay's own cost, without a station.
