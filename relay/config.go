@@ -108,8 +108,9 @@ func ParseSubnets(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// SplitSecrets splits RELAY_SECRETS (comma-separated, blanks dropped).
-func SplitSecrets(s string) []string {
+// SplitList splits a comma-separated list (RELAY_SECRETS,
+// RELAY_WINRM_TRANSPORTS), trimming and dropping blanks.
+func SplitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		if f = strings.TrimSpace(f); f != "" {

@@ -87,8 +87,8 @@ func (m *Main) ParseFlags(args []string) error {
 	if c.Subnets, err = relay.ParseSubnets(subnets); err != nil {
 		return fmt.Errorf("-subnets: %w", err)
 	}
-	c.WinRMTransports = relay.SplitSecrets(transports)
-	c.Secrets = relay.SplitSecrets(m.getenv("RELAY_SECRETS"))
+	c.WinRMTransports = relay.SplitList(transports)
+	c.Secrets = relay.SplitList(m.getenv("RELAY_SECRETS"))
 	if m.LogFormat != "json" && m.LogFormat != "text" {
 		return fmt.Errorf("-log-format must be json or text, got %q", m.LogFormat)
 	}
