@@ -58,7 +58,7 @@ FUZZTIME ?= 15s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime=200x ./internal/hosts
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDSN$$' -fuzztime $(FUZZTIME) -fuzzminimizetime=200x ./internal/config
-	@for pkg in ./internal/labstation ./internal/labsim ./internal/netaddr ./internal/winrm; do \
+	@for pkg in ./internal/labstation ./internal/labsim ./internal/netaddr ./internal/winrm ./internal/relayproto ./relay; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime=200x $$pkg || exit 1; \
 		done; \
@@ -232,3 +232,17 @@ build-MigrateFunction: lambda-catalog
 
 clean:
 	rm -rf bin .aws-sam
+
+# The relay binary for Linux and Windows (issue 10).
+relay-bin:
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '-s -w' -o bin/ops-relay ./relay/cmd/ops-relay
+	CGO_ENABLED=0 GOOS=windows $(GO) build -trimpath -ldflags '-s -w' -o bin/ops-relay.exe ./relay/cmd/ops-relay
+
+# Issue 10: the relay's idle memory (goal <= 20 MB), the latency it adds
+# to a command on loopback (goal p99 <= 3 ms), and a batch heartbeat read
+# of 500 labsim stations through it against direct polling.
+bench-relay:
+	mkdir -p bench
+	{ $(GO) test -run '^$$' -bench 'IdleRSS' -benchtime 1x -count 3 ./relay/cmd/ops-relay; \
+	  $(GO) test -run '^$$' -bench 'Overhead|CommandLatency' -benchtime 2000x ./relay; \
+	  $(GO) test -run '^$$' -bench 'Batch500' -benchtime 3x -timeout 20m ./relay; } | tee bench/relay.txt

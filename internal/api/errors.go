@@ -27,12 +27,13 @@ var statusOf = map[ops.Code]int{
 	ops.CodePolicyRefused:     http.StatusBadRequest,
 	ops.CodeReservationNotFnd: http.StatusNotFound,
 	// API.md: a timeline without a database is a 500 with its own message.
-	ops.CodeDBNotConfigured: http.StatusInternalServerError,
-	ops.CodeConfigInvalid:   http.StatusUnprocessableEntity,
-	ops.CodeHostUnreachable: http.StatusBadGateway,
-	ops.CodeStationError:    http.StatusBadGateway,
-	ops.CodeTimeout:         http.StatusGatewayTimeout,
-	ops.CodeInternal:        http.StatusInternalServerError,
+	ops.CodeDBNotConfigured:  http.StatusInternalServerError,
+	ops.CodeConfigInvalid:    http.StatusUnprocessableEntity,
+	ops.CodeHostUnreachable:  http.StatusBadGateway,
+	ops.CodeStationError:     http.StatusBadGateway,
+	ops.CodeRelayUnreachable: http.StatusBadGateway,
+	ops.CodeTimeout:          http.StatusGatewayTimeout,
+	ops.CodeInternal:         http.StatusInternalServerError,
 
 	ops.CodeSchedulerNotConfigured: http.StatusServiceUnavailable,
 }

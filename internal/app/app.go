@@ -30,6 +30,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/scheduler"
 	"github.com/ops-worker/ops-worker/internal/store"
 	"github.com/ops-worker/ops-worker/internal/telemetry"
@@ -189,15 +190,29 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	}
 
 	a.lab = newLazyLab(cfg, a.logger, o.Observers)
+	// Hosts whose entry names a relay, or all with OPS_RELAY_URL, go
+	// through one; the others directly. Without OPS_RELAY_SECRET a host
+	// naming a relay fails (CONFIG_INVALID) rather than go direct.
+	if cfg.RelayURL != "" {
+		if err := relayclient.CheckURL(cfg.RelayURL); err != nil {
+			return nil, fmt.Errorf("OPS_RELAY_URL: %w", err)
+		}
+	}
+	rr := newRelayRouter(cfg, a.lab)
+	var relayPing func(context.Context) error
+	if cfg.RelayURL != "" {
+		relayPing = rr.Ping
+	}
 
 	a.service = &ops.Service{
-		Registry: a.hosts,
-		Lab:      a.lab,
-		Settings: Settings(cfg),
-		Logger:   a.logger,
-		Version:  firstNonEmpty(o.Version, Version()),
-		DBKind:   a.dbKind,
-		Polls:    o.Observers.Polls,
+		Registry:  a.hosts,
+		Lab:       rr,
+		RelayPing: relayPing,
+		Settings:  Settings(cfg),
+		Logger:    a.logger,
+		Version:   firstNonEmpty(o.Version, Version()),
+		DBKind:    a.dbKind,
+		Polls:     o.Observers.Polls,
 	}
 	// The interface field stays nil without a database: a typed nil
 	// *store.Store in it would look configured and panic on first use.
@@ -227,7 +242,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		a.logger.Warn("LAB_MANAGER_TOKEN is not set: every /api/* route answers 503 until it is")
 	}
 	if cfg.RelayURL != "" {
-		a.logger.Warn("OPS_RELAY_URL is set but the relay client is not built yet: hosts are reached directly", "relay_url", cfg.RelayURL)
+		a.logger.Info("relay mode: hosts are reached through the relay", "relay_url", cfg.RelayURL)
 	}
 
 	a.handler = newHandler(handlerDeps{

@@ -255,8 +255,11 @@ func (c *Config) validate() error {
 			return fmt.Errorf("MYSQL_DSN: %w", err)
 		}
 	}
-	if (c.RelayURL == "") != (c.RelaySecret == "") {
-		return fmt.Errorf("OPS_RELAY_URL and OPS_RELAY_SECRET: set both or neither")
+	// OPS_RELAY_SECRET alone is allowed: it signs for the hosts whose
+	// catalog entry names a relay ("relay": URL) while the others are
+	// reached directly (issue 10).
+	if c.RelayURL != "" && c.RelaySecret == "" {
+		return fmt.Errorf("OPS_RELAY_URL and OPS_RELAY_SECRET: OPS_RELAY_URL needs OPS_RELAY_SECRET")
 	}
 	return nil
 }

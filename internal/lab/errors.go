@@ -54,6 +54,10 @@ var (
 	// ErrConfig: the host entry or the worker's set-up cannot be used as it
 	// is (an unreadable CA file, Kerberos without a realm, no waker).
 	ErrConfig = errors.New("host configuration unusable")
+	// ErrRelayUnreachable: the host is reached through a relay, and the
+	// relay did not answer (connection refused, TLS failure, an answer
+	// that is not the relay protocol). The station itself was not tried.
+	ErrRelayUnreachable = errors.New("relay unreachable")
 )
 
 // Error is the error of every Lab method.
@@ -92,7 +96,7 @@ func kindOf(err error) error {
 	if errors.As(err, &le) {
 		return le.Kind
 	}
-	for _, k := range []error{ErrPolicy, ErrHostDown, ErrWinRMClosed, ErrMACRequired, ErrCommandNotAllowed, ErrArgument, ErrRemote, ErrUnreachable} {
+	for _, k := range []error{ErrRelayUnreachable, ErrPolicy, ErrHostDown, ErrWinRMClosed, ErrMACRequired, ErrCommandNotAllowed, ErrArgument, ErrRemote, ErrUnreachable} {
 		if errors.Is(err, k) {
 			return k
 		}

@@ -36,6 +36,7 @@ const (
 	CodeHostUnreachable   Code = "HOST_UNREACHABLE"
 	CodeStationError      Code = "STATION_ERROR" // the station answered, but not usefully
 	CodeTimeout           Code = "TIMEOUT"
+	CodeRelayUnreachable  Code = "RELAY_UNREACHABLE" // the relay did not answer (issue 10)
 	CodeInternal          Code = "INTERNAL_ERROR"
 	// CodeSchedulerNotConfigured: a tick route of a handler without ticks.
 	CodeSchedulerNotConfigured Code = "SCHEDULER_NOT_CONFIGURED"

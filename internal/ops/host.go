@@ -146,6 +146,9 @@ func (s *Service) pollStates(ctx context.Context) (map[string]store.PollState, e
 	return r.PollStates(ctx)
 }
 
+// relayPingTimeout bounds the relay ping of Health.
+const relayPingTimeout = 2 * time.Second
+
 // healthTimeout bounds the database ping and flag read of Health.
 const healthTimeout = 3 * time.Second
 
@@ -173,8 +176,16 @@ func (s *Service) Health(ctx context.Context) HealthResponse {
 		}
 	}
 	if s.Settings.RelayConfigured {
-		// Reachability is the relay issue's; until then only "configured".
 		out.Relay = &Relay{Configured: true}
+		if s.RelayPing != nil {
+			pctx, pcancel := context.WithTimeout(ctx, relayPingTimeout)
+			err := s.RelayPing(pctx)
+			pcancel()
+			if err != nil {
+				s.log().WarnContext(ctx, "health: relay ping failed", "err", err)
+			}
+			out.Relay.Reachable = err == nil
+		}
 	}
 	return out
 }

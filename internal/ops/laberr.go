@@ -22,6 +22,8 @@ func fromLab(host string, err error) *Error {
 		ne *labstation.NotAllowedError
 	)
 	switch {
+	case errors.Is(err, lab.ErrRelayUnreachable):
+		return Wrap(CodeRelayUnreachable, fmt.Sprintf("the relay for host '%s' did not answer", name), err)
 	case errors.Is(err, lab.ErrPolicy) && errors.As(err, &pe):
 		return Wrap(CodePolicyRefused, "override refused: "+pe.Error(), err)
 	case errors.Is(err, lab.ErrPolicy):

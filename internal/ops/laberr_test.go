@@ -55,6 +55,7 @@ func TestLabErrorMapping(t *testing.T) {
 		lab.ErrMACRequired:       ops.CodeBadRequest,
 		lab.ErrConfig:            ops.CodeConfigInvalid,
 		lab.ErrPolicy:            ops.CodePolicyRefused,
+		lab.ErrRelayUnreachable:  ops.CodeRelayUnreachable,
 	} {
 		s := &ops.Service{Registry: hosts.NewStaticRegistry(cat),
 			Lab: errLab{&lab.Error{Op: "run command", Host: "lab-ws-01", Kind: kind, Err: cause}}}

@@ -32,6 +32,9 @@ type Service struct {
 	// Polls, when set, is told the outcome of every heartbeat poll
 	// (metrics); nil: nothing is observed.
 	Polls PollObserver
+	// RelayPing, when set, asks the relay whether it answers (Health's
+	// relay.reachable); nil: reachable is false.
+	RelayPing func(ctx context.Context) error
 }
 
 // Settings are the configuration values the use cases read (config.Config

@@ -1,0 +1,168 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/relayproto"
+	"github.com/ops-worker/ops-worker/internal/wake"
+	"github.com/ops-worker/ops-worker/internal/winrm"
+)
+
+// Config is the relay's own configuration (relay/cmd/ops-relay reads it
+// from flags and RELAY_* variables).
+type Config struct {
+	Listen  string // host:port
+	TLSCert string // PEM files; both empty: plain HTTP, loopback only
+	TLSKey  string
+	// Secrets are the accepted shared secrets (RELAY_SECRETS=new,old):
+	// one, or two during a rotation.
+	Secrets []string
+	// HostsPath is the relay's own catalog (the hosts.json schema, WinRM
+	// credentials included: they never leave the relay).
+	HostsPath string
+	// Subnets are where magic packets may be sent.
+	Subnets []netip.Prefix
+
+	WinRMCAFile      string
+	WinRMTransports  []string // nil: every transport (winrm.Transports)
+	AllowedCommands  []string // nil: labstation.DefaultAllowList
+	OperationTimeout time.Duration
+	CommandTimeout   time.Duration
+	HeartbeatStale   time.Duration
+	ICMP             string // wake.Waker.ICMP: "" (auto) or "off"
+	ReplayCacheSize  int
+	InFlightPerHost  int
+}
+
+// Validate checks what can be checked without the network.
+func (c Config) Validate() error {
+	var errs []error
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("TLS: give both the certificate and the key, or neither"))
+	}
+	if c.TLSCert == "" && !loopbackAddr(c.Listen) {
+		errs = append(errs, fmt.Errorf("listen address %q: plain HTTP is only allowed on a loopback address; give a TLS certificate and key", c.Listen))
+	}
+	if len(c.Secrets) == 0 || len(c.Secrets) > 2 {
+		errs = append(errs, fmt.Errorf("RELAY_SECRETS: give one secret, or two (new,old) during a rotation; got %d", len(c.Secrets)))
+	}
+	for i, s := range c.Secrets {
+		if len(s) < relayproto.MinSecretLen {
+			errs = append(errs, fmt.Errorf("RELAY_SECRETS: secret %d is shorter than %d characters", i+1, relayproto.MinSecretLen))
+		}
+	}
+	if c.HostsPath == "" {
+		errs = append(errs, errors.New("host catalog path is required"))
+	}
+	if len(c.Subnets) == 0 {
+		errs = append(errs, errors.New("RELAY_SUBNETS: give the subnets magic packets may go to (e.g. 10.1.2.0/24)"))
+	}
+	return errors.Join(errs...)
+}
+
+// loopbackAddr says whether host:port names a loopback IP (or localhost).
+func loopbackAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// ParseSubnets parses a comma-separated list of prefixes (a bare address
+// is its own /32 or /128).
+func ParseSubnets(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("subnet %q: %w", f, err)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("subnet %q: %w", f, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// SplitList splits a comma-separated list (RELAY_SECRETS,
+// RELAY_WINRM_TRANSPORTS), trimming and dropping blanks.
+func SplitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// New builds the relay: loads the catalog, builds lab.Direct the way the
+// worker does in direct mode (internal/app), and the verifier. Close the
+// returned WinRM client when done.
+func New(c Config, logger *slog.Logger) (*Server, *winrm.Client, error) {
+	if err := c.Validate(); err != nil {
+		return nil, nil, err
+	}
+	cat, warns, err := hosts.LoadFileWith(c.HostsPath, hosts.Options{})
+	for _, w := range warns {
+		logger.Warn("host catalog: "+w, "path", c.HostsPath)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	transports := c.WinRMTransports
+	if transports == nil {
+		transports = winrm.Transports
+	}
+	allowed := c.AllowedCommands
+	if allowed == nil {
+		allowed = labstation.DefaultAllowList()
+	}
+	client := winrm.New(winrm.Config{OperationTimeout: c.OperationTimeout, CommandTimeout: c.CommandTimeout, Logger: logger})
+	d := &lab.Direct{
+		WinRM:        client,
+		Waker:        &wake.Waker{Logger: logger, ICMP: c.ICMP},
+		GlobalCAFile: c.WinRMCAFile,
+		// Credentials never travel, so no request may override them.
+		Policy:          lab.Policy{AllowedTransports: append([]string{}, transports...)},
+		AllowedCommands: allowed,
+		StaleAfter:      c.HeartbeatStale,
+	}
+	secrets := make([][]byte, len(c.Secrets))
+	for i, s := range c.Secrets {
+		secrets[i] = []byte(s)
+	}
+	s := &Server{
+		Catalog:  cat,
+		Lab:      d,
+		Subnets:  append([]netip.Prefix(nil), c.Subnets...),
+		Verifier: &relayproto.Verifier{Secrets: secrets, Replay: &relayproto.ReplayCache{Size: c.ReplayCacheSize}},
+		InFlight: c.InFlightPerHost,
+		Logger:   logger,
+	}
+	return s, client, nil
+}
