@@ -167,3 +167,32 @@ func TestE2E_RelayUnreachable(t *testing.T) {
 		t.Errorf("labsim received %d commands", n)
 	}
 }
+
+// The heartbeat tick reads the stations behind a relay in one signed batch
+// request (not one request per station), and stores every heartbeat.
+func TestE2E_RelayHeartbeatTickBatch(t *testing.T) {
+	e, relayLogs := startRelayMode(t, e2eOpts{hosts: []labsim.HostOptions{{}, {}, {}}})
+	r := e.do(t, "POST", "/api/ticks/heartbeats", nil)
+	if r.code != 200 || r.body["polled"] != 3.0 || r.body["ok"] != 3.0 {
+		t.Fatalf("heartbeat tick through the relay: %s", r)
+	}
+	var batches, singles int
+	for _, line := range strings.Split(relayLogs.String(), "\n") {
+		switch {
+		case strings.Contains(line, `"action":"heartbeats"`):
+			batches++
+		case strings.Contains(line, `"action":"heartbeat"`):
+			singles++
+		}
+	}
+	if batches != 1 || singles != 0 {
+		t.Errorf("relay saw %d batch and %d single heartbeat requests, want 1 and 0:\n%s", batches, singles, relayLogs)
+	}
+	hs := arr(t, e.do(t, "GET", "/api/hosts", nil).body["hosts"], "hosts")
+	for _, h := range hs {
+		hm := obj(t, h, "host")
+		if hm["heartbeat"] == nil {
+			t.Errorf("host %v: no heartbeat stored after the tick", hm["name"])
+		}
+	}
+}

@@ -30,6 +30,7 @@ type relayRouter struct {
 var (
 	_ lab.Lab         = (*relayRouter)(nil)
 	_ lab.BatchReader = (*relayRouter)(nil)
+	_ lab.Router      = (*relayRouter)(nil)
 )
 
 func newRelayRouter(cfg config.Config, direct lab.Lab) *relayRouter {
@@ -70,6 +71,12 @@ func (r *relayRouter) pick(h hosts.Host) (lab.Lab, string) {
 		return r.direct, ""
 	}
 	return r.client(url), url
+}
+
+// Relayed reports whether h goes through a relay.
+func (r *relayRouter) Relayed(h hosts.Host) bool {
+	_, url := r.pick(h)
+	return url != ""
 }
 
 func (r *relayRouter) Wake(ctx context.Context, h hosts.Host, o lab.WakeOptions) (lab.WakeResult, error) {

@@ -19,6 +19,14 @@ type BatchReader interface {
 	ReadHeartbeats(ctx context.Context, hs []hosts.Host, includeEvents bool) []HeartbeatResult
 }
 
+// Router is an optional interface of a Lab that reaches some hosts through
+// a relay: Relayed reports whether h is one of them (a heartbeat tick reads
+// those in batches, one signed request per relay, instead of one request per
+// host from wherever the tick runs).
+type Router interface {
+	Relayed(h hosts.Host) bool
+}
+
 // HeartbeatResult is one host's part of a batch read.
 type HeartbeatResult struct {
 	Host string // the catalog name

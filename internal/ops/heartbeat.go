@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
@@ -35,6 +36,36 @@ func (s *Service) PollHeartbeat(ctx context.Context, r PollRequest) (PollRespons
 	include := r.IncludeEvents == nil || *r.IncludeEvents
 	start := time.Now()
 	read, err := s.Lab.ReadHeartbeat(ctx, h, include)
+	return s.finishPoll(ctx, h, start, read, err)
+}
+
+// BatchPoll is one host's part of PollHeartbeats.
+type BatchPoll struct {
+	Host     string
+	Response PollResponse
+	Err      error // an *Error, as PollHeartbeat returns
+}
+
+// PollHeartbeats polls many catalog hosts in one lab.ReadHeartbeats call
+// (one signed request per relay when the Lab goes through relays), then
+// stores and answers each as PollHeartbeat does. The results are in the
+// order of hs.
+func (s *Service) PollHeartbeats(ctx context.Context, hs []hosts.Host) []BatchPoll {
+	start := time.Now()
+	reads := lab.ReadHeartbeats(ctx, s.Lab, hs, true, 0)
+	out := make([]BatchPoll, len(hs))
+	for i, h := range hs {
+		resp, err := s.finishPoll(ctx, h, start, reads[i].Read, reads[i].Err)
+		out[i] = BatchPoll{Host: h.Name, Response: resp, Err: err}
+	}
+	return out
+}
+
+// finishPoll observes, stores and answers one heartbeat read.
+func (s *Service) finishPoll(ctx context.Context, h hosts.Host, start time.Time, read lab.HeartbeatRead, err error) (PollResponse, error) {
+	if err == nil && read.Heartbeat == nil {
+		err = &lab.Error{Op: "read heartbeat", Host: h.Name, Kind: lab.ErrProtocol, Err: errors.New("no heartbeat in a successful read")}
+	}
 	s.observePoll(h.Name, start, read, err)
 	if err != nil {
 		e := fromLab(h.Name, err)

@@ -2,11 +2,13 @@ package scheduler
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/store"
 )
@@ -127,7 +129,48 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 	}
 
 	var mu sync.Mutex
+	add := func(r HostResult, f *PollFailure) {
+		notStored := r.Failures < 0
+		if notStored {
+			r.Failures = 0
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		sum.Polled++
+		sum.Results = append(sum.Results, r)
+		if f != nil {
+			sum.Failed++
+			if len(sum.Failures) < maxListedFailures {
+				sum.Failures = append(sum.Failures, *f)
+			}
+			return
+		}
+		sum.OK++
+		if r.Stale {
+			sum.Stale++
+		}
+		if notStored {
+			sum.NotStored++
+		}
+	}
+	// Stations behind a relay are read in batches, one signed request per
+	// relay and batch (issue 10: not one round trip per station from a
+	// cloud region); the relay bounds each station's read itself.
+	todo, relayed := splitRelayed(s.Service.Lab, todo)
 	var wg sync.WaitGroup
+	for part := range slices.Chunk(relayed, relayBatch) {
+		wg.Go(func() {
+			bctx, cancel := context.WithTimeout(ctx, batchTimeout(cfg.PollTimeout, len(part)))
+			defer cancel()
+			t0 := time.Now()
+			polls := s.Service.PollHeartbeats(bctx, part)
+			d := time.Since(t0)
+			for i, p := range polls {
+				prev := states[strings.ToLower(part[i].Name)]
+				add(s.recordPoll(ctx, bctx, cfg, part[i], prev, p.Response, p.Err, d))
+			}
+		})
+	}
 	sem := make(chan struct{}, cfg.PollConcurrency)
 	for _, h := range todo {
 		select {
@@ -142,29 +185,7 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 		go func(h hosts.Host, prev store.PollState) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r, f := s.pollOne(ctx, cfg, h, prev)
-			notStored := r.Failures < 0
-			if notStored {
-				r.Failures = 0
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			sum.Polled++
-			sum.Results = append(sum.Results, r)
-			if f != nil {
-				sum.Failed++
-				if len(sum.Failures) < maxListedFailures {
-					sum.Failures = append(sum.Failures, *f)
-				}
-				return
-			}
-			sum.OK++
-			if r.Stale {
-				sum.Stale++
-			}
-			if notStored {
-				sum.NotStored++
-			}
+			add(s.pollOne(ctx, cfg, h, prev))
 		}(h, states[strings.ToLower(h.Name)])
 	}
 	wg.Wait()
@@ -179,7 +200,41 @@ func (s *Scheduler) pollOne(ctx context.Context, cfg Config, h hosts.Host, prev 
 	t0 := time.Now()
 	include := true
 	resp, err := s.Service.PollHeartbeat(pctx, ops.PollRequest{Host: h.Name, IncludeEvents: &include})
-	r := HostResult{Host: h.Name, Duration: time.Since(t0)}
+	return s.recordPoll(ctx, pctx, cfg, h, prev, resp, err, time.Since(t0))
+}
+
+// Batches of relayed stations: at most relayBatch stations a request (the
+// relay takes up to 5,000), each batch given the time of its stations read
+// relayParallel at a time (the relay's own parallelism), plus one.
+const (
+	relayBatch    = 500
+	relayParallel = 32
+)
+
+func batchTimeout(perPoll time.Duration, n int) time.Duration {
+	return perPoll * time.Duration(1+(n+relayParallel-1)/relayParallel)
+}
+
+// splitRelayed separates the stations that l reaches through a relay.
+func splitRelayed(l lab.Lab, hs []hosts.Host) (direct, relayed []hosts.Host) {
+	r, ok := l.(lab.Router)
+	if !ok {
+		return hs, nil
+	}
+	for _, h := range hs {
+		if r.Relayed(h) {
+			relayed = append(relayed, h)
+		} else {
+			direct = append(direct, h)
+		}
+	}
+	return direct, relayed
+}
+
+// recordPoll turns one poll's outcome into the station's result and
+// back-off. pctx is the poll's own context (its deadline tells a timeout).
+func (s *Scheduler) recordPoll(ctx, pctx context.Context, cfg Config, h hosts.Host, prev store.PollState, resp ops.PollResponse, err error, d time.Duration) (HostResult, *PollFailure) {
+	r := HostResult{Host: h.Name, Duration: d}
 	if err != nil {
 		code, msg := string(ops.CodeInternal), err.Error()
 		if e, ok := ops.AsError(err); ok {
