@@ -229,6 +229,10 @@ build-OpenapiFunction: lambda-catalog
 	$(call lambda_artifact,openapi)
 build-MigrateFunction: lambda-catalog
 	$(call lambda_artifact,migrate)
+build-TickHeartbeatsFunction: lambda-catalog
+	$(call lambda_artifact,tick-heartbeats)
+build-TickReservationsFunction: lambda-catalog
+	$(call lambda_artifact,tick-reservations)
 
 clean:
 	rm -rf bin .aws-sam
