@@ -145,3 +145,51 @@ func TestReservationTick_BackToBack(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "station powered down after B", st.Asleep)
 }
+
+// The end flow's look-ahead is START_LEAD: a booking that starts within it
+// after the end flow runs keeps the station up (lab 1: B 90 s after A's
+// end, so 30 s after A's end flow); one starting later does not (lab 2: D
+// 5 minutes after C's end: C is released and powered down as usual, and D's
+// start wakes the station again).
+func TestReservationTick_EndLooksAheadStartLead(t *testing.T) {
+	w := newWorld(t, 2, nil)
+	a := w.newApp(t, nil)
+	db := w.db(t)
+	ctx := context.Background()
+	now := w.clock.Now()
+	end := now.Add(-61 * time.Second) // A's and C's end flows are due now
+	book(t, db, []booking{
+		{id: "r-A", lab: "1", start: end.Add(-time.Hour), end: end, status: "ACTIVE"},
+		{id: "r-B", lab: "1", start: end.Add(90 * time.Second), end: end.Add(time.Hour)},
+		{id: "r-C", lab: "2", start: end.Add(-time.Hour), end: end, status: "ACTIVE"},
+		{id: "r-D", lab: "2", start: end.Add(5 * time.Minute), end: end.Add(time.Hour)},
+	})
+	sum, err := a.Scheduler().ReservationTick(ctx, scheduler.Event{Source: "test"})
+	if err != nil || sum.End.Succeeded != 2 {
+		t.Fatalf("end phase: %+v %v (log %s)", sum.End, err, w.logs)
+	}
+	for id, want := range map[string]string{"r-A": "COMPLETED", "r-C": "COMPLETED", "r-B": "ACTIVE", "r-D": "CONFIRMED"} {
+		if got := statusOf(t, db, id); got != want {
+			t.Errorf("%s is %s, want %s", id, got, want)
+		}
+	}
+	var one []string
+	for _, c := range w.sim.Host("lab-ws-001").Commands() {
+		one = append(one, c.CommandLine)
+	}
+	if j := strings.Join(one, "\n"); strings.Contains(j, "release-session") || strings.Contains(j, "power ") {
+		t.Errorf("lab-ws-001 (B follows within the lead) ran %q", one)
+	}
+	var two []string
+	for _, c := range w.sim.Host("lab-ws-002").Commands() {
+		two = append(two, c.CommandLine)
+	}
+	if j := strings.Join(two, "\n"); !strings.Contains(j, "release-session") || !strings.Contains(j, "power shutdown") {
+		t.Errorf("lab-ws-002 (D starts after the lead) ran %q", two)
+	}
+	waitFor(t, 5*time.Second, "lab-ws-002 powered down", w.sim.Host("lab-ws-002").Asleep)
+	recs, _, err := a.Store().ListOperations(ctx, "r-A", 10, 0)
+	if err != nil || len(recs) != 1 || recs[0].Message != "Release and power skipped: reservation r-B follows on the same lab" {
+		t.Errorf("r-A records: %+v %v", recs, err)
+	}
+}
