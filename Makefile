@@ -103,8 +103,13 @@ labsim:
 # `make run`: the whole worker with nothing to set up. RUN_HOSTS simulated
 # Lab Stations (labsim) on fixed loopback ports, with a CA kept in .run/ so
 # .run/hosts.json stays valid from one run to the next; the local server on
-# 127.0.0.1:RUN_PORT with the embedded in-memory database (holding one demo
-# reservation, demo-1 for lab 1) and a demo token.
+# 127.0.0.1:RUN_PORT with the embedded in-memory database and a demo token.
+# The database holds two demo reservations: demo-1 (lab 1, tomorrow) for the
+# README's curl lines, and demo-2 (lab 2 on lab-ws-02, which labsim starts
+# asleep) from 3 minutes after start-up for 3 minutes, which the reservation
+# tick (on, every RUN_SCAN_INTERVAL s) wakes, prepares and marks ACTIVE, then
+# releases, powers off and marks COMPLETED. With RUN_MYSQL_DSN there are no
+# demo reservations and the tick stays off (it would act on real bookings).
 # Ctrl-C stops the server gracefully, then labsim. Every packet stays on
 # loopback (the catalog's broadcast address is 127.0.0.1).
 RUN_DIR       := .run
@@ -113,13 +118,15 @@ RUN_BASE_PORT ?= 29500
 RUN_PORT      ?= 8081
 RUN_TOKEN     ?= dev-token
 RUN_MYSQL_DSN ?=
+RUN_SCAN_INTERVAL ?= 10
+RUN_DEMO = $(if $(RUN_MYSQL_DSN),,$(shell [ $(RUN_HOSTS) -ge 2 ] && echo yes))
 
 run:
 	@mkdir -p $(RUN_DIR)
 	$(GO) build -o $(RUN_DIR)/labsim ./cmd/labsim
 	$(GO) build -o $(RUN_DIR)/ops-worker ./cmd/ops-worker
 	@rm -f $(RUN_DIR)/hosts.json; \
-	$(RUN_DIR)/labsim -hosts $(RUN_HOSTS) -base-port $(RUN_BASE_PORT) -ca-dir $(RUN_DIR)/labsim-ca \
+	$(RUN_DIR)/labsim -hosts $(RUN_HOSTS) -base-port $(RUN_BASE_PORT) -ca-dir $(RUN_DIR)/labsim-ca $(if $(RUN_DEMO),-asleep-hosts lab-ws-02) \
 		-out $(RUN_DIR)/hosts.json >$(RUN_DIR)/labsim.log 2>&1 & labsim=$$!; \
 	trap 'kill $$labsim 2>/dev/null; wait $$labsim 2>/dev/null' EXIT; \
 	for i in $$(seq 100); do [ -s $(RUN_DIR)/hosts.json ] && break; kill -0 $$labsim 2>/dev/null || break; sleep 0.1; done; \
@@ -128,13 +135,21 @@ run:
 	echo "ops-worker demo on http://127.0.0.1:$(RUN_PORT): $(RUN_HOSTS) simulated Lab Stations (lab-ws-01..), labsim log in $(RUN_DIR)/labsim.log"; \
 	echo "API token: $(RUN_TOKEN)  (LAB_MANAGER_TOKEN for this local demo only: never use it anywhere else)"; \
 	echo "Database: $(if $(RUN_MYSQL_DSN),the one RUN_MYSQL_DSN names,in memory: everything is lost when the server stops)"; \
-	$(if $(RUN_MYSQL_DSN),,echo "Reservation demo-1 (lab 1 on lab-ws-01, CONFIRMED) is in the database for the timeline.";) \
+	$(if $(RUN_MYSQL_DSN),,echo "Reservation demo-1 (lab 1 on lab-ws-01, CONFIRMED, tomorrow) is in the database for the curl lines of README.md.";) \
+	if [ -n "$(RUN_DEMO)" ]; then \
+	echo "Automation demo: reservation demo-2 (lab 2 on lab-ws-02, asleep now) starts in 3 minutes and lasts 3. The reservation tick"; \
+	echo "  (every $(RUN_SCAN_INTERVAL) s) wakes and prepares lab-ws-02 about 1 minute from now (2 min before the start) and marks demo-2 ACTIVE;"; \
+	echo "  a minute after its end (about 7 minutes from now) it releases lab-ws-02, powers it off and marks demo-2 COMPLETED."; \
+	echo "  The server logs the exact times (\"demo: reservation demo-2 ...\"). Watch each step land in the timeline:"; \
+	echo "  curl -s -H 'X-Lab-Manager-Token: $(RUN_TOKEN)' 'localhost:$(RUN_PORT)/api/reservations/timeline?reservationId=demo-2'"; \
+	fi; \
 	echo "Try:  curl -s localhost:$(RUN_PORT)/health"; \
 	echo "      curl -s -H 'X-Lab-Manager-Token: $(RUN_TOKEN)' localhost:$(RUN_PORT)/api/hosts"; \
 	echo "Stop: Ctrl-C"; \
 	echo; \
 	OPS_CONFIG=$(RUN_DIR)/hosts.json OPS_BIND=127.0.0.1 OPS_PORT=$(RUN_PORT) \
 	MYSQL_DSN='$(RUN_MYSQL_DSN)' LAB_MANAGER_TOKEN='$(RUN_TOKEN)' OPS_AUTH_DISABLED=false \
+	$(if $(RUN_DEMO),OPS_RESERVATION_AUTOMATION=true OPS_RESERVATION_SCAN_INTERVAL=$(RUN_SCAN_INTERVAL)) \
 	$(RUN_DIR)/ops-worker -log-format text $(if $(RUN_MYSQL_DSN),,-demo-reservation)
 
 # `make image`: the local server as a container image FROM scratch (see
@@ -229,6 +244,10 @@ build-OpenapiFunction: lambda-catalog
 	$(call lambda_artifact,openapi)
 build-MigrateFunction: lambda-catalog
 	$(call lambda_artifact,migrate)
+build-TickHeartbeatsFunction: lambda-catalog
+	$(call lambda_artifact,tick-heartbeats)
+build-TickReservationsFunction: lambda-catalog
+	$(call lambda_artifact,tick-reservations)
 
 clean:
 	rm -rf bin .aws-sam

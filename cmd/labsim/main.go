@@ -19,6 +19,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,9 +33,11 @@ type Main struct {
 	Latency   time.Duration
 	BootDelay time.Duration
 	Asleep    bool
-	Out       string // hosts.json path; "" = stdout only
-	BasePort  int    // 0: ephemeral ports; else host i uses BasePort+3i .. +3i+2
-	CADir     string // "": a fresh CA removed on exit; else kept there
+	// AsleepHosts start asleep too, by name (lab-ws-02,...).
+	AsleepHosts []string
+	Out         string // hosts.json path; "" = stdout only
+	BasePort    int    // 0: ephemeral ports; else host i uses BasePort+3i .. +3i+2
+	CADir       string // "": a fresh CA removed on exit; else kept there
 
 	// Windows behaviours, on by default (see labsim.HostOptions): each can
 	// be relaxed for a benchmark.
@@ -56,6 +60,14 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.Latency, "latency", 0, "latency added to every WinRM request")
 	fs.DurationVar(&m.BootDelay, "boot-delay", 2*time.Second, "time from a magic packet to WinRM answering")
 	fs.BoolVar(&m.Asleep, "asleep", false, "start every host asleep")
+	fs.Func("asleep-hosts", "start these hosts asleep: `names`, comma-separated (lab-ws-02,lab-ws-03)", func(v string) error {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				m.AsleepHosts = append(m.AsleepHosts, n)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&m.Out, "out", "", "write hosts.json to this path")
 	fs.IntVar(&m.BasePort, "base-port", 0, "first of fixed ports: host i (0-based) gets HTTPS `N`+3i, HTTP N+3i+1, wake UDP N+3i+2 (0: ephemeral)")
 	fs.StringVar(&m.CADir, "ca-dir", "", "load the CA from `DIR` (labsim-ca.pem, labsim-ca-key.pem), or create it there, and keep it on exit")
@@ -100,8 +112,16 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	opts := labsim.Options{Logger: m.Logger, CADir: m.CADir}
+	for _, n := range m.AsleepHosts {
+		var i int
+		if _, err := fmt.Sscanf(n, "lab-ws-%d", &i); err != nil || i < 1 || i > m.Hosts || n != fmt.Sprintf("lab-ws-%02d", i) {
+			return fmt.Errorf("-asleep-hosts: no host %q among lab-ws-01..lab-ws-%02d", n, m.Hosts)
+		}
+	}
 	for i := 0; i < m.Hosts; i++ {
-		ho := labsim.HostOptions{Latency: m.Latency, BootDelay: m.BootDelay, Asleep: m.Asleep,
+		name := fmt.Sprintf("lab-ws-%02d", i+1) // labsim's default name
+		ho := labsim.HostOptions{Name: name, Latency: m.Latency, BootDelay: m.BootDelay,
+			Asleep:    m.Asleep || slices.Contains(m.AsleepHosts, name),
 			SleepMode: labsim.SleepMode(m.SleepMode), MaxShellsPerUser: m.MaxShells, IdleTimeout: m.IdleTimeout,
 			MaxEnvelopeSize: m.MaxEnvelope, OEMCodePage: m.CodePage}
 		if m.BasePort != 0 {

@@ -236,3 +236,30 @@ func TestMain_SleepFlag(t *testing.T) {
 		}
 	}
 }
+
+// -asleep-hosts puts only the named stations to sleep (make run's demo
+// reservation wakes lab-ws-02); an unknown name stops start-up.
+func TestMain_AsleepHosts(t *testing.T) {
+	m, stdout, cancel, done := startMain(t, "-hosts", "2", "-asleep-hosts", "lab-ws-02")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(stdout.String(), "CA file: ") { // written once m.sim is set
+		if time.Now().After(deadline) {
+			t.Fatal("labsim did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if m.sim.Host("lab-ws-01").Asleep() || !m.sim.Host("lab-ws-02").Asleep() {
+		t.Errorf("asleep: lab-ws-01 %v, lab-ws-02 %v; want false, true",
+			m.sim.Host("lab-ws-01").Asleep(), m.sim.Host("lab-ws-02").Asleep())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_ = m.Close()
+
+	bad := &Main{Hosts: 2, AsleepHosts: []string{"lab-ws-03"}, Stdout: io.Discard, Logger: slog.New(slog.DiscardHandler)}
+	if err := bad.Run(context.Background()); err == nil || !strings.Contains(err.Error(), `no host "lab-ws-03"`) {
+		t.Errorf("unknown host: %v", err)
+	}
+}

@@ -3,30 +3,76 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/app"
+	"github.com/ops-worker/ops-worker/internal/config"
 )
 
-// DemoReservationID is the reservation -demo-reservation adds.
-const DemoReservationID = "demo-1"
+// The reservations -demo-reservation adds (`make run`).
+const (
+	// DemoReservationID is driven by hand, by the README's curl lines: lab
+	// 1, CONFIRMED, tomorrow at this time for an hour, so the reservation
+	// tick leaves it alone while the demo runs.
+	DemoReservationID = "demo-1"
+	// DemoAutoReservationID is driven by the reservation tick
+	// (OPS_RESERVATION_AUTOMATION=true): lab 2, CONFIRMED, starting
+	// DemoAutoStartIn after start-up for DemoAutoLength. `make run` starts
+	// lab-ws-02 asleep, so its start flow wakes it.
+	DemoAutoReservationID = "demo-2"
+	DemoAutoLab           = "2"
+	DemoAutoStartIn       = 3 * time.Minute
+	DemoAutoLength        = 3 * time.Minute
+)
 
-// addDemoReservation puts one CONFIRMED booking of lab 1, from ten minutes
-// from now for an hour, into the embedded database's lab_reservations, so
-// the timeline of `make run` has a reservation to show. It refuses any
-// other database: lab_reservations belongs to the gateway's backend, and
-// the worker only ever changes its status.
+// addDemoReservation puts the demo's two CONFIRMED bookings (see
+// DemoReservationID and DemoAutoReservationID) into the embedded
+// database's lab_reservations. It refuses any other database:
+// lab_reservations belongs to the gateway's backend, and the worker only
+// ever changes its status.
 func addDemoReservation(ctx context.Context, a *app.App, now time.Time) error {
 	if a.DBKind() != app.DBEmbedded {
 		return fmt.Errorf("-demo-reservation needs the embedded database (MYSQL_DSN unset), not %s", a.DBKind())
 	}
-	start := now.UTC().Add(10 * time.Minute).Truncate(time.Second)
-	_, err := a.Store().DB.ExecContext(ctx,
-		`INSERT INTO lab_reservations (transaction_hash, user_id, wallet_address, lab_id, start_time, end_time, status)
-		 VALUES (?, 1, '0x0000000000000000000000000000000000000001', '1', ?, ?, 'CONFIRMED')`,
-		DemoReservationID, start, start.Add(time.Hour))
-	if err != nil {
-		return fmt.Errorf("demo reservation: %w", err)
+	now = now.UTC().Truncate(time.Second)
+	manual := now.Add(24 * time.Hour)
+	auto := now.Add(DemoAutoStartIn)
+	for _, r := range []struct {
+		id, lab    string
+		start, end time.Time
+	}{
+		{DemoReservationID, "1", manual, manual.Add(time.Hour)},
+		{DemoAutoReservationID, DemoAutoLab, auto, auto.Add(DemoAutoLength)},
+	} {
+		_, err := a.Store().DB.ExecContext(ctx,
+			`INSERT INTO lab_reservations (transaction_hash, user_id, wallet_address, lab_id, start_time, end_time, status)
+			 VALUES (?, 1, '0x0000000000000000000000000000000000000001', ?, ?, ?, 'CONFIRMED')`,
+			r.id, r.lab, r.start, r.end)
+		if err != nil {
+			return fmt.Errorf("demo reservation %s: %w", r.id, err)
+		}
 	}
 	return nil
+}
+
+// logDemoPlan says what the reservation tick will do with the automated
+// demo booking, and when (local times, as a terminal shows them).
+func logDemoPlan(log *slog.Logger, cfg config.Config, a *app.App, now time.Time) {
+	host := "(no host serves lab " + DemoAutoLab + ")"
+	if hs := a.Hosts().Catalog().ForLab(DemoAutoLab); len(hs) > 0 {
+		host = hs[0].Name
+	}
+	start := now.Truncate(time.Second).Add(DemoAutoStartIn)
+	end := start.Add(DemoAutoLength)
+	clock := func(t time.Time) string { return t.Local().Format("15:04:05") }
+	if !cfg.ReservationAutomation {
+		log.Info("demo: reservation "+DemoAutoReservationID+" waits for OPS_RESERVATION_AUTOMATION=true (the reservation tick is off)",
+			"lab_id", DemoAutoLab, "host", host, "start", clock(start), "end", clock(end))
+		return
+	}
+	log.Info(fmt.Sprintf("demo: reservation %s (lab %s on %s): woken and prepared from %s, ACTIVE; it ends at %s, then from %s released, powered off (%s) and COMPLETED",
+		DemoAutoReservationID, DemoAutoLab, host, clock(start.Add(-cfg.StartLead())), clock(end),
+		clock(end.Add(cfg.EndDelay())), cfg.ReservationEndPower),
+		"start", clock(start), "scan_interval", cfg.ScanInterval().String())
 }

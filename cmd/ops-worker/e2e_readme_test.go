@@ -312,6 +312,15 @@ func TestE2E_ReadmeCurlLines(t *testing.T) {
 		t.Errorf("lab-ws-01's WinRM port still accepts connections after the reservation end's power shutdown")
 	}
 
+	// The automation demo is announced, by the banner and by the server
+	// with its times (the tick itself is tested in internal/scheduler).
+	for _, want := range []string{"Automation demo: reservation demo-2", `msg="demo: reservation demo-2 (lab 2 on lab-ws-02)`,
+		"reservationId=demo-2"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("make run's output lacks %q:\n%s", want, out.String())
+		}
+	}
+
 	stop()
 	if !strings.Contains(out.String(), "stopped") {
 		t.Errorf("the server did not log a graceful stop:\n%s", out.String())

@@ -57,8 +57,10 @@ type Main struct {
 	// ShutdownTimeout bounds how long Close waits for requests in flight
 	// before cancelling them; 0: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
-	// DemoReservation adds reservation "demo-1" (lab 1, CONFIRMED, starting
-	// in ten minutes) to the embedded database, for `make run`.
+	// DemoReservation adds the demo's reservations to the embedded
+	// database, for `make run`: "demo-1" (lab 1, CONFIRMED, tomorrow), for
+	// the README's curl lines, and "demo-2" (lab 2, starting in three
+	// minutes, for three), for the reservation tick (see demo.go).
 	DemoReservation bool
 	// Healthcheck makes the program a probe instead of a server: GET
 	// /health of the server the same environment starts, exit 0 on 200
@@ -97,7 +99,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Addr, "addr", "", "listen on `host:port` instead of OPS_BIND:OPS_PORT (port 0: any free port)")
 	fs.StringVar(&m.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, else json), json or text")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long requests in flight may take to finish")
-	fs.BoolVar(&m.DemoReservation, "demo-reservation", false, "add reservation "+DemoReservationID+" (lab 1, CONFIRMED, starting in 10 minutes) to the embedded database")
+	fs.BoolVar(&m.DemoReservation, "demo-reservation", false, "add reservations "+DemoReservationID+" (lab 1, CONFIRMED, tomorrow) and "+DemoAutoReservationID+" (lab 2, starting in 3 minutes for 3, for OPS_RESERVATION_AUTOMATION) to the embedded database")
 	fs.BoolVar(&m.Healthcheck, "healthcheck", false, "probe instead of serving: GET /health of the server on OPS_BIND:OPS_PORT (-addr), loopback for 0.0.0.0; exit 0 on 200, else 1 (a container's HEALTHCHECK)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ops-worker [flags]\n\n"+
@@ -178,10 +180,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	if m.DemoReservation {
-		if err := addDemoReservation(ctx, m.app, time.Now()); err != nil {
+		now := time.Now()
+		if err := addDemoReservation(ctx, m.app, now); err != nil {
 			return err
 		}
-		m.log.Info("demo reservation added", "reservation_id", DemoReservationID, "lab_id", "1")
+		m.log.Info("demo reservations added", "reservation_ids", DemoReservationID+","+DemoAutoReservationID)
+		logDemoPlan(m.log, cfg, m.app, now)
 	}
 
 	addr := m.Addr

@@ -122,8 +122,17 @@ func TestMain_DemoReservation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetReservation(%s): %v", DemoReservationID, err)
 	}
-	if r.LabID != "1" || r.Status != "CONFIRMED" {
-		t.Errorf("demo reservation: %+v", r)
+	if r.LabID != "1" || r.Status != "CONFIRMED" || r.Start == nil || time.Until(*r.Start) < 23*time.Hour {
+		t.Errorf("demo reservation: %+v (want lab 1, CONFIRMED, tomorrow: out of the tick's reach)", r)
+	}
+	auto, err := m.app.Service().Store.GetReservation(context.Background(), DemoAutoReservationID)
+	if err != nil {
+		t.Fatalf("GetReservation(%s): %v", DemoAutoReservationID, err)
+	}
+	if auto.LabID != DemoAutoLab || auto.Status != "CONFIRMED" || auto.Start == nil || auto.End == nil ||
+		time.Until(*auto.Start) > DemoAutoStartIn || time.Until(*auto.Start) < DemoAutoStartIn-time.Minute ||
+		auto.End.Sub(*auto.Start) != DemoAutoLength {
+		t.Errorf("automated demo reservation: %+v", auto)
 	}
 }
 

@@ -141,6 +141,9 @@ func TestTemplate_Routes(t *testing.T) {
 	got := map[string]string{} // "METHOD path" -> logical id
 	for id, fn := range tpl.GetAllServerlessFunctionResources() {
 		for name, ev := range fn.Events {
+			if ev.Type == "Schedule" {
+				continue // the tick functions' (TestTemplate_TickSchedules)
+			}
 			if ev.Type != "HttpApi" || ev.Properties == nil || ev.Properties.HttpApiEvent == nil {
 				t.Errorf("%s: event %s is %s, want HttpApi", id, name, ev.Type)
 				continue
@@ -173,6 +176,44 @@ func TestTemplate_Routes(t *testing.T) {
 	}
 	for key, id := range got {
 		t.Errorf("template route %s (%s) is not in api.Routes", key, id)
+	}
+}
+
+// TestTemplate_TickSchedules: the tick functions (functions/tick-*) each
+// have exactly one EventBridge Schedule event at rate(1 minute), EventBridge's
+// finest, and no HTTP route; no other function has a schedule.
+func TestTemplate_TickSchedules(t *testing.T) {
+	tpl := openTemplate(t)
+	fns := tpl.GetAllServerlessFunctionResources()
+	ticks := 0
+	for _, d := range functionDirs(t) {
+		fn, ok := fns[logicalID(d)]
+		if !ok {
+			continue // TestTemplate_FoldersAndResources says so
+		}
+		var sched []string
+		for name, ev := range fn.Events {
+			if ev.Type == "Schedule" && ev.Properties != nil && ev.Properties.ScheduleEvent != nil {
+				sched = append(sched, ev.Properties.ScheduleEvent.Schedule)
+			} else if strings.HasPrefix(d, "tick-") {
+				t.Errorf("%s: event %s is %s, want only a Schedule", logicalID(d), name, ev.Type)
+			}
+		}
+		switch {
+		case strings.HasPrefix(d, "tick-"):
+			ticks++
+			if len(sched) != 1 || sched[0] != "rate(1 minute)" {
+				t.Errorf("%s: schedules %q, want one rate(1 minute)", logicalID(d), sched)
+			}
+			if fn.Timeout == nil {
+				t.Errorf("%s: no Timeout of its own (the HTTP functions' is API Gateway's 29 s)", logicalID(d))
+			}
+		case len(sched) > 0:
+			t.Errorf("%s: schedules %q on a function that is not a tick", logicalID(d), sched)
+		}
+	}
+	if ticks != 2 {
+		t.Errorf("%d tick functions under functions/, want 2 (tick-heartbeats, tick-reservations)", ticks)
 	}
 }
 

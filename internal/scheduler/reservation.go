@@ -26,8 +26,10 @@ type PhaseSummary struct {
 	Succeeded  int `json:"succeeded"`
 	Failed     int `json:"failed"`
 	// Skipped claims were not dispatched: the reservation changed since
-	// the scan (cancelled, moved on), its station stayed busy, or the tick
-	// ran out of time (given back, for the next tick).
+	// the scan (cancelled, moved on), its station stayed busy, the booking
+	// before it on the station still runs (a start deferred, see
+	// handOver), or the tick ran out of time (given back, for the next
+	// tick).
 	Skipped int `json:"skipped"`
 	// NoHost were recorded failed: no non-quarantined host serves the lab.
 	NoHost int `json:"noHost"`
@@ -77,6 +79,10 @@ var phases = []tickPhase{
 // non-quarantined host serves is recorded failed "No host mapping for lab
 // <id>". Stations are worked on Config.DispatchConcurrency at once, each
 // station's flows one after another under its database-wide lock.
+// Back-to-back bookings of one station hand over without the end flow of
+// the first releasing or powering down the station under the second, nor
+// the start flow of the second disturbing the first before its end (see
+// handOver).
 //
 // The error is for a phase whose scan or claim failed (both phases are
 // still tried); the summary says what was done anyway. A tick that dies
@@ -158,6 +164,7 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 	// One group per station, in the scan's (earliest first) order.
 	type group struct {
 		host   hosts.Host
+		labs   []string // the labs this station serves this tick
 		claims []store.Claimed
 	}
 	var order []*group
@@ -172,7 +179,7 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 		}
 		g := byHost[h.Name]
 		if g == nil {
-			g = &group{host: h}
+			g = &group{host: h, labs: stationLabs(h, hostFor)}
 			byHost[h.Name] = g
 			order = append(order, g)
 		}
@@ -211,7 +218,7 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 					skip(g.claims[i:], "tick ended before dispatch")
 					return
 				}
-				out := s.dispatch(ctx, cfg, ph, g.host, c)
+				out := s.dispatch(ctx, cfg, ph, g.host, g.labs, c)
 				mu.Lock()
 				switch out {
 				case outSucceeded:
@@ -229,6 +236,19 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 	}
 	wg.Wait()
 	return ps, nil
+}
+
+// stationLabs are the labs station h serves this tick: those of its
+// catalog entry that no other host wins (hostFor), the labs whose bookings
+// share the station.
+func stationLabs(h hosts.Host, hostFor func(string) (hosts.Host, bool)) []string {
+	var out []string
+	for _, l := range h.Labs {
+		if o, ok := hostFor(l); ok && o.Name == h.Name {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // dispatchConcurrency is Config.DispatchConcurrency, bounded by the
@@ -277,7 +297,8 @@ func (s *Scheduler) noHost(ctx context.Context, ph tickPhase, c store.Claimed) {
 }
 
 // dispatch runs one claimed reservation's flow and persists its outcome.
-func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h hosts.Host, c store.Claimed) outcome {
+// labs are the labs station h serves (see handOver).
+func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h hosts.Host, labs []string, c store.Claimed) outcome {
 	r := c.Reservation
 	// The scan is a moment old, and this tick may have waited for the
 	// station: go on only if the reservation is still due and still ours
@@ -298,6 +319,9 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 			s.log().ErrorContext(ctx, "reservation tick: claim not finished", "reservation", r.ReservationID, "err", err)
 		}
 		return outSkipped
+	}
+	if out, done := s.handOver(ctx, cfg, ph, h, labs, c); done {
+		return out
 	}
 
 	fctx, cancel := context.WithTimeout(ctx, cfg.FlowTimeout)

@@ -65,6 +65,7 @@ type Store interface {
 	ReleaseClaim(ctx context.Context, c store.Claim) error
 	StillDue(ctx context.Context, c store.Claimed, cooldownAction string, cooldown time.Duration) (string, error)
 	TransitionStatus(ctx context.Context, reservationID, from, to string) (bool, error)
+	OtherBooking(ctx context.Context, q store.BookingQuery) (*store.Reservation, error)
 	RecordOperation(ctx context.Context, op store.Operation) (int64, error)
 	LockHost(ctx context.Context, host string, wait time.Duration) (unlock func(), err error)
 	PollStates(ctx context.Context) (map[string]store.PollState, error)

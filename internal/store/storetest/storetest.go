@@ -90,6 +90,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Claims", func(t *testing.T) { testClaims(t, b) })
 	t.Run("ReleaseClaim", func(t *testing.T) { testReleaseClaim(t, b) })
 	t.Run("StillDue", func(t *testing.T) { testStillDue(t, b) })
+	t.Run("OtherBooking", func(t *testing.T) { testOtherBooking(t, b) })
 	t.Run("PollState", func(t *testing.T) { testPollState(t, b) })
 	t.Run("OperationKey", func(t *testing.T) { testOperationKey(t, b) })
 	t.Run("HostLock", func(t *testing.T) { testHostLock(t, b) })
@@ -883,5 +884,56 @@ func testStillDue(t *testing.T, b Backend) {
 	}
 	if why, _ := s.StillDue(ctx(), by["d3"], "scheduler:start", w.RetryCooldown); why != "scheduler:start recorded within the cooldown" {
 		t.Errorf("d3 recorded: %q", why)
+	}
+}
+
+// Back-to-back bookings: A (11:00-12:00) and B (12:00-13:00) on lab 1, C
+// overlapping nothing on lab 2, and a cancelled and a completed one that
+// never count.
+func testOtherBooking(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	at := func(h, m int) time.Time { return time.Date(2026, 11, 20, h, m, 0, 0, time.UTC) }
+	InsertReservation(t, s, "A", "1", "ACTIVE", at(11, 0), at(12, 0))
+	InsertReservation(t, s, "B", "1", "CONFIRMED", at(12, 0), at(13, 0))
+	InsertReservation(t, s, "C", "2", "ACTIVE", at(11, 30), at(12, 30))
+	InsertReservation(t, s, "X", "1", "CANCELLED", at(11, 59), at(13, 0))
+	InsertReservation(t, s, "Y", "1", "COMPLETED", at(11, 59), at(13, 0))
+	lead := 2 * time.Minute
+	get := func(q store.BookingQuery) string {
+		t.Helper()
+		r, err := s.OtherBooking(ctx(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r == nil {
+			return ""
+		}
+		return r.ReservationID + "/" + r.Status + "/" + r.LabID
+	}
+	for _, tc := range []struct {
+		name string
+		q    store.BookingQuery
+		want string
+	}{
+		// A's end flow at 12:01: B has started (and ends later).
+		{"A end, B started", store.BookingQuery{Labs: []string{"1"}, Except: "A", StartsBy: at(12, 1).Add(lead), EndsAfter: at(12, 1)}, "B/CONFIRMED/1"},
+		// At 11:58 + lead = 12:00: B's start is exactly the bound.
+		{"B starts at the bound", store.BookingQuery{Labs: []string{"1"}, Except: "A", StartsBy: at(11, 58).Add(lead), EndsAfter: at(11, 58)}, "B/CONFIRMED/1"},
+		{"B starts after the bound", store.BookingQuery{Labs: []string{"1"}, Except: "A", StartsBy: at(11, 57).Add(lead), EndsAfter: at(11, 57)}, ""},
+		// B's end flow at 13:01: nothing after it (A has ended).
+		{"B end, nothing follows", store.BookingQuery{Labs: []string{"1"}, Except: "B", StartsBy: at(13, 1).Add(lead), EndsAfter: at(13, 1)}, ""},
+		// The station serves labs 1 and 2: C counts too.
+		{"station with two labs", store.BookingQuery{Labs: []string{"2", "1"}, Except: "A", StartsBy: at(12, 1).Add(lead), EndsAfter: at(12, 1)}, "C/ACTIVE/2"},
+		// B's start flow at 11:58: A runs until B's start.
+		{"B start, A still running", store.BookingQuery{Labs: []string{"1"}, Except: "B", StartsBy: at(11, 58), EndsAfter: at(11, 58), EndsBy: at(12, 0)}, "A/ACTIVE/1"},
+		// At 12:00 A has ended.
+		{"B start, A ended", store.BookingQuery{Labs: []string{"1"}, Except: "B", StartsBy: at(12, 0), EndsAfter: at(12, 0), EndsBy: at(12, 0)}, ""},
+		// C on lab 2 ends after 12:00: not a booking before B's start.
+		{"overlap is not before", store.BookingQuery{Labs: []string{"2"}, Except: "B", StartsBy: at(11, 58), EndsAfter: at(11, 58), EndsBy: at(12, 0)}, ""},
+		{"no labs", store.BookingQuery{Except: "A", StartsBy: at(12, 1), EndsAfter: at(12, 1)}, ""},
+	} {
+		if got := get(tc.q); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
