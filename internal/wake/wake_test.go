@@ -24,6 +24,7 @@ type fakeHost struct {
 	udp      net.PacketConn
 	udpPort  int
 	tcpPort  int
+	release  func() // frees tcpPort for the woken host's listener
 	mac      net.HardwareAddr
 	boot     time.Duration
 	ignore   int32 // matching packets to lose before waking
@@ -75,7 +76,12 @@ func startFakeHost(t testing.TB, mac string, boot time.Duration, ignore int32) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &fakeHost{t: t, udp: udp, udpPort: udp.LocalAddr().(*net.UDPAddr).Port, tcpPort: freeTCPPort(t), mac: hw, boot: boot, ignore: ignore}
+	// The WinRM port is held (refusing) while the host sleeps: a port that
+	// was merely free could be taken by another test's listener and answer
+	// the probe for a host that never woke.
+	port, release := reserveTCPPort(t)
+	h := &fakeHost{t: t, udp: udp, udpPort: udp.LocalAddr().(*net.UDPAddr).Port, tcpPort: port, release: release,
+		mac: hw, boot: boot, ignore: ignore}
 	h.wg.Go(h.serveUDP)
 	t.Cleanup(h.close)
 	return h
@@ -110,6 +116,7 @@ func (h *fakeHost) wakeUp() {
 	if h.closed {
 		return
 	}
+	h.release()
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(h.tcpPort)))
 	if err != nil {
 		h.t.Errorf("fake host: listen: %v", err)
@@ -416,7 +423,7 @@ func TestProbe_TCP(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { ln.Close() })
-	closed := freeTCPPort(t)
+	closed, _ := reserveTCPPort(t) // held, refusing: no other test can listen there
 
 	if by, err := w.Probe(t.Context(), "127.0.0.1", open, wake.CheckTCP, time.Second); by != wake.ReachedTCP || err != nil {
 		t.Errorf("open port: %q, %v; want tcp", by, err)
