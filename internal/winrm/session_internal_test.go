@@ -201,6 +201,7 @@ func TestTLSSession_StrictCBTStation(t *testing.T) {
 			t.Fatalf("call %d: %v (exit %d)", i+1, err, res.ExitCode)
 		}
 	}
+	t.Logf("3 calls: %d session hits, %d sessions stored", cc.hits, cc.puts)
 	if cc.hits < 2 {
 		t.Errorf("%d session hits over 3 calls, want at least 2 (calls 2 and 3 resume)", cc.hits)
 	}
