@@ -12,7 +12,7 @@ empty :=
 space := $(empty) $(empty)
 RACE_PKGS := $(shell $(GO) list ./... | grep -v -E '/($(subst $(space),|,$(strip $(RACE_EXCEPTIONS))))$$')
 
-.PHONY: all build test test-race test-plain test-ticks lint fmt vet tidy-check fuzz bench bench-db bench-winrm bench-api labsim run image clean lambdas lambda-catalog
+.PHONY: all build test test-race test-plain test-ticks lint fmt vet tidy-check fuzz bench bench-db bench-winrm bench-api bench-ticks labsim run image clean lambdas lambda-catalog
 
 all: lint test
 
@@ -95,7 +95,25 @@ bench-api: $(BENCHSTAT)
 	$(BENCHSTAT) bench/api.txt
 	$(BENCHSTAT) -filter '.name:Command' -col /via bench/api.txt
 
-bench: bench-db bench-winrm bench-api
+# Issue 9's heartbeat-tick benchmarks, through scheduler.HeartbeatTick over
+# ops.Service and lab.Direct (WinRM over HTTPS + NTLM to labsim, 20 ms per
+# request, labsim in the same process on the same cores): 500 stations with
+# and without the MariaDB store at 32/64/128 in flight (wall time vs ideal =
+# ceil(500/c) x requests-per-poll x 20 ms), then polls/s over
+# BENCH_TICKS_HOSTS stations at 32..512 in flight (x60 = stations one 60 s
+# tick polls). Load averages go in the file: the figures depend on them.
+BENCH_TICKS_HOSTS ?= 2000
+BENCH_TICKS_COUNT ?= 6
+bench-ticks: $(BENCHSTAT)
+	mkdir -p bench
+	set -o pipefail; { echo "# loadavg before: $$(cat /proc/loadavg)"; \
+	$(GO) test -run '^$$' -bench 'HeartbeatTick500' -benchtime 1x -count $(BENCH_TICKS_COUNT) -timeout 30m ./internal/scheduler; \
+	echo "# loadavg between: $$(cat /proc/loadavg)"; \
+	OPS_BENCH_CAPACITY_HOSTS=$(BENCH_TICKS_HOSTS) $(GO) test -run '^$$' -bench 'HeartbeatTickCapacity' -benchtime 1x -count $(BENCH_TICKS_COUNT) -timeout 60m ./internal/scheduler; \
+	echo "# loadavg after: $$(cat /proc/loadavg)"; } | tee bench/ticks.txt
+	$(BENCHSTAT) bench/ticks.txt
+
+bench: bench-db bench-winrm bench-api bench-ticks
 
 labsim:
 	$(GO) run ./cmd/labsim -hosts 3

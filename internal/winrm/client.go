@@ -28,6 +28,9 @@ const (
 	DefaultMaxPerHost       = 2
 	DefaultMaxOutput        = 4 << 20
 	DefaultKrb5Conf         = "/etc/krb5.conf"
+	// DefaultTLSSessionCache is the number of TLS sessions a Client keeps
+	// for resumption (one per station; a few KB each).
+	DefaultTLSSessionCache = 4096
 )
 
 // Config tunes a Client. The zero value uses the defaults above.
@@ -60,6 +63,12 @@ type Config struct {
 	// Observer, when set, is told the outcome and duration of every call
 	// (metrics); nil: nothing is observed.
 	Observer Observer
+	// TLSSessionCache is how many TLS sessions (one per station) the
+	// Client keeps so that the next call's handshake resumes (no
+	// certificate chain sent and verified, no signature); 0 means
+	// DefaultTLSSessionCache, negative turns resumption off. Polling more
+	// stations than this in a cycle resumes nothing (LRU).
+	TLSSessionCache int
 }
 
 // Client runs WinRM calls. It is safe for concurrent use; each call builds
@@ -69,6 +78,9 @@ type Client struct {
 	mu       sync.Mutex
 	sems     map[string]*hostSem // by Target.limitKey
 	cleanups sync.WaitGroup
+	// sessions is shared by the calls' TLS configurations, each through a
+	// sessionScope of its target (nil: no resumption).
+	sessions tls.ClientSessionCache
 }
 
 // New returns a Client with cfg's zero fields set to the defaults.
@@ -103,7 +115,15 @@ func New(cfg Config) *Client {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{cfg: cfg, sems: map[string]*hostSem{}}
+	c := &Client{cfg: cfg, sems: map[string]*hostSem{}}
+	if cfg.TLSSessionCache == 0 {
+		cfg.TLSSessionCache = DefaultTLSSessionCache
+	}
+	if cfg.TLSSessionCache > 0 {
+		c.sessions = tls.NewLRUClientSessionCache(cfg.TLSSessionCache)
+	}
+	c.cfg = cfg
+	return c
 }
 
 // Result of one command. When the call fails after the command started,
@@ -211,7 +231,7 @@ func (c *Client) execCall(parent context.Context, t Target, op, commandLine stri
 	var tlsCfg *tls.Config
 	if t.UseSSL {
 		var err error
-		if tlsCfg, err = t.tlsConfig(); err != nil {
+		if tlsCfg, err = t.tlsConfig(c.sessions); err != nil {
 			return Result{}, fail(ErrConfig, err)
 		}
 	}

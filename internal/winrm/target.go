@@ -1,8 +1,10 @@
 package winrm
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
@@ -143,8 +145,42 @@ func (t Target) validate() error {
 	return nil
 }
 
-// tlsConfig is the client TLS configuration of an HTTPS target.
-func (t Target) tlsConfig() (*tls.Config, error) {
+// sessionKey scopes a target's TLS sessions in the Client's cache: a session
+// is offered again only to the same station name, address, port and server
+// name, under the same trust (CA bundle, skip-verify). On resumption
+// crypto/tls checks the cached certificate's expiry and name but not its
+// chain against the current roots, so a changed CA file must not find the
+// old session. Credentials are not part of it: TLS sessions carry none, and
+// NTLM still authenticates every new connection.
+func (t Target) sessionKey(caPEM []byte) string {
+	ca := sha256.Sum256(caPEM)
+	return strings.Join([]string{
+		strings.ToLower(t.Name), strings.ToLower(t.Address), strconv.Itoa(t.EffectivePort()),
+		strings.ToLower(t.TLSServerName), hex.EncodeToString(ca[:]),
+		strconv.FormatBool(t.InsecureSkipVerify),
+	}, "\x00")
+}
+
+// sessionScope is the Client's TLS session cache seen by one target: its
+// keys are prefixed with the target's sessionKey (crypto/tls keys by server
+// name alone, which stations sharing an address or name would share).
+type sessionScope struct {
+	cache tls.ClientSessionCache
+	scope string
+}
+
+func (s sessionScope) Get(key string) (*tls.ClientSessionState, bool) {
+	return s.cache.Get(s.scope + "\x00" + key)
+}
+
+func (s sessionScope) Put(key string, cs *tls.ClientSessionState) {
+	s.cache.Put(s.scope+"\x00"+key, cs)
+}
+
+// tlsConfig is the client TLS configuration of an HTTPS target; with
+// sessions, its handshakes resume the target's earlier sessions (scoped by
+// sessionKey over the CA bundle actually read).
+func (t Target) tlsConfig(sessions tls.ClientSessionCache) (*tls.Config, error) {
 	cfg := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         t.TLSServerName,
@@ -167,6 +203,9 @@ func (t Target) tlsConfig() (*tls.Config, error) {
 			return nil, fmt.Errorf("CA bundle %q holds no PEM certificate", t.CAFile)
 		}
 		cfg.RootCAs = pool
+	}
+	if sessions != nil {
+		cfg.ClientSessionCache = sessionScope{sessions, t.sessionKey(pemBytes)}
 	}
 	return cfg, nil
 }
