@@ -12,7 +12,7 @@ empty :=
 space := $(empty) $(empty)
 RACE_PKGS := $(shell $(GO) list ./... | grep -v -E '/($(subst $(space),|,$(strip $(RACE_EXCEPTIONS))))$$')
 
-.PHONY: all build test test-race test-plain test-ticks lint fmt vet tidy-check fuzz bench bench-db bench-winrm bench-api bench-ticks labsim run image clean lambdas lambda-catalog
+.PHONY: all build test test-race test-plain test-ticks soak lint fmt vet tidy-check fuzz bench bench-db bench-winrm bench-api bench-ticks labsim run image clean lambdas lambda-catalog
 
 all: lint test
 
@@ -35,6 +35,31 @@ TICK_REPS ?= 10
 test-ticks:
 	set -o pipefail; OPS_TEST_TICK_REPS=$(TICK_REPS) $(GO) test -count=1 -timeout 60m -v -run 'ExactlyOnce' ./internal/scheduler ./cmd/ops-worker | grep -E '^(---|ok|FAIL|PASS|\s+\S+_test.go)'
 	$(GO) test -count=$(TICK_REPS) -timeout 60m -run 'ConnectionsKilled|DatabaseRestart' ./internal/scheduler
+
+# Issue 9's soak (not part of `make test`): a compressed day of
+# SOAK_RESERVATIONS bookings over SOAK_STATIONS labsim stations with random
+# station faults (hangs, failures, stations dying mid-call, slow boots,
+# blackholed sleep) and SOAK_DB_RESTARTS restarts of a private mariadbd in
+# the middle of tick rounds; SOAK_TICKS worker instances (own pools) tick
+# at once every round, the controlled clock SOAK_STEP_SECONDS apart (120:
+# a 2-minute scan interval; the full size takes about half an hour). It
+# prints a summary (final states, failures by reason, double dispatches,
+# lost records, ticks, restarts, wall time) and fails on a double dispatch,
+# a lost record or a booking left without a recorded reason.
+SOAK_RESERVATIONS ?= 10000
+SOAK_STATIONS     ?= 200
+SOAK_DB_RESTARTS  ?= 3
+SOAK_TICKS        ?= 3
+SOAK_STEP_SECONDS ?= 120
+SOAK_FAULT_RATE   ?= 0.002
+SOAK_SEED         ?= 1
+SOAK_FLOW_TIMEOUT_SECONDS ?= 3
+SOAK_SLOW_BOOT    ?= 0.02
+SOAK_TIMEOUT      ?= 180m
+soak:
+	OPS_SOAK=1 SOAK_RESERVATIONS=$(SOAK_RESERVATIONS) SOAK_STATIONS=$(SOAK_STATIONS) SOAK_DB_RESTARTS=$(SOAK_DB_RESTARTS) \
+	SOAK_TICKS=$(SOAK_TICKS) SOAK_STEP_SECONDS=$(SOAK_STEP_SECONDS) SOAK_FAULT_RATE=$(SOAK_FAULT_RATE) SOAK_FLOW_TIMEOUT_SECONDS=$(SOAK_FLOW_TIMEOUT_SECONDS) SOAK_SLOW_BOOT=$(SOAK_SLOW_BOOT) SOAK_SEED=$(SOAK_SEED) \
+	$(GO) test -count=1 -v -timeout $(SOAK_TIMEOUT) -run '^TestSoak$$' ./internal/soak
 
 lint: fmt vet
 

@@ -26,7 +26,7 @@ import (
 //     station still runs the booking before it (started, ending after now
 //     and at or before B's start) is deferred: its claim is given back
 //     (counted Skipped, nothing recorded) and the next tick after A's end
-//     runs it, at B's start at the latest. The station is awake then (A
+//     runs it (up to one scan interval after B's start). The station is awake then (A
 //     was on it), so B is still prepared on time. Bookings that overlap
 //     (A ending after B's start: a double booking) are not deferred: the
 //     start flow runs as before.
