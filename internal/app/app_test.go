@@ -239,7 +239,8 @@ func TestWinRMConfig(t *testing.T) {
 func TestNoEmbeddedEngine(t *testing.T) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("go tool not in PATH")
+		// go test puts its own go tool first on PATH: missing, it is a broken set-up, not a reason to skip.
+		t.Fatalf("go tool not found: %v", err)
 	}
 	out, err := exec.Command(gobin, "list", "-deps", "github.com/ops-worker/ops-worker/internal/app").CombinedOutput()
 	if err != nil {
