@@ -21,7 +21,7 @@ import (
 func finishWork(t *testing.T, w *world, s *scheduler.Scheduler, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		w.clock.Add(61 * time.Second)
+		w.clock.Advance(61 * time.Second)
 		sum, err := s.ReservationTick(context.Background(), scheduler.Event{Source: "after-fault"})
 		// A connection killed while idle in the pool may still fail one
 		// statement: that tick fails cleanly, and the next one goes on.

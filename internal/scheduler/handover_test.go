@@ -46,7 +46,7 @@ func TestReservationTick_BackToBack(t *testing.T) {
 	})
 	tick := func(at time.Time) scheduler.ReservationSummary {
 		t.Helper()
-		w.clock.Add(at.Sub(w.clock.Now()))
+		w.clock.Advance(at.Sub(w.clock.Now()))
 		sum, err := sch.ReservationTick(ctx, scheduler.Event{Source: "test"})
 		if err != nil {
 			t.Fatalf("tick at %s: %v (log %s)", at.Sub(t0), err, w.logs)

@@ -54,7 +54,7 @@ func TestHeartbeatTick(t *testing.T) {
 	}
 
 	// Second failure in a row: backed off for one interval (60 s).
-	w.clock.Add(time.Minute)
+	w.clock.Advance(time.Minute)
 	sum, _ = sch.HeartbeatTick(ctx, scheduler.Event{})
 	if sum.Failed != 2 || sum.BackedOff != 0 {
 		t.Fatalf("second tick: %+v", sum)
@@ -78,7 +78,7 @@ func TestHeartbeatTick(t *testing.T) {
 		t.Errorf("GET /api/hosts shows %d hosts backed off, want 2", backed)
 	}
 	// Inside the back-off: skipped, not hammered.
-	w.clock.Add(30 * time.Second)
+	w.clock.Advance(30 * time.Second)
 	before := fail.HTTPRequests()
 	sum, _ = sch.HeartbeatTick(ctx, scheduler.Event{})
 	if sum.BackedOff != 2 || sum.Polled != 3 || fail.HTTPRequests() != before {
@@ -87,7 +87,7 @@ func TestHeartbeatTick(t *testing.T) {
 	// After it, with the station fixed: polled, back-off cleared. The
 	// still-hanging one fails a third time: 120 s now.
 	fail.SetFaults(labsim.Faults{})
-	w.clock.Add(31 * time.Second)
+	w.clock.Advance(31 * time.Second)
 	sum, _ = sch.HeartbeatTick(ctx, scheduler.Event{})
 	if sum.Polled != 5 || sum.Failed != 1 || len(sum.Failures) != 1 || sum.Failures[0].Failures != 3 ||
 		!sum.Failures[0].NextPollAt.Equal(w.clock.Now().Add(2*time.Minute)) {

@@ -11,9 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ops-worker/ops-worker/internal/store/storetest"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -30,31 +31,13 @@ func TestMain(m *testing.M) {
 	os.Exit(dbtest.Main(m))
 }
 
-// clock is a controlled clock shared by every instance of a test (store,
-// use cases, scheduler), so windows and cooldowns move without sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock {
-	return &clock{t: time.Now().UTC().Truncate(time.Second)}
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // world is a labsim, its hosts.json, one database and a clock; instances
 // (app.App, each with its own pool) are built on it.
 type world struct {
 	sim   *labsim.Sim
 	path  string
 	dsn   string
-	clock *clock
+	clock *storetest.Clock // shared by every instance (store, use cases, scheduler)
 	logs  *logtest.Buffer
 	env   map[string]string
 }
@@ -88,7 +71,7 @@ func newWorldDSN(t testing.TB, n int, opt func(i int, o *labsim.HostOptions), ds
 	if err := sim.WriteHostsJSON(path); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{sim: sim, path: path, dsn: dsn, clock: newClock(), logs: &logtest.Buffer{}}
+	w := &world{sim: sim, path: path, dsn: dsn, clock: storetest.NewClock(time.Now().Truncate(time.Second)), logs: &logtest.Buffer{}}
 	w.env = map[string]string{
 		"OPS_CONFIG": path, "MYSQL_DSN": dsn, "LAB_MANAGER_TOKEN": "tick-token",
 		"OPS_WINRM_OPERATION_TIMEOUT": "5", "OPS_WINRM_READ_TIMEOUT": "10", "OPS_WINRM_COMMAND_TIMEOUT": "30",

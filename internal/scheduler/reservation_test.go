@@ -37,7 +37,7 @@ func TestReservationTick_Lifecycle(t *testing.T) {
 		t.Fatalf("early tick: %+v, %v", sum, err)
 	}
 
-	w.clock.Add(9 * time.Minute) // 60 s before the start
+	w.clock.Advance(9 * time.Minute) // 60 s before the start
 	if !w.sim.Host("lab-ws-001").Asleep() {
 		t.Fatal("lab-ws-001 should be asleep before the start")
 	}
@@ -73,7 +73,7 @@ func TestReservationTick_Lifecycle(t *testing.T) {
 	}
 
 	// After the end plus END_DELAY: released, powered down, COMPLETED.
-	w.clock.Add(time.Minute + time.Hour + 61*time.Second)
+	w.clock.Advance(time.Minute + time.Hour + 61*time.Second)
 	sum, err = sch.ReservationTick(ctx, scheduler.Event{})
 	if err != nil {
 		t.Fatal(err)
@@ -153,12 +153,12 @@ func TestReservationTick_RetryAndDeadTick(t *testing.T) {
 	if err != nil || sum.Start.Claimed != 1 || sum.Start.Candidates != 1 {
 		t.Fatalf("first tick: %+v %v", sum.Start, err)
 	}
-	w.clock.Add(30 * time.Second)
+	w.clock.Advance(30 * time.Second)
 	if sum, _ := sch.ReservationTick(ctx, scheduler.Event{}); sum.Start.Claimed != 0 {
 		t.Fatalf("inside the cooldown: %+v", sum.Start)
 	}
 	w.sim.Host("lab-ws-001").SetFaults(labsim.Faults{})
-	w.clock.Add(31 * time.Second)
+	w.clock.Advance(31 * time.Second)
 	sum, err = sch.ReservationTick(ctx, scheduler.Event{})
 	if err != nil {
 		t.Fatal(err)

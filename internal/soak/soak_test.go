@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/store/storetest"
+
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/ops-worker/ops-worker/internal/app"
@@ -75,21 +77,6 @@ func loadKnobs() knobs {
 		slowBoot:     envFloat("SOAK_SLOW_BOOT", 0.02),
 		flowTimeout:  time.Duration(max(1, envInt("SOAK_FLOW_TIMEOUT_SECONDS", 3))) * time.Second,
 	}
-}
-
-// clock is the controlled clock of every instance (store, use cases,
-// scheduler). It moves only between tick rounds, so every record a round
-// writes carries that round's time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // logCount is a slog handler that counts records by message (and keeps a
@@ -243,7 +230,10 @@ func TestSoak(t *testing.T) {
 
 	priv := dbtest.NewPrivate(t)
 	dsn := priv.NewDatabase(t)
-	clk := &clock{t: time.Now().UTC().Truncate(time.Minute)}
+	// The controlled clock of every instance (store, use cases, scheduler):
+	// it moves only between tick rounds, so every record a round writes
+	// carries that round's time.
+	clk := storetest.NewClock(time.Now().Truncate(time.Minute))
 	logs := &logCount{n: map[string]int{}, samples: map[string][]string{}}
 	env := map[string]string{
 		"OPS_CONFIG": path, "MYSQL_DSN": dsn, "LAB_MANAGER_TOKEN": "soak-token",
@@ -415,7 +405,7 @@ func TestSoak(t *testing.T) {
 				r, rounds, rd.sim.Format("15:04"), len(faults), due, ticksRun, sum.Dispatched, sum.Failed, time.Since(wall0).Round(time.Second))
 		}
 		prevDue = due
-		clk.Add(k.step)
+		clk.Advance(k.step)
 		if draining && due == 0 {
 			break
 		}
