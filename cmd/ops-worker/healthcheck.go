@@ -46,13 +46,7 @@ func healthcheckURL(addr string, cfg config.Config) (string, error) {
 // answer (one line of JSON) goes to out, which the container engine keeps
 // in its health log.
 func (m *Main) healthcheck(ctx context.Context, out, errOut io.Writer) int {
-	var cfg config.Config
-	var err error
-	if m.Env != nil {
-		cfg, err = config.LoadMap(ctx, m.Env)
-	} else {
-		cfg, err = config.Load(ctx)
-	}
+	cfg, err := m.config(ctx)
 	if err != nil {
 		fmt.Fprintln(errOut, "ops-worker -healthcheck:", err)
 		return 1

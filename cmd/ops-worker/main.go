@@ -124,17 +124,19 @@ func (m *Main) ParseFlags(args []string) error {
 	return nil
 }
 
+// config reads Env when it is set (tests), else the process environment.
+func (m *Main) config(ctx context.Context) (config.Config, error) {
+	if m.Env != nil {
+		return config.LoadMap(ctx, m.Env)
+	}
+	return config.Load(ctx)
+}
+
 // Run builds the worker, listens, and serves in the background. It returns
 // once the listener is open (BoundAddr is then set); Err reports a server
 // that stopped on its own.
 func (m *Main) Run(ctx context.Context) error {
-	var cfg config.Config
-	var err error
-	if m.Env != nil {
-		cfg, err = config.LoadMap(ctx, m.Env)
-	} else {
-		cfg, err = config.Load(ctx)
-	}
+	cfg, err := m.config(ctx)
 	if err != nil {
 		return err
 	}
