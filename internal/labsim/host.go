@@ -28,6 +28,7 @@ type Host struct {
 	allowUnencrypted bool
 	krb              *krbAcceptor // nil: no Kerberos (kerberos.go)
 	sleepMode        SleepMode
+	keepAlive        time.Duration // HostOptions.KeepAliveTimeout
 	maxShells        int           // < 0: no limit
 	idleTimeout      time.Duration // < 0: never
 	maxEnvelope      int           // < 0: no limit
@@ -39,6 +40,7 @@ type Host struct {
 	wakeConn                      net.PacketConn
 
 	requests atomic.Int64
+	conns    atomic.Int64 // WinRM connections accepted (HTTP and HTTPS)
 	// timedOut counts the Receives answered with the TimedOut fault.
 	timedOut atomic.Int64
 	active   sync.WaitGroup // WinRM handlers in flight
@@ -52,14 +54,21 @@ type Host struct {
 	epoch     context.Context
 	epochStop context.CancelFunc
 	servers   []*http.Server
-	reserved  []io.Closer // ports held while asleep
-	listeners []net.Listener
-	shells    map[string]*shell
-	inFlight  int
-	records   []CommandRecord
-	faults    Faults
-	state     stationState
-	files     map[string][]byte // extra files written by status-json <path>
+	// frozen: the servers of a host asleep in SleepBlackhole mode. Their
+	// connections stay open and answer nothing, as a sleeping Windows
+	// host's do (no FIN, no RST: the client finds out by its own
+	// timeout); waking or closing the host closes them (thawLocked).
+	frozen     []*http.Server
+	frozenStop context.CancelFunc
+	frozenCtx  context.Context
+	reserved   []io.Closer // ports held while asleep
+	listeners  []net.Listener
+	shells     map[string]*shell
+	inFlight   int
+	records    []CommandRecord
+	faults     Faults
+	state      stationState
+	files      map[string][]byte // extra files written by status-json <path>
 }
 
 // stationState is what the Lab Station itself remembers.
@@ -84,6 +93,7 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 		timeScale:        o.TimeScale,
 		allowUnencrypted: o.AllowUnencrypted,
 		sleepMode:        o.SleepMode,
+		keepAlive:        o.KeepAliveTimeout,
 		maxShells:        o.MaxShellsPerUser,
 		idleTimeout:      o.IdleTimeout,
 		maxEnvelope:      o.MaxEnvelopeSize,
@@ -121,6 +131,12 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 	}
 	if h.krb, err = newKrbAcceptor(o.Kerberos); err != nil {
 		return nil, fmt.Errorf("host %s: %w", h.name, err)
+	}
+	switch {
+	case h.keepAlive == 0:
+		h.keepAlive = DefaultKeepAliveTimeout
+	case h.keepAlive < 0:
+		h.keepAlive = 0 // net/http: no idle limit
 	}
 	switch h.sleepMode {
 	case "":
@@ -206,6 +222,10 @@ func (h *Host) Password() string { return h.password }
 
 // HTTPRequests counts the WinRM HTTP requests served, 401 rounds included.
 func (h *Host) HTTPRequests() int64 { return h.requests.Load() }
+
+// Connections is the number of WinRM connections (HTTP and HTTPS) the host
+// has accepted.
+func (h *Host) Connections() int64 { return h.conns.Load() }
 
 // Asleep reports whether the WinRM listeners are closed.
 func (h *Host) Asleep() bool {
@@ -310,6 +330,7 @@ func (h *Host) Commands() []CommandRecord {
 
 // openLocked starts both WinRM listeners, on the ports used before if any.
 func (h *Host) openLocked() error {
+	h.thawLocked()
 	h.releasePortsLocked()
 	httpsLn, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", h.httpsPort))
 	if err != nil {
@@ -345,7 +366,9 @@ func (h *Host) openLocked() error {
 		h.sim.wg.Add(1)
 		go func(ln net.Listener) {
 			defer h.sim.wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			// A host going to sleep closes the listener alone (its
+			// connections freeze): net.ErrClosed.
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				h.sim.log.Error("labsim serve", "host", h.name, "err", err)
 			}
 		}(l.ln)
@@ -356,8 +379,15 @@ func (h *Host) openLocked() error {
 // closeLocked closes the listeners and every connection, ends every
 // request waiting inside the host and forgets the shells, as a power-off.
 func (h *Host) closeLocked() {
-	for _, srv := range h.servers {
-		_ = srv.Close()
+	if h.sleepMode == SleepBlackhole && !h.closed {
+		h.frozen = append(h.frozen, h.servers...)
+		if h.frozenStop == nil {
+			h.frozenCtx, h.frozenStop = context.WithCancel(h.sim.ctx)
+		}
+	} else {
+		for _, srv := range h.servers {
+			_ = srv.Close()
+		}
 	}
 	// Serve may not have started yet, and then it closes its listener only
 	// when it returns: close them here so the port refuses right away.
@@ -392,6 +422,18 @@ func (h *Host) closeLocked() {
 	h.asleep = true
 }
 
+// thawLocked closes the connections frozen by a blackholed sleep.
+func (h *Host) thawLocked() {
+	for _, srv := range h.frozen {
+		_ = srv.Close()
+	}
+	h.frozen = nil
+	if h.frozenStop != nil {
+		h.frozenStop()
+		h.frozenStop, h.frozenCtx = nil, nil
+	}
+}
+
 func (h *Host) releasePortsLocked() {
 	for _, c := range h.reserved {
 		_ = c.Close()
@@ -408,6 +450,7 @@ func (h *Host) shutdown() error {
 		if !h.asleep {
 			h.closeLocked()
 		}
+		h.thawLocked()
 		h.releasePortsLocked()
 	}
 	h.mu.Unlock()

@@ -46,9 +46,11 @@ func (h *Host) newServer(https bool) *http.Server {
 			h.serveWSMan(w, r, https)
 		}),
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			h.conns.Add(1)
 			return context.WithValue(ctx, connKey{}, &connState{})
 		},
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       h.keepAlive,
 		// TLS handshake failures (an untrusted CA in a test) are expected.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
@@ -56,6 +58,17 @@ func (h *Host) newServer(https bool) *http.Server {
 
 func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request, https bool) {
 	h.mu.Lock()
+	if frozen := h.frozenCtx; h.asleep && !h.closed && frozen != nil {
+		// A request on a connection of a host that went to sleep: no
+		// answer, until the client gives up or the host wakes.
+		h.mu.Unlock()
+		select {
+		case <-frozen.Done():
+		case <-r.Context().Done():
+		}
+		hijackClose(w)
+		return
+	}
 	if h.closed || h.asleep {
 		h.mu.Unlock()
 		hijackClose(w)
@@ -136,6 +149,13 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request, https bool) {
 	}
 
 	status, resp := h.handleSOAP(epoch, r.Context(), body, https)
+	if epoch.Err() != nil {
+		// The host powered down while this request was inside it: the
+		// answer never leaves (a frozen server keeps its connection open,
+		// so drop this one as the power-off does).
+		hijackClose(w)
+		return
+	}
 	if rogue := h.sec.currentRogue(); rogue.answers() && rogue.appliesTo(body) {
 		done := mergeDone(epoch, r.Context())
 		if h.writeRogue(done, w, rogue, https, cs, encrypted, status, resp) {

@@ -71,6 +71,10 @@ type HostOptions struct {
 	// negative means never. Later requests on it get the unknown-shell
 	// fault.
 	IdleTimeout time.Duration
+	// KeepAliveTimeout closes an HTTP connection idle for that long
+	// (HTTP.sys's IdleConnectionTimeout): 0 means Windows' default, 120 s;
+	// negative means never.
+	KeepAliveTimeout time.Duration
 	// MaxEnvelopeSize is WinRM's MaxEnvelopeSizekb in bytes: 0 means
 	// Windows' default, 512000 (500 KB); negative means no limit. A larger
 	// request gets the w:EncodingLimit fault.
@@ -112,6 +116,7 @@ const (
 const (
 	DefaultMaxShellsPerUser = 30
 	DefaultIdleTimeout      = 2 * time.Hour
+	DefaultKeepAliveTimeout = 120 * time.Second
 	DefaultMaxEnvelopeSize  = 512000
 	DefaultOEMCodePage      = 437
 	DefaultLabStationExe    = `C:\LabStation\LabStation.exe`

@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +68,18 @@ type Config struct {
 	// DefaultTLSSessionCache, negative turns resumption off. Polling more
 	// stations than this in a cycle resumes nothing (LRU).
 	TLSSessionCache int
+	// MaxIdleConns is how many authenticated connections (at most
+	// MaxPerHost per station) the Client keeps for the next call to the
+	// same station with the same credentials, so a poll needs no TCP
+	// connect, TLS handshake or NTLM round trip. 0 means a quarter of the
+	// process's open-file limit, at most 16384 (256 under Lambda's 1024);
+	// negative turns reuse off. Polling more stations than this in a
+	// cycle reuses nothing (least recently used go first).
+	MaxIdleConns int
+	// IdleConnTimeout is how long an idle connection is kept; 0 means
+	// DefaultIdleConnTimeout. Keep it below the stations' keep-alive
+	// (HTTP.sys: 120 s) and above the poll interval.
+	IdleConnTimeout time.Duration
 }
 
 // Client runs WinRM calls. It is safe for concurrent use; each call builds
@@ -81,6 +92,8 @@ type Client struct {
 	// sessions is shared by the calls' TLS configurations, each through a
 	// sessionScope of its target (nil: no resumption).
 	sessions tls.ClientSessionCache
+	// pool keeps the authenticated connections of finished calls.
+	pool *connPool
 }
 
 // New returns a Client with cfg's zero fields set to the defaults.
@@ -122,6 +135,13 @@ func New(cfg Config) *Client {
 	if cfg.TLSSessionCache > 0 {
 		c.sessions = tls.NewLRUClientSessionCache(cfg.TLSSessionCache)
 	}
+	if cfg.MaxIdleConns == 0 {
+		cfg.MaxIdleConns = defaultMaxIdleConns()
+	}
+	if cfg.IdleConnTimeout <= 0 {
+		cfg.IdleConnTimeout = DefaultIdleConnTimeout
+	}
+	c.pool = newConnPool(cfg.MaxIdleConns, cfg.MaxPerHost, cfg.IdleConnTimeout)
 	c.cfg = cfg
 	return c
 }
@@ -229,9 +249,10 @@ func (c *Client) execCall(parent context.Context, t Target, op, commandLine stri
 		return Result{}, fail(ErrConfig, err)
 	}
 	var tlsCfg *tls.Config
+	var trust string
 	if t.UseSSL {
 		var err error
-		if tlsCfg, err = t.tlsConfig(c.sessions); err != nil {
+		if tlsCfg, trust, err = t.tlsConfig(c.sessions); err != nil {
 			return Result{}, fail(ErrConfig, err)
 		}
 	}
@@ -241,7 +262,7 @@ func (c *Client) execCall(parent context.Context, t Target, op, commandLine stri
 	}
 	ctx, cancel := context.WithTimeoutCause(parent, timeout, errCommandTimeout)
 	defer cancel()
-	res, st, shellID, err := c.call(ctx, t, tlsCfg, commandLine)
+	res, st, shellID, err := c.call(ctx, t, tlsCfg, trust, commandLine)
 	res.Duration = time.Since(start)
 	if err == nil {
 		release()
@@ -262,7 +283,7 @@ func (c *Client) execCall(parent context.Context, t Target, op, commandLine stri
 		go func(release func()) {
 			defer c.cleanups.Done()
 			defer release()
-			c.deleteShell(context.WithoutCancel(parent), t, tlsCfg, shellID)
+			c.deleteShell(context.WithoutCancel(parent), t, tlsCfg, trust, shellID)
 		}(release)
 		release = func() {}
 	}
@@ -273,16 +294,25 @@ func (c *Client) execCall(parent context.Context, t Target, op, commandLine stri
 }
 
 // Close waits for the background clean-ups of abandoned calls (each bounded
-// by DialTimeout + ReadTimeout). The Client stays usable.
+// by DialTimeout + ReadTimeout) and closes the idle connections. The
+// Client stays usable.
 func (c *Client) Close() error {
 	c.cleanups.Wait()
+	c.pool.closeIdle()
 	return nil
 }
 
-// call runs one command on its own connections, which are closed when ctx
-// ends: that is what stops masterzen's context-less calls at once.
-func (c *Client) call(ctx context.Context, t Target, tlsCfg *tls.Config, commandLine string) (res Result, st receiveStats, shellID string, err error) {
-	err = c.withClient(ctx, t, tlsCfg, func(client *mzwinrm.Client, tr mzwinrm.Transporter) error {
+// CloseIdleConnections closes the connections kept for reuse (after the
+// host catalog changed, say); calls in flight keep theirs.
+func (c *Client) CloseIdleConnections() { c.pool.closeIdle() }
+
+// IdleConnections is the number of connections kept for reuse.
+func (c *Client) IdleConnections() int { return c.pool.idleCount() }
+
+// call runs one command on the call's connection, which is closed when
+// ctx ends: that is what stops masterzen's context-less calls at once.
+func (c *Client) call(ctx context.Context, t Target, tlsCfg *tls.Config, trust, commandLine string) (res Result, st receiveStats, shellID string, err error) {
+	err = c.withClient(ctx, t, tlsCfg, trust, func(client *mzwinrm.Client, tr mzwinrm.Transporter) error {
 		var runErr error
 		res, st, shellID, runErr = c.runShell(ctx, t, client, tr, commandLine)
 		return runErr
@@ -290,10 +320,10 @@ func (c *Client) call(ctx context.Context, t Target, tlsCfg *tls.Config, command
 	return res, st, shellID, err
 }
 
-func (c *Client) deleteShell(parent context.Context, t Target, tlsCfg *tls.Config, shellID string) {
+func (c *Client) deleteShell(parent context.Context, t Target, tlsCfg *tls.Config, trust, shellID string) {
 	ctx, cancel := context.WithTimeout(parent, c.cfg.DialTimeout+c.cfg.ReadTimeout)
 	defer cancel()
-	err := c.withClient(ctx, t, tlsCfg, func(client *mzwinrm.Client, _ mzwinrm.Transporter) error {
+	err := c.withClient(ctx, t, tlsCfg, trust, func(client *mzwinrm.Client, _ mzwinrm.Transporter) error {
 		return client.NewShell(shellID).Close()
 	})
 	if err != nil {
@@ -301,9 +331,39 @@ func (c *Client) deleteShell(parent context.Context, t Target, tlsCfg *tls.Confi
 	}
 }
 
-// withClient gives fn a masterzen client on connections of its own, all
-// closed when ctx ends or fn returns.
-func (c *Client) withClient(ctx context.Context, t Target, tlsCfg *tls.Config, fn func(*mzwinrm.Client, mzwinrm.Transporter) error) error {
+// withClient gives fn a masterzen client on the call's connection: one
+// kept from an earlier call with the same key, else a new one; it goes
+// back to the pool only when fn succeeded (link.finish). Kerberos calls
+// keep connections of their own (withKerberosClient).
+func (c *Client) withClient(ctx context.Context, t Target, tlsCfg *tls.Config, trust string, fn func(*mzwinrm.Client, mzwinrm.Transporter) error) error {
+	if t.EffectiveTransport() == TransportKerberos {
+		return c.withKerberosClient(ctx, t, tlsCfg, fn)
+	}
+	l := c.newLink(ctx, t, tlsCfg, trust)
+	ok := false
+	defer func() { l.finish(ok) }()
+	url := t.url()
+	var tr mzwinrm.Transporter
+	switch {
+	case t.EffectiveTransport() == TransportBasic:
+		tr = newBasicTransport(ctx, url, t.User, t.Password, l)
+	case t.UseSSL:
+		tr = newNTLMTransport(ctx, url, t.User, t.Password, l)
+	default:
+		tr = newEncTransport(ctx, url, t.User, t.Password, l)
+	}
+	client, tr, err := c.newMZClient(t, tr, nil)
+	if err != nil {
+		return err
+	}
+	err = fn(client, tr)
+	ok = err == nil
+	return err
+}
+
+// withKerberosClient gives fn a masterzen client on connections of its
+// own, all closed when ctx ends or fn returns.
+func (c *Client) withKerberosClient(ctx context.Context, t Target, tlsCfg *tls.Config, fn func(*mzwinrm.Client, mzwinrm.Transporter) error) error {
 	tracker := newConnTracker(c.cfg.DialTimeout)
 	ht := newHTTPTransport(tracker, tlsCfg, c.cfg.ReadTimeout)
 	stop := context.AfterFunc(ctx, tracker.closeAll)
@@ -312,48 +372,40 @@ func (c *Client) withClient(ctx context.Context, t Target, tlsCfg *tls.Config, f
 		ht.CloseIdleConnections()
 		tracker.closeAll()
 	}()
-	client, tr, err := c.newMZClient(ctx, t, tracker, ht)
+	// Our own SPNEGO transport: our connections and context, bounded
+	// reads, the KDC exchange abandoned when ctx ends (kerberos.go).
+	tr, err := newKrbTransport(ctx, t.url(), t.User, t.Password, "HTTP/"+t.Address, c.cfg.Krb5Conf, ht, &c.cleanups)
 	if err != nil {
 		return err
 	}
-	return fn(client, tr)
+	client, gtr, err := c.newMZClient(t, tr, tracker)
+	if err != nil {
+		return err
+	}
+	return fn(client, gtr)
 }
 
-func (c *Client) transporter(ctx context.Context, t Target, ht *http.Transport) (mzwinrm.Transporter, error) {
+// url is the station's WS-Management endpoint.
+func (t Target) url() string {
 	scheme := "http"
 	if t.UseSSL {
 		scheme = "https"
 	}
-	url := scheme + "://" + t.String() + "/wsman"
-	switch t.EffectiveTransport() {
-	case TransportBasic:
-		return newBasicTransport(ctx, url, t.User, t.Password, ht), nil
-	case TransportKerberos:
-		// Our own SPNEGO transport: our connections and context, bounded
-		// reads, the KDC exchange abandoned when ctx ends (kerberos.go).
-		return newKrbTransport(ctx, url, t.User, t.Password, "HTTP/"+t.Address, c.cfg.Krb5Conf, ht, &c.cleanups)
-	default:
-		if t.UseSSL {
-			return newNTLMTransport(ctx, url, t.User, t.Password, ht), nil
-		}
-		return newEncTransport(ctx, url, t.User, t.Password, ht), nil
-	}
+	return scheme + "://" + t.String() + "/wsman"
 }
 
 func wsmanDuration(d time.Duration) string {
 	return "PT" + strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "S"
 }
 
-func (c *Client) newMZClient(ctx context.Context, t Target, tracker *connTracker, ht *http.Transport) (*mzwinrm.Client, mzwinrm.Transporter, error) {
-	tr, err := c.transporter(ctx, t, ht)
-	if err != nil {
-		return nil, nil, err
-	}
+func (c *Client) newMZClient(t Target, tr mzwinrm.Transporter, tracker *connTracker) (*mzwinrm.Client, mzwinrm.Transporter, error) {
 	tr = guardPanics(tr, c.cfg.Logger) // a hostile answer must not end the worker (issue 6)
 	// Fresh parameters per client: masterzen's DefaultParameters is a shared
 	// global pointer.
 	params := mzwinrm.NewParameters(wsmanDuration(c.cfg.OperationTimeout), "en-US", 153600)
-	params.Dial = tracker.Dial
+	if tracker != nil {
+		params.Dial = tracker.Dial
+	}
 	params.TransportDecorator = func() mzwinrm.Transporter { return tr }
 	ep := &mzwinrm.Endpoint{
 		Host: t.Address, Port: t.EffectivePort(), HTTPS: t.UseSSL, Insecure: t.InsecureSkipVerify,
@@ -375,11 +427,7 @@ func (c *Client) runShell(ctx context.Context, t Target, client *mzwinrm.Client,
 	// unexported), Command to keep masterzen's receive loop from starting
 	// (see receive).
 	params := client.Parameters
-	scheme := "http"
-	if t.UseSSL {
-		scheme = "https"
-	}
-	url := scheme + "://" + t.String() + "/wsman"
+	url := t.url()
 	req := mzwinrm.NewOpenShellRequest(url, &params)
 	resp, err := tr.Post(client, req)
 	req.Free()

@@ -314,11 +314,10 @@ func TestNTLM_ResendOnNewConnection(t *testing.T) {
 	mustNotLeakSOAP(t, h)
 }
 
-// An AUTHENTICATE message that goes out on a new connection (the HTTP stack
-// did not keep the one that carried the CHALLENGE) is refused there unread;
-// the client then runs one fresh handshake on it, and the command runs
-// once. Two dropped connections in a row are a clear ErrUnauthorized, and
-// nothing ran.
+// A station that closes the connection after its CHALLENGE ("Connection:
+// close") breaks the handshake, which carries no SOAP: the client runs one
+// fresh handshake on a new connection, and the command runs once. Two
+// dropped connections in a row are a clear ErrProtocol, and nothing ran.
 func TestNTLM_AuthenticateOnNewConnection(t *testing.T) {
 	sim := startSim(t)
 	h := sim.Host("lab-ws-01")
@@ -335,10 +334,11 @@ func TestNTLM_AuthenticateOnNewConnection(t *testing.T) {
 		t.Fatalf("the station ran the command %d times, want once", got)
 	}
 	h.DropAfterChallenge(2)
+	c.CloseIdleConnections() // else the next call reuses the authenticated connection
 	before = len(h.Commands())
 	_, err = c.Run(context.Background(), tg, exe, winrm.RunOptions{})
-	if !errors.Is(err, winrm.ErrUnauthorized) {
-		t.Fatalf("two dropped challenge connections: err = %v, want ErrUnauthorized", err)
+	if !errors.Is(err, winrm.ErrProtocol) {
+		t.Fatalf("two dropped challenge connections: err = %v, want ErrProtocol", err)
 	}
 	if got := len(h.Commands()) - before; got != 0 {
 		t.Fatalf("the station ran %d commands, want none", got)

@@ -190,7 +190,8 @@ func TestTLSSession_StrictCBTStation(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = sim.Close() })
 	h := sim.Host("lab-ws-01")
-	c := New(Config{OperationTimeout: 5 * time.Second})
+	// No connection reuse: every call dials and resumes.
+	c := New(Config{OperationTimeout: 5 * time.Second, MaxIdleConns: -1})
 	cc := newCountingCache()
 	c.sessions = cc
 	tg := Target{Name: h.Name(), Address: "127.0.0.1", Port: h.HTTPSPort(), UseSSL: true, Transport: TransportNTLM,

@@ -180,8 +180,9 @@ func (s sessionScope) Put(key string, cs *tls.ClientSessionState) {
 // tlsConfig is the client TLS configuration of an HTTPS target; with
 // sessions, its handshakes resume the target's earlier sessions (scoped by
 // sessionKey over the CA bundle actually read).
-func (t Target) tlsConfig(sessions tls.ClientSessionCache) (*tls.Config, error) {
-	cfg := &tls.Config{
+// trust is the target's sessionKey, which also scopes pooled connections.
+func (t Target) tlsConfig(sessions tls.ClientSessionCache) (cfg *tls.Config, trust string, err error) {
+	cfg = &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         t.TLSServerName,
 		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // per-host opt-in, warned at load
@@ -193,19 +194,20 @@ func (t Target) tlsConfig(sessions tls.ClientSessionCache) (*tls.Config, error) 
 	if len(pemBytes) == 0 && t.CAFile != "" {
 		b, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("read CA file: %w", err)
+			return nil, "", fmt.Errorf("read CA file: %w", err)
 		}
 		pemBytes = b
 	}
 	if len(pemBytes) > 0 {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("CA bundle %q holds no PEM certificate", t.CAFile)
+			return nil, "", fmt.Errorf("CA bundle %q holds no PEM certificate", t.CAFile)
 		}
 		cfg.RootCAs = pool
 	}
+	trust = t.sessionKey(pemBytes)
 	if sessions != nil {
-		cfg.ClientSessionCache = sessionScope{sessions, t.sessionKey(pemBytes)}
+		cfg.ClientSessionCache = sessionScope{sessions, trust}
 	}
-	return cfg, nil
+	return cfg, trust, nil
 }

@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -184,34 +183,27 @@ func newHTTPTransport(tr *connTracker, tlsCfg *tls.Config, readTimeout time.Dura
 	}
 }
 
-// soapTransport implements masterzen's Transporter for Basic and NTLM with a
-// transport we own. Every request carries the call's context, so
-// cancellation stops a request in flight.
+// soapTransport implements masterzen's Transporter for Basic and NTLM over
+// HTTPS on the call's link. Every request carries the call's context:
+// cancellation closes the link's connection.
 type soapTransport struct {
 	ctx      context.Context
 	url      string
 	user     string
 	password string
-	rt       http.RoundTripper
+	link     *link
 	ntlm     bool
-	// authed: this call's connection is NTLM-authenticated; the station
-	// (like HTTP.sys) then takes requests on it without a header.
-	authed bool
-	// reused: the last request went out on a connection that had carried
-	// an earlier one (see traceReuse).
-	reused bool
 }
 
 func (s *soapTransport) Transport(*mzwinrm.Endpoint) error { return nil }
 
 func (s *soapTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, error) {
 	body := msg.String()
-	var resp *http.Response
-	var err error
-	if s.ntlm {
-		resp, err = s.ntlmRoundTrip(body)
-	} else {
-		resp, err = s.send(body, "Basic "+base64.StdEncoding.EncodeToString([]byte(s.user+":"+s.password)))
+	resp, err := s.roundTrip(body)
+	if isStale(err) {
+		// The pooled connection was closed by the station before it read
+		// the request: once more on a new connection.
+		resp, err = s.roundTrip(body)
 	}
 	if err != nil {
 		// Never a bare io.EOF: masterzen closes the output pipes with this
@@ -226,6 +218,19 @@ func (s *soapTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, 
 	return checkResponse(resp, raw)
 }
 
+func (s *soapTransport) roundTrip(body string) (*http.Response, error) {
+	if !s.ntlm {
+		return s.send(body, "Basic "+base64.StdEncoding.EncodeToString([]byte(s.user+":"+s.password)))
+	}
+	if err := s.authenticate(); err != nil {
+		return nil, err
+	}
+	// An authenticated connection takes requests without a header (as
+	// HTTP.sys does); a 401 on it may come after the station ran the
+	// message (a Command would run twice): it is returned, never resent.
+	return s.send(body, "")
+}
+
 func (s *soapTransport) send(body, authz string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, s.url, strings.NewReader(body))
 	if err != nil {
@@ -235,19 +240,7 @@ func (s *soapTransport) send(body, authz string) (*http.Response, error) {
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}
-	req = req.WithContext(traceReuse(req.Context(), &s.reused))
-	return s.rt.RoundTrip(req)
-}
-
-// traceReuse returns ctx with a trace that sets *reused to whether the
-// request went out on a connection that had carried an earlier one. The last
-// connection counts: http.Transport retries a request it could not write at
-// all on another connection.
-func traceReuse(ctx context.Context, reused *bool) context.Context {
-	*reused = true
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) { *reused = info.Reused },
-	})
+	return s.link.RoundTrip(req)
 }
 
 // discard drops an answer we do not use. Up to maxDiscard bytes are read so
@@ -258,87 +251,102 @@ func discard(resp *http.Response) {
 	_ = resp.Body.Close()
 }
 
-// ntlmRoundTrip authenticates the connection with NTLM (inside Negotiate)
-// on its first request, then sends without a header. Unlike go-ntlmssp's
-// Negotiator it skips the anonymous first try on a fresh connection (one
-// request less per call) and never falls back to Basic. The AUTHENTICATE
-// message carries the TLS channel binding (MsvAvChannelBindings) so that a
-// station with CbtHardeningLevel=Strict accepts it; bodgit/ntlmssp is used
-// because Azure/go-ntlmssp cannot send one.
-func (s *soapTransport) ntlmRoundTrip(body string) (*http.Response, error) {
-	if s.authed {
-		resp, err := s.send(body, "")
-		if err != nil || resp.StatusCode != http.StatusUnauthorized {
-			return resp, err
-		}
-		s.authed = false
-		// Authenticate and resend only on a connection dialled for this
-		// request (the old one was closed): the station refused the message
-		// there unread. A 401 on the authenticated connection may come after
-		// the station ran the message (a Command would run twice): it is
-		// returned (checkResponse makes it ErrUnauthorized).
-		if s.reused {
-			return resp, nil
-		}
-		discard(resp)
-	}
-	// NTLM authenticates the connection: the AUTHENTICATE message must go
-	// out on the connection that carried the CHALLENGE. net/http keeps it
-	// only when it saw the previous request's write complete in time, so
-	// the NEGOTIATE carries no body (the station answers it 401 unread
-	// anyway, and an answer that overtakes a body still being written
-	// costs the connection), and an AUTHENTICATE that went out on a new
-	// connection anyway, and was refused there unread, gets one fresh
-	// handshake on it.
+// authenticate makes sure the call's connection is NTLM-authenticated: a
+// connection from the pool already is; a new one gets the handshake
+// (handshake). The handshake carries no SOAP message, so when its
+// connection breaks (a station closing it after the CHALLENGE, say) it is
+// done once more on a new connection: nothing can have run twice.
+func (s *soapTransport) authenticate() error {
 	for attempt := 0; ; attempt++ {
-		resp, err := s.ntlmHandshake(body)
-		if err == nil && resp.StatusCode == http.StatusUnauthorized && !s.reused && attempt == 0 {
-			discard(resp)
-			continue
+		c, err := s.link.current()
+		if err != nil {
+			return err
 		}
-		if err == nil && resp.StatusCode != http.StatusUnauthorized {
-			s.authed = true
+		if c.authed {
+			return nil
 		}
-		return resp, err
+		err = s.ntlmHandshake(c)
+		if err == nil {
+			return nil
+		}
+		if attempt > 0 || !errors.Is(err, errHandshakeBroken) || s.ctx.Err() != nil {
+			return err
+		}
 	}
 }
 
-// ntlmHandshake is one NEGOTIATE, CHALLENGE, AUTHENTICATE exchange, body
-// riding on the AUTHENTICATE request.
-func (s *soapTransport) ntlmHandshake(body string) (*http.Response, error) {
+// errHandshakeBroken: the connection of an NTLM handshake failed or was
+// closed between its legs.
+var errHandshakeBroken = errors.New("connection lost during the NTLM handshake")
+
+// handshakeBroken wraps a transport failure inside a handshake.
+func handshakeBroken(err error) error {
+	var ke *kindError
+	if errors.As(err, &ke) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errHandshakeBroken, err)
+}
+
+// ntlmHandshake authenticates c with NTLM (inside Negotiate): NEGOTIATE,
+// CHALLENGE, AUTHENTICATE, as empty POSTs (as for message encryption).
+// Unlike go-ntlmssp's Negotiator it skips the anonymous first try and
+// never falls back to Basic. The AUTHENTICATE message carries the TLS
+// channel binding (MsvAvChannelBindings) so that a station with
+// CbtHardeningLevel=Strict accepts it; bodgit/ntlmssp is used because
+// Azure/go-ntlmssp cannot send one.
+func (s *soapTransport) ntlmHandshake(c *wireConn) error {
 	nc, err := newNTLMClient(s.user, s.password)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	negotiate, err := nc.Authenticate(nil, nil)
 	if err != nil {
-		return nil, &kindError{kind: ErrConfig, msg: "ntlm negotiate message: " + err.Error()}
+		return &kindError{kind: ErrConfig, msg: "ntlm negotiate message: " + err.Error()}
 	}
 	resp, err := s.send("", "Negotiate "+base64.StdEncoding.EncodeToString(negotiate))
 	if err != nil {
-		return nil, err
+		return handshakeBroken(err)
 	}
 	if resp.StatusCode != http.StatusUnauthorized {
 		code := resp.StatusCode
 		discard(resp)
-		return nil, &kindError{kind: ErrProtocol, msg: fmt.Sprintf("HTTP %d to the NTLM negotiate message (want 401 and a challenge)", code)}
+		return &kindError{kind: ErrProtocol, msg: fmt.Sprintf("HTTP %d to the NTLM negotiate message (want 401 and a challenge)", code)}
 	}
 	scheme, challenge := ntlmChallenge(resp.Header.Values("Www-Authenticate"))
 	// The binding is to the certificate of the connection that carries the
-	// AUTHENTICATE message: the one that answered this 401 (keep-alive).
+	// AUTHENTICATE message: this one.
 	cbt := channelBindings(resp.TLS)
 	discard(resp)
 	if challenge == nil {
 		if scheme == "" {
-			return nil, &kindError{kind: ErrAuthMethod, msg: "station offers no NTLM/Negotiate; refusing to send Basic credentials"}
+			return &kindError{kind: ErrAuthMethod, msg: "station offers no NTLM/Negotiate; refusing to send Basic credentials"}
 		}
-		return nil, &kindError{kind: ErrUnauthorized, msg: "HTTP 401 to the NTLM negotiate message"}
+		return &kindError{kind: ErrUnauthorized, msg: "HTTP 401 to the NTLM negotiate message"}
+	}
+	if s.link.connOf() != c {
+		return handshakeBroken(errors.New("the station closed the connection after its challenge"))
 	}
 	auth, err := nc.Authenticate(challenge, cbt)
 	if err != nil {
-		return nil, &kindError{kind: ErrProtocol, msg: "ntlm challenge: " + err.Error()}
+		return &kindError{kind: ErrProtocol, msg: "ntlm challenge: " + err.Error()}
 	}
-	return s.send(body, scheme+" "+base64.StdEncoding.EncodeToString(auth))
+	resp, err = s.send("", scheme+" "+base64.StdEncoding.EncodeToString(auth))
+	if err != nil {
+		return handshakeBroken(err)
+	}
+	code := resp.StatusCode
+	discard(resp)
+	switch {
+	case code == http.StatusUnauthorized:
+		return &kindError{kind: ErrUnauthorized, msg: "HTTP 401"}
+	case code != http.StatusOK:
+		return &kindError{kind: ErrProtocol, msg: fmt.Sprintf("HTTP %d to the NTLM authenticate message", code)}
+	case s.link.connOf() != c:
+		return handshakeBroken(errors.New("the station closed the connection after authenticating it"))
+	}
+	c.authed = true
+	return nil
 }
 
 // newNTLMClient is the NTLMv2 client of one handshake ("DOMAIN\user" and
@@ -404,12 +412,12 @@ func checkResponse(resp *http.Response, body []byte) (string, error) {
 	return string(body), nil
 }
 
-func newNTLMTransport(ctx context.Context, url, user, password string, ht *http.Transport) *soapTransport {
-	return &soapTransport{ctx: ctx, url: url, user: user, password: password, rt: ht, ntlm: true}
+func newNTLMTransport(ctx context.Context, url, user, password string, l *link) *soapTransport {
+	return &soapTransport{ctx: ctx, url: url, user: user, password: password, link: l, ntlm: true}
 }
 
-func newBasicTransport(ctx context.Context, url, user, password string, ht *http.Transport) *soapTransport {
-	return &soapTransport{ctx: ctx, url: url, user: user, password: password, rt: ht}
+func newBasicTransport(ctx context.Context, url, user, password string, l *link) *soapTransport {
+	return &soapTransport{ctx: ctx, url: url, user: user, password: password, link: l}
 }
 
 // Wire format of NTLM message encryption, identical to masterzen's
@@ -429,63 +437,68 @@ const (
 // to unencrypted NTLM when the handshake fails, redoes the handshake for
 // every message (on a connection the station already authenticated that
 // yields no session, and it then sends an empty sealed stream), accepts
-// unencrypted answers and panics on a malformed one. Here: our transport
-// and context, one session per connection, a failed handshake or an
-// unencrypted answer is ErrEncryption, and no SOAP leaves unsealed.
+// unencrypted answers and panics on a malformed one. Here: our link and
+// context, one session per connection (kept with it in the pool), a failed
+// handshake or an unencrypted answer is ErrEncryption, and no SOAP leaves
+// unsealed.
 type encTransport struct {
 	ctx      context.Context
 	url      string
 	user     string
 	password string
-	client   *http.Client
-	// session seals the messages of this call's connection; the station
-	// keeps the matching state (and sequence numbers) per connection.
-	session *bntlm.SecuritySession
+	link     *link
 }
 
-func newEncTransport(ctx context.Context, url, user, password string, ht *http.Transport) *encTransport {
-	return &encTransport{ctx: ctx, url: url, user: user, password: password,
-		client: &http.Client{Transport: ht, CheckRedirect: noRedirect}}
+func newEncTransport(ctx context.Context, url, user, password string, l *link) *encTransport {
+	return &encTransport{ctx: ctx, url: url, user: user, password: password, link: l}
 }
-
-func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func (e *encTransport) Transport(*mzwinrm.Endpoint) error { return nil }
 
 func (e *encTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, error) {
 	plain := []byte(msg.String())
-	for try := 0; ; try++ {
-		if e.session == nil {
-			s, err := e.handshake()
-			if err != nil {
-				return "", err
-			}
-			e.session = s
+	body, err := e.post(plain)
+	if isStale(err) {
+		// The pooled connection was closed by the station before it read
+		// the request: once more on a new connection (a new session).
+		body, err = e.post(plain)
+	}
+	return body, err
+}
+
+// session returns the call's connection and its sealing session,
+// establishing it on a new connection. The handshake carries no SOAP, so
+// a connection broken during it is replaced once.
+func (e *encTransport) session() (*wireConn, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := e.link.current()
+		if err != nil {
+			return nil, err
 		}
-		body, fresh, err := e.post(plain)
-		var ke *kindError
-		// Resend once only when the station demonstrably did not process
-		// the message: the 401 came on a connection dialled for this very
-		// request (http.Transport's GotConnInfo.Reused is false), which had
-		// carried nothing before, so the station held no NTLM session on it
-		// and could not unseal what it got. That is the case of a keep-alive
-		// connection the station closed while idle. A 401 on the connection
-		// that carries our session may come after the station ran the
-		// message (a Command would run twice): it is returned as it is.
-		if try == 0 && fresh && errors.As(err, &ke) && ke.kind == ErrUnauthorized {
-			e.session = nil
-			continue
+		if c.session != nil {
+			return c, nil
 		}
-		return body, err
+		err = e.handshake(c)
+		if err == nil {
+			return c, nil
+		}
+		if attempt > 0 || !errors.Is(err, errHandshakeBroken) || e.ctx.Err() != nil {
+			return nil, err
+		}
 	}
 }
 
-// post seals and sends one message. fresh reports that the answer came on a
-// newly dialled connection (see Post).
-func (e *encTransport) post(plain []byte) (answer string, fresh bool, err error) {
-	sealed, sig, err := e.session.Wrap(plain)
+// post seals and sends one message on the call's connection. A 401 there
+// may come after the station ran the message (a Command would run twice):
+// it is returned as it is.
+func (e *encTransport) post(plain []byte) (string, error) {
+	c, err := e.session()
 	if err != nil {
-		return "", false, &kindError{kind: ErrEncryption, msg: "seal message: " + err.Error()}
+		return "", err
+	}
+	sealed, sig, err := c.session.Wrap(plain)
+	if err != nil {
+		return "", &kindError{kind: ErrEncryption, msg: "seal message: " + err.Error()}
 	}
 	var body bytes.Buffer
 	body.Grow(len(plain) + 256)
@@ -499,38 +512,36 @@ func (e *encTransport) post(plain []byte) (answer string, fresh bool, err error)
 	body.Write(sealed)
 	body.WriteString(encBoundary + "--\r\n")
 
-	var reused bool
-	ctx := traceReuse(e.ctx, &reused)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, &body)
+	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.url, &body)
 	if err != nil {
-		return "", false, fmt.Errorf("build request: %w", err)
+		return "", fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("User-Agent", "WinRM client")
 	req.Header.Set("Content-Type", encContentType)
-	resp, err := e.client.Do(req)
+	resp, err := e.link.RoundTrip(req)
 	if err != nil {
-		return "", false, fmt.Errorf("post: %w", err)
+		return "", fmt.Errorf("post: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized {
 		discard(resp)
-		return "", !reused, &kindError{kind: ErrUnauthorized, msg: "HTTP 401"}
+		return "", &kindError{kind: ErrUnauthorized, msg: "HTTP 401"}
 	}
 	raw, err := readBody(resp)
 	if err != nil {
-		return "", false, err
+		return "", err
 	}
 	if !strings.Contains(resp.Header.Get("Content-Type"), encProtocolParam) {
-		return "", false, &kindError{kind: ErrEncryption, msg: fmt.Sprintf("station answered unencrypted (HTTP %d, %q)", resp.StatusCode, escapeText(resp.Header.Get("Content-Type"), 128))}
+		return "", &kindError{kind: ErrEncryption, msg: fmt.Sprintf("station answered unencrypted (HTTP %d, %q)", resp.StatusCode, escapeText(resp.Header.Get("Content-Type"), 128))}
 	}
-	plainResp, err := decryptBody(e.session, raw)
+	plainResp, err := decryptBody(c.session, raw)
 	if err != nil {
-		return "", false, &kindError{kind: ErrEncryption, msg: "decrypt answer: " + err.Error()}
+		return "", &kindError{kind: ErrEncryption, msg: "decrypt answer: " + err.Error()}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", false, &statusError{Code: resp.StatusCode, Body: string(plainResp)}
+		return "", &statusError{Code: resp.StatusCode, Body: string(plainResp)}
 	}
-	return string(plainResp), false, nil
+	return string(plainResp), nil
 }
 
 // NTLM negotiate flags (MS-NLMP 2.2.2.5) checked in a CHALLENGE.
@@ -575,55 +586,61 @@ func checkChallenge(challenge []byte) error {
 	return nil
 }
 
-// handshake authenticates a connection with empty POSTs (as masterzen does)
-// and returns the sealing session. It is done by hand, not with
-// bodgit/ntlmssp/http, to check the CHALLENGE before the AUTHENTICATE message
-// (and then sealed SOAP) goes out, and so that every byte of the station is
-// read here, under our limits and in Post's goroutine.
-func (e *encTransport) handshake() (*bntlm.SecuritySession, error) {
+// handshake authenticates c with empty POSTs (as masterzen does) and
+// keeps the sealing session on it. It is done by hand, not with
+// bodgit/ntlmssp/http, to check the CHALLENGE before the AUTHENTICATE
+// message (and then sealed SOAP) goes out, and so that every byte of the
+// station is read here, under our limits and in Post's goroutine.
+func (e *encTransport) handshake(c *wireConn) error {
 	nc, err := newNTLMClient(e.user, e.password)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	negotiate, err := nc.Authenticate(nil, nil)
 	if err != nil {
-		return nil, &kindError{kind: ErrEncryption, msg: "ntlm negotiate message: " + err.Error()}
+		return &kindError{kind: ErrEncryption, msg: "ntlm negotiate message: " + err.Error()}
 	}
 	resp, err := e.postEmpty("Negotiate " + base64.StdEncoding.EncodeToString(negotiate))
 	if err != nil {
-		return nil, err
+		return handshakeBroken(err)
 	}
 	scheme, challenge := ntlmChallenge(resp.Header.Values("Www-Authenticate"))
 	discard(resp)
 	switch {
 	case resp.StatusCode != http.StatusUnauthorized:
-		return nil, &kindError{kind: ErrEncryption, msg: fmt.Sprintf("ntlm handshake: HTTP %d to the negotiate message; refusing to send in clear text", resp.StatusCode)}
+		return &kindError{kind: ErrEncryption, msg: fmt.Sprintf("ntlm handshake: HTTP %d to the negotiate message; refusing to send in clear text", resp.StatusCode)}
 	case scheme == "":
-		return nil, &kindError{kind: ErrAuthMethod, msg: "station offers no Negotiate authentication on HTTP"}
+		return &kindError{kind: ErrAuthMethod, msg: "station offers no Negotiate authentication on HTTP"}
 	case challenge == nil:
-		return nil, &kindError{kind: ErrUnauthorized, msg: "HTTP 401 to the NTLM negotiate message"}
+		return &kindError{kind: ErrUnauthorized, msg: "HTTP 401 to the NTLM negotiate message"}
 	}
 	if err := checkChallenge(challenge); err != nil {
-		return nil, err
+		return err
+	}
+	if e.link.connOf() != c {
+		return handshakeBroken(errors.New("the station closed the connection after its challenge"))
 	}
 	auth, err := nc.Authenticate(challenge, nil)
 	if err != nil {
-		return nil, &kindError{kind: ErrEncryption, msg: "ntlm challenge: " + err.Error()}
+		return &kindError{kind: ErrEncryption, msg: "ntlm challenge: " + err.Error()}
 	}
 	resp, err = e.postEmpty(scheme + " " + base64.StdEncoding.EncodeToString(auth))
 	if err != nil {
-		return nil, err
+		return handshakeBroken(err)
 	}
 	discard(resp)
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
-		return nil, &kindError{kind: ErrUnauthorized, msg: "HTTP 401"}
+		return &kindError{kind: ErrUnauthorized, msg: "HTTP 401"}
 	case resp.StatusCode != http.StatusOK:
-		return nil, &kindError{kind: ErrEncryption, msg: fmt.Sprintf("ntlm handshake: HTTP %d", resp.StatusCode)}
+		return &kindError{kind: ErrEncryption, msg: fmt.Sprintf("ntlm handshake: HTTP %d", resp.StatusCode)}
 	case !nc.Complete() || nc.SecuritySession() == nil:
-		return nil, &kindError{kind: ErrEncryption, msg: "ntlm handshake did not establish a session; refusing to send in clear text"}
+		return &kindError{kind: ErrEncryption, msg: "ntlm handshake did not establish a session; refusing to send in clear text"}
+	case e.link.connOf() != c:
+		return handshakeBroken(errors.New("the station closed the connection after authenticating it"))
 	}
-	return nc.SecuritySession(), nil
+	c.authed, c.session = true, nc.SecuritySession()
+	return nil
 }
 
 // postEmpty sends one handshake request (no body).
@@ -635,7 +652,7 @@ func (e *encTransport) postEmpty(authz string) (*http.Response, error) {
 	req.Header.Set("User-Agent", "WinRM client")
 	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
 	req.Header.Set("Authorization", authz)
-	resp, err := e.client.Do(req)
+	resp, err := e.link.RoundTrip(req)
 	if err != nil {
 		return nil, fmt.Errorf("ntlm handshake: %w", err)
 	}
