@@ -293,7 +293,8 @@ type link struct {
 	dialer      net.Dialer
 	readTimeout time.Duration
 	// reuseWait bounds the wait for the first answer on a kept
-	// connection (see wireConn.roundTrip).
+	// connection (see wireConn.roundTrip): DialTimeout, the time a new
+	// connection would get to find a sleeping station.
 	reuseWait time.Duration
 	ctx       context.Context
 	stop      func() bool
@@ -310,7 +311,7 @@ type link struct {
 func (c *Client) newLink(ctx context.Context, t Target, tlsCfg *tls.Config, trust string) *link {
 	l := &link{pool: c.pool, key: t.poolKey(trust), addr: t.String(), tlsCfg: tlsCfg,
 		dialer: net.Dialer{Timeout: c.cfg.DialTimeout}, readTimeout: c.cfg.ReadTimeout,
-		reuseWait: c.cfg.DialTimeout / 2, ctx: ctx}
+		reuseWait: c.cfg.DialTimeout, ctx: ctx}
 	l.stop = context.AfterFunc(ctx, l.abort)
 	return l
 }
@@ -409,13 +410,12 @@ func (l *link) drop(c *wireConn) {
 
 // RoundTrip sends req on the call's connection. A failure closes the
 // connection (the next request dials a new one). When the connection came
-// from the pool and its first request failed before any answer, the
-// error is a *staleConnError: the station most likely closed the idle
-// connection and never saw the request, which may be sent again; or it
-// went to sleep, and a new connection will find that out. The first
-// request on a kept connection is a Create (or the Delete of an abandoned
-// shell): sent twice, it costs at worst a shell the station closes when
-// idle.
+// from the pool and its first request found it closed or reset before any
+// answer, the error is a *staleConnError: the station closed the idle
+// connection and never read the request, which may be sent again. When
+// no answer came within reuseWait, the station most likely went to sleep
+// (its connection then stays open and silent): ErrUnreachable, which the
+// caller diagnoses as a failed dial would be.
 func (l *link) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, err := l.current()
 	if err != nil {
@@ -436,10 +436,17 @@ func (l *link) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, context.Cause(l.ctx)
 		}
 		var na *noAnswerError
-		if pooled && errors.As(err, &na) {
+		switch {
+		case !pooled || !errors.As(err, &na):
+			return nil, err
+		case isTimeout(err):
+			// Not sent again: a station that is merely slow would run it
+			// twice (a Create twice leaks a shell towards its quota).
+			return nil, &kindError{kind: ErrUnreachable, msg: fmt.Sprintf(
+				"no answer on the kept connection within %v (station asleep or cut off?)", l.reuseWait)}
+		default:
 			return nil, &staleConnError{err}
 		}
-		return nil, err
 	}
 	if resp.Close {
 		// Read to its end, the answer still counts; the connection is not
