@@ -297,11 +297,19 @@ func blank(v any) any {
 // world, so both see the same names and the same state.
 type twin struct {
 	env map[string]string
+	sim *labsim.Sim // nil in a relay world
 }
 
 func newWorld(t *testing.T, extra map[string]string) twin {
 	t.Helper()
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: []labsim.HostOptions{{Name: "lab-ws-01"}}})
+	return newWorldOf(t, []labsim.HostOptions{{Name: "lab-ws-01"}}, extra)
+}
+
+// newWorldOf is newWorld with the given simulated stations (host i serves
+// lab i+1, as labsim's catalog has it).
+func newWorldOf(t *testing.T, stations []labsim.HostOptions, extra map[string]string) twin {
+	t.Helper()
+	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: stations})
 	if err != nil {
 		t.Fatalf("labsim: %v", err)
 	}
@@ -321,7 +329,7 @@ func newWorld(t *testing.T, extra map[string]string) twin {
 	for k, v := range extra {
 		env[k] = v
 	}
-	return twin{env: env}
+	return twin{env: env, sim: sim}
 }
 
 // localServer is the local server's handler (the same app construction,
@@ -344,6 +352,12 @@ func localServer(t *testing.T, w twin) http.Handler {
 // lab_reservations (the gateway backend's table), as the demo does.
 func addReservation(t *testing.T, w twin, id string, start time.Time) {
 	t.Helper()
+	addBooking(t, w, id, start, start.Add(time.Hour))
+}
+
+// addBooking is addReservation from start to end.
+func addBooking(t *testing.T, w twin, id string, start, end time.Time) {
+	t.Helper()
 	cfg, err := config.ParseDSN(w.env["MYSQL_DSN"])
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +370,7 @@ func addReservation(t *testing.T, w twin, id string, start time.Time) {
 	if _, err := st.DB.ExecContext(t.Context(),
 		`INSERT INTO lab_reservations (transaction_hash, user_id, wallet_address, lab_id, start_time, end_time, status)
 		 VALUES (?, 1, '0x0000000000000000000000000000000000000001', '1', ?, ?, 'CONFIRMED')`,
-		id, start, start.Add(time.Hour)); err != nil {
+		id, start, end); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -106,6 +106,18 @@ func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
 		return HostsResponse{}, internal(err)
 	}
 	now := s.now()
+	// Every host's latest heartbeat in one query (keyed as the store keeps
+	// names), not one query per host.
+	var heartbeats map[string]*store.StoredHeartbeat
+	if s.Store != nil && c.Len() > 0 {
+		names := make([]string, 0, c.Len())
+		for _, h := range c.Hosts() {
+			names = append(names, h.Name)
+		}
+		if heartbeats, err = s.Store.LatestHeartbeats(ctx, names); err != nil {
+			return HostsResponse{}, internal(err)
+		}
+	}
 	out := HostsResponse{Hosts: make([]HostSummary, 0, c.Len())}
 	for _, h := range c.Hosts() {
 		sum := HostSummary{Public: h.Public()}
@@ -114,16 +126,10 @@ func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
 			sum.Poll = &PollBackoff{Failures: p.Failures, NextPollAt: utc(p.NextPollAt), LastError: p.LastError,
 				LastFailureAt: utc(p.LastFailureAt), BackedOff: p.NextPollAt != nil && p.NextPollAt.After(now)}
 		}
-		if s.Store != nil {
-			hb, err := s.latestHeartbeat(ctx, h.Name)
-			if err != nil {
-				return HostsResponse{}, internal(err)
-			}
-			if hb != nil {
-				sum.Heartbeat = &HeartbeatSummary{Timestamp: utc(hb.Timestamp), Ready: hb.Ready,
-					LocalMode: hb.LocalMode, LocalSession: hb.LocalSession, LastSeen: utc(hb.LastSeen),
-					Stale: hb.Timestamp == nil || s.now().Sub(*hb.Timestamp) > staleAfter}
-			}
+		if hb := heartbeats[strings.ToLower(strings.TrimSpace(h.Name))]; hb != nil {
+			sum.Heartbeat = &HeartbeatSummary{Timestamp: utc(hb.Timestamp), Ready: hb.Ready,
+				LocalMode: hb.LocalMode, LocalSession: hb.LocalSession, LastSeen: utc(hb.LastSeen),
+				Stale: hb.Timestamp == nil || s.now().Sub(*hb.Timestamp) > staleAfter}
 		}
 		out.Hosts = append(out.Hosts, sum)
 	}

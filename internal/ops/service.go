@@ -59,6 +59,7 @@ type Store interface {
 	GetReservation(ctx context.Context, reservationID string) (*store.Reservation, error)
 	SaveHeartbeat(ctx context.Context, hb store.HeartbeatRecord) (store.SavedHeartbeat, error)
 	LatestHeartbeat(ctx context.Context, hostName string) (*store.StoredHeartbeat, error)
+	LatestHeartbeats(ctx context.Context, hostNames []string) (map[string]*store.StoredHeartbeat, error)
 	SetQuarantine(ctx context.Context, host string, quarantined bool) error
 	Quarantines(ctx context.Context) (map[string]bool, error)
 }

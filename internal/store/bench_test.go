@@ -245,3 +245,116 @@ func BenchmarkScan(b *testing.B) {
 		})
 	}
 }
+
+// seedHeartbeats adds hosts lab-ws-0001.. with perHost heartbeats each, one
+// a minute back from benchNow (MariaDB's SEQUENCE engine), and returns the
+// host names.
+func seedHeartbeats(tb testing.TB, db *sql.DB, hosts, perHost int) []string {
+	tb.Helper()
+	ctx := context.Background()
+	now := benchNow.Format("2006-01-02 15:04:05")
+	for _, q := range []string{
+		fmt.Sprintf(`INSERT INTO lab_hosts (name, address, mac, last_seen)
+SELECT CONCAT('lab-ws-', LPAD(seq, 4, '0')), '10.1.2.3', '00:11:22:33:44:55', TIMESTAMP '%s' FROM seq_1_to_%d`, now, hosts),
+		fmt.Sprintf(`INSERT INTO lab_host_heartbeat (host_id, timestamp_utc, ready, local_mode, local_session, raw_json, created_at)
+SELECT h.id, TIMESTAMP '%[1]s' - INTERVAL s.seq MINUTE, s.seq %% 2, 0, 0, '{"schemaVersion":"1.0.0"}', TIMESTAMP '%[1]s'
+FROM lab_hosts h JOIN seq_1_to_%[2]d s`, now, perHost),
+		`ANALYZE TABLE lab_hosts, lab_host_heartbeat`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			tb.Fatalf("seed heartbeats: %v\n%s", err, q)
+		}
+	}
+	names := make([]string, hosts)
+	for i := range names {
+		names[i] = fmt.Sprintf("lab-ws-%04d", i+1)
+	}
+	return names
+}
+
+// heartbeatStore is a migrated store with one connection (so the session
+// counters are its queries') on a new database seeded by seedHeartbeats.
+func heartbeatStore(tb testing.TB, hosts, perHost int) (*store.Store, []string) {
+	tb.Helper()
+	dsn := dbtest.NewDatabase(tb)
+	s := openDSN(tb, dsn)
+	tb.Cleanup(func() { s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	s.DB.SetMaxOpenConns(1)
+	return s, seedHeartbeats(tb, s.DB, hosts, perHost)
+}
+
+// latestReads runs LatestHeartbeats(names) and returns the rows and index
+// entries it read, checking it found every host's newest heartbeat.
+func latestReads(tb testing.TB, s *store.Store, names []string) int64 {
+	tb.Helper()
+	first := handlerReads(tb, s.DB)
+	before := handlerReads(tb, s.DB)
+	overhead := before - first
+	got, err := s.LatestHeartbeats(context.Background(), names)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reads := handlerReads(tb, s.DB) - before - overhead
+	want := benchNow.Add(-time.Minute)
+	for _, n := range names {
+		if hb := got[n]; hb == nil || hb.Timestamp == nil || !hb.Timestamp.Equal(want) {
+			tb.Fatalf("latest heartbeat of %s: %+v, want the one at %s", n, hb, want)
+		}
+	}
+	return reads
+}
+
+// TestLatestHeartbeats_ReadsDoNotGrowWithHistory: GET /api/hosts' one
+// heartbeat query reads about two rows per host, however many heartbeats
+// each host has stored.
+func TestLatestHeartbeats_ReadsDoNotGrowWithHistory(t *testing.T) {
+	const hosts = 50
+	var reads [2]int64
+	for i, perHost := range []int{5, 100} {
+		s, names := heartbeatStore(t, hosts, perHost)
+		reads[i] = latestReads(t, s, names)
+	}
+	t.Logf("%d hosts: %d reads with 5 heartbeats each, %d with 100", hosts, reads[0], reads[1])
+	if reads[1] > reads[0]+5 || reads[1] > 6*hosts {
+		t.Errorf("reads grew with the heartbeat history: %d -> %d (%d hosts)", reads[0], reads[1], hosts)
+	}
+}
+
+// BenchmarkLatestHeartbeats: GET /api/hosts' heartbeat reads for 1,000
+// hosts with an hour of minutely heartbeats each, in one query (named, or
+// every host) against one query per host as before.
+//
+//	go test -run '^$' -bench LatestHeartbeats ./internal/store
+func BenchmarkLatestHeartbeats(b *testing.B) {
+	s, names := heartbeatStore(b, 1000, 60)
+	ctx := context.Background()
+	b.Run("batched", func(b *testing.B) {
+		reads := latestReads(b, s, names)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if got, err := s.LatestHeartbeats(ctx, names); err != nil || len(got) != len(names) {
+				b.Fatalf("%d heartbeats: %v", len(got), err)
+			}
+		}
+		b.ReportMetric(float64(reads), "reads/op")
+	})
+	b.Run("all", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if got, err := s.LatestHeartbeats(ctx, nil); err != nil || len(got) != len(names) {
+				b.Fatalf("%d heartbeats: %v", len(got), err)
+			}
+		}
+	})
+	b.Run("per-host", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			for _, n := range names {
+				if _, err := s.LatestHeartbeat(ctx, n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -183,27 +184,21 @@ func insertEventOnce(ctx context.Context, tx *sql.Tx, hostID int64, ev EventReco
 	return res.LastInsertId()
 }
 
-// LatestHeartbeat returns the newest stored heartbeat of a host (by
-// timestamp), or ErrNotFound.
-func (s *Store) LatestHeartbeat(ctx context.Context, hostName string) (*StoredHeartbeat, error) {
+// heartbeatColumns are what scanStoredHeartbeat reads, of lab_hosts h
+// joined with lab_host_heartbeat b.
+const heartbeatColumns = `b.id, h.name, b.timestamp_utc, b.ready, b.local_mode, b.local_session,
+  b.last_forced_logoff_ts, b.last_forced_logoff_user, b.last_power_action_ts, b.last_power_action_mode,
+  b.raw_json, b.created_at, h.last_seen`
+
+func scanStoredHeartbeat(sc interface{ Scan(...any) error }) (*StoredHeartbeat, error) {
 	var (
 		hb                   StoredHeartbeat
 		ts, lfAt, lpAt, seen sql.NullTime
 		ready, lm, ls        sql.NullBool
 		lfUser, lpMode, raw  sql.NullString
 	)
-	name := strings.ToLower(strings.TrimSpace(hostName))
-	err := s.DB.QueryRowContext(ctx, `SELECT b.id, h.name, b.timestamp_utc, b.ready, b.local_mode, b.local_session,
-  b.last_forced_logoff_ts, b.last_forced_logoff_user, b.last_power_action_ts, b.last_power_action_mode,
-  b.raw_json, b.created_at, h.last_seen
-FROM lab_hosts h JOIN lab_host_heartbeat b ON b.host_id = h.id
-WHERE h.name = ? ORDER BY b.timestamp_utc DESC, b.id DESC LIMIT 1`, name).Scan(
-		&hb.ID, &hb.Host, &ts, &ready, &lm, &ls, &lfAt, &lfUser, &lpAt, &lpMode, &raw, &hb.CreatedAt, &seen)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("latest heartbeat of %s: %w", name, err)
+	if err := sc.Scan(&hb.ID, &hb.Host, &ts, &ready, &lm, &ls, &lfAt, &lfUser, &lpAt, &lpMode, &raw, &hb.CreatedAt, &seen); err != nil {
+		return nil, err
 	}
 	hb.Timestamp, hb.LastForcedLogoffAt, hb.LastPowerActionAt, hb.LastSeen = timePtr(ts), timePtr(lfAt), timePtr(lpAt), timePtr(seen)
 	hb.Ready, hb.LocalMode, hb.LocalSession = boolPtr(ready), boolPtr(lm), boolPtr(ls)
@@ -213,6 +208,75 @@ WHERE h.name = ? ORDER BY b.timestamp_utc DESC, b.id DESC LIMIT 1`, name).Scan(
 	}
 	hb.CreatedAt = hb.CreatedAt.UTC()
 	return &hb, nil
+}
+
+// LatestHeartbeat returns the newest stored heartbeat of a host (by
+// timestamp), or ErrNotFound.
+func (s *Store) LatestHeartbeat(ctx context.Context, hostName string) (*StoredHeartbeat, error) {
+	name := strings.ToLower(strings.TrimSpace(hostName))
+	hb, err := scanStoredHeartbeat(s.DB.QueryRowContext(ctx, `SELECT `+heartbeatColumns+`
+FROM lab_hosts h JOIN lab_host_heartbeat b ON b.host_id = h.id
+WHERE h.name = ? ORDER BY b.timestamp_utc DESC, b.id DESC LIMIT 1`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("latest heartbeat of %s: %w", name, err)
+	}
+	return hb, nil
+}
+
+// LatestHeartbeats returns the newest stored heartbeat of each named host
+// (the one LatestHeartbeat finds), keyed by the stored name (lower case,
+// trimmed, as LatestHeartbeat looks names up); a host without one is not
+// in the map. No names means every host. One query per MaxBatch names.
+func (s *Store) LatestHeartbeats(ctx context.Context, hostNames []string) (map[string]*StoredHeartbeat, error) {
+	out := make(map[string]*StoredHeartbeat, len(hostNames))
+	if len(hostNames) == 0 {
+		return out, s.latestHeartbeats(ctx, nil, out)
+	}
+	for chunk := range slices.Chunk(hostNames, MaxBatch) {
+		if err := s.latestHeartbeats(ctx, chunk, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// latestHeartbeats adds the latest heartbeats of names (nil: of every
+// host) to out.
+func (s *Store) latestHeartbeats(ctx context.Context, names []string, out map[string]*StoredHeartbeat) error {
+	where, args := "", make([]any, 0, len(names))
+	if len(names) > 0 {
+		for _, n := range names {
+			args = append(args, strings.ToLower(strings.TrimSpace(n)))
+		}
+		where = `WHERE h0.name IN (?` + strings.Repeat(`, ?`, len(args)-1) + `)`
+	}
+	// Per host, the id of its latest row (the (host_id, timestamp_utc)
+	// index read backwards, LIMIT 1), then that row by its key: the cost
+	// grows with the hosts, not with their history.
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+heartbeatColumns+`
+FROM (SELECT h0.id AS host_id, (SELECT b0.id FROM lab_host_heartbeat b0 WHERE b0.host_id = h0.id
+        ORDER BY b0.timestamp_utc DESC, b0.id DESC LIMIT 1) AS heartbeat_id
+      FROM lab_hosts h0 `+where+`) l
+JOIN lab_hosts h ON h.id = l.host_id
+JOIN lab_host_heartbeat b ON b.id = l.heartbeat_id`, args...)
+	if err != nil {
+		return fmt.Errorf("latest heartbeats of %d hosts: %w", len(names), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		hb, err := scanStoredHeartbeat(rows)
+		if err != nil {
+			return fmt.Errorf("latest heartbeats: %w", err)
+		}
+		out[hb.Host] = hb
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("latest heartbeats: %w", err)
+	}
+	return nil
 }
 
 func timePtr(t sql.NullTime) *time.Time {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -82,6 +83,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Operations", func(t *testing.T) { testOperations(t, b) })
 	t.Run("Heartbeat", func(t *testing.T) { testHeartbeat(t, b) })
 	t.Run("HeartbeatColumns", func(t *testing.T) { testHeartbeatColumns(t, b) })
+	t.Run("LatestHeartbeats", func(t *testing.T) { testLatestHeartbeats(t, b) })
 	t.Run("Candidates", func(t *testing.T) { testCandidates(t, b) })
 	t.Run("CandidateEdges", func(t *testing.T) { testCandidateEdges(t, b) })
 	t.Run("PageBounds", func(t *testing.T) { testPageBounds(t, b) })
@@ -395,6 +397,85 @@ func testHeartbeatColumns(t *testing.T, b Backend) {
 			t.Errorf("LatestHeartbeat %s: got %v, want %v", names[i], gotRead[i], wantRec[i])
 		}
 	}
+}
+
+// testLatestHeartbeats: LatestHeartbeats finds, in one query, what
+// LatestHeartbeat finds host by host: the newest by timestamp (not the
+// last inserted), the higher id on a tie, a row without timestamp only
+// when there is nothing else; hosts without heartbeats and unknown names
+// are absent; no names means every host; more names than MaxBatch still
+// work.
+func testLatestHeartbeats(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	s.Now = NewClock(time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)).Now
+	hostIDs := map[string]int64{}
+	for _, n := range []string{"lab-a", "lab-b", "lab-c", "lab-d"} {
+		id, err := s.UpsertHost(ctx(), store.HostRecord{Name: n, Address: "10.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hostIDs[n] = id
+	}
+	rowIDs := map[string]int64{}
+	insert := func(label, host, ts string, ready bool) {
+		t.Helper()
+		var tsv any
+		if ts != "" {
+			tsv = ts
+		}
+		res, err := s.DB.ExecContext(ctx(), `INSERT INTO lab_host_heartbeat (host_id, timestamp_utc, ready, raw_json, created_at)
+  VALUES (?, ?, ?, ?, ?)`, hostIDs[host], tsv, ready, fmt.Sprintf(`{"label":%q}`, label), "2026-11-22 08:00:00")
+		if err != nil {
+			t.Fatalf("insert %s: %v", label, err)
+		}
+		if rowIDs[label], err = res.LastInsertId(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// lab-a: the newest first, then older ones, and a tie at the newest
+	// time inserted after an older one; lab-b: one row; lab-c: only a
+	// row without timestamp; lab-d: none.
+	insert("a-old", "lab-a", "2026-11-22 07:00:00", true)
+	insert("a-newest-1", "lab-a", "2026-11-22 07:59:00.250", true)
+	insert("a-older", "lab-a", "2026-11-22 07:30:00", true)
+	insert("a-newest-2", "lab-a", "2026-11-22 07:59:00.250", false)
+	insert("a-nots", "lab-a", "", true)
+	insert("b-only", "lab-b", "2026-11-21 12:00:00", true)
+	insert("c-nots", "lab-c", "", false)
+
+	want := map[string]string{"lab-a": "a-newest-2", "lab-b": "b-only", "lab-c": "c-nots"}
+	check := func(what string, got map[string]*store.StoredHeartbeat, err error, hosts ...string) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if len(got) != len(hosts) {
+			t.Errorf("%s: %d hosts, want %v: %v", what, len(got), hosts, got)
+		}
+		for _, h := range hosts {
+			hb := got[h]
+			if hb == nil || hb.ID != rowIDs[want[h]] {
+				t.Errorf("%s: %s is %+v, want row %s (%d)", what, h, hb, want[h], rowIDs[want[h]])
+				continue
+			}
+			one, err := s.LatestHeartbeat(ctx(), h)
+			if err != nil || !reflect.DeepEqual(one, hb) {
+				t.Errorf("%s: %s differs from LatestHeartbeat:\n%+v\n%+v %v", what, h, hb, one, err)
+			}
+		}
+	}
+	got, err := s.LatestHeartbeats(ctx(), []string{" Lab-A ", "lab-b", "lab-c", "lab-d", "nobody"})
+	check("named", got, err, "lab-a", "lab-b", "lab-c")
+	got, err = s.LatestHeartbeats(ctx(), nil)
+	check("all", got, err, "lab-a", "lab-b", "lab-c")
+	got, err = s.LatestHeartbeats(ctx(), []string{"lab-d", "nobody"})
+	check("none stored", got, err)
+	many := make([]string, 0, store.MaxBatch+2)
+	for i := range store.MaxBatch {
+		many = append(many, fmt.Sprintf("ghost-%04d", i))
+	}
+	got, err = s.LatestHeartbeats(ctx(), append(many, "lab-b", "LAB-A"))
+	check("over MaxBatch", got, err, "lab-a", "lab-b")
 }
 
 // testCandidateEdges puts reservations exactly on each bound of the
