@@ -434,7 +434,8 @@ func (c *Client) runShell(ctx context.Context, t Target, client *mzwinrm.Client,
 	if err != nil {
 		return Result{}, receiveStats{}, "", fmt.Errorf("create shell: %w", err)
 	}
-	shellID, err := mzwinrm.ParseOpenShellResponse(resp)
+	var shellID string
+	err = parse(func() (err error) { shellID, err = parseShellID(resp); return err })
 	if err != nil || shellID == "" {
 		return Result{}, receiveStats{}, "", &kindError{kind: ErrProtocol, msg: fmt.Sprintf("create shell: no shell ID in answer (%v)", err)}
 	}
@@ -444,7 +445,8 @@ func (c *Client) runShell(ctx context.Context, t Target, client *mzwinrm.Client,
 	if err != nil {
 		return Result{}, receiveStats{}, shellID, fmt.Errorf("execute: %w", faultError(err))
 	}
-	commandID, err := mzwinrm.ParseExecuteCommandResponse(resp)
+	var commandID string
+	err = parse(func() (err error) { commandID, err = parseCommandID(resp); return err })
 	if err != nil || commandID == "" {
 		return Result{}, receiveStats{}, shellID, &kindError{kind: ErrProtocol, msg: fmt.Sprintf("execute: no command ID in answer (%v)", err)}
 	}
@@ -514,7 +516,9 @@ func (c *Client) receive(ctx context.Context, client *mzwinrm.Client, tr mzwinrm
 		if !strings.Contains(resp, "ReceiveResponse") {
 			return result(0), st, &kindError{kind: ErrProtocol, msg: "answer to Receive is not a ReceiveResponse"}
 		}
-		done, exit, err := mzwinrm.ParseSlurpOutputErrResponse(resp, stdout, stderr)
+		var done bool
+		var exit int
+		err = parse(func() (err error) { done, exit, err = parseReceive(resp, stdout, stderr); return err })
 		if err != nil {
 			return result(0), st, &kindError{kind: ErrProtocol, msg: "parse Receive answer: " + err.Error()}
 		}
@@ -528,6 +532,17 @@ func (c *Client) closeShell(t Target, shell *mzwinrm.Shell) {
 	if err := shell.Close(); err != nil {
 		c.cfg.Logger.Debug("winrm delete shell", "host", t.String(), "err", err.Error())
 	}
+}
+
+// parse runs a decoder of station bytes, a panic in it (there should be
+// none) turned into an error rather than the end of the worker.
+func parse(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoder panic: %v", r)
+		}
+	}()
+	return fn()
 }
 
 // capBuffer keeps the first max bytes and drops the rest, still reading it.

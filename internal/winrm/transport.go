@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ChrisTrenkamp/goxpath/tree/xmltree"
 	bntlm "github.com/bodgit/ntlmssp"
 	mzwinrm "github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
@@ -37,12 +36,9 @@ const maxResponse = 8 << 20
 // to keep its connection; a longer one closes the connection instead.
 const maxDiscard = 64 << 10
 
-// guardedTransport recovers a panic in Post. masterzen calls Post from the
-// goroutine of its receive loop, where a panic would end the whole worker;
-// every decoding of station bytes (HTTP body, unsealing, XML) happens inside
-// Post, in that goroutine, so this one recover covers all of it (issue 6: a
-// 512-byte sealed answer with a zero signature length panicked inside
-// ntlmssp).
+// guardedTransport recovers a panic in Post: the decoding of station bytes
+// there (HTTP body, unsealing) must not end the worker (issue 6: a 512-byte
+// sealed answer with a zero signature length panicked inside ntlmssp).
 type guardedTransport struct {
 	mzwinrm.Transporter
 	log *slog.Logger
@@ -66,19 +62,10 @@ func (g *guardedTransport) Post(c *mzwinrm.Client, msg *soap.SoapMessage) (body 
 			body, err = "", &kindError{kind: ErrProtocol, msg: fmt.Sprintf("malformed answer from the station (decoder panic: %v)", r)}
 		}
 	}()
-	body, err = g.Transporter.Post(c, msg)
-	if err != nil {
-		return "", err
-	}
-	// masterzen parses the answer after Post returns, in its receive
-	// goroutine, and its ParseSlurpOutputErrResponse runs XPath on a nil
-	// tree (a nil dereference) when the answer is not XML. Parse it here
-	// first, with the very parser masterzen uses, inside the recover: what
-	// passes here gives masterzen a tree.
-	if _, perr := xmltree.ParseXML(strings.NewReader(body)); perr != nil {
-		return "", &kindError{kind: ErrProtocol, msg: "answer is not XML: " + escapeText(perr.Error(), 200)}
-	}
-	return body, nil
+	// Every decoding of the answer that Post does not do itself (the
+	// Create, Command and Receive answers) is ours (answer.go), run under
+	// parse's recover; masterzen parses none of them.
+	return g.Transporter.Post(c, msg)
 }
 
 // readBody reads a whole answer, refusing one over maxResponse bytes rather
