@@ -248,11 +248,10 @@ func (c *Client) execCall(parent context.Context, t Target, op, commandLine stri
 	if err := t.validate(); err != nil {
 		return Result{}, fail(ErrConfig, err)
 	}
-	var tlsCfg *tls.Config
-	var trust string
+	var tlsSet *tlsSetup
 	if t.UseSSL {
 		var err error
-		if tlsCfg, trust, err = t.tlsConfig(c.sessions); err != nil {
+		if tlsSet, err = t.tlsSetup(c.sessions); err != nil {
 			return Result{}, fail(ErrConfig, err)
 		}
 	}
@@ -262,7 +261,7 @@ func (c *Client) execCall(parent context.Context, t Target, op, commandLine stri
 	}
 	ctx, cancel := context.WithTimeoutCause(parent, timeout, errCommandTimeout)
 	defer cancel()
-	res, st, shellID, err := c.call(ctx, t, tlsCfg, trust, commandLine)
+	res, st, shellID, err := c.call(ctx, t, tlsSet, commandLine)
 	res.Duration = time.Since(start)
 	if err == nil {
 		release()
@@ -283,7 +282,7 @@ func (c *Client) execCall(parent context.Context, t Target, op, commandLine stri
 		go func(release func()) {
 			defer c.cleanups.Done()
 			defer release()
-			c.deleteShell(context.WithoutCancel(parent), t, tlsCfg, trust, shellID)
+			c.deleteShell(context.WithoutCancel(parent), t, tlsSet, shellID)
 		}(release)
 		release = func() {}
 	}
@@ -311,8 +310,8 @@ func (c *Client) IdleConnections() int { return c.pool.idleCount() }
 
 // call runs one command on the call's connection, which is closed when
 // ctx ends: that is what stops masterzen's context-less calls at once.
-func (c *Client) call(ctx context.Context, t Target, tlsCfg *tls.Config, trust, commandLine string) (res Result, st receiveStats, shellID string, err error) {
-	err = c.withClient(ctx, t, tlsCfg, trust, func(client *mzwinrm.Client, tr mzwinrm.Transporter) error {
+func (c *Client) call(ctx context.Context, t Target, tlsSet *tlsSetup, commandLine string) (res Result, st receiveStats, shellID string, err error) {
+	err = c.withClient(ctx, t, tlsSet, func(client *mzwinrm.Client, tr mzwinrm.Transporter) error {
 		var runErr error
 		res, st, shellID, runErr = c.runShell(ctx, t, client, tr, commandLine)
 		return runErr
@@ -320,10 +319,10 @@ func (c *Client) call(ctx context.Context, t Target, tlsCfg *tls.Config, trust, 
 	return res, st, shellID, err
 }
 
-func (c *Client) deleteShell(parent context.Context, t Target, tlsCfg *tls.Config, trust, shellID string) {
+func (c *Client) deleteShell(parent context.Context, t Target, tlsSet *tlsSetup, shellID string) {
 	ctx, cancel := context.WithTimeout(parent, c.cfg.DialTimeout+c.cfg.ReadTimeout)
 	defer cancel()
-	err := c.withClient(ctx, t, tlsCfg, trust, func(client *mzwinrm.Client, _ mzwinrm.Transporter) error {
+	err := c.withClient(ctx, t, tlsSet, func(client *mzwinrm.Client, _ mzwinrm.Transporter) error {
 		return client.NewShell(shellID).Close()
 	})
 	if err != nil {
@@ -335,11 +334,18 @@ func (c *Client) deleteShell(parent context.Context, t Target, tlsCfg *tls.Confi
 // kept from an earlier call with the same key, else a new one; it goes
 // back to the pool only when fn succeeded (link.finish). Kerberos calls
 // keep connections of their own (withKerberosClient).
-func (c *Client) withClient(ctx context.Context, t Target, tlsCfg *tls.Config, trust string, fn func(*mzwinrm.Client, mzwinrm.Transporter) error) error {
+func (c *Client) withClient(ctx context.Context, t Target, tlsSet *tlsSetup, fn func(*mzwinrm.Client, mzwinrm.Transporter) error) error {
 	if t.EffectiveTransport() == TransportKerberos {
+		var tlsCfg *tls.Config
+		if tlsSet != nil {
+			var err error
+			if tlsCfg, err = tlsSet.config(); err != nil {
+				return err
+			}
+		}
 		return c.withKerberosClient(ctx, t, tlsCfg, fn)
 	}
-	l := c.newLink(ctx, t, tlsCfg, trust)
+	l := c.newLink(ctx, t, tlsSet)
 	ok := false
 	defer func() { l.finish(ok) }()
 	url := t.url()

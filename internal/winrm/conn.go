@@ -289,7 +289,7 @@ type link struct {
 	pool        *connPool
 	key         poolKey
 	addr        string
-	tlsCfg      *tls.Config // nil: plain HTTP
+	tlsSet      *tlsSetup // nil: plain HTTP
 	dialer      net.Dialer
 	readTimeout time.Duration
 	// reuseWait bounds the wait for the first answer on a kept
@@ -308,8 +308,12 @@ type link struct {
 	pooled bool
 }
 
-func (c *Client) newLink(ctx context.Context, t Target, tlsCfg *tls.Config, trust string) *link {
-	l := &link{pool: c.pool, key: t.poolKey(trust), addr: t.String(), tlsCfg: tlsCfg,
+func (c *Client) newLink(ctx context.Context, t Target, tlsSet *tlsSetup) *link {
+	trust := ""
+	if tlsSet != nil {
+		trust = tlsSet.trust
+	}
+	l := &link{pool: c.pool, key: t.poolKey(trust), addr: t.String(), tlsSet: tlsSet,
 		dialer: net.Dialer{Timeout: c.cfg.DialTimeout}, readTimeout: c.cfg.ReadTimeout,
 		reuseWait: c.cfg.DialTimeout, ctx: ctx}
 	l.stop = context.AfterFunc(ctx, l.abort)
@@ -377,13 +381,20 @@ func (l *link) current() (*wireConn, error) {
 }
 
 func (l *link) dial() (*wireConn, error) {
+	var cfg *tls.Config
+	if l.tlsSet != nil {
+		var err error
+		if cfg, err = l.tlsSet.config(); err != nil {
+			return nil, err
+		}
+	}
 	nc, err := l.dialer.DialContext(l.ctx, "tcp", l.addr)
 	if err != nil {
 		return nil, err
 	}
 	c := &wireConn{key: l.key, nc: nc}
-	if l.tlsCfg != nil {
-		tc := tls.Client(nc, l.tlsCfg)
+	if cfg != nil {
+		tc := tls.Client(nc, cfg)
 		hctx, cancel := context.WithTimeout(l.ctx, l.readTimeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()

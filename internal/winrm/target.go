@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Transports a Target may name.
@@ -177,37 +179,66 @@ func (s sessionScope) Put(key string, cs *tls.ClientSessionState) {
 	s.cache.Put(s.scope+"\x00"+key, cs)
 }
 
-// tlsConfig is the client TLS configuration of an HTTPS target; with
-// sessions, its handshakes resume the target's earlier sessions (scoped by
+// tlsSetup is an HTTPS target's TLS trust: trust is its sessionKey (which
+// also scopes kept connections), and config builds the client
+// configuration once, when a connection is dialled: a call on a kept
+// connection parses no certificate.
+type tlsSetup struct {
+	trust  string
+	config func() (*tls.Config, error)
+}
+
+// tlsSetup reads the target's CA bundle; with sessions, the handshakes of
+// its configuration resume the target's earlier sessions (scoped by
 // sessionKey over the CA bundle actually read).
-// trust is the target's sessionKey, which also scopes pooled connections.
-func (t Target) tlsConfig(sessions tls.ClientSessionCache) (cfg *tls.Config, trust string, err error) {
-	cfg = &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         t.TLSServerName,
-		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // per-host opt-in, warned at load
-	}
-	if cfg.ServerName == "" {
-		cfg.ServerName = t.Address
-	}
+func (t Target) tlsSetup(sessions tls.ClientSessionCache) (*tlsSetup, error) {
 	pemBytes := t.CACertPEM
 	if len(pemBytes) == 0 && t.CAFile != "" {
 		b, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, "", fmt.Errorf("read CA file: %w", err)
+			return nil, fmt.Errorf("read CA file: %w", err)
 		}
 		pemBytes = b
 	}
-	if len(pemBytes) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, "", fmt.Errorf("CA bundle %q holds no PEM certificate", t.CAFile)
+	if len(pemBytes) > 0 && !hasPEMCertificate(pemBytes) {
+		return nil, fmt.Errorf("CA bundle %q holds no PEM certificate", t.CAFile)
+	}
+	trust := t.sessionKey(pemBytes)
+	build := func() (*tls.Config, error) {
+		cfg := &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			ServerName:         t.TLSServerName,
+			InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // per-host opt-in, warned at load
 		}
-		cfg.RootCAs = pool
+		if cfg.ServerName == "" {
+			cfg.ServerName = t.Address
+		}
+		if len(pemBytes) > 0 {
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pemBytes) {
+				return nil, &kindError{kind: ErrConfig, msg: fmt.Sprintf("CA bundle %q holds no usable certificate", t.CAFile)}
+			}
+			cfg.RootCAs = pool
+		}
+		if sessions != nil {
+			cfg.ClientSessionCache = sessionScope{sessions, trust}
+		}
+		return cfg, nil
 	}
-	trust = t.sessionKey(pemBytes)
-	if sessions != nil {
-		cfg.ClientSessionCache = sessionScope{sessions, trust}
+	return &tlsSetup{trust: trust, config: sync.OnceValues(build)}, nil
+}
+
+// hasPEMCertificate reports whether b holds a PEM CERTIFICATE block (the
+// certificate itself is parsed when a connection is dialled).
+func hasPEMCertificate(b []byte) bool {
+	for len(b) > 0 {
+		var block *pem.Block
+		if block, b = pem.Decode(b); block == nil {
+			return false
+		}
+		if block.Type == "CERTIFICATE" {
+			return true
+		}
 	}
-	return cfg, trust, nil
+	return false
 }
