@@ -62,6 +62,7 @@ func WinRMConfig(cfg config.Config, logger *slog.Logger) winrm.Config {
 		OperationTimeout: cfg.WinRMOperationTimeout(),
 		ReadTimeout:      cfg.WinRMReadTimeout(),
 		CommandTimeout:   cfg.WinRMCommandTimeout(),
+		MaxIdleConns:     cfg.WinRMMaxIdleConns,
 		Logger:           logger,
 	}
 }

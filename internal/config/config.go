@@ -55,9 +55,13 @@ type Config struct {
 	WinRMReadTimeoutSec      int      `env:"OPS_WINRM_READ_TIMEOUT, default=30"`
 	WinRMCommandTimeoutSec   int      `env:"OPS_WINRM_COMMAND_TIMEOUT, default=300"`
 	WinRMAllowedTransports   []string `env:"OPS_WINRM_ALLOWED_TRANSPORTS, default=ntlm,kerberos,basic"`
-	WinRMCAFile              string   `env:"OPS_WINRM_CA_FILE"`
-	AllowCredentialOverride  bool     `env:"OPS_ALLOW_CREDENTIAL_OVERRIDE, default=false"`
-	AllowedCommands          []string `env:"OPS_ALLOWED_COMMANDS, default=prepare-session,release-session,power,session,energy,status-json,recovery,account,service,wol,status"`
+	// WinRMMaxIdleConns is how many authenticated station connections are
+	// kept for the next call (winrm.Config.MaxIdleConns): 0 derives it
+	// from the open-file limit, -1 turns reuse off.
+	WinRMMaxIdleConns       int      `env:"OPS_WINRM_MAX_IDLE_CONNS, default=0"`
+	WinRMCAFile             string   `env:"OPS_WINRM_CA_FILE"`
+	AllowCredentialOverride bool     `env:"OPS_ALLOW_CREDENTIAL_OVERRIDE, default=false"`
+	AllowedCommands         []string `env:"OPS_ALLOWED_COMMANDS, default=prepare-session,release-session,power,session,energy,status-json,recovery,account,service,wol,status"`
 	// HeartbeatStaleAfterSec flags a heartbeat older than this as stale
 	// (the station service rewrites it about every minute).
 	HeartbeatStaleAfterSec int `env:"OPS_HEARTBEAT_STALE_AFTER, default=300"`
@@ -219,6 +223,9 @@ func (c *Config) validate() error {
 		// The HTTP wait must outlast the WS-Man OperationTimeout, or every
 		// long Receive fails as a transport error instead of a clean timeout.
 		return fmt.Errorf("OPS_WINRM_READ_TIMEOUT: %d must be greater than OPS_WINRM_OPERATION_TIMEOUT (%d)", c.WinRMReadTimeoutSec, c.WinRMOperationTimeoutSec)
+	}
+	if c.WinRMMaxIdleConns < -1 {
+		return fmt.Errorf("OPS_WINRM_MAX_IDLE_CONNS: %d is not a count (0: from the open-file limit, -1: no reuse)", c.WinRMMaxIdleConns)
 	}
 	if c.WinRMCommandTimeoutSec <= c.WinRMOperationTimeoutSec {
 		// A command outlives single Receives; a deadline at or below the

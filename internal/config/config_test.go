@@ -88,6 +88,8 @@ func TestLoad_Invalid(t *testing.T) {
 		{map[string]string{"OPS_TRUSTED_PROXIES": "proxy.example"}, "OPS_TRUSTED_PROXIES"},
 		{map[string]string{"OPS_WINRM_READ_TIMEOUT": "10"}, "OPS_WINRM_READ_TIMEOUT"},
 		{map[string]string{"OPS_WINRM_COMMAND_TIMEOUT": "20"}, "OPS_WINRM_COMMAND_TIMEOUT"},
+		{map[string]string{"OPS_WINRM_MAX_IDLE_CONNS": "-2"}, "OPS_WINRM_MAX_IDLE_CONNS"},
+		{map[string]string{"OPS_WINRM_MAX_IDLE_CONNS": "many"}, "OPS_WINRM_MAX_IDLE_CONNS"},
 		{map[string]string{"OPS_WINRM_COMMAND_TIMEOUT": "0"}, "OPS_WINRM_COMMAND_TIMEOUT"},
 		{map[string]string{"OPS_WINRM_COMMAND_TIMEOUT": "5m"}, "OPS_WINRM_COMMAND_TIMEOUT"},
 		{map[string]string{"OPS_WINRM_OPERATION_TIMEOUT": "60", "OPS_WINRM_READ_TIMEOUT": "70", "OPS_WINRM_COMMAND_TIMEOUT": "45"}, "OPS_WINRM_COMMAND_TIMEOUT"},
