@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -97,6 +98,13 @@ func runTicks(b *testing.B, w *world, sch *scheduler.Scheduler, n, concurrency i
 	// The process's CPU (worker and labsim, not MariaDB) per poll: less
 	// sensitive than wall time to other work on the machine.
 	b.ReportMetric(float64(cpuSum.Microseconds())/float64(b.N*n), "cpu-us/poll")
+	// Live heap per station after the ticks (a GC first): the worker's
+	// kept connections and the simulated stations' side of them, shells
+	// and files: an upper bound of what reuse costs in memory.
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapInuse)/float64(n), "heap-B/station")
 	return float64(n) / wall.Seconds()
 }
 
