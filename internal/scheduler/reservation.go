@@ -360,7 +360,7 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 		code = http.StatusBadGateway
 		op = store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}
 	default:
-		op.Message = ph.name + " flow completed"
+		op.Message = ph.name + " flow completed" + skippedSteps(resp)
 	}
 	to := store.StatusActive
 	if ph.name == store.PhaseEnd {
@@ -374,6 +374,25 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 	}
 	s.finish(ctx, ph, c, h.Name, op, body, code, dur)
 	return outFailed
+}
+
+// skippedSteps names the steps a successful flow skipped, and why (an end
+// flow on a station asleep: ops.EndReservation).
+func skippedSteps(f ops.FlowResponse) string {
+	var names []string
+	reason := ""
+	for _, st := range f.Steps {
+		if skipped, _ := st.Details["skipped"].(bool); skipped {
+			names = append(names, st.Action)
+			if r, ok := st.Details["skipReason"].(string); ok && reason == "" {
+				reason = r
+			}
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(names, " and ") + " skipped, " + reason
 }
 
 // failedStep names the step a failed flow stopped at.
