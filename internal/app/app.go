@@ -362,9 +362,19 @@ func SchedulerConfig(cfg config.Config) scheduler.Config {
 			RetryCooldown: cfg.RetryCooldown(),
 			MaxBatch:      cfg.MaxBatch,
 		},
-		FlowTimeout: 2*cfg.WinRMCommandTimeout() + 2*time.Minute,
-		EndPower:    cfg.ReservationEndPower,
+		FlowTimeout:  2*cfg.WinRMCommandTimeout() + 2*time.Minute + cfg.PowerOffWait(),
+		EndPower:     cfg.ReservationEndPower,
+		PowerOffWait: powerOffWait(cfg),
 	}
+}
+
+// powerOffWait is the scheduler's PowerOffWait: OPS_RESERVATION_POWER_OFF_WAIT,
+// 0 meaning none (negative for scheduler.Config, where 0 is the default).
+func powerOffWait(cfg config.Config) time.Duration {
+	if d := cfg.PowerOffWait(); d > 0 {
+		return d
+	}
+	return -1
 }
 
 // Handler is the whole HTTP API (every route, guard, request ids).

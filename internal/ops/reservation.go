@@ -44,6 +44,8 @@ type flowStep struct {
 	wake    *wakePlan
 	command string
 	args    []string
+	// powerOff > 0: the power-off confirmation, for at most powerOff.
+	powerOff time.Duration
 }
 
 // flow is one start or end run.
@@ -94,6 +96,16 @@ func (s *Service) StartReservation(ctx context.Context, r StartRequest) (FlowRes
 // release is false), then, with a powerAction, `power <mode> <args...>`
 // recorded as "power:<mode>".
 //
+// With PowerOffWait, a power step that succeeded is followed by the step
+// "power-off": the station's probes (as a wake checks it) are repeated
+// until nothing answers, for at most PowerOffWait. Windows takes seconds to
+// shut down or hibernate while LabStation.exe answers at once, so without
+// it a start flow run right after (the next booking's) would find the
+// station still answering, skip the wake and prepare a station that then
+// goes down. Confirmed: completed, "Power-off confirmed after <d>"; still
+// answering at the bound, or the probe unusable: completed_with_warnings
+// (a success: the power command was accepted).
+//
 // A station diagnosed asleep or powered off (lab.ErrHostDown: neither its
 // WinRM port nor any probe its wake_check allows answers) has no session to
 // release and is already powered down: that step and the command steps
@@ -122,6 +134,9 @@ func (s *Service) EndReservation(ctx context.Context, r EndRequest) (FlowRespons
 		}
 		args := append([]string{mode}, r.PowerAction.Args...)
 		f.steps = append(f.steps, flowStep{action: ActionPowerPrefix + mode, command: "power", args: args})
+		if r.PowerOffWait > 0 {
+			f.steps = append(f.steps, flowStep{action: ActionPowerOff, powerOff: r.PowerOffWait})
+		}
 	}
 	return s.runFlow(ctx, f)
 }
@@ -159,6 +174,11 @@ func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 		switch {
 		case st.wake != nil:
 			step = s.wakeStep(ctx, *st.wake)
+		case st.powerOff > 0:
+			if asleep {
+				continue // down already: nothing to confirm
+			}
+			step = s.powerOffStep(ctx, f.host, st.powerOff)
 		case asleep:
 			step = skippedAsleep(st, 0)
 		default:
@@ -227,6 +247,59 @@ func (s *Service) commandStep(ctx context.Context, h hosts.Host, st flowStep) (S
 	step.Details = map[string]any{"exitCode": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr,
 		"args": st.args, "durationMs": res.Duration.Milliseconds()}
 	return step, nil
+}
+
+// powerOffStep waits until h stops answering its probes (lab.Reachable:
+// ICMP and/or its WinRM port, as its wake_check says; each waits up to
+// Settings.PowerOffProbe, repeated half of that apart), for at most within.
+func (s *Service) powerOffStep(ctx context.Context, h hosts.Host, within time.Duration) Step {
+	start := time.Now()
+	deadline := start.Add(within)
+	probes := 0
+	step := Step{Action: ActionPowerOff, Success: true, Status: StatusWarnings}
+	probe := cmp.Or(s.Settings.PowerOffProbe, DefaultPowerOffProbe)
+	var lastErr error
+	for {
+		wait := min(probe, time.Until(deadline))
+		if wait <= 0 || ctx.Err() != nil {
+			break
+		}
+		probes++
+		by, err := s.Lab.Reachable(ctx, h, wait)
+		if (err == nil && by == "") || (err != nil && errors.Is(err, lab.ErrUnreachable)) {
+			step.Status = StatusCompleted
+			break
+		}
+		if err != nil && !errors.Is(err, lab.ErrCanceled) && !errors.Is(err, lab.ErrTimeout) {
+			lastErr = err // the probe itself cannot run: no use repeating it
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(probe/2, max(0, time.Until(deadline)))):
+		}
+	}
+	elapsed := time.Since(start)
+	step.DurationMs = elapsed.Milliseconds()
+	confirmed := step.Status == StatusCompleted
+	switch {
+	case confirmed:
+		step.Message = fmt.Sprintf("Power-off confirmed after %v: station stopped answering", elapsed.Round(100*time.Millisecond))
+	case lastErr != nil:
+		e := fromLab(h.Name, lastErr)
+		s.log().WarnContext(ctx, "power-off not checked", "host", h.Name, "code", e.Code, "err", lastErr)
+		step.Message = "Power-off not checked: " + e.Message
+	case ctx.Err() != nil:
+		step.Message = fmt.Sprintf("Power-off not confirmed: flow ended after %v with the station still answering", elapsed.Round(100*time.Millisecond))
+	default:
+		step.Message = fmt.Sprintf("Power-off not confirmed within %v: station still answering", within)
+	}
+	if !confirmed {
+		s.log().WarnContext(ctx, "power-off not confirmed", "host", h.Name, "message", step.Message)
+	}
+	step.Details = map[string]any{"confirmed": confirmed, "waitSeconds": within.Seconds(), "probes": probes,
+		"durationMs": step.DurationMs}
+	return step
 }
 
 // SkipReasonAsleep is the "skipReason" of an end step skipped because the

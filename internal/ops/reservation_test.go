@@ -245,3 +245,53 @@ func TestStore_FailuresSurfaced(t *testing.T) {
 		t.Errorf("poll without a database = %+v, %v", pr, err)
 	}
 }
+
+// The end flow's wait for the station to go down after its power step
+// (EndRequest.PowerOffWait): confirmed once the station stops answering;
+// a station still answering at the bound is a success with warnings, said
+// so. Without PowerOffWait (the HTTP route) nothing waits.
+func TestEndReservation_PowerOffWait(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{db: true},
+		labsim.HostOptions{Name: "lab-ws-01", PowerOffDelay: 500 * time.Millisecond, SleepMode: labsim.SleepRefuse},
+		labsim.HostOptions{Name: "lab-ws-02", PowerOffDelay: time.Minute})
+	ctx := context.Background()
+
+	res, err := f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r1", Host: "lab-ws-01", ReleaseArgs: []string{},
+		PowerAction: &ops.PowerAction{Mode: "hibernate"}, PowerOffWait: 30 * time.Second})
+	if err != nil || !res.OK || len(res.Steps) != 3 {
+		t.Fatalf("end with a power-off wait: %+v, %v", res, err)
+	}
+	if !f.sim.Host("lab-ws-01").Asleep() {
+		t.Error("the flow returned before the station went down")
+	}
+	off := res.Steps[2]
+	if off.Action != "power-off" || !off.Success || off.Status != "completed" ||
+		!strings.HasPrefix(off.Message, "Power-off confirmed after ") || off.Details["confirmed"] != true {
+		t.Errorf("power-off step %+v", off)
+	}
+	if off.DurationMs < 500 || off.DurationMs > 20_000 {
+		t.Errorf("confirmed after %d ms; the station went down after 500 ms", off.DurationMs)
+	}
+	recs, _, err := f.store.ListOperations(ctx, "r1", 10, 0)
+	if err != nil || len(recs) != 3 || recs[2].Action != "power-off" || !recs[2].Success || recs[2].Status != "completed" {
+		t.Errorf("records %+v, %v", recs, err)
+	}
+
+	res, err = f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r2", Host: "lab-ws-02", ReleaseArgs: []string{},
+		PowerAction: &ops.PowerAction{}, PowerOffWait: time.Second})
+	if err != nil || !res.OK || len(res.Steps) != 3 {
+		t.Fatalf("end on a station slow to go down: %+v, %v", res, err)
+	}
+	off = res.Steps[2]
+	if off.Action != "power-off" || !off.Success || off.Status != "completed_with_warnings" ||
+		off.Message != "Power-off not confirmed within 1s: station still answering" || off.Details["confirmed"] != false {
+		t.Errorf("unconfirmed power-off step %+v", off)
+	}
+
+	res, err = f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r3", Host: "lab-ws-02", ReleaseArgs: []string{},
+		PowerAction: &ops.PowerAction{}})
+	if err != nil || !res.OK || len(res.Steps) != 2 {
+		t.Errorf("end without a power-off wait: %+v, %v", res, err)
+	}
+}

@@ -71,7 +71,9 @@ var phases = []tickPhase{
 
 // ReservationTick claims the due (reservation, phase)s (API.md "Reservation
 // tick") and dispatches each claimed one: the end flow (release, then the
-// power step of Config.EndPower) or the start flow (wake, then
+// power step of Config.EndPower and the wait, up to Config.PowerOffWait,
+// for the station to go down; on a station found asleep both steps are
+// recorded skipped and the flow succeeds) or the start flow (wake, then
 // prepare-session); records `scheduler:end|start` with {"response",
 // "status_code"}; on success moves the status (CONFIRMED -> ACTIVE,
 // CONFIRMED|ACTIVE -> COMPLETED) only if it is still what was read; and
@@ -336,6 +338,7 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 		if cfg.EndPower != "none" {
 			req.ReleaseArgs = []string{}
 			req.PowerAction = &ops.PowerAction{Mode: cfg.EndPower}
+			req.PowerOffWait = max(0, cfg.PowerOffWait)
 		}
 		resp, err = s.Service.EndReservation(fctx, req)
 	}

@@ -256,6 +256,10 @@ func TestSoak(t *testing.T) {
 		// command timeout allows for the session guard's grace): 3 s
 		// keeps a hang from holding a whole round for the default 15 min.
 		a.Scheduler().Config.FlowTimeout = k.flowTimeout
+		// The end flow waits until a powered-down station stops answering
+		// (labsim: 300 ms after the command); probing every 50 ms keeps
+		// that wait near it.
+		a.Service().Settings.PowerOffProbe = 100 * time.Millisecond
 		schs = append(schs, a.Scheduler())
 	}
 	cooldown := schs[0].Config.Window.RetryCooldown
@@ -368,19 +372,13 @@ func TestSoak(t *testing.T) {
 		if restart != nil {
 			<-restart
 		}
-		// A station told to power down goes to sleep powerGrace (300 ms,
-		// wall clock) later in labsim, as Windows takes a while to shut
-		// down: the next round, minutes later on the station's clock, must
-		// not find it still up (see the report: in production the gap
-		// between an end flow and the next start on a station can be as
-		// short as ~30 s).
-		ends := 0
-		for i := range sums {
-			ends += sums[i].End.Dispatched
-		}
-		if el := time.Since(rd.from); ends > 0 && el < 400*time.Millisecond {
-			time.Sleep(400*time.Millisecond - el)
-		}
+		// A station told to power down goes to sleep 300 ms (wall clock)
+		// later in labsim, as Windows takes a while to shut down: the end
+		// flow waits, holding the station's lock, until it stops answering
+		// (its "power-off" step), so the next round, minutes later on the
+		// station's clock, finds it asleep without a pause here (in
+		// production the gap between an end flow and the next start on a
+		// station can be as short as ~30 s).
 		rd.till = time.Now()
 		if el := rd.till.Sub(rd.from); el > 2*time.Second {
 			slowRounds++
