@@ -252,9 +252,13 @@ func TestSoak(t *testing.T) {
 		}
 		t.Cleanup(func() { a.Close() })
 		a.Store().Now, a.Service().Now, a.Scheduler().Now = clk.Now, clk.Now, clk.Now
-		// A hung prepare-session is bounded by the flow's timeout (its
-		// command timeout allows for the session guard's grace): 3 s
-		// keeps a hang from holding a whole round for the default 15 min.
+		// A hung prepare-session ends at its own deadline: the command
+		// timeout (4 s here) raised to its guard's grace + 60 s, 150 s
+		// with the default grace (the worker cannot tell a hang from a
+		// guard waiting for a user; these stations wait 90 ms, TimeScale
+		// 0.001), and the app's flow timeout is a backstop above that
+		// (app.FlowTimeout). Compressed time cannot wait 150 s a hang:
+		// SOAK_FLOW_TIMEOUT_SECONDS (3 s) cuts every flow sooner.
 		a.Scheduler().Config.FlowTimeout = k.flowTimeout
 		// The end flow waits until a powered-down station stops answering
 		// (labsim: 300 ms after the command); probing every 50 ms keeps
