@@ -111,7 +111,9 @@ func (s *Service) StartReservation(ctx context.Context, r StartRequest) (FlowRes
 // release and is already powered down: that step and the command steps
 // after it are recorded skipped (success, status completed, message
 // "Skipped: station asleep (host down): ...", details "skipped": true and
-// "skipReason"), and the flow succeeds. A station that answers with an
+// "skipReason"), and the flow succeeds. (A station that went down during
+// the call is found asleep too: it may have run the command; either way
+// nothing is left to release.) A station that answers with an
 // error, refuses WinRM while answering ping, or times out still fails the
 // step (the scheduler retries it after the cooldown).
 func (s *Service) EndReservation(ctx context.Context, r EndRequest) (FlowResponse, error) {
