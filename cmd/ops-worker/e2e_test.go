@@ -384,10 +384,12 @@ func TestE2E_API(t *testing.T) {
 		if n := e.queryInt(t, `SELECT COUNT(*) FROM reservation_operations WHERE reservation_id = 'r-end' AND action IN ('release', 'power:shutdown') AND success = 1`); n != 2 {
 			t.Errorf("r-end rows: %d, want 2", n)
 		}
-		// Asleep now: the release fails with the unreachable host's step.
+		// Asleep now: nothing to release, the release is skipped (a
+		// success, with the reason) and the flow answers 200.
 		r = e.do(t, "POST", "/api/reservations/end", map[string]any{"reservationId": "r-end", "host": "lab-ws-02", "releaseArgs": []string{}})
-		steps = wantFlow(t, r, 502, "r-end", "lab-ws-02", "2", "release")
-		if steps[0]["status"] != "failed" || steps[0]["success"] != false {
+		steps = wantFlow(t, r, 200, "r-end", "lab-ws-02", "2", "release")
+		if d, _ := steps[0]["details"].(map[string]any); steps[0]["status"] != "completed" || steps[0]["success"] != true ||
+			steps[0]["message"] != "Skipped: station asleep (host down): nothing to release" || d["skipped"] != true {
 			t.Errorf("release on a sleeping host: %v", steps[0])
 		}
 

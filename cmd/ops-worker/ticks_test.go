@@ -166,7 +166,7 @@ VALUES ('e2e-1', 1, '0x0000000000000000000000000000000000000001', '1', ?, ?, 'CO
 	for _, op := range tl["operations"].([]any) {
 		actions = append(actions, op.(map[string]any)["action"].(string))
 	}
-	if got := strings.Join(actions, ","); got != "wake,prepare,scheduler:start,release,power:shutdown,scheduler:end" {
+	if got := strings.Join(actions, ","); got != "wake,prepare,scheduler:start,release,power:shutdown,power-off,scheduler:end" {
 		t.Errorf("timeline actions: %s", got)
 	}
 
@@ -435,7 +435,8 @@ VALUES ('emb-1', 1, '0x0000000000000000000000000000000000000001', '1', ?, ?, 'CO
 	}
 	waitUntil(t, 60*time.Second, "emb-1 COMPLETED", func() bool { return status() == "COMPLETED" })
 	code, tl := call(t, http.MethodGet, base+"/api/reservations/timeline?reservationId=emb-1", "e2e-token")
-	if code != http.StatusOK || len(tl["operations"].([]any)) != 6 {
+	// wake, prepare, scheduler:start, release, power:shutdown, power-off, scheduler:end
+	if code != http.StatusOK || len(tl["operations"].([]any)) != 7 {
 		t.Errorf("timeline: %d %v\n%s", code, tl, logs)
 	}
 	code, hosts := call(t, http.MethodGet, base+"/api/hosts", "e2e-token")

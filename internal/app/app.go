@@ -29,6 +29,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/scheduler"
@@ -362,9 +363,36 @@ func SchedulerConfig(cfg config.Config) scheduler.Config {
 			RetryCooldown: cfg.RetryCooldown(),
 			MaxBatch:      cfg.MaxBatch,
 		},
-		FlowTimeout: 2*cfg.WinRMCommandTimeout() + 2*time.Minute,
-		EndPower:    cfg.ReservationEndPower,
+		FlowTimeout:  FlowTimeout(cfg),
+		EndPower:     cfg.ReservationEndPower,
+		PowerOffWait: powerOffWait(cfg),
 	}
+}
+
+// FlowTimeout is the reservation flows' backstop (scheduler
+// Config.FlowTimeout), above the own deadlines of a flow's steps one after
+// another, so that a hung station command ends at its own deadline and
+// releases the station's lock then, never cut earlier by the flow (which
+// would also cut a session guard that legitimately waits its grace). A
+// command's own deadline is lab.Direct's: OPS_WINRM_COMMAND_TIMEOUT, raised
+// for a session-guard command to its grace + 60 s (labstation.MinRunTime;
+// 150 s with the default 90 s grace). The end flow is the longer: release
+// (a guard command), power, then the power-off wait; the start flow's wake
+// and prepare fit in the same. 2 minutes more cover the wake's probes and
+// the records.
+func FlowTimeout(cfg config.Config) time.Duration {
+	cmd := cfg.WinRMCommandTimeout()
+	guard := max(cmd, labstation.MinRunTime(labstation.CmdReleaseSession, nil))
+	return 2*guard + cfg.PowerOffWait() + 2*time.Minute
+}
+
+// powerOffWait is the scheduler's PowerOffWait: OPS_RESERVATION_POWER_OFF_WAIT,
+// 0 meaning none (negative for scheduler.Config, where 0 is the default).
+func powerOffWait(cfg config.Config) time.Duration {
+	if d := cfg.PowerOffWait(); d > 0 {
+		return d
+	}
+	return -1
 }
 
 // Handler is the whole HTTP API (every route, guard, request ids).

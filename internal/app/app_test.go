@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ops-worker/ops-worker/internal/logtest"
 
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/memsql"
 	"github.com/ops-worker/ops-worker/internal/ops"
 )
@@ -249,6 +251,31 @@ func TestNoEmbeddedEngine(t *testing.T) {
 	for _, dep := range strings.Fields(string(out)) {
 		if strings.HasPrefix(dep, "github.com/dolthub/") || strings.HasSuffix(dep, "/internal/memsql") {
 			t.Errorf("internal/app depends on %s", dep)
+		}
+	}
+}
+
+// The tick's flow timeout is a backstop above the own deadlines of a
+// flow's commands one after another (release, a session-guard command
+// given its grace + 60 s whatever OPS_WINRM_COMMAND_TIMEOUT says; power;
+// then the power-off wait), so a hung command ends at its own deadline and
+// a guard waiting its grace is never cut by the flow.
+func TestSchedulerConfig_FlowOutlastsItsCommands(t *testing.T) {
+	for _, env := range []map[string]string{
+		{},
+		{"OPS_WINRM_OPERATION_TIMEOUT": "20", "OPS_WINRM_READ_TIMEOUT": "30", "OPS_WINRM_COMMAND_TIMEOUT": "21"},
+		{"OPS_WINRM_OPERATION_TIMEOUT": "2", "OPS_WINRM_READ_TIMEOUT": "4", "OPS_WINRM_COMMAND_TIMEOUT": "4"},
+		{"OPS_WINRM_COMMAND_TIMEOUT": "900", "OPS_RESERVATION_POWER_OFF_WAIT": "0"},
+	} {
+		cfg := mustConfig(t, env)
+		cmd := cfg.WinRMCommandTimeout()
+		release := max(cmd, labstation.MinRunTime(labstation.CmdReleaseSession, nil))
+		prepare := max(cmd, labstation.MinRunTime(labstation.CmdPrepareSession, []string{labstation.GuardGraceArg(ops.DefaultGuardGrace)}))
+		endFlow := release + cmd + cfg.PowerOffWait()
+		startFlow := 30*time.Second + prepare // the default wake: 3 attempts of 10 s
+		got := app.SchedulerConfig(cfg).FlowTimeout
+		if got <= endFlow || got <= startFlow {
+			t.Errorf("%v: flow timeout %v, the end flow's commands may take %v, the start flow's %v", env, got, endFlow, startFlow)
 		}
 	}
 }

@@ -45,6 +45,10 @@ type Config struct {
 	// release: shutdown (the default, scheduler.DefaultEndPower: an idle
 	// station sleeps until the next booking's wake), hibernate, or none.
 	ReservationEndPower string `env:"OPS_RESERVATION_END_POWER, default=shutdown"`
+	// PowerOffWaitSec bounds the tick's end flow's wait for the station to
+	// stop answering after its power step (scheduler.DefaultPowerOffWait);
+	// 0: no wait.
+	PowerOffWaitSec int `env:"OPS_RESERVATION_POWER_OFF_WAIT, default=120"`
 
 	// The defaults below are literals (envconfig tags); each equals its
 	// home, which TestLoad_Defaults checks: winrm's
@@ -184,6 +188,7 @@ func (c *Config) validate() error {
 		{"OPS_RESERVATION_END_DELAY", c.EndDelaySec},
 		{"OPS_RESERVATION_LOOKBACK", c.LookbackSec},
 		{"OPS_RESERVATION_RETRY_COOLDOWN", c.RetryCooldownSec},
+		{"OPS_RESERVATION_POWER_OFF_WAIT", c.PowerOffWaitSec},
 	}
 	for _, p := range nonNegative {
 		if p.v < 0 {
@@ -324,10 +329,13 @@ func parsePrefixes(name string, in []string) ([]netip.Prefix, error) {
 func sec(n int) time.Duration { return time.Duration(n) * time.Second }
 
 // Durations of the second-valued knobs.
-func (c Config) PollInterval() time.Duration          { return sec(c.PollIntervalSec) }
-func (c Config) ScanInterval() time.Duration          { return sec(c.ScanIntervalSec) }
-func (c Config) StartLead() time.Duration             { return sec(c.StartLeadSec) }
-func (c Config) EndDelay() time.Duration              { return sec(c.EndDelaySec) }
+func (c Config) PollInterval() time.Duration { return sec(c.PollIntervalSec) }
+func (c Config) ScanInterval() time.Duration { return sec(c.ScanIntervalSec) }
+func (c Config) StartLead() time.Duration    { return sec(c.StartLeadSec) }
+func (c Config) EndDelay() time.Duration     { return sec(c.EndDelaySec) }
+
+// PowerOffWait is OPS_RESERVATION_POWER_OFF_WAIT; 0 means no wait.
+func (c Config) PowerOffWait() time.Duration          { return sec(c.PowerOffWaitSec) }
 func (c Config) Lookback() time.Duration              { return sec(c.LookbackSec) }
 func (c Config) RetryCooldown() time.Duration         { return sec(c.RetryCooldownSec) }
 func (c Config) WinRMOperationTimeout() time.Duration { return sec(c.WinRMOperationTimeoutSec) }

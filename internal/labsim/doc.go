@@ -125,7 +125,8 @@
 //     and finishes the command. A guard command ended before then (Signal,
 //     shell deleted, power-off) evicts nobody. power shutdown|hibernate records
 //     lastPowerAction and puts the host to sleep --delay seconds after the
-//     command (never sooner than 300ms, so the WinRM exchange ends).
+//     command (never sooner than 300ms, so the WinRM exchange ends, nor
+//     than HostOptions.PowerOffDelay, the time Windows takes to go down).
 //     release-session --reboot and recovery reboot-if-needed --force
 //     reboot: asleep, then awake after the boot delay. status-json prints
 //     the status JSON, or writes it to an absolute path that Get-Content

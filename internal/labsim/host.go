@@ -22,6 +22,7 @@ type Host struct {
 	mac              string
 	macBytes         net.HardwareAddr
 	bootDelay        time.Duration
+	powerOffDelay    time.Duration // HostOptions.PowerOffDelay (0: powerGrace)
 	latency          time.Duration
 	hbEvery          time.Duration
 	timeScale        float64 // HostOptions.TimeScale
@@ -88,6 +89,7 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 		password:         o.Password,
 		mac:              o.MAC,
 		bootDelay:        o.BootDelay,
+		powerOffDelay:    o.PowerOffDelay,
 		latency:          o.Latency,
 		hbEvery:          o.HeartbeatInterval,
 		timeScale:        o.TimeScale,

@@ -194,9 +194,7 @@ func (h *Host) labStationLocked(args []string, res *execResult) {
 		say("Scheduled %s in %d s. Reason: %s", mode, delay, reason)
 		h.state.lastPowerAction = map[string]any{"timestamp": now.Format(time.RFC3339), "mode": mode}
 		d := time.Duration(delay) * time.Second
-		if d < powerGrace {
-			d = powerGrace
-		}
+		d = max(d, powerGrace, h.powerOffDelay)
 		res.after = append(res.after, func() { h.schedulePowerLocked(d, false) })
 	case "recovery reboot-if-needed":
 		if has("force") {

@@ -31,11 +31,16 @@ type Options struct {
 
 // HostOptions configures one simulated Lab Station. Zero values get defaults.
 type HostOptions struct {
-	Name              string        // default "lab-ws-NN" (1-based index)
-	User, Password    string        // default "LabGatewaySvc" / "labsim-password"
-	MAC               string        // default 02:00:00 then the 1-based index in 3 bytes (02:00:00:00:00:01)
-	Asleep            bool          // start asleep
-	BootDelay         time.Duration // after a matching magic packet (and for reboots)
+	Name           string        // default "lab-ws-NN" (1-based index)
+	User, Password string        // default "LabGatewaySvc" / "labsim-password"
+	MAC            string        // default 02:00:00 then the 1-based index in 3 bytes (02:00:00:00:00:01)
+	Asleep         bool          // start asleep
+	BootDelay      time.Duration // after a matching magic packet (and for reboots)
+	// PowerOffDelay is how long a power shutdown/hibernate takes to put
+	// the host to sleep after the command returned (Windows takes seconds;
+	// the host answers meanwhile): at least this, or the command's
+	// --delay if longer. 0 means 300 ms, the least.
+	PowerOffDelay     time.Duration
 	Latency           time.Duration // added to every WinRM HTTP request
 	HeartbeatInterval time.Duration // heartbeat.json rewrite period (default 60s)
 	// TimeScale scales how long LabStation.exe commands run: the session

@@ -9,10 +9,14 @@ import (
 // Action names recorded in reservation_operations (API.md). A command step
 // is recorded under its step name ("prepare", "release", "power:<mode>").
 const (
-	ActionWake           = "wake"
-	ActionPrepare        = "prepare"
-	ActionRelease        = "release"
-	ActionPowerPrefix    = "power:"
+	ActionWake        = "wake"
+	ActionPrepare     = "prepare"
+	ActionRelease     = "release"
+	ActionPowerPrefix = "power:"
+	// ActionPowerOff is the end flow's wait for the station to go down
+	// after its power step (EndRequest.PowerOffWait). It feeds no phase:
+	// the power phase stays the power command's.
+	ActionPowerOff       = "power-off"
 	ActionSchedulerStart = "scheduler:start"
 	ActionSchedulerEnd   = "scheduler:end"
 )

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -43,6 +44,8 @@ type flowStep struct {
 	wake    *wakePlan
 	command string
 	args    []string
+	// powerOff > 0: the power-off confirmation, for at most powerOff.
+	powerOff time.Duration
 }
 
 // flow is one start or end run.
@@ -51,6 +54,10 @@ type flow struct {
 	labID         string
 	host          hosts.Host
 	steps         []flowStep
+	// skipWhenAsleep (the end flow): a command step that finds the station
+	// asleep (lab.ErrHostDown) and the command steps after it are recorded
+	// skipped, not failed (see EndReservation).
+	skipWhenAsleep bool
 }
 
 // StartReservation is POST /api/reservations/start: wake (unless wake is
@@ -88,11 +95,33 @@ func (s *Service) StartReservation(ctx context.Context, r StartRequest) (FlowRes
 // EndReservation is POST /api/reservations/end: release-session (unless
 // release is false), then, with a powerAction, `power <mode> <args...>`
 // recorded as "power:<mode>".
+//
+// With PowerOffWait, a power step that succeeded is followed by the step
+// "power-off": the station's probes (as a wake checks it) are repeated
+// until nothing answers, for at most PowerOffWait. Windows takes seconds to
+// shut down or hibernate while LabStation.exe answers at once, so without
+// it a start flow run right after (the next booking's) would find the
+// station still answering, skip the wake and prepare a station that then
+// goes down. Confirmed: completed, "Power-off confirmed after <d>"; still
+// answering at the bound, or the probe unusable: completed_with_warnings
+// (a success: the power command was accepted).
+//
+// A station diagnosed asleep or powered off (lab.ErrHostDown: neither its
+// WinRM port nor any probe its wake_check allows answers) has no session to
+// release and is already powered down: that step and the command steps
+// after it are recorded skipped (success, status completed, message
+// "Skipped: station asleep (host down): ...", details "skipped": true and
+// "skipReason"), and the flow succeeds. (A station that went down during
+// the call is found asleep too: it may have run the command; either way
+// nothing is left to release.) A station that answers with an
+// error, refuses WinRM while answering ping, or times out still fails the
+// step (the scheduler retries it after the cooldown).
 func (s *Service) EndReservation(ctx context.Context, r EndRequest) (FlowResponse, error) {
 	f, err := s.newFlow(r.ReservationID, r.Host, r.LabID)
 	if err != nil {
 		return FlowResponse{}, err
 	}
+	f.skipWhenAsleep = true
 	if r.Release == nil || *r.Release {
 		args := r.ReleaseArgs
 		if args == nil {
@@ -107,6 +136,9 @@ func (s *Service) EndReservation(ctx context.Context, r EndRequest) (FlowRespons
 		}
 		args := append([]string{mode}, r.PowerAction.Args...)
 		f.steps = append(f.steps, flowStep{action: ActionPowerPrefix + mode, command: "power", args: args})
+		if r.PowerOffWait > 0 {
+			f.steps = append(f.steps, flowStep{action: ActionPowerOff, powerOff: r.PowerOffWait})
+		}
 	}
 	return s.runFlow(ctx, f)
 }
@@ -138,12 +170,28 @@ func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 		}
 	}
 	out := FlowResponse{OK: true, ReservationID: f.reservationID, Host: f.host.Name, LabID: f.labID, Steps: []Step{}}
+	asleep := false
 	for _, st := range f.steps {
 		var step Step
-		if st.wake != nil {
+		switch {
+		case st.wake != nil:
 			step = s.wakeStep(ctx, *st.wake)
-		} else {
-			step = s.commandStep(ctx, f.host, st)
+		case st.powerOff > 0:
+			if asleep {
+				continue // down already: nothing to confirm
+			}
+			step = s.powerOffStep(ctx, f.host, st.powerOff)
+		case asleep:
+			step = skippedAsleep(st, 0)
+		default:
+			var err error
+			step, err = s.commandStep(ctx, f.host, st)
+			if f.skipWhenAsleep && errors.Is(err, lab.ErrHostDown) {
+				asleep = true
+				step = skippedAsleep(st, step.DurationMs)
+				s.log().InfoContext(ctx, "station asleep: end steps skipped", "reservation", f.reservationID,
+					"host", f.host.Name, "action", st.action)
+			}
 		}
 		step.RecordError = s.record(ctx, f, step)
 		out.Steps = append(out.Steps, step)
@@ -180,8 +228,9 @@ func (s *Service) wakeStep(ctx context.Context, p wakePlan) Step {
 	return step
 }
 
-// commandStep runs one LabStation command of a flow.
-func (s *Service) commandStep(ctx context.Context, h hosts.Host, st flowStep) Step {
+// commandStep runs one LabStation command of a flow; err is the Lab's
+// error when the command did not run (the step says it as failed).
+func (s *Service) commandStep(ctx context.Context, h hosts.Host, st flowStep) (Step, error) {
 	start := time.Now()
 	res, err := s.Lab.RunCommand(ctx, h, st.command, st.args, lab.CommandOptions{})
 	elapsed := time.Since(start).Milliseconds()
@@ -192,14 +241,87 @@ func (s *Service) commandStep(ctx context.Context, h hosts.Host, st flowStep) St
 		step.Status, step.Message = StatusFailed, e.Message
 		step.Details = map[string]any{"exitCode": nil, "stdout": "", "stderr": "", "args": st.args,
 			"durationMs": elapsed, "error": string(e.Code)}
-		return step
+		return step, err
 	}
 	o := labstation.ClassifyExit(res.ExitCode)
 	step.Success, step.Status = o.Success(), o.Status()
 	step.Message = fmt.Sprintf("Exit code %d", res.ExitCode)
 	step.Details = map[string]any{"exitCode": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr,
 		"args": st.args, "durationMs": res.Duration.Milliseconds()}
+	return step, nil
+}
+
+// powerOffStep waits until h stops answering its probes (lab.Reachable:
+// ICMP and/or its WinRM port, as its wake_check says; each waits up to
+// Settings.PowerOffProbe, repeated half of that apart), for at most within.
+func (s *Service) powerOffStep(ctx context.Context, h hosts.Host, within time.Duration) Step {
+	start := time.Now()
+	deadline := start.Add(within)
+	probes := 0
+	step := Step{Action: ActionPowerOff, Success: true, Status: StatusWarnings}
+	probe := cmp.Or(s.Settings.PowerOffProbe, DefaultPowerOffProbe)
+	var lastErr error
+	for {
+		wait := min(probe, time.Until(deadline))
+		if wait <= 0 || ctx.Err() != nil {
+			break
+		}
+		probes++
+		by, err := s.Lab.Reachable(ctx, h, wait)
+		if (err == nil && by == "") || (err != nil && errors.Is(err, lab.ErrUnreachable)) {
+			step.Status = StatusCompleted
+			break
+		}
+		if err != nil && !errors.Is(err, lab.ErrCanceled) && !errors.Is(err, lab.ErrTimeout) {
+			lastErr = err // the probe itself cannot run: no use repeating it
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(probe/2, max(0, time.Until(deadline)))):
+		}
+	}
+	elapsed := time.Since(start)
+	step.DurationMs = elapsed.Milliseconds()
+	confirmed := step.Status == StatusCompleted
+	switch {
+	case confirmed:
+		step.Message = fmt.Sprintf("Power-off confirmed after %v: station stopped answering", elapsed.Round(100*time.Millisecond))
+	case lastErr != nil:
+		e := fromLab(h.Name, lastErr)
+		s.log().WarnContext(ctx, "power-off not checked", "host", h.Name, "code", e.Code, "err", lastErr)
+		step.Message = "Power-off not checked: " + e.Message
+	case ctx.Err() != nil:
+		step.Message = fmt.Sprintf("Power-off not confirmed: flow ended after %v with the station still answering", elapsed.Round(100*time.Millisecond))
+	default:
+		step.Message = fmt.Sprintf("Power-off not confirmed within %v: station still answering", within)
+	}
+	if !confirmed {
+		s.log().WarnContext(ctx, "power-off not confirmed", "host", h.Name, "message", step.Message)
+	}
+	step.Details = map[string]any{"confirmed": confirmed, "waitSeconds": within.Seconds(), "probes": probes,
+		"durationMs": step.DurationMs}
 	return step
+}
+
+// SkipReasonAsleep is the "skipReason" of an end step skipped because the
+// station is asleep or powered off (lab.ErrHostDown).
+const SkipReasonAsleep = "station asleep (host down)"
+
+// skippedAsleep is the record of end step st not run because the station
+// is asleep: nothing to release, already powered down. It is a success
+// with status completed, as the scheduler's hand-over records a skipped
+// release ("Release and power skipped: ..."); elapsed is the time the
+// attempt that found the station asleep took (0 for the steps after it).
+func skippedAsleep(st flowStep, elapsed int64) Step {
+	what := "nothing to release"
+	if st.action != ActionRelease {
+		what = "already powered down"
+	}
+	return Step{Action: st.action, Success: true, Status: StatusCompleted, DurationMs: elapsed,
+		Message: "Skipped: " + SkipReasonAsleep + ": " + what,
+		Details: map[string]any{"exitCode": nil, "stdout": "", "stderr": "", "args": st.args,
+			"durationMs": elapsed, "skipped": true, "skipReason": SkipReasonAsleep}}
 }
 
 // record writes a step to reservation_operations; it returns what

@@ -156,11 +156,39 @@ func TestEndReservation_PowerShutdown(t *testing.T) {
 	// The host is down now: a command is a 502-class error an operator understands.
 	_, err = f.svc.RunCommand(ctx, ops.CommandRequest{Host: "lab-ws-01", Command: "status"})
 	wantCode(t, err, ops.CodeHostUnreachable, "host 'lab-ws-01' not answering: wake it first")
-	// In a flow, the same failure is a failed step, recorded.
-	res, err = f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r2", Host: "lab-ws-01", ReleaseArgs: []string{}})
+	// An end flow on the sleeping host has nothing to do: no session to
+	// release, already powered down. Both steps are recorded skipped
+	// (success, completed, with the reason) and the flow succeeds.
+	res, err = f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r3", Host: "lab-ws-01", ReleaseArgs: []string{},
+		PowerAction: &ops.PowerAction{Mode: "hibernate"}})
+	if err != nil || !res.OK || len(res.Steps) != 2 {
+		t.Fatalf("end on a sleeping host: %+v, %v", res, err)
+	}
+	for i, want := range []struct{ action, msg string }{
+		{"release", "Skipped: station asleep (host down): nothing to release"},
+		{"power:hibernate", "Skipped: station asleep (host down): already powered down"},
+	} {
+		st := res.Steps[i]
+		if st.Action != want.action || !st.Success || st.Status != "completed" || st.Message != want.msg ||
+			st.Details["skipped"] != true || st.Details["skipReason"] != ops.SkipReasonAsleep || st.Details["exitCode"] != nil {
+			t.Errorf("step %d on a sleeping host: %+v", i, st)
+		}
+	}
+	recs, _, err = f.store.ListOperations(ctx, "r3", 10, 0)
+	if err != nil || len(recs) != 2 || recs[0].Action != "release" || !recs[0].Success || recs[0].Status != "completed" ||
+		recs[0].Message != "Skipped: station asleep (host down): nothing to release" || *recs[0].ResponseCode != 200 ||
+		recs[1].Action != "power:hibernate" || !recs[1].Success {
+		t.Errorf("records on a sleeping host = %+v, %v", recs, err)
+	}
+	var pl map[string]any
+	if err := json.Unmarshal(recs[0].Payload, &pl); err != nil || pl["skipped"] != true || pl["skipReason"] != ops.SkipReasonAsleep {
+		t.Errorf("skipped release payload %s, %v", recs[0].Payload, err)
+	}
+	// A start flow that does not wake first still fails on it.
+	res, err = f.svc.StartReservation(ctx, ops.StartRequest{ReservationID: "r3", Host: "lab-ws-01", Wake: ptr(false)})
 	if err != nil || res.OK || res.Steps[0].Status != "failed" || res.Steps[0].Details["exitCode"] != nil ||
 		res.Steps[0].Message != "host 'lab-ws-01' not answering: wake it first" {
-		t.Errorf("release on a sleeping host: %+v, %v", res, err)
+		t.Errorf("prepare on a sleeping host: %+v, %v", res, err)
 	}
 }
 
@@ -215,5 +243,55 @@ func TestStore_FailuresSurfaced(t *testing.T) {
 	pr, err = f.svc.PollHeartbeat(ctx, ops.PollRequest{Host: "lab-ws-01"})
 	if err != nil || pr.Stored || pr.StoreError != "" {
 		t.Errorf("poll without a database = %+v, %v", pr, err)
+	}
+}
+
+// The end flow's wait for the station to go down after its power step
+// (EndRequest.PowerOffWait): confirmed once the station stops answering;
+// a station still answering at the bound is a success with warnings, said
+// so. Without PowerOffWait (the HTTP route) nothing waits.
+func TestEndReservation_PowerOffWait(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{db: true},
+		labsim.HostOptions{Name: "lab-ws-01", PowerOffDelay: 500 * time.Millisecond, SleepMode: labsim.SleepRefuse},
+		labsim.HostOptions{Name: "lab-ws-02", PowerOffDelay: time.Minute})
+	ctx := context.Background()
+
+	res, err := f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r1", Host: "lab-ws-01", ReleaseArgs: []string{},
+		PowerAction: &ops.PowerAction{Mode: "hibernate"}, PowerOffWait: 30 * time.Second})
+	if err != nil || !res.OK || len(res.Steps) != 3 {
+		t.Fatalf("end with a power-off wait: %+v, %v", res, err)
+	}
+	if !f.sim.Host("lab-ws-01").Asleep() {
+		t.Error("the flow returned before the station went down")
+	}
+	off := res.Steps[2]
+	if off.Action != "power-off" || !off.Success || off.Status != "completed" ||
+		!strings.HasPrefix(off.Message, "Power-off confirmed after ") || off.Details["confirmed"] != true {
+		t.Errorf("power-off step %+v", off)
+	}
+	if off.DurationMs < 500 || off.DurationMs > 20_000 {
+		t.Errorf("confirmed after %d ms; the station went down after 500 ms", off.DurationMs)
+	}
+	recs, _, err := f.store.ListOperations(ctx, "r1", 10, 0)
+	if err != nil || len(recs) != 3 || recs[2].Action != "power-off" || !recs[2].Success || recs[2].Status != "completed" {
+		t.Errorf("records %+v, %v", recs, err)
+	}
+
+	res, err = f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r2", Host: "lab-ws-02", ReleaseArgs: []string{},
+		PowerAction: &ops.PowerAction{}, PowerOffWait: time.Second})
+	if err != nil || !res.OK || len(res.Steps) != 3 {
+		t.Fatalf("end on a station slow to go down: %+v, %v", res, err)
+	}
+	off = res.Steps[2]
+	if off.Action != "power-off" || !off.Success || off.Status != "completed_with_warnings" ||
+		off.Message != "Power-off not confirmed within 1s: station still answering" || off.Details["confirmed"] != false {
+		t.Errorf("unconfirmed power-off step %+v", off)
+	}
+
+	res, err = f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r3", Host: "lab-ws-02", ReleaseArgs: []string{},
+		PowerAction: &ops.PowerAction{}})
+	if err != nil || !res.OK || len(res.Steps) != 2 {
+		t.Errorf("end without a power-off wait: %+v, %v", res, err)
 	}
 }

@@ -48,7 +48,16 @@ type Settings struct {
 	// RelayConfigured is reported by Health (the relay issue fills in
 	// reachability).
 	RelayConfigured bool
+	// PowerOffProbe is how long each probe of the end flow's power-off
+	// confirmation waits for an answer (EndRequest.PowerOffWait); a
+	// station that answered is probed again half of it later. 0:
+	// DefaultPowerOffProbe.
+	PowerOffProbe time.Duration
 }
+
+// DefaultPowerOffProbe is Settings.PowerOffProbe's default: an awake
+// station on the LAN answers a probe within milliseconds.
+const DefaultPowerOffProbe = 2 * time.Second
 
 // Store is what the use cases need of the database (*store.Store has it).
 type Store interface {

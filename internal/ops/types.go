@@ -108,6 +108,11 @@ type EndRequest struct {
 	Release       *bool    // default true
 	ReleaseArgs   []string // nil: ["--reboot"]
 	PowerAction   *PowerAction
+	// PowerOffWait, when positive (the reservation tick sets it; the HTTP
+	// route does not), makes the flow wait after a successful power step
+	// until the station stops answering its probes, for at most this long,
+	// recorded as the step "power-off" (see EndReservation).
+	PowerOffWait time.Duration
 }
 
 // Step is one step of a reservation flow, as API.md shows it and as it is

@@ -71,7 +71,9 @@ var phases = []tickPhase{
 
 // ReservationTick claims the due (reservation, phase)s (API.md "Reservation
 // tick") and dispatches each claimed one: the end flow (release, then the
-// power step of Config.EndPower) or the start flow (wake, then
+// power step of Config.EndPower and the wait, up to Config.PowerOffWait,
+// for the station to go down; on a station found asleep both steps are
+// recorded skipped and the flow succeeds) or the start flow (wake, then
 // prepare-session); records `scheduler:end|start` with {"response",
 // "status_code"}; on success moves the status (CONFIRMED -> ACTIVE,
 // CONFIRMED|ACTIVE -> COMPLETED) only if it is still what was read; and
@@ -336,6 +338,7 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 		if cfg.EndPower != "none" {
 			req.ReleaseArgs = []string{}
 			req.PowerAction = &ops.PowerAction{Mode: cfg.EndPower}
+			req.PowerOffWait = max(0, cfg.PowerOffWait)
 		}
 		resp, err = s.Service.EndReservation(fctx, req)
 	}
@@ -360,7 +363,7 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 		code = http.StatusBadGateway
 		op = store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}
 	default:
-		op.Message = ph.name + " flow completed"
+		op.Message = ph.name + " flow completed" + skippedSteps(resp)
 	}
 	to := store.StatusActive
 	if ph.name == store.PhaseEnd {
@@ -374,6 +377,25 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 	}
 	s.finish(ctx, ph, c, h.Name, op, body, code, dur)
 	return outFailed
+}
+
+// skippedSteps names the steps a successful flow skipped, and why (an end
+// flow on a station asleep: ops.EndReservation).
+func skippedSteps(f ops.FlowResponse) string {
+	var names []string
+	reason := ""
+	for _, st := range f.Steps {
+		if skipped, _ := st.Details["skipped"].(bool); skipped {
+			names = append(names, st.Action)
+			if r, ok := st.Details["skipReason"].(string); ok && reason == "" {
+				reason = r
+			}
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(names, " and ") + " skipped, " + reason
 }
 
 // failedStep names the step a failed flow stopped at.

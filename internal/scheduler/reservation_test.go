@@ -120,7 +120,7 @@ func TestReservationTick_Lifecycle(t *testing.T) {
 			}
 		}
 	}
-	if got, want := strings.Join(actions, ","), "wake,prepare,scheduler:start,release,power:shutdown,scheduler:end"; got != want {
+	if got, want := strings.Join(actions, ","), "wake,prepare,scheduler:start,release,power:shutdown,power-off,scheduler:end"; got != want {
 		t.Errorf("timeline actions %s, want %s", got, want)
 	}
 }

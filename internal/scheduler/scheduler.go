@@ -110,6 +110,11 @@ const (
 	DefaultDispatchConcurrency = 8
 	DefaultFlowTimeout         = 15 * time.Minute
 	DefaultEndPower            = "shutdown"
+	// DefaultPowerOffWait bounds the end flow's wait for a station to go
+	// down after its power step: Windows usually shuts down or hibernates
+	// within seconds to a minute (a hibernate writes the memory out; an
+	// update at shutdown takes longer, and is then not waited for).
+	DefaultPowerOffWait = 2 * time.Minute
 )
 
 // Config are the ticks' knobs; zero values take the defaults above.
@@ -147,6 +152,13 @@ type Config struct {
 	// power step the release runs without --reboot (a reboot would race
 	// the shutdown); with "none" it keeps API.md's default --reboot.
 	EndPower string
+	// PowerOffWait bounds the end flow's wait, after its power step and
+	// still holding the station's lock, until the station stops answering
+	// (ops.EndRequest.PowerOffWait: recorded as "power-off"), so that a
+	// start flow right after it finds the station asleep and wakes it
+	// instead of preparing a station about to go down. 0: the default;
+	// negative: no wait (OPS_RESERVATION_POWER_OFF_WAIT=0).
+	PowerOffWait time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -176,6 +188,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EndPower == "" {
 		c.EndPower = DefaultEndPower
+	}
+	if c.PowerOffWait == 0 {
+		c.PowerOffWait = DefaultPowerOffWait
 	}
 	return c
 }

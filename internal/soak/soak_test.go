@@ -252,10 +252,18 @@ func TestSoak(t *testing.T) {
 		}
 		t.Cleanup(func() { a.Close() })
 		a.Store().Now, a.Service().Now, a.Scheduler().Now = clk.Now, clk.Now, clk.Now
-		// A hung prepare-session is bounded by the flow's timeout (its
-		// command timeout allows for the session guard's grace): 3 s
-		// keeps a hang from holding a whole round for the default 15 min.
+		// A hung prepare-session ends at its own deadline: the command
+		// timeout (4 s here) raised to its guard's grace + 60 s, 150 s
+		// with the default grace (the worker cannot tell a hang from a
+		// guard waiting for a user; these stations wait 90 ms, TimeScale
+		// 0.001), and the app's flow timeout is a backstop above that
+		// (app.FlowTimeout). Compressed time cannot wait 150 s a hang:
+		// SOAK_FLOW_TIMEOUT_SECONDS (3 s) cuts every flow sooner.
 		a.Scheduler().Config.FlowTimeout = k.flowTimeout
+		// The end flow waits until a powered-down station stops answering
+		// (labsim: 300 ms after the command); probing every 50 ms keeps
+		// that wait near it.
+		a.Service().Settings.PowerOffProbe = 100 * time.Millisecond
 		schs = append(schs, a.Scheduler())
 	}
 	cooldown := schs[0].Config.Window.RetryCooldown
@@ -368,19 +376,13 @@ func TestSoak(t *testing.T) {
 		if restart != nil {
 			<-restart
 		}
-		// A station told to power down goes to sleep powerGrace (300 ms,
-		// wall clock) later in labsim, as Windows takes a while to shut
-		// down: the next round, minutes later on the station's clock, must
-		// not find it still up (see the report: in production the gap
-		// between an end flow and the next start on a station can be as
-		// short as ~30 s).
-		ends := 0
-		for i := range sums {
-			ends += sums[i].End.Dispatched
-		}
-		if el := time.Since(rd.from); ends > 0 && el < 400*time.Millisecond {
-			time.Sleep(400*time.Millisecond - el)
-		}
+		// A station told to power down goes to sleep 300 ms (wall clock)
+		// later in labsim, as Windows takes a while to shut down: the end
+		// flow waits, holding the station's lock, until it stops answering
+		// (its "power-off" step), so the next round, minutes later on the
+		// station's clock, finds it asleep without a pause here (in
+		// production the gap between an end flow and the next start on a
+		// station can be as short as ~30 s).
 		rd.till = time.Now()
 		if el := rd.till.Sub(rd.from); el > 2*time.Second {
 			slowRounds++
@@ -708,6 +710,9 @@ func flowReached(payload []byte, action string) int {
 	}
 	n := 0
 	for _, s := range p.Response.Steps {
+		// A step recorded failed, or skipped because the station was
+		// found asleep, may or may not have reached it (a station that
+		// dies mid-call ran the command): counted, as an attempt.
 		if s.Action == want {
 			n++
 		}
