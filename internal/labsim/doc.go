@@ -180,8 +180,14 @@
 //
 // # Sleep and wake
 //
-// Asleep, both WinRM listeners are closed and open connections are
-// dropped; the UDP wake listener always runs. With SleepMode
+// Asleep, both WinRM listeners are closed; the UDP wake listener always
+// runs. With SleepBlackhole the connections that were open stay open and
+// silent, as a sleeping Windows host leaves them (no FIN, no RST): a
+// request on one gets no answer until the client gives up, and waking the
+// host closes them. With SleepRefuse they are closed (the client reads EOF
+// or a reset). A request that was inside the host when it went down is
+// dropped unanswered either way. Idle HTTP connections are closed after
+// HostOptions.KeepAliveTimeout (HTTP.sys's IdleConnectionTimeout, 120 s). With SleepMode
 // SleepBlackhole (the default, as a sleeping or powered-off Windows host)
 // the ports ignore SYNs, so a client's dial waits for its own timeout:
 // the port is held by a listening socket with a zero backlog whose one
@@ -202,9 +208,10 @@
 //
 // # Known differences from Windows
 //
-//   - A host that dies or sleeps closes its connections (the client reads
-//     EOF at once); a real one that loses power leaves them silent until
-//     the client's read timeout.
+//   - A request in flight when the host dies or sleeps is dropped (the
+//     client reads EOF at once); a real host that loses power leaves it
+//     silent until the client's read timeout. Connections idle at that
+//     moment do stay silent (SleepBlackhole), as on Windows.
 //   - The blackhole needs a unix socket API; elsewhere a sleeping host
 //     refuses.
 //   - One account per host: MaxShellsPerUser counts every shell, and the
