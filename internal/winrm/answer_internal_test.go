@@ -73,3 +73,22 @@ func TestParseReceive_Refuses(t *testing.T) {
 		}
 	}
 }
+
+// go test -run '^$' -bench ParseAnswers ./internal/winrm
+func BenchmarkParseAnswers(b *testing.B) {
+	b.ReportAllocs()
+	var o, e bytes.Buffer
+	for b.Loop() {
+		o.Reset()
+		e.Reset()
+		if _, err := parseShellID(createAnswer); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := parseCommandID(commandAnswer); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := parseReceive(receiveAnswer, &o, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

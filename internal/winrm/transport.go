@@ -76,6 +76,19 @@ func readBody(resp *http.Response) ([]byte, error) {
 	if resp.ContentLength > maxResponse {
 		return nil, errTooLarge()
 	}
+	if resp.ContentLength >= 0 && resp.ContentLength <= 1<<20 {
+		// The usual answer: its length announced. One allocation of that
+		// size (a poll reads four), then the end of the body must follow.
+		b := make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, fmt.Errorf("read response: %w", err)
+		}
+		var extra [1]byte
+		if n, err := resp.Body.Read(extra[:]); n != 0 || !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("read response: body longer than its Content-Length")
+		}
+		return b, nil
+	}
 	r := io.LimitReader(resp.Body, maxResponse+1)
 	var blocks [][]byte
 	total := 0
