@@ -222,13 +222,23 @@ func (s *soapTransport) roundTrip(body string) (*http.Response, error) {
 	if !s.ntlm {
 		return s.send(body, "Basic "+base64.StdEncoding.EncodeToString([]byte(s.user+":"+s.password)))
 	}
-	if err := s.authenticate(); err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		c, err := s.link.current()
+		if err != nil {
+			return nil, err
+		}
+		if c.authed {
+			// An authenticated connection takes requests without a header
+			// (as HTTP.sys does); a 401 on it may come after the station
+			// ran the message (a Command would run twice): it is returned,
+			// never resent.
+			return s.send(body, "")
+		}
+		resp, err := s.ntlmHandshake(c, body)
+		if err == nil || attempt > 0 || !errors.Is(err, errHandshakeBroken) || s.ctx.Err() != nil {
+			return resp, err
+		}
 	}
-	// An authenticated connection takes requests without a header (as
-	// HTTP.sys does); a 401 on it may come after the station ran the
-	// message (a Command would run twice): it is returned, never resent.
-	return s.send(body, "")
 }
 
 func (s *soapTransport) send(body, authz string) (*http.Response, error) {
@@ -251,30 +261,6 @@ func discard(resp *http.Response) {
 	_ = resp.Body.Close()
 }
 
-// authenticate makes sure the call's connection is NTLM-authenticated: a
-// connection from the pool already is; a new one gets the handshake
-// (handshake). The handshake carries no SOAP message, so when its
-// connection breaks (a station closing it after the CHALLENGE, say) it is
-// done once more on a new connection: nothing can have run twice.
-func (s *soapTransport) authenticate() error {
-	for attempt := 0; ; attempt++ {
-		c, err := s.link.current()
-		if err != nil {
-			return err
-		}
-		if c.authed {
-			return nil
-		}
-		err = s.ntlmHandshake(c)
-		if err == nil {
-			return nil
-		}
-		if attempt > 0 || !errors.Is(err, errHandshakeBroken) || s.ctx.Err() != nil {
-			return err
-		}
-	}
-}
-
 // errHandshakeBroken: the connection of an NTLM handshake failed or was
 // closed between its legs.
 var errHandshakeBroken = errors.New("connection lost during the NTLM handshake")
@@ -288,30 +274,35 @@ func handshakeBroken(err error) error {
 	return fmt.Errorf("%w: %w", errHandshakeBroken, err)
 }
 
-// ntlmHandshake authenticates c with NTLM (inside Negotiate): NEGOTIATE,
-// CHALLENGE, AUTHENTICATE, as empty POSTs (as for message encryption).
-// Unlike go-ntlmssp's Negotiator it skips the anonymous first try and
-// never falls back to Basic. The AUTHENTICATE message carries the TLS
-// channel binding (MsvAvChannelBindings) so that a station with
-// CbtHardeningLevel=Strict accepts it; bodgit/ntlmssp is used because
-// Azure/go-ntlmssp cannot send one.
-func (s *soapTransport) ntlmHandshake(c *wireConn) error {
+// ntlmHandshake authenticates the new connection c with NTLM (inside
+// Negotiate) and sends body on it: an empty NEGOTIATE, the CHALLENGE, then
+// the AUTHENTICATE carrying body (one request less per new connection).
+// Until the AUTHENTICATE goes out nothing can have run, so a connection
+// lost before it (a station closing it after its CHALLENGE, say) is
+// errHandshakeBroken and the caller starts over once on a new connection;
+// a failure after it is returned as it is. Unlike go-ntlmssp's Negotiator
+// it skips the anonymous first try and never falls back to Basic. The
+// AUTHENTICATE message carries the TLS channel binding
+// (MsvAvChannelBindings) so that a station with CbtHardeningLevel=Strict
+// accepts it; bodgit/ntlmssp is used because Azure/go-ntlmssp cannot send
+// one.
+func (s *soapTransport) ntlmHandshake(c *wireConn, body string) (*http.Response, error) {
 	nc, err := newNTLMClient(s.user, s.password)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	negotiate, err := nc.Authenticate(nil, nil)
 	if err != nil {
-		return &kindError{kind: ErrConfig, msg: "ntlm negotiate message: " + err.Error()}
+		return nil, &kindError{kind: ErrConfig, msg: "ntlm negotiate message: " + err.Error()}
 	}
 	resp, err := s.send("", "Negotiate "+base64.StdEncoding.EncodeToString(negotiate))
 	if err != nil {
-		return handshakeBroken(err)
+		return nil, handshakeBroken(err)
 	}
 	if resp.StatusCode != http.StatusUnauthorized {
 		code := resp.StatusCode
 		discard(resp)
-		return &kindError{kind: ErrProtocol, msg: fmt.Sprintf("HTTP %d to the NTLM negotiate message (want 401 and a challenge)", code)}
+		return nil, &kindError{kind: ErrProtocol, msg: fmt.Sprintf("HTTP %d to the NTLM negotiate message (want 401 and a challenge)", code)}
 	}
 	scheme, challenge := ntlmChallenge(resp.Header.Values("Www-Authenticate"))
 	// The binding is to the certificate of the connection that carries the
@@ -320,33 +311,25 @@ func (s *soapTransport) ntlmHandshake(c *wireConn) error {
 	discard(resp)
 	if challenge == nil {
 		if scheme == "" {
-			return &kindError{kind: ErrAuthMethod, msg: "station offers no NTLM/Negotiate; refusing to send Basic credentials"}
+			return nil, &kindError{kind: ErrAuthMethod, msg: "station offers no NTLM/Negotiate; refusing to send Basic credentials"}
 		}
-		return &kindError{kind: ErrUnauthorized, msg: "HTTP 401 to the NTLM negotiate message"}
+		return nil, &kindError{kind: ErrUnauthorized, msg: "HTTP 401 to the NTLM negotiate message"}
 	}
 	if s.link.connOf() != c {
-		return handshakeBroken(errors.New("the station closed the connection after its challenge"))
+		return nil, handshakeBroken(errors.New("the station closed the connection after its challenge"))
 	}
 	auth, err := nc.Authenticate(challenge, cbt)
 	if err != nil {
-		return &kindError{kind: ErrProtocol, msg: "ntlm challenge: " + err.Error()}
+		return nil, &kindError{kind: ErrProtocol, msg: "ntlm challenge: " + err.Error()}
 	}
-	resp, err = s.send("", scheme+" "+base64.StdEncoding.EncodeToString(auth))
+	resp, err = s.send(body, scheme+" "+base64.StdEncoding.EncodeToString(auth))
 	if err != nil {
-		return handshakeBroken(err)
+		return nil, err
 	}
-	code := resp.StatusCode
-	discard(resp)
-	switch {
-	case code == http.StatusUnauthorized:
-		return &kindError{kind: ErrUnauthorized, msg: "HTTP 401"}
-	case code != http.StatusOK:
-		return &kindError{kind: ErrProtocol, msg: fmt.Sprintf("HTTP %d to the NTLM authenticate message", code)}
-	case s.link.connOf() != c:
-		return handshakeBroken(errors.New("the station closed the connection after authenticating it"))
+	if resp.StatusCode != http.StatusUnauthorized {
+		c.authed = true
 	}
-	c.authed = true
-	return nil
+	return resp, nil
 }
 
 // newNTLMClient is the NTLMv2 client of one handshake ("DOMAIN\user" and
