@@ -174,6 +174,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	m.metrics.RegisterIdleConnections(m.app.WinRMIdleConnections)
 	if st := m.app.Store(); st != nil {
 		m.metrics.Registry().MustRegister(collectors.NewDBStatsCollector(st.DB, m.app.DBKind()))
 		if m.app.DBKind() == app.DBMySQL {

@@ -237,6 +237,8 @@ func metricsEndToEnd(t *testing.T, env map[string]string) (catalog string) {
 	atLeast(t, f, "ops_winrm_calls_total", lbl{"op": "run status-json", "outcome": "ok"}, 1)
 	atLeast(t, f, "ops_winrm_calls_total", lbl{"op": "heartbeat", "outcome": "ok"}, 1)
 	atLeast(t, f, "ops_winrm_call_duration_seconds", lbl{"op": "run status-json", "outcome": "ok"}, 1)
+	// The successful calls left their connection for the next one.
+	atLeast(t, f, "ops_winrm_idle_connections", lbl{}, 1)
 
 	atLeast(t, f, "ops_wake_wakes_total", lbl{"result": "tcp"}, 1)
 	atLeast(t, f, "ops_wake_magic_packets_total", lbl{}, 1)

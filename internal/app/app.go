@@ -422,6 +422,15 @@ func (a *App) Store() *store.Store { return a.store }
 
 // Close waits for the WinRM clean-ups of abandoned calls (each bounded),
 // then closes the pool and the embedded database. Stop serving requests
+// WinRMIdleConnections is the number of authenticated station connections
+// kept for reuse (a gauge of the local server's /metrics).
+func (a *App) WinRMIdleConnections() int {
+	if a.lab == nil {
+		return 0
+	}
+	return a.lab.idleConnections()
+}
+
 // first (http.Server.Shutdown). Calling it again returns the first result.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {

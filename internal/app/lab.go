@@ -83,6 +83,15 @@ func (l *lazyLab) ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents
 	return l.full().ReadHeartbeat(ctx, h, includeEvents)
 }
 
+// idleConnections is the number of station connections the WinRM client
+// keeps for reuse (0 before it is built).
+func (l *lazyLab) idleConnections() int {
+	if c := l.client.Load(); c != nil {
+		return c.IdleConnections()
+	}
+	return 0
+}
+
 // built reports whether the WinRM client exists.
 func (l *lazyLab) built() bool { return l.client.Load() != nil }
 

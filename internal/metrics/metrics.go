@@ -103,6 +103,14 @@ var (
 	_ telemetry.BackoffObserver = (*Metrics)(nil)
 )
 
+// RegisterIdleConnections exports n (the WinRM client's kept connections)
+// as ops_winrm_idle_connections, read at each scrape.
+func (m *Metrics) RegisterIdleConnections(n func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "winrm", Name: "idle_connections",
+		Help: "Authenticated station connections kept for the next call (OPS_WINRM_MAX_IDLE_CONNS)."},
+		func() float64 { return float64(n()) }))
+}
+
 // New builds the metrics on a registry of their own.
 func New(o Options) *Metrics {
 	now := o.Now
