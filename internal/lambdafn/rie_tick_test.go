@@ -227,8 +227,15 @@ func TestRIE_TickReservations(t *testing.T) {
 			}
 		}
 	}
-	if got, want := strings.Join(actions, ","), "wake,prepare,scheduler:start,release,power:shutdown,scheduler:end"; got != want {
+	// power-off: the end flow saw the station go down before it let go
+	// of the host (OPS_RESERVATION_POWER_OFF_WAIT).
+	if got, want := strings.Join(actions, ","), "wake,prepare,scheduler:start,release,power:shutdown,power-off,scheduler:end"; got != want {
 		t.Errorf("timeline actions %s, want %s", got, want)
+	}
+	for _, op := range tl.Operations {
+		if op.Action == "power-off" && !strings.HasPrefix(op.Message, "Power-off confirmed") {
+			t.Errorf("power-off step %q, want it confirmed", op.Message)
+		}
 	}
 }
 
