@@ -94,6 +94,8 @@ type Client struct {
 	sessions tls.ClientSessionCache
 	// pool keeps the authenticated connections of finished calls.
 	pool *connPool
+	// caFiles keeps the CA bundles read from Target.CAFile.
+	caFiles caFiles
 }
 
 // New returns a Client with cfg's zero fields set to the defaults.
@@ -251,7 +253,7 @@ func (c *Client) execCall(parent context.Context, t Target, op, commandLine stri
 	var tlsSet *tlsSetup
 	if t.UseSSL {
 		var err error
-		if tlsSet, err = t.tlsSetup(c.sessions); err != nil {
+		if tlsSet, err = t.tlsSetup(c.sessions, &c.caFiles); err != nil {
 			return Result{}, fail(ErrConfig, err)
 		}
 	}

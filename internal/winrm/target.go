@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -191,12 +190,12 @@ type tlsSetup struct {
 // tlsSetup reads the target's CA bundle; with sessions, the handshakes of
 // its configuration resume the target's earlier sessions (scoped by
 // sessionKey over the CA bundle actually read).
-func (t Target) tlsSetup(sessions tls.ClientSessionCache) (*tlsSetup, error) {
+func (t Target) tlsSetup(sessions tls.ClientSessionCache, cas *caFiles) (*tlsSetup, error) {
 	pemBytes := t.CACertPEM
 	if len(pemBytes) == 0 && t.CAFile != "" {
-		b, err := os.ReadFile(t.CAFile)
+		b, err := cas.read(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("read CA file: %w", err)
+			return nil, err
 		}
 		pemBytes = b
 	}
