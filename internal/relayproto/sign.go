@@ -56,8 +56,9 @@ var (
 	ErrExpired   = errors.New("timestamp outside the accepted window")
 	ErrBadMAC    = errors.New("signature does not match")
 	ErrReplayed  = errors.New("nonce already used")
-	// ErrCacheFull: the replay cache holds its maximum of live nonces; the
-	// relay refuses (503) rather than forget one.
+	// ErrCacheFull: the replay cache holds its maximum of live nonces and
+	// this request's would be the first to go (or one that may already
+	// have gone); the relay refuses (503) rather than accept a replay.
 	ErrCacheFull = errors.New("replay cache full")
 )
 
