@@ -23,6 +23,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/relayproto"
 	"github.com/ops-worker/ops-worker/internal/wake"
 )
@@ -45,6 +46,10 @@ type Server struct {
 	Subnets []netip.Prefix
 	// Verifier checks every request's signature.
 	Verifier *relayproto.Verifier
+	// AllowedCommands are the LabStation.exe commands the relay runs
+	// (RELAY_ALLOWED_COMMANDS); any other is refused before a slot is
+	// taken or a station touched. nil: labstation.DefaultAllowList.
+	AllowedCommands []string
 	// InFlight is the most WinRM calls in flight per host; 0: DefaultInFlight.
 	InFlight int
 	Logger   *slog.Logger // nil: slog.Default()
@@ -321,6 +326,13 @@ func (s *Server) command(ctx context.Context, body []byte, a *audit) (any, error
 		return nil, err
 	}
 	a.attrs = append(a.attrs, "command", truncate(req.Command, 64), "args", len(req.Args))
+	allowed := s.AllowedCommands
+	if allowed == nil {
+		allowed = labstation.DefaultAllowList()
+	}
+	if err := labstation.CheckCommand(req.Command, allowed); err != nil {
+		return nil, &lab.Error{Op: "run command", Host: h.Name, Kind: lab.ErrCommandNotAllowed, Err: err}
+	}
 	release, err := s.slot(ctx, h.Name)
 	if err != nil {
 		return nil, err

@@ -5,12 +5,14 @@
 // relay/ops-relay.service) and Windows, where the Service Control Manager
 // can run it as a service (service_windows.go; README).
 //
-// Configuration: flags, each defaulting to a RELAY_* variable; the shared
+// Configuration: flags, each defaulting to a RELAY_* variable (RELAY_ID
+// and RELAY_ALLOWED_COMMANDS among them); the shared
 // secrets only from RELAY_SECRETS (new,old during a rotation), never from
 // the command line, where every local user could read them.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -25,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 	"github.com/ops-worker/ops-worker/relay"
 )
@@ -66,7 +69,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	fs := flag.NewFlagSet("ops-relay", flag.ContinueOnError)
 	c := &m.Config
-	var subnets, transports string
+	var subnets, transports, relays, commands string
 	fs.StringVar(&c.Listen, "listen", env("RELAY_LISTEN", "127.0.0.1:8740"), "listen on `host:port` (RELAY_LISTEN); plain HTTP only on loopback")
 	fs.StringVar(&c.TLSCert, "tls-cert", env("RELAY_TLS_CERT", ""), "TLS certificate `file` (RELAY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("RELAY_TLS_KEY", ""), "TLS key `file` (RELAY_TLS_KEY)")
@@ -74,6 +77,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&subnets, "subnets", env("RELAY_SUBNETS", ""), "comma-separated `prefixes` magic packets may go to (RELAY_SUBNETS)")
 	fs.StringVar(&c.WinRMCAFile, "winrm-ca-file", env("RELAY_WINRM_CA_FILE", ""), "CA `file` for the stations' WinRM certificates (RELAY_WINRM_CA_FILE)")
 	fs.StringVar(&transports, "winrm-transports", env("RELAY_WINRM_TRANSPORTS", strings.Join(winrm.Transports, ",")), "allowed WinRM transports (RELAY_WINRM_TRANSPORTS)")
+	fs.StringVar(&relays, "id", env("RELAY_ID", ""), "comma-separated `names` the relay answers to: the host of its URL (RELAY_ID); default: the TLS certificate's names")
+	fs.StringVar(&commands, "allowed-commands", env("RELAY_ALLOWED_COMMANDS", labstation.DefaultAllowedCommands), "comma-separated LabStation.exe `commands` the relay runs (RELAY_ALLOWED_COMMANDS)")
 	fs.StringVar(&c.ICMP, "icmp", env("RELAY_ICMP", ""), `ICMP probes: "" (auto) or off (RELAY_ICMP)`)
 	fs.StringVar(&m.LogFormat, "log-format", env("RELAY_LOG_FORMAT", "json"), "log format: json or text")
 	fs.StringVar(&m.LogFile, "log-file", env("RELAY_LOG_FILE", ""), "append the log to `file` instead of stderr (RELAY_LOG_FILE; for a Windows service)")
@@ -88,6 +93,11 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("-subnets: %w", err)
 	}
 	c.WinRMTransports = relay.SplitList(transports)
+	c.Relays = relay.SplitList(relays)
+	c.AllowedCommands = relay.SplitList(commands)
+	if c.AllowedCommands == nil {
+		c.AllowedCommands = []string{} // set but empty: Validate refuses it
+	}
 	c.Secrets = relay.SplitList(m.getenv("RELAY_SECRETS"))
 	if m.LogFormat != "json" && m.LogFormat != "text" {
 		return fmt.Errorf("-log-format must be json or text, got %q", m.LogFormat)
@@ -136,7 +146,8 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	logger.Info("relay ready", "listen", ln.Addr().String(), "tls", tls, "hosts", s.Catalog.Len(),
-		"subnets", fmt.Sprint(m.Config.Subnets), "secrets", len(m.Config.Secrets))
+		"subnets", fmt.Sprint(m.Config.Subnets), "secrets", len(m.Config.Secrets),
+		"relay_id", cmp.Or(strings.Join(s.Verifier.Relays, ","), "localhost"))
 	return nil
 }
 
