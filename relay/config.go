@@ -41,6 +41,9 @@ type Config struct {
 	// certificate (wildcards aside), which are the names a worker can
 	// reach it by; without TLS, localhost and loopback addresses.
 	Relays []string
+	// MaxConns caps the connections served at once (RELAY_MAX_CONNS); 0:
+	// DefaultMaxConns. More wait to be accepted.
+	MaxConns int
 
 	WinRMCAFile      string
 	WinRMTransports  []string // nil: every transport (winrm.Transports)
@@ -52,6 +55,11 @@ type Config struct {
 	ReplayCacheSize  int
 	InFlightPerHost  int
 }
+
+// DefaultMaxConns is RELAY_MAX_CONNS's default: well above what the
+// workers open (a batch per tick, two commands per station in flight),
+// low enough that idle connections cannot exhaust the relay.
+const DefaultMaxConns = 512
 
 // Validate checks what can be checked without the network.
 func (c Config) Validate() error {
@@ -81,6 +89,9 @@ func (c Config) Validate() error {
 		if err := relayproto.CheckRelayID(id); err != nil || id != relayproto.RelayID(id) || strings.Contains(id, ":") && ipErr != nil {
 			errs = append(errs, fmt.Errorf("RELAY_ID: %q is not a host name or IP address in lower case (the host of the relay's URL, without port)", id))
 		}
+	}
+	if c.MaxConns < 0 {
+		errs = append(errs, fmt.Errorf("RELAY_MAX_CONNS: %d is not a count", c.MaxConns))
 	}
 	if c.AllowedCommands != nil && len(c.AllowedCommands) == 0 {
 		errs = append(errs, errors.New("RELAY_ALLOWED_COMMANDS: must name at least one command"))

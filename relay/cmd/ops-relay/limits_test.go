@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
@@ -74,6 +76,8 @@ func TestMain_ParseFlagsRefusesRelayKnobs(t *testing.T) {
 		"empty command list": {map[string]string{"RELAY_ALLOWED_COMMANDS": " , "}, "RELAY_ALLOWED_COMMANDS"},
 		"relay id with port": {map[string]string{"RELAY_ID": "relay.lab.example:8740"}, "RELAY_ID"},
 		"relay id upper":     {map[string]string{"RELAY_ID": "Relay.lab.example"}, "RELAY_ID"},
+		"max conns":          {map[string]string{"RELAY_MAX_CONNS": "0"}, "RELAY_MAX_CONNS"},
+		"max conns word":     {map[string]string{"RELAY_MAX_CONNS": "many"}, "RELAY_MAX_CONNS"},
 	} {
 		env := map[string]string{"RELAY_SECRETS": testSecret, "RELAY_SUBNETS": "10.1.2.0/24"}
 		for k, v := range tc.env {
@@ -86,8 +90,8 @@ func TestMain_ParseFlagsRefusesRelayKnobs(t *testing.T) {
 	}
 	env := map[string]string{"RELAY_SECRETS": testSecret, "RELAY_SUBNETS": "10.1.2.0/24", "RELAY_ID": "relay-a.lab.example, 10.1.2.5"}
 	m := &Main{Getenv: func(k string) string { return env[k] }}
-	if err := m.ParseFlags(nil); err != nil || strings.Join(m.Config.Relays, ",") != "relay-a.lab.example,10.1.2.5" {
-		t.Errorf("RELAY_ID: %v, %q", err, m.Config.Relays)
+	if err := m.ParseFlags(nil); err != nil || strings.Join(m.Config.Relays, ",") != "relay-a.lab.example,10.1.2.5" || m.Config.MaxConns != 512 {
+		t.Errorf("RELAY_ID: %v, %q, max conns %d", err, m.Config.Relays, m.Config.MaxConns)
 	}
 }
 
@@ -98,6 +102,33 @@ func TestMain_RelayID(t *testing.T) {
 	c := &relayclient.Client{URL: "http://" + m.Addr(), Secret: []byte(testSecret)}
 	if err := c.Ping(context.Background()); !errors.Is(err, lab.ErrConfig) || !strings.Contains(err.Error(), "relay-b.lab.example") {
 		t.Errorf("Ping: %v, want a refusal naming the relay's identity", err)
+	}
+}
+
+// Issue 15 item 5: RELAY_MAX_CONNS caps the connections served at once;
+// one more waits until a connection closes.
+func TestMain_MaxConns(t *testing.T) {
+	m, _ := runMain(t, map[string]string{"RELAY_MAX_CONNS": "2"})
+	c := &relayclient.Client{URL: "http://" + m.Addr(), Secret: []byte(testSecret)}
+	var idle []net.Conn
+	for range 2 {
+		conn, err := net.Dial("tcp", m.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		idle = append(idle, conn)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := c.Ping(ctx); err == nil {
+		t.Fatalf("a third connection was served while two were open")
+	}
+	idle[0].Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := c.Ping(ctx2); err != nil {
+		t.Errorf("after one closed: %v", err)
 	}
 }
 
