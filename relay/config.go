@@ -1,11 +1,15 @@
 package relay
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,10 +35,19 @@ type Config struct {
 	HostsPath string
 	// Subnets are where magic packets may be sent.
 	Subnets []netip.Prefix
+	// Relays are the names this relay answers to (RELAY_ID): the hosts
+	// of the URL the workers reach it by. A request signed for any other
+	// is refused. nil: the DNS names and IP addresses of the TLS
+	// certificate (wildcards aside), which are the names a worker can
+	// reach it by; without TLS, localhost and loopback addresses.
+	Relays []string
+	// MaxConns caps the connections served at once (RELAY_MAX_CONNS); 0:
+	// DefaultMaxConns. More wait to be accepted.
+	MaxConns int
 
 	WinRMCAFile      string
 	WinRMTransports  []string // nil: every transport (winrm.Transports)
-	AllowedCommands  []string // nil: labstation.DefaultAllowList
+	AllowedCommands  []string // RELAY_ALLOWED_COMMANDS; nil: labstation.DefaultAllowList
 	OperationTimeout time.Duration
 	CommandTimeout   time.Duration
 	HeartbeatStale   time.Duration
@@ -42,6 +55,11 @@ type Config struct {
 	ReplayCacheSize  int
 	InFlightPerHost  int
 }
+
+// DefaultMaxConns is RELAY_MAX_CONNS's default: well above what the
+// workers open (a batch per tick, two commands per station in flight),
+// low enough that idle connections cannot exhaust the relay.
+const DefaultMaxConns = 512
 
 // Validate checks what can be checked without the network.
 func (c Config) Validate() error {
@@ -65,6 +83,23 @@ func (c Config) Validate() error {
 	}
 	if len(c.Subnets) == 0 {
 		errs = append(errs, errors.New("RELAY_SUBNETS: give the subnets magic packets may go to (e.g. 10.1.2.0/24)"))
+	}
+	for _, id := range c.Relays {
+		_, ipErr := netip.ParseAddr(id)
+		if err := relayproto.CheckRelayID(id); err != nil || id != relayproto.RelayID(id) || strings.Contains(id, ":") && ipErr != nil {
+			errs = append(errs, fmt.Errorf("RELAY_ID: %q is not a host name or IP address in lower case (the host of the relay's URL, without port)", id))
+		}
+	}
+	if c.MaxConns < 0 {
+		errs = append(errs, fmt.Errorf("RELAY_MAX_CONNS: %d is not a count", c.MaxConns))
+	}
+	if c.AllowedCommands != nil && len(c.AllowedCommands) == 0 {
+		errs = append(errs, errors.New("RELAY_ALLOWED_COMMANDS: must name at least one command"))
+	}
+	for _, cmd := range c.AllowedCommands {
+		if !slices.Contains(labstation.DefaultAllowList(), cmd) {
+			errs = append(errs, fmt.Errorf("RELAY_ALLOWED_COMMANDS: %q is not a command of the Lab Station contract (%s)", cmd, labstation.DefaultAllowedCommands))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -152,6 +187,12 @@ func New(c Config, logger *slog.Logger) (*Server, *winrm.Client, error) {
 		AllowedCommands: allowed,
 		StaleAfter:      c.HeartbeatStale,
 	}
+	relays := c.Relays
+	if relays == nil && c.TLSCert != "" {
+		if relays, err = certNames(c.TLSCert); err != nil {
+			return nil, nil, err
+		}
+	}
 	secrets := make([][]byte, len(c.Secrets))
 	for i, s := range c.Secrets {
 		secrets[i] = []byte(s)
@@ -160,9 +201,45 @@ func New(c Config, logger *slog.Logger) (*Server, *winrm.Client, error) {
 		Catalog:  cat,
 		Lab:      d,
 		Subnets:  append([]netip.Prefix(nil), c.Subnets...),
-		Verifier: &relayproto.Verifier{Secrets: secrets, Replay: &relayproto.ReplayCache{Size: c.ReplayCacheSize}},
+		Verifier: &relayproto.Verifier{Secrets: secrets, Relays: relays, Replay: &relayproto.ReplayCache{Size: c.ReplayCacheSize}},
 		InFlight: c.InFlightPerHost,
 		Logger:   logger,
+
+		AllowedCommands: allowed,
 	}
 	return s, client, nil
+}
+
+// certNames are the names a TLS certificate is valid for, as relay
+// identities: its DNS names (wildcards aside: one relay's name must not
+// stand for another) and IP addresses.
+func certNames(certFile string) ([]string, error) {
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	block, rest := pem.Decode(data)
+	for block != nil && block.Type != "CERTIFICATE" {
+		block, rest = pem.Decode(rest)
+	}
+	if block == nil {
+		return nil, fmt.Errorf("TLS certificate %s: no PEM certificate", certFile)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate %s: %w", certFile, err)
+	}
+	var names []string
+	for _, n := range cert.DNSNames {
+		if !strings.HasPrefix(n, "*") {
+			names = append(names, relayproto.RelayID(n))
+		}
+	}
+	for _, ip := range cert.IPAddresses {
+		names = append(names, relayproto.RelayID(ip.String()))
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("RELAY_ID: the TLS certificate %s names no host but wildcards; set RELAY_ID to the host of the relay's URL", certFile)
+	}
+	return names, nil
 }

@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -163,6 +164,8 @@ type rawReq struct {
 	ts                  int64
 	nonce               string
 	secret              string
+	relay               string // signed for; "": the URL's host
+	url                 string // the relay's base URL; "": e's
 	// tamper changes the request after signing.
 	tamper func(r *http.Request)
 }
@@ -178,7 +181,7 @@ func (e *env) send(t *testing.T, rq rawReq) (int, string) {
 	if rq.secret == "" {
 		rq.secret = secretNew
 	}
-	u := e.url + rq.path
+	u := cmp.Or(rq.url, e.url) + rq.path
 	if rq.query != "" {
 		u += "?" + rq.query
 	}
@@ -186,10 +189,12 @@ func (e *env) send(t *testing.T, rq rawReq) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := relayproto.Canonical(rq.method, req.URL.EscapedPath(), req.URL.RawQuery, rq.ts, rq.nonce, sha256.Sum256(rq.body))
+	relay := cmp.Or(rq.relay, relayproto.RelayID(req.URL.Hostname()))
+	c := relayproto.Canonical(relay, rq.method, req.URL.EscapedPath(), req.URL.RawQuery, rq.ts, rq.nonce, sha256.Sum256(rq.body))
+	req.Header.Set(relayproto.HeaderRelay, relay)
 	req.Header.Set(relayproto.HeaderTimestamp, strconv.FormatInt(rq.ts, 10))
 	req.Header.Set(relayproto.HeaderNonce, rq.nonce)
-	req.Header.Set(relayproto.HeaderSignature, "v1="+hex.EncodeToString(relayproto.MAC([]byte(rq.secret), c)))
+	req.Header.Set(relayproto.HeaderSignature, "v2="+hex.EncodeToString(relayproto.MAC([]byte(rq.secret), c)))
 	if rq.tamper != nil {
 		rq.tamper(req)
 	}

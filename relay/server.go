@@ -23,6 +23,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/relayproto"
 	"github.com/ops-worker/ops-worker/internal/wake"
 )
@@ -45,6 +46,10 @@ type Server struct {
 	Subnets []netip.Prefix
 	// Verifier checks every request's signature.
 	Verifier *relayproto.Verifier
+	// AllowedCommands are the LabStation.exe commands the relay runs
+	// (RELAY_ALLOWED_COMMANDS); any other is refused before a slot is
+	// taken or a station touched. nil: labstation.DefaultAllowList.
+	AllowedCommands []string
 	// InFlight is the most WinRM calls in flight per host; 0: DefaultInFlight.
 	InFlight int
 	Logger   *slog.Logger // nil: slog.Default()
@@ -95,16 +100,19 @@ func (s *Server) log() *slog.Logger {
 	return slog.Default()
 }
 
-// ServeHTTP checks, in order: the route, the body size (413), the
-// signature (401), the body (400), the host and addresses (403); only
-// then does anything reach a station.
+// ServeHTTP checks, in order: the route, the signature headers' format,
+// the window and the relay they are signed for (401), all before the body
+// is read; the body size (413); the MAC and the nonce (401, 503); the body
+// (400), the command, the host and addresses (400, 403); only then does
+// anything reach a station. The audit line names the nonce only once the
+// MAC holds: a forged request's headers are not logged.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	a := &audit{action: strings.TrimPrefix(r.URL.Path, "/v1/")}
-	status, kind := http.StatusOK, ""
+	status, kind, nonce := http.StatusOK, "", ""
 	defer func() {
 		attrs := append([]any{"action", a.action, "host", a.host, "status", status, "kind", kind,
-			"remote", r.RemoteAddr, "nonce", r.Header.Get(relayproto.HeaderNonce),
+			"remote", r.RemoteAddr, "nonce", nonce,
 			"duration_ms", time.Since(start).Milliseconds()}, a.attrs...)
 		s.log().Info("relay audit", attrs...)
 	}()
@@ -120,6 +128,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, status, e)
 	}
+	refuseSignature := func(err error) {
+		if errors.Is(err, relayproto.ErrCacheFull) {
+			fail(refuse(http.StatusServiceUnavailable, relayproto.KindUnavailable, "relay busy: %v", err))
+		} else {
+			fail(refuse(http.StatusUnauthorized, relayproto.KindSignature, "signature refused: %v", err))
+		}
+	}
 
 	rt, ok := routes[r.URL.Path]
 	switch {
@@ -130,23 +145,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(refuse(http.StatusMethodNotAllowed, relayproto.KindBadRequest, "method not allowed"))
 		return
 	}
+	signed, err := s.Verifier.Check(r)
+	if err != nil {
+		refuseSignature(err)
+		return
+	}
+	tooLarge := func() {
+		fail(refuse(http.StatusRequestEntityTooLarge, relayproto.KindTooLarge, "body larger than %d bytes", relayproto.MaxBody))
+	}
+	if r.ContentLength > relayproto.MaxBody {
+		tooLarge()
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, relayproto.MaxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			fail(refuse(http.StatusRequestEntityTooLarge, relayproto.KindTooLarge, "body larger than %d bytes", relayproto.MaxBody))
+			tooLarge()
 		} else {
 			fail(refuse(http.StatusBadRequest, relayproto.KindBadRequest, "body unreadable"))
 		}
 		return
 	}
-	key, err := s.Verifier.Verify(r, body)
+	key, err := s.Verifier.CheckBody(r, signed, body)
+	if err == nil || errors.Is(err, relayproto.ErrReplayed) || errors.Is(err, relayproto.ErrCacheFull) {
+		nonce = signed.Nonce // the MAC held: the nonce is the signer's
+	}
 	if err != nil {
-		if errors.Is(err, relayproto.ErrCacheFull) {
-			fail(refuse(http.StatusServiceUnavailable, relayproto.KindUnavailable, "relay busy: %v", err))
-		} else {
-			fail(refuse(http.StatusUnauthorized, relayproto.KindSignature, "signature refused: %v", err))
-		}
+		refuseSignature(err)
 		return
 	}
 	a.attrs = append(a.attrs, "key", key)
@@ -321,6 +347,13 @@ func (s *Server) command(ctx context.Context, body []byte, a *audit) (any, error
 		return nil, err
 	}
 	a.attrs = append(a.attrs, "command", truncate(req.Command, 64), "args", len(req.Args))
+	allowed := s.AllowedCommands
+	if allowed == nil {
+		allowed = labstation.DefaultAllowList()
+	}
+	if err := labstation.CheckCommand(req.Command, allowed); err != nil {
+		return nil, &lab.Error{Op: "run command", Host: h.Name, Kind: lab.ErrCommandNotAllowed, Err: err}
+	}
 	release, err := s.slot(ctx, h.Name)
 	if err != nil {
 		return nil, err

@@ -15,11 +15,12 @@ import (
 // relayRouter is the worker's lab.Lab when a relay secret is configured:
 // a host whose entry names a relay ("relay": its base URL) goes through
 // that relay, every other host through OPS_RELAY_URL when it is set, else
-// directly. One secret, OPS_RELAY_SECRET, signs for every relay.
+// directly. Each relay's requests are signed with its OPS_RELAY_SECRETS
+// entry, else OPS_RELAY_SECRET.
 type relayRouter struct {
 	direct     lab.Lab
 	defaultURL string // OPS_RELAY_URL; "": direct unless the host names a relay
-	secret     []byte
+	secretFor  func(url string) string
 	staleAfter time.Duration
 	http       *http.Client
 
@@ -37,7 +38,7 @@ func newRelayRouter(cfg config.Config, direct lab.Lab) *relayRouter {
 	return &relayRouter{
 		direct:     direct,
 		defaultURL: cfg.RelayURL,
-		secret:     []byte(cfg.RelaySecret),
+		secretFor:  cfg.RelaySecretFor,
 		staleAfter: cfg.HeartbeatStaleAfter(),
 		// No overall timeout: a command may run for minutes, and every
 		// call is bounded by its context. The system trust store verifies
@@ -56,7 +57,7 @@ func (r *relayRouter) client(url string) *relayclient.Client {
 	if r.clients == nil {
 		r.clients = map[string]*relayclient.Client{}
 	}
-	c := &relayclient.Client{URL: url, Secret: r.secret, HTTP: r.http, StaleAfter: r.staleAfter}
+	c := &relayclient.Client{URL: url, Secret: []byte(r.secretFor(url)), HTTP: r.http, StaleAfter: r.staleAfter}
 	r.clients[url] = c
 	return c
 }

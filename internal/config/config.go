@@ -85,6 +85,8 @@ type Config struct {
 
 	RelayURL    string `env:"OPS_RELAY_URL"`
 	RelaySecret string `env:"OPS_RELAY_SECRET" json:"-"` // secret
+	// RelaySecrets (OPS_RELAY_SECRETS) is a secret per relay URL: see relay.go.
+	RelaySecrets string `env:"OPS_RELAY_SECRETS" json:"-"` // secrets
 }
 
 // Load reads the process environment.
@@ -267,13 +269,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("MYSQL_DSN: %w", err)
 		}
 	}
-	// OPS_RELAY_SECRET alone is allowed: it signs for the hosts whose
-	// catalog entry names a relay ("relay": URL) while the others are
-	// reached directly (issue 10).
-	if c.RelayURL != "" && c.RelaySecret == "" {
-		return fmt.Errorf("OPS_RELAY_URL and OPS_RELAY_SECRET: OPS_RELAY_URL needs OPS_RELAY_SECRET")
-	}
-	return nil
+	return c.validateRelay()
 }
 
 // SlogLevel maps OPS_LOG_LEVEL (DEBUG, INFO, WARNING/WARN, ERROR) to slog.
@@ -375,10 +371,11 @@ func (c Config) TransportAllowed(t string) bool {
 type configFields Config
 
 // redacted is c with every secret (MYSQL_DSN, LAB_MANAGER_TOKEN,
-// OPS_RELAY_SECRET) replaced by a fixed mask; an unset one stays empty.
+// OPS_RELAY_SECRET, OPS_RELAY_SECRETS) replaced by a fixed mask; an unset
+// one stays empty.
 func (c Config) redacted() configFields {
 	r := configFields(c)
-	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret} {
+	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret, &r.RelaySecrets} {
 		if *p != "" {
 			*p = "[REDACTED]"
 		}

@@ -32,7 +32,9 @@ const maxAnswer = 64 << 20
 type Client struct {
 	// URL is the relay's base URL (https://relay.lab.example:8740).
 	URL string
-	// Secret signs every request (OPS_RELAY_SECRET).
+	// Secret signs every request (the relay's OPS_RELAY_SECRETS entry, or
+	// OPS_RELAY_SECRET). The request is signed for the URL's host: the
+	// relay refuses one signed for another relay.
 	Secret []byte
 	// HTTP is the client used; nil: one that follows no redirect (a
 	// redirect could only fail the signature, or send the request where
@@ -74,7 +76,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		}
 	}
 	if len(c.Secret) == 0 {
-		return fmt.Errorf("%w: no relay secret (OPS_RELAY_SECRET) to sign with", lab.ErrConfig)
+		return fmt.Errorf("%w: no relay secret (OPS_RELAY_SECRET, or the relay's entry in OPS_RELAY_SECRETS) to sign with", lab.ErrConfig)
 	}
 	if err := CheckURL(c.URL); err != nil {
 		return fmt.Errorf("%w: %v", lab.ErrConfig, err)
@@ -114,6 +116,10 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		var e relayproto.Error
 		if json.Unmarshal(data, &e) != nil || e.Kind == "" {
 			return fmt.Errorf("%w: %s answered %d without the relay's error shape", lab.ErrRelayUnreachable, redactURL(c.URL), resp.StatusCode)
+		}
+		if e.Kind == relayproto.KindSignature && strings.Contains(e.Message, "malformed signature headers: signature") {
+			// What a relay that predates v2 signatures says of one.
+			e.Message += " (a relay older than this worker? update ops-relay: it must accept v2 signatures)"
 		}
 		return &e
 	}

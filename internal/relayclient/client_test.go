@@ -3,11 +3,15 @@ package relayclient_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
+	"github.com/ops-worker/ops-worker/internal/relayproto"
 )
 
 func TestCheckURL(t *testing.T) {
@@ -40,5 +44,24 @@ func TestClient_Misconfigured(t *testing.T) {
 		if !errors.Is(err, lab.ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", c.URL, err)
 		}
+	}
+}
+
+// A relay that predates v2 signatures calls one malformed: the worker's
+// error says which side to update.
+func TestClient_OldRelaySaysUpdate(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(relayproto.HeaderRelay) != "127.0.0.1" || !strings.HasPrefix(r.Header.Get(relayproto.HeaderSignature), "v2=") {
+			t.Errorf("headers %v: want a v2 signature for 127.0.0.1", r.Header)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"error":"signature refused: malformed signature headers: signature","kind":"signature"}`))
+	}))
+	defer srv.Close()
+	c := &relayclient.Client{URL: srv.URL, Secret: []byte(strings.Repeat("s", 40))}
+	err := c.Ping(context.Background())
+	if !errors.Is(err, lab.ErrConfig) || !strings.Contains(err.Error(), "update ops-relay") {
+		t.Errorf("old relay: %v, want ErrConfig saying to update ops-relay", err)
 	}
 }

@@ -5,12 +5,14 @@
 // relay/ops-relay.service) and Windows, where the Service Control Manager
 // can run it as a service (service_windows.go; README).
 //
-// Configuration: flags, each defaulting to a RELAY_* variable; the shared
+// Configuration: flags, each defaulting to a RELAY_* variable (RELAY_ID,
+// RELAY_ALLOWED_COMMANDS and RELAY_MAX_CONNS among them); the shared
 // secrets only from RELAY_SECRETS (new,old during a rotation), never from
 // the command line, where every local user could read them.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -21,10 +23,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
+
+	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 	"github.com/ops-worker/ops-worker/relay"
 )
@@ -66,7 +72,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	fs := flag.NewFlagSet("ops-relay", flag.ContinueOnError)
 	c := &m.Config
-	var subnets, transports string
+	var subnets, transports, relays, commands, maxConns string
 	fs.StringVar(&c.Listen, "listen", env("RELAY_LISTEN", "127.0.0.1:8740"), "listen on `host:port` (RELAY_LISTEN); plain HTTP only on loopback")
 	fs.StringVar(&c.TLSCert, "tls-cert", env("RELAY_TLS_CERT", ""), "TLS certificate `file` (RELAY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("RELAY_TLS_KEY", ""), "TLS key `file` (RELAY_TLS_KEY)")
@@ -74,6 +80,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&subnets, "subnets", env("RELAY_SUBNETS", ""), "comma-separated `prefixes` magic packets may go to (RELAY_SUBNETS)")
 	fs.StringVar(&c.WinRMCAFile, "winrm-ca-file", env("RELAY_WINRM_CA_FILE", ""), "CA `file` for the stations' WinRM certificates (RELAY_WINRM_CA_FILE)")
 	fs.StringVar(&transports, "winrm-transports", env("RELAY_WINRM_TRANSPORTS", strings.Join(winrm.Transports, ",")), "allowed WinRM transports (RELAY_WINRM_TRANSPORTS)")
+	fs.StringVar(&relays, "id", env("RELAY_ID", ""), "comma-separated `names` the relay answers to: the host of its URL (RELAY_ID); default: the TLS certificate's names")
+	fs.StringVar(&commands, "allowed-commands", env("RELAY_ALLOWED_COMMANDS", labstation.DefaultAllowedCommands), "comma-separated LabStation.exe `commands` the relay runs (RELAY_ALLOWED_COMMANDS)")
+	fs.StringVar(&maxConns, "max-conns", env("RELAY_MAX_CONNS", strconv.Itoa(relay.DefaultMaxConns)), "most `connections` served at once (RELAY_MAX_CONNS)")
 	fs.StringVar(&c.ICMP, "icmp", env("RELAY_ICMP", ""), `ICMP probes: "" (auto) or off (RELAY_ICMP)`)
 	fs.StringVar(&m.LogFormat, "log-format", env("RELAY_LOG_FORMAT", "json"), "log format: json or text")
 	fs.StringVar(&m.LogFile, "log-file", env("RELAY_LOG_FILE", ""), "append the log to `file` instead of stderr (RELAY_LOG_FILE; for a Windows service)")
@@ -88,6 +97,14 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("-subnets: %w", err)
 	}
 	c.WinRMTransports = relay.SplitList(transports)
+	c.Relays = relay.SplitList(relays)
+	c.AllowedCommands = relay.SplitList(commands)
+	if c.AllowedCommands == nil {
+		c.AllowedCommands = []string{} // set but empty: Validate refuses it
+	}
+	if c.MaxConns, err = strconv.Atoi(strings.TrimSpace(maxConns)); err != nil || c.MaxConns <= 0 {
+		return fmt.Errorf("-max-conns (RELAY_MAX_CONNS): %q is not a positive number", maxConns)
+	}
 	c.Secrets = relay.SplitList(m.getenv("RELAY_SECRETS"))
 	if m.LogFormat != "json" && m.LogFormat != "text" {
 		return fmt.Errorf("-log-format must be json or text, got %q", m.LogFormat)
@@ -123,6 +140,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Connections past the cap wait in the kernel's backlog to be
+	// accepted: a flood of idle ones cannot hold every goroutine and file
+	// of the relay (ReadHeaderTimeout frees a silent one after 10 s).
+	ln = netutil.LimitListener(ln, cmp.Or(m.Config.MaxConns, relay.DefaultMaxConns))
 	m.ln = ln
 	m.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10, ErrorLog: slog.NewLogLogger(h, slog.LevelWarn)}
@@ -136,7 +157,8 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	logger.Info("relay ready", "listen", ln.Addr().String(), "tls", tls, "hosts", s.Catalog.Len(),
-		"subnets", fmt.Sprint(m.Config.Subnets), "secrets", len(m.Config.Secrets))
+		"subnets", fmt.Sprint(m.Config.Subnets), "secrets", len(m.Config.Secrets),
+		"relay_id", cmp.Or(strings.Join(s.Verifier.Relays, ","), "localhost"), "max_conns", cmp.Or(m.Config.MaxConns, relay.DefaultMaxConns))
 	return nil
 }
 
