@@ -17,6 +17,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/logtest"
+	"github.com/ops-worker/ops-worker/internal/metrics/metricstest"
 	"github.com/ops-worker/ops-worker/internal/telemetry"
 )
 
@@ -105,35 +106,11 @@ func scrapeMain(t *testing.T, base string) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// sample is the value of the series of family name with exactly labels.
-func sample(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
-next:
-	for _, m := range fams[name].GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		for _, l := range m.GetLabel() {
-			if labels[l.GetName()] != l.GetValue() {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
-}
-
 type lbl = map[string]string
 
 func atLeast(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels lbl, min float64) float64 {
 	t.Helper()
-	v, ok := sample(fams, name, labels)
+	v, ok := metricstest.Value(fams, name, labels)
 	if !ok {
 		t.Errorf("%s%v: no such series", name, labels)
 		return 0
@@ -195,7 +172,7 @@ func TestMetrics_EndToEnd(t *testing.T) {
 		if age > 3600 {
 			t.Errorf("seeded heartbeat age %v s", age)
 		}
-		if _, ok := sample(f, "ops_station_poll_up", lbl{"host": "lab-ws-01"}); ok {
+		if _, ok := metricstest.Value(f, "ops_station_poll_up", lbl{"host": "lab-ws-01"}); ok {
 			t.Error("poll_up set by a process that never polled")
 		}
 	})
@@ -250,13 +227,13 @@ func metricsEndToEnd(t *testing.T, env map[string]string) (catalog string) {
 		t.Errorf("heartbeat age %v s right after a poll", age)
 	}
 	atLeast(t, f, "ops_station_heartbeat_timestamp_seconds", lbl{"host": "lab-ws-01"}, float64(time.Now().Add(-time.Hour).Unix()))
-	if v, ok := sample(f, "ops_station_ready", lbl{"host": "lab-ws-01"}); !ok || (v != 0 && v != 1) {
+	if v, ok := metricstest.Value(f, "ops_station_ready", lbl{"host": "lab-ws-01"}); !ok || (v != 0 && v != 1) {
 		t.Errorf("ops_station_ready{lab-ws-01} = %v, %v", v, ok)
 	}
-	if v, _ := sample(f, "ops_station_poll_up", lbl{"host": "lab-ws-01"}); v != 1 {
+	if v, _ := metricstest.Value(f, "ops_station_poll_up", lbl{"host": "lab-ws-01"}); v != 1 {
 		t.Errorf("ops_station_poll_up{lab-ws-01} = %v, want 1", v)
 	}
-	if v, ok := sample(f, "ops_station_backoff", lbl{"host": "lab-ws-01"}); !ok || v != 0 {
+	if v, ok := metricstest.Value(f, "ops_station_backoff", lbl{"host": "lab-ws-01"}); !ok || v != 0 {
 		t.Errorf("ops_station_backoff{lab-ws-01} = %v, %v, want 0", v, ok)
 	}
 	for _, name := range []string{"ops_station_heartbeat_age_seconds", "ops_station_poll_up"} {
@@ -287,7 +264,7 @@ func TestMetrics_TicksThroughApp(t *testing.T) {
 	atLeast(t, f, "ops_tick_claims_total", lbl{"event": "taken"}, 2)
 	atLeast(t, f, "ops_tick_last_run_timestamp_seconds", lbl{"kind": "reservations"}, float64(time.Now().Add(-time.Minute).Unix()))
 	atLeast(t, f, "ops_station_backoff", lbl{"host": "lab-ws-02"}, 1)
-	if _, ok := sample(f, "ops_station_backoff", lbl{"host": "not-in-catalog"}); ok {
+	if _, ok := metricstest.Value(f, "ops_station_backoff", lbl{"host": "not-in-catalog"}); ok {
 		t.Error("a host outside the catalog has a series")
 	}
 }

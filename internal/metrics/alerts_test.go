@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/metrics/metricstest"
+
 	"go.yaml.in/yaml/v4"
 
 	"github.com/ops-worker/ops-worker/internal/metrics"
@@ -61,7 +63,7 @@ func TestAlertRules(t *testing.T) {
 		t.Fatalf("%s is not YAML: %v", alertsFile, err)
 	}
 	_, scrape := everySeries(t)
-	fams := Parse(t, bytes.NewReader(scrape))
+	fams := metricstest.Parse(t, bytes.NewReader(scrape))
 	var alerts []string
 	name := regexp.MustCompile(`\bops_[a-z_]+\b`)
 	for _, g := range doc.Groups {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,10 +11,9 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/ops-worker/ops-worker/internal/metrics"
+	"github.com/ops-worker/ops-worker/internal/metrics/metricstest"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/telemetry"
 	"github.com/ops-worker/ops-worker/internal/wake"
@@ -30,52 +28,12 @@ func scrape(t *testing.T, m *metrics.Metrics) map[string]*dto.MetricFamily {
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
 		t.Fatalf("scrape: %d %q", rec.Code, rec.Header().Get("Content-Type"))
 	}
-	return Parse(t, rec.Body)
-}
-
-// Parse reads the Prometheus text format.
-func Parse(t *testing.T, r io.Reader) map[string]*dto.MetricFamily {
-	t.Helper()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(r)
-	if err != nil {
-		t.Fatalf("the scrape is not the Prometheus text format: %v", err)
-	}
-	return fams
-}
-
-// value finds the sample of family name with exactly these labels (a
-// histogram answers its count).
-func value(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		for _, l := range m.GetLabel() {
-			if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
+	return metricstest.Parse(t, rec.Body)
 }
 
 func want(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels map[string]string, v float64) {
 	t.Helper()
-	got, ok := value(fams, name, labels)
+	got, ok := metricstest.Value(fams, name, labels)
 	if !ok {
 		t.Errorf("%s%v: missing", name, labels)
 		return
@@ -87,7 +45,7 @@ func want(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels m
 
 func absent(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels map[string]string) {
 	t.Helper()
-	if v, ok := value(fams, name, labels); ok {
+	if v, ok := metricstest.Value(fams, name, labels); ok {
 		t.Errorf("%s%v = %v, want no such series", name, labels, v)
 	}
 }
@@ -245,7 +203,7 @@ func TestHandler_OverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	f := Parse(t, res.Body)
+	f := metricstest.Parse(t, res.Body)
 	if _, ok := f["process_start_time_seconds"]; !ok {
 		t.Errorf("no process collector: %d families", len(f))
 	}
