@@ -18,6 +18,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/relayproto"
 	"github.com/ops-worker/ops-worker/internal/relaytest"
@@ -33,11 +34,7 @@ func benchEnv(b *testing.B, n int, latency time.Duration) (*labsim.Sim, *lab.Dir
 		opts[i].CBT = labsim.CBTNone // masterzen's NTLM sends no channel binding
 		opts[i].Latency = latency
 	}
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: opts})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { sim.Close() })
+	sim := labsimtest.Start(b, opts...)
 	doc, err := sim.HostsJSON()
 	if err != nil {
 		b.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/relay"
 )
 
@@ -45,8 +46,7 @@ func writeCert(t *testing.T, dns []string, ips []net.IP) (string, string) {
 // ones a worker can reach it by), wildcards aside; a certificate of
 // wildcards only needs RELAY_ID.
 func TestNew_RelayIDFromCertificate(t *testing.T) {
-	cat := filepath.Join(t.TempDir(), "hosts.json")
-	os.WriteFile(cat, []byte(`{"hosts":[{"name":"lab-ws-01","address":"10.1.2.11","labs":["1"]}]}`), 0o600)
+	cat := labsimtest.WriteHostsFile(t, `{"hosts":[{"name":"lab-ws-01","address":"10.1.2.11","labs":["1"]}]}`)
 	subnets, _ := relay.ParseSubnets("10.1.2.0/24")
 	build := func(cert, key string, ids []string) (*relay.Server, error) {
 		s, client, err := relay.New(relay.Config{Listen: "0.0.0.0:8740", TLSCert: cert, TLSKey: key, Secrets: []string{secretNew},

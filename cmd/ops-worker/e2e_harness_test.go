@@ -21,7 +21,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -36,6 +35,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/logtest"
 )
 
@@ -89,11 +89,7 @@ func startE2E(t *testing.T, o e2eOpts) *e2eEnv {
 			o.hosts[i].TimeScale = 0.001
 		}
 	}
-	sim, err := labsim.Start(ctx, labsim.Options{Hosts: o.hosts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := labsimtest.Start(t, o.hosts...)
 	e := &e2eEnv{sim: sim, logs: &logtest.Buffer{}, capture: &logtest.Buffer{}, secrets: []string{e2eToken}}
 	for _, h := range sim.Hosts() {
 		e.secrets = append(e.secrets, h.Password())
@@ -123,10 +119,7 @@ func startE2E(t *testing.T, o e2eOpts) *e2eEnv {
 	}
 	e.path = o.catalogPath
 	if e.path == "" {
-		e.path = filepath.Join(t.TempDir(), "hosts.json")
-		if err := os.WriteFile(e.path, doc, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		e.path = labsimtest.WriteHostsFile(t, doc)
 	}
 
 	env := map[string]string{"OPS_CONFIG": e.path, "LAB_MANAGER_TOKEN": e2eToken}

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ops-worker/ops-worker/internal/logtest"
-
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
+	"github.com/ops-worker/ops-worker/internal/logtest"
 )
 
 // startMain runs the local server on 127.0.0.1:0 with the embedded
@@ -26,15 +26,8 @@ func startMain(t *testing.T, env map[string]string) (*Main, string, *logtest.Buf
 func startMainWith(t *testing.T, env map[string]string, wrap func(http.Handler) http.Handler, shutdown time.Duration, opts ...func(*Main)) (*Main, string, *logtest.Buffer) {
 	t.Helper()
 	ctx := context.Background()
-	sim, err := labsim.Start(ctx, labsim.Options{Hosts: []labsim.HostOptions{{}, {}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := sim.WriteHostsJSON(path); err != nil {
-		t.Fatal(err)
-	}
+	sim := labsimtest.Start(t, labsim.HostOptions{}, labsim.HostOptions{})
+	path := labsimtest.WriteSimHosts(t, sim)
 	full := map[string]string{"OPS_CONFIG": path, "LAB_MANAGER_TOKEN": "e2e-token"}
 	for k, v := range env {
 		full[k] = v

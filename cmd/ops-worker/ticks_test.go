@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/logtest"
 )
 
@@ -41,16 +41,10 @@ func newTickWorld(t *testing.T, n int, opt func(i int, o *labsim.HostOptions)) *
 			opt(i, &hs[i])
 		}
 	}
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: hs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := sim.WriteHostsJSON(path); err != nil {
-		t.Fatal(err)
-	}
+	sim := labsimtest.Start(t, hs...)
+	path := labsimtest.WriteSimHosts(t, sim)
 	w := &tickWorld{sim: sim, path: path, dsn: dbtest.NewDatabase(t)}
+	var err error
 	w.db, err = sql.Open("mysql", w.dsn)
 	if err != nil {
 		t.Fatal(err)

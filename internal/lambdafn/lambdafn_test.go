@@ -3,8 +3,6 @@ package lambdafn_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/lambdafn"
 	"github.com/ops-worker/ops-worker/internal/logtest"
 )
@@ -23,10 +22,7 @@ const testToken = "lambda-test-token-0123456789"
 // catalog, plus env, logging into the returned buffer.
 func newFunction(t *testing.T, route string, env map[string]string) (*lambdafn.Function, *logtest.Buffer) {
 	t.Helper()
-	hostsPath := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(hostsPath, []byte(`{"hosts": []}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	hostsPath := labsimtest.WriteHostsFile(t, `{"hosts": []}`)
 	vars := map[string]string{"OPS_CONFIG": hostsPath, "LAB_MANAGER_TOKEN": testToken}
 	for k, v := range env {
 		vars[k] = v

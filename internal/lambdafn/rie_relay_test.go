@@ -4,16 +4,14 @@ package lambdafn_test
 // through a relay, and answer what the local server answers directly.
 
 import (
-	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/relaytest"
 )
 
@@ -24,11 +22,7 @@ const relaySecret = "rie-relay-S3cret-0123456789abcdefghij"
 // OPS_RELAY_URL sends every host through the relay.
 func relayWorld(t *testing.T) (twin, *labsim.Sim) {
 	t.Helper()
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: []labsim.HostOptions{{Name: "lab-ws-01"}}})
-	if err != nil {
-		t.Fatalf("labsim: %v", err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01"})
 	full, err := sim.HostsJSON()
 	if err != nil {
 		t.Fatal(err)
@@ -43,10 +37,7 @@ func relayWorld(t *testing.T) (twin, *labsim.Sim) {
 		delete(h, "winrm_pass")
 	}
 	stripped, _ := json.Marshal(doc)
-	workerPath := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(workerPath, stripped, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	workerPath := labsimtest.WriteHostsFile(t, stripped)
 	r := relaytest.Start(t, full, relaySecret)
 	return twin{env: map[string]string{
 		"OPS_CONFIG": workerPath, "MYSQL_DSN": dbtest.NewDatabase(t), "LAB_MANAGER_TOKEN": testToken,

@@ -29,6 +29,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/logtest"
 	"github.com/ops-worker/ops-worker/internal/store"
 )
@@ -309,19 +310,12 @@ func newWorld(t *testing.T, extra map[string]string) twin {
 // lab i+1, as labsim's catalog has it).
 func newWorldOf(t *testing.T, stations []labsim.HostOptions, extra map[string]string) twin {
 	t.Helper()
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: stations})
-	if err != nil {
-		t.Fatalf("labsim: %v", err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	sim := labsimtest.Start(t, stations...)
 	catalog, err := sim.HostsJSON()
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, catalog, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := labsimtest.WriteHostsFile(t, catalog)
 	env := map[string]string{
 		"OPS_CONFIG": path, "MYSQL_DSN": dbtest.NewDatabase(t), "LAB_MANAGER_TOKEN": testToken,
 		"OPS_WINRM_OPERATION_TIMEOUT": "5",

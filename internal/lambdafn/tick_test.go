@@ -2,8 +2,6 @@ package lambdafn_test
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/lambdafn"
 	"github.com/ops-worker/ops-worker/internal/logtest"
 )
@@ -19,10 +18,7 @@ import (
 // newTick builds a tick function with no database and an empty catalog.
 func newTick(t *testing.T, kind string, env map[string]string) (*lambdafn.TickFunction, *logtest.Buffer) {
 	t.Helper()
-	hostsPath := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(hostsPath, []byte(`{"hosts": []}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	hostsPath := labsimtest.WriteHostsFile(t, `{"hosts": []}`)
 	vars := map[string]string{"OPS_CONFIG": hostsPath, "LAB_MANAGER_TOKEN": testToken}
 	for k, v := range env {
 		vars[k] = v
@@ -77,8 +73,7 @@ func TestTick_TicksPerInvocation(t *testing.T) {
 			t.Errorf("%s %s=%s: %d ticks every %s, want %d", tc.kind, tc.env, tc.val, f.N, f.Every, tc.n)
 		}
 	}
-	hostsPath := filepath.Join(t.TempDir(), "hosts.json")
-	_ = os.WriteFile(hostsPath, []byte(`{"hosts": []}`), 0o600)
+	hostsPath := labsimtest.WriteHostsFile(t, `{"hosts": []}`)
 	cfg, _ := config.LoadMap(t.Context(), map[string]string{"OPS_CONFIG": hostsPath})
 	if _, err := lambdafn.NewTick(t.Context(), cfg, "nightly", nil); err == nil {
 		t.Error("unknown tick kind accepted")

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/store/storetest"
 
 	"github.com/go-sql-driver/mysql"
@@ -218,15 +218,8 @@ func TestSoak(t *testing.T) {
 			blackhole++
 		}
 	}
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: opts})
-	if err != nil {
-		t.Fatalf("labsim: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := sim.WriteHostsJSON(path); err != nil {
-		t.Fatal(err)
-	}
+	sim := labsimtest.Start(t, opts...)
+	path := labsimtest.WriteSimHosts(t, sim)
 
 	priv := dbtest.NewPrivate(t)
 	dsn := priv.NewDatabase(t)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,25 +12,19 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
 )
 
 // runMain runs ops-relay on loopback over labsim's catalog with env.
 func runMain(t *testing.T, env map[string]string) (*Main, *labsim.Sim) {
 	t.Helper()
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: []labsim.HostOptions{{Name: "lab-ws-01"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01"})
 	doc, err := sim.HostsJSON()
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, doc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := labsimtest.WriteHostsFile(t, doc)
 	full := map[string]string{"RELAY_SECRETS": testSecret, "RELAY_SUBNETS": "127.0.0.0/8", "RELAY_ICMP": "off"}
 	for k, v := range env {
 		full[k] = v

@@ -21,16 +21,14 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
 )
 
 const testSecret = "main-test-secret-0123456789abcdefghij"
 
 func TestMain_RunPingClose(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, []byte(`{"hosts":[{"name":"lab-ws-01","address":"10.1.2.11","mac":"02:00:00:00:00:01","labs":["1"]}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := labsimtest.WriteHostsFile(t, `{"hosts":[{"name":"lab-ws-01","address":"10.1.2.11","mac":"02:00:00:00:00:01","labs":["1"]}]}`)
 	env := map[string]string{"RELAY_SECRETS": testSecret + ",old-secret-0123456789abcdefghijklmn", "RELAY_SUBNETS": "10.1.2.0/24"}
 	m := &Main{Getenv: func(k string) string { return env[k] }, LogOutput: io.Discard}
 	if err := m.ParseFlags([]string{"-listen", "127.0.0.1:0", "-hosts", path}); err != nil {
