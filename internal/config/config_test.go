@@ -95,6 +95,8 @@ func TestLoad_Invalid(t *testing.T) {
 		{map[string]string{"OPS_WINRM_OPERATION_TIMEOUT": "60", "OPS_WINRM_READ_TIMEOUT": "70", "OPS_WINRM_COMMAND_TIMEOUT": "45"}, "OPS_WINRM_COMMAND_TIMEOUT"},
 		{map[string]string{"OPS_TIMELINE_DEFAULT_LIMIT": "900"}, "OPS_TIMELINE_DEFAULT_LIMIT"},
 		{map[string]string{"OPS_ALLOWED_COMMANDS": " , "}, "OPS_ALLOWED_COMMANDS"},
+		// Set but empty is not unset: the contract's default does not apply.
+		{map[string]string{"OPS_ALLOWED_COMMANDS": ""}, "OPS_ALLOWED_COMMANDS"},
 		{map[string]string{"MYSQL_DSN": "postgres://u:hunter2@h/db"}, "MYSQL_DSN"},
 		{map[string]string{"OPS_RELAY_URL": "https://relay:8443"}, "OPS_RELAY_SECRET"},
 		{map[string]string{"OPS_WINRM_ALLOWED_TRANSPORTS": ","}, "OPS_WINRM_ALLOWED_TRANSPORTS"},
