@@ -16,6 +16,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/limits"
 	"github.com/ops-worker/ops-worker/internal/winrm"
@@ -182,7 +183,7 @@ func (c *Config) validate() error {
 	// values names the same first one as before the cut.
 	for _, step := range []func() error{
 		c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
-		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN,
+		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -322,6 +323,19 @@ func (c *Config) checkNetworks() error {
 		if _, err := parsePrefixes(l.name, l.v); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkRelayURL refuses user info in OPS_RELAY_URL, which is logged and
+// shown (hosts.CheckRelayURL); the rest of the URL is relayclient's to
+// check.
+func (c *Config) checkRelayURL() error {
+	if c.RelayURL == "" {
+		return nil
+	}
+	if err := hosts.CheckRelayURL(c.RelayURL); err != nil {
+		return fmt.Errorf("OPS_RELAY_URL: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,10 +57,10 @@ var catalogFields = []field{
 	// winrm_use_ssl defaults to true: a flag's default is set before its
 	// JSON is read, since false is a value, not an empty one.
 	flag("winrm_use_ssl", func(h *Host) *bool { return &h.WinRMUseSSL }, true, nil),
-	flag("winrm_insecure_skip_verify", func(h *Host) *bool { return &h.WinRMInsecureSkipVerify }, false, nil),
+	flag("winrm_insecure_skip_verify", func(h *Host) *bool { return &h.WinRMInsecureSkipVerify }, false, checkSkipVerify),
 	flag("quarantined", func(h *Host) *bool { return &h.Quarantined }, false, nil),
 	labList("labs", func(h *Host) *[]string { return &h.Labs }),
-	text("relay", func(h *Host) *string { return &h.Relay }, nil, nil),
+	text("relay", func(h *Host) *string { return &h.Relay }, nil, checkRelay),
 }
 
 // knownField reports whether name is a field of catalogFields.
@@ -263,3 +264,42 @@ func checkWakeAttempts(h *Host, _ Options) error {
 // is refused here, at load, rather than failing or running C:\Program at
 // the first call.
 func checkExe(h *Host, _ Options) error { return labstation.CheckProgramPath(h.LabStationExe) }
+
+// checkSkipVerify allows an unverified WinRM certificate only where it
+// cannot hand a password to a stranger: never with Basic (which sends the
+// password itself to whoever answers), and only with OPS_STATION_CIDRS set
+// (so the address is an IP literal inside the station networks, not a name
+// that could resolve anywhere).
+func checkSkipVerify(h *Host, opts Options) error {
+	if !h.WinRMInsecureSkipVerify {
+		return nil
+	}
+	if h.WinRMTransport == winrm.TransportBasic {
+		return errors.New("not allowed with winrm_transport basic: Basic sends the password to whoever answers an unverified certificate (give the station's CA in winrm_ca_file or OPS_WINRM_CA_FILE)")
+	}
+	if len(opts.StationPrefixes) == 0 {
+		return errors.New("needs OPS_STATION_CIDRS: without a verified certificate, only the station networks say who may answer")
+	}
+	return nil
+}
+
+func checkRelay(h *Host, _ Options) error {
+	if h.Relay == "" {
+		return nil
+	}
+	return CheckRelayURL(h.Relay)
+}
+
+// CheckRelayURL refuses a relay URL carrying user info
+// (https://user:pass@relay): relay URLs are logged and shown in /api/hosts
+// and the timeline, and the relay is authenticated by the relay secret, not
+// by the URL. The error never echoes the URL. A URL that does not parse
+// but holds an '@' is refused too, since which part is the password is
+// then unclear.
+func CheckRelayURL(raw string) error {
+	u, err := url.Parse(raw)
+	if (err == nil && u.User != nil) || (err != nil && strings.Contains(raw, "@")) {
+		return errors.New("must not carry a user name or password (user:pass@): the relay is authenticated by the relay secret, and the URL is logged and shown")
+	}
+	return nil
+}
