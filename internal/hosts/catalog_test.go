@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,12 +266,21 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","winrm_port":"5985","winrm_use_ssl":false}]}`))
 	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","labstation_exe":"C:\\PROGRA~1\\x.exe"}]}`))
 	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","labstation_exe":"C:\\Program Files\\x.exe"}]}`))
+	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","winrm_insecure_skip_verify":true}]}`))
+	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","relay":"https://u:p@relay"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, _, err := hosts.Parse(data, env(nil))
 		if err != nil {
 			return
 		}
 		for _, h := range c.Hosts() {
+			// Without OPS_STATION_CIDRS, skip-verify never loads.
+			if h.WinRMInsecureSkipVerify {
+				t.Fatalf("accepted winrm_insecure_skip_verify without OPS_STATION_CIDRS: %+v", h.Public())
+			}
+			if u, err := url.Parse(h.Relay); err == nil && u.User != nil {
+				t.Fatalf("accepted a relay URL with user info")
+			}
 			if h.Name == "" || h.Address == "" || h.WinRMPort < 1 || h.WinRMPort > 65535 {
 				t.Fatalf("accepted an invalid host: %+v", h.Public())
 			}
