@@ -16,7 +16,9 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/ops-worker/ops-worker/internal/store"
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/limits"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
@@ -53,8 +55,9 @@ type Config struct {
 	// The defaults below are literals (envconfig tags); each equals its
 	// home, which TestLoad_Defaults checks: winrm's
 	// DefaultOperationTimeout, DefaultReadTimeout, DefaultCommandTimeout
-	// and Transports, labstation.DefaultAllowedCommands and
-	// lab.DefaultStaleAfter.
+	// and Transports, and lab.DefaultStaleAfter. OPS_ALLOWED_COMMANDS has
+	// no tag default: it is labstation.DefaultAllowedCommands itself (see
+	// codeDefaults).
 	WinRMOperationTimeoutSec int      `env:"OPS_WINRM_OPERATION_TIMEOUT, default=20"`
 	WinRMReadTimeoutSec      int      `env:"OPS_WINRM_READ_TIMEOUT, default=30"`
 	WinRMCommandTimeoutSec   int      `env:"OPS_WINRM_COMMAND_TIMEOUT, default=300"`
@@ -65,7 +68,7 @@ type Config struct {
 	WinRMMaxIdleConns       int      `env:"OPS_WINRM_MAX_IDLE_CONNS, default=0"`
 	WinRMCAFile             string   `env:"OPS_WINRM_CA_FILE"`
 	AllowCredentialOverride bool     `env:"OPS_ALLOW_CREDENTIAL_OVERRIDE, default=false"`
-	AllowedCommands         []string `env:"OPS_ALLOWED_COMMANDS, default=prepare-session,release-session,power,session,energy,status-json,recovery,account,service,wol,status"`
+	AllowedCommands         []string `env:"OPS_ALLOWED_COMMANDS"`
 	// HeartbeatStaleAfterSec flags a heartbeat older than this as stale
 	// (the station service rewrites it about every minute).
 	HeartbeatStaleAfterSec int `env:"OPS_HEARTBEAT_STALE_AFTER, default=300"`
@@ -99,9 +102,27 @@ func LoadMap(ctx context.Context, env map[string]string) (Config, error) {
 	return LoadFrom(ctx, envconfig.MapLookuper(env))
 }
 
+// codeDefaults answers, for the variables l does not have, the defaults
+// whose home is another package's constant, which an envconfig tag (a
+// literal) cannot name. As a tag default does, each applies only when its
+// variable is not set at all: set but empty stays empty (and is refused).
+type codeDefaults struct{ l envconfig.Lookuper }
+
+func (d codeDefaults) Lookup(key string) (string, bool) {
+	if v, ok := d.l.Lookup(key); ok {
+		return v, true
+	}
+	switch key {
+	case "OPS_ALLOWED_COMMANDS":
+		return labstation.DefaultAllowedCommands, true // labstation owns the command contract
+	}
+	return "", false
+}
+
 // LoadFrom reads the variables through l and validates them.
 func LoadFrom(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	var c Config
+	l = codeDefaults{l}
 	if err := checkTypes(l); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
@@ -160,10 +181,30 @@ func cleanList(in []string, lower bool) []string {
 }
 
 func (c *Config) validate() error {
-	positive := []struct {
-		name string
-		v    int
-	}{
+	// The steps run in this order, so a configuration with several bad
+	// values names the same first one as before the cut.
+	for _, step := range []func() error{
+		c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
+		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
+		c.validateRelay,
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// named is one integer setting and its variable.
+type named struct {
+	name string
+	v    int
+}
+
+// checkCounts refuses counts that must be positive, and waits that must
+// not be negative.
+func (c *Config) checkCounts() error {
+	for _, p := range []named{
 		{"OPS_PORT", c.Port},
 		{"OPS_POLL_INTERVAL", c.PollIntervalSec},
 		{"OPS_POLL_CONCURRENCY", c.PollConcurrency},
@@ -176,27 +217,28 @@ func (c *Config) validate() error {
 		{"OPS_TIMELINE_DEFAULT_LIMIT", c.TimelineDefaultLimit},
 		{"OPS_TIMELINE_MAX_OPS", c.TimelineMaxOps},
 		{"OPS_TIMELINE_PHASE_LOOKBACK", c.TimelinePhaseLookback},
-	}
-	for _, p := range positive {
+	} {
 		if p.v <= 0 {
 			return fmt.Errorf("%s: must be a positive number, got %d", p.name, p.v)
 		}
 	}
-	nonNegative := []struct {
-		name string
-		v    int
-	}{
+	for _, p := range []named{
 		{"OPS_RESERVATION_START_LEAD", c.StartLeadSec},
 		{"OPS_RESERVATION_END_DELAY", c.EndDelaySec},
 		{"OPS_RESERVATION_LOOKBACK", c.LookbackSec},
 		{"OPS_RESERVATION_RETRY_COOLDOWN", c.RetryCooldownSec},
 		{"OPS_RESERVATION_POWER_OFF_WAIT", c.PowerOffWaitSec},
-	}
-	for _, p := range nonNegative {
+	} {
 		if p.v < 0 {
 			return fmt.Errorf("%s: must not be negative, got %d", p.name, p.v)
 		}
 	}
+	return nil
+}
+
+// checkReservation checks the reservation tick's settings (and the port,
+// whose range check has always come here).
+func (c *Config) checkReservation() error {
 	switch c.ReservationEndPower {
 	case "shutdown", "hibernate", "none":
 	default:
@@ -208,24 +250,28 @@ func (c *Config) validate() error {
 	if c.RetryCooldownSec == 0 {
 		return fmt.Errorf("OPS_RESERVATION_RETRY_COOLDOWN: must be at least 1 second")
 	}
-	if c.MaxBatch > store.MaxBatch {
-		// One scan claims its whole batch in one INSERT of 4 placeholders
-		// a row; MySQL's limit of 65,535 placeholders puts the hard ceiling
-		// at 16,383 (store.MaxClaimRows). store.MaxBatch (1000) is well
-		// under it and more than one tick should ever dispatch.
-		return fmt.Errorf("OPS_RESERVATION_MAX_BATCH: %d is above the maximum of %d", c.MaxBatch, store.MaxBatch)
+	if c.MaxBatch > limits.MaxBatch {
+		// One scan claims its whole batch in one INSERT (limits.MaxBatch).
+		return fmt.Errorf("OPS_RESERVATION_MAX_BATCH: %d is above the maximum of %d", c.MaxBatch, limits.MaxBatch)
 	}
-	for _, p := range []struct {
-		name string
-		v    int
-	}{{"OPS_TIMELINE_MAX_OPS", c.TimelineMaxOps}, {"OPS_TIMELINE_PHASE_LOOKBACK", c.TimelinePhaseLookback}} {
-		if p.v > store.MaxPageSize {
-			return fmt.Errorf("%s: %d is above the maximum of %d", p.name, p.v, store.MaxPageSize)
+	return nil
+}
+
+// checkTimeline keeps the timeline's pages within what the store serves.
+func (c *Config) checkTimeline() error {
+	for _, p := range []named{{"OPS_TIMELINE_MAX_OPS", c.TimelineMaxOps}, {"OPS_TIMELINE_PHASE_LOOKBACK", c.TimelinePhaseLookback}} {
+		if p.v > limits.MaxPageSize {
+			return fmt.Errorf("%s: %d is above the maximum of %d", p.name, p.v, limits.MaxPageSize)
 		}
 	}
 	if c.TimelineDefaultLimit > c.TimelineMaxOps {
 		return fmt.Errorf("OPS_TIMELINE_DEFAULT_LIMIT: %d is above OPS_TIMELINE_MAX_OPS (%d)", c.TimelineDefaultLimit, c.TimelineMaxOps)
 	}
+	return nil
+}
+
+// checkWinRM orders the WinRM timeouts and checks the idle pool size.
+func (c *Config) checkWinRM() error {
 	if c.WinRMReadTimeoutSec <= c.WinRMOperationTimeoutSec {
 		// The HTTP wait must outlast the WS-Man OperationTimeout, or every
 		// long Receive fails as a transport error instead of a clean timeout.
@@ -239,9 +285,16 @@ func (c *Config) validate() error {
 		// operation timeout would cut every command that runs a while.
 		return fmt.Errorf("OPS_WINRM_COMMAND_TIMEOUT: %d must be greater than OPS_WINRM_OPERATION_TIMEOUT (%d)", c.WinRMCommandTimeoutSec, c.WinRMOperationTimeoutSec)
 	}
-	if _, err := c.SlogLevel(); err != nil {
-		return err
-	}
+	return nil
+}
+
+func (c *Config) checkLogLevel() error {
+	_, err := c.SlogLevel()
+	return err
+}
+
+// checkLists refuses empty or unknown command and transport lists.
+func (c *Config) checkLists() error {
 	if len(c.AllowedCommands) == 0 {
 		return fmt.Errorf("OPS_ALLOWED_COMMANDS: must name at least one command")
 	}
@@ -255,21 +308,42 @@ func (c *Config) validate() error {
 			return fmt.Errorf("OPS_WINRM_ALLOWED_TRANSPORTS: unknown transport %q (want %s)", t, strings.Join(winrm.Transports, ", "))
 		}
 	}
-	if _, err := parsePrefixes("OPS_ALLOWED_CIDRS", c.AllowedCIDRs); err != nil {
-		return err
+	return nil
+}
+
+// checkNetworks parses the CIDR lists.
+func (c *Config) checkNetworks() error {
+	for _, l := range []struct {
+		name string
+		v    []string
+	}{{"OPS_ALLOWED_CIDRS", c.AllowedCIDRs}, {"OPS_TRUSTED_PROXIES", c.TrustedProxies}, {"OPS_STATION_CIDRS", c.StationCIDRs}} {
+		if _, err := parsePrefixes(l.name, l.v); err != nil {
+			return err
+		}
 	}
-	if _, err := parsePrefixes("OPS_TRUSTED_PROXIES", c.TrustedProxies); err != nil {
-		return err
+	return nil
+}
+
+// checkRelayURL refuses user info in OPS_RELAY_URL, which is logged and
+// shown (hosts.CheckRelayURL); the rest of the URL is relayclient's to
+// check.
+func (c *Config) checkRelayURL() error {
+	if c.RelayURL == "" {
+		return nil
 	}
-	if _, err := parsePrefixes("OPS_STATION_CIDRS", c.StationCIDRs); err != nil {
-		return err
+	if err := hosts.CheckRelayURL(c.RelayURL); err != nil {
+		return fmt.Errorf("OPS_RELAY_URL: %w", err)
 	}
+	return nil
+}
+
+func (c *Config) checkDSN() error {
 	if c.MySQLDSN != "" {
 		if _, err := ParseDSN(c.MySQLDSN); err != nil {
 			return fmt.Errorf("MYSQL_DSN: %w", err)
 		}
 	}
-	return c.validateRelay()
+	return nil
 }
 
 // SlogLevel maps OPS_LOG_LEVEL (DEBUG, INFO, WARNING/WARN, ERROR) to slog.

@@ -95,6 +95,8 @@ func TestLoad_Invalid(t *testing.T) {
 		{map[string]string{"OPS_WINRM_OPERATION_TIMEOUT": "60", "OPS_WINRM_READ_TIMEOUT": "70", "OPS_WINRM_COMMAND_TIMEOUT": "45"}, "OPS_WINRM_COMMAND_TIMEOUT"},
 		{map[string]string{"OPS_TIMELINE_DEFAULT_LIMIT": "900"}, "OPS_TIMELINE_DEFAULT_LIMIT"},
 		{map[string]string{"OPS_ALLOWED_COMMANDS": " , "}, "OPS_ALLOWED_COMMANDS"},
+		// Set but empty is not unset: the contract's default does not apply.
+		{map[string]string{"OPS_ALLOWED_COMMANDS": ""}, "OPS_ALLOWED_COMMANDS"},
 		{map[string]string{"MYSQL_DSN": "postgres://u:hunter2@h/db"}, "MYSQL_DSN"},
 		{map[string]string{"OPS_RELAY_URL": "https://relay:8443"}, "OPS_RELAY_SECRET"},
 		{map[string]string{"OPS_WINRM_ALLOWED_TRANSPORTS": ","}, "OPS_WINRM_ALLOWED_TRANSPORTS"},
@@ -412,4 +414,27 @@ func FuzzParseDSN_NoSecret(f *testing.F) {
 			t.Fatalf("ParseDSN(%q) error %q shows the password", dsn, err)
 		}
 	})
+}
+
+// OPS_RELAY_URL is logged at start-up and shown: user info in it is
+// refused, without echoing it (issue 15).
+func TestLoad_RelayURLUserinfo(t *testing.T) {
+	for _, u := range []string{"https://svc:hunter2@relay:8443", "https://svc@relay:8443", "https://svc:hun#ter2@relay"} {
+		_, err := config.LoadMap(context.Background(), map[string]string{"OPS_RELAY_URL": u, "OPS_RELAY_SECRET": "0123456789abcdef0123456789abcdef"})
+		if err == nil {
+			t.Errorf("OPS_RELAY_URL %q accepted", u)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, "OPS_RELAY_URL") || !strings.Contains(msg, "user name or password") {
+			t.Errorf("OPS_RELAY_URL %q: error %q does not name the variable and the reason", u, msg)
+		}
+		for _, secret := range []string{"hunter2", "hun", "svc"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("OPS_RELAY_URL %q: error %q echoes %q", u, err, secret)
+			}
+		}
+	}
+	if _, err := config.LoadMap(context.Background(), map[string]string{"OPS_RELAY_URL": "https://relay:8443", "OPS_RELAY_SECRET": "0123456789abcdef0123456789abcdef"}); err != nil {
+		t.Errorf("plain relay URL refused: %v", err)
+	}
 }

@@ -100,9 +100,7 @@ func redactDriverError(err error) string {
 }
 
 func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {
-	switch strings.ToLower(scheme) {
-	case "mysql", "mysql+pymysql", "mysql+mysqldb", "mysql+mysqlconnector", "mariadb", "mariadb+pymysql":
-	default:
+	if !urlDSNScheme(scheme) {
 		// The scheme is not echoed: "user:pass://..." would make it hold a
 		// password.
 		return nil, errors.New("unsupported DSN scheme (want mysql:// or mysql+pymysql://)")
@@ -124,25 +122,49 @@ func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {
 		cfg.User = u.User.Username()
 		cfg.Passwd, _ = u.User.Password()
 	}
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = "3306"
-	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return nil, errors.New("DSN URL port is not a number in 1..65535")
+	if cfg.Addr, err = urlDSNAddr(u); err != nil {
+		return nil, err
 	}
 	cfg.Net = "tcp"
-	cfg.Addr = net.JoinHostPort(host, port)
 	cfg.DBName = strings.TrimPrefix(u.Path, "/")
 	if strings.Contains(cfg.DBName, "/") {
 		return nil, errors.New("DSN URL database name contains '/'")
 	}
-	q := u.Query()
+	if err := applyURLDSNOptions(cfg, u.Query()); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// urlDSNScheme reports whether scheme is one of the URL forms accepted.
+func urlDSNScheme(scheme string) bool {
+	switch strings.ToLower(scheme) {
+	case "mysql", "mysql+pymysql", "mysql+mysqldb", "mysql+mysqlconnector", "mariadb", "mariadb+pymysql":
+		return true
+	}
+	return false
+}
+
+// urlDSNAddr is the URL's host:port, 3306 when no port is given.
+func urlDSNAddr(u *url.URL) (string, error) {
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "3306"
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", errors.New("DSN URL port is not a number in 1..65535")
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// applyURLDSNOptions maps the Python drivers' query options onto cfg; the
+// last value of a repeated option wins.
+func applyURLDSNOptions(cfg *mysql.Config, q url.Values) error {
 	for k, vs := range q {
 		if len(vs) == 0 {
 			continue
 		}
 		v := vs[len(vs)-1]
-		switch strings.ToLower(k) {
+		switch key := strings.ToLower(k); key {
 		case "charset":
 			// PyMySQL's charset=utf8mb4 maps onto the driver's charset.
 			cfg.Params["charset"] = v
@@ -151,30 +173,35 @@ func parseURLDSN(scheme, dsn string) (*mysql.Config, error) {
 			if v == "REQUIRED" || v == "required" {
 				cfg.TLSConfig = "true"
 			}
-		case "connect_timeout", "timeout":
-			d, err := parseSeconds(v)
-			if err != nil {
-				return nil, badDuration(k, err)
-			}
-			cfg.Timeout = d
-		case "read_timeout", "readtimeout":
-			d, err := parseSeconds(v)
-			if err != nil {
-				return nil, badDuration(k, err)
-			}
-			cfg.ReadTimeout = d
-		case "write_timeout", "writetimeout":
-			d, err := parseSeconds(v)
-			if err != nil {
-				return nil, badDuration(k, err)
-			}
-			cfg.WriteTimeout = d
 		default:
 			// Unknown Python-driver options are ignored rather than sent to
 			// the server as session variables.
+			dst := urlDSNTimeout(cfg, key)
+			if dst == nil {
+				continue
+			}
+			d, err := parseSeconds(v)
+			if err != nil {
+				return badDuration(k, err)
+			}
+			*dst = d
 		}
 	}
-	return cfg, nil
+	return nil
+}
+
+// urlDSNTimeout is the cfg timeout a query option sets, nil for any other
+// option.
+func urlDSNTimeout(cfg *mysql.Config, key string) *time.Duration {
+	switch key {
+	case "connect_timeout", "timeout":
+		return &cfg.Timeout
+	case "read_timeout", "readtimeout":
+		return &cfg.ReadTimeout
+	case "write_timeout", "writetimeout":
+		return &cfg.WriteTimeout
+	}
+	return nil
 }
 
 // badDuration names a timeout option whose value is not a duration. The

@@ -8,16 +8,9 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
-
-	"github.com/ops-worker/ops-worker/internal/labstation"
-	"github.com/ops-worker/ops-worker/internal/netaddr"
-	"github.com/ops-worker/ops-worker/internal/wake"
-	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 // ErrNotFound is returned by lookups of a host the catalog does not hold.
@@ -77,15 +70,6 @@ func LoadFileWith(path string, opts Options) (*Catalog, []string, error) {
 	return c, warns, nil
 }
 
-var knownFields = map[string]bool{
-	"name": true, "address": true, "mac": true, "mode": true,
-	"winrm_user": true, "winrm_pass": true, "winrm_transport": true, "winrm_port": true,
-	"winrm_use_ssl": true, "winrm_ca_file": true, "winrm_insecure_skip_verify": true,
-	"winrm_tls_server_name": true, "heartbeat_path": true, "events_path": true,
-	"labstation_exe": true, "ping_target": true, "broadcast": true, "wol_port": true,
-	"wake_attempts": true, "wake_check": true, "labs": true, "quarantined": true, "relay": true,
-}
-
 // Parse validates a catalog document.
 func Parse(data []byte, env LookupEnv) (*Catalog, []string, error) {
 	return ParseWith(data, Options{Env: env})
@@ -130,210 +114,62 @@ func ParseWith(data []byte, opts Options) (*Catalog, []string, error) {
 	return c, warns, nil
 }
 
+// parseHost reads one entry field by field (catalogFields): every value is
+// decoded first, then each gets its default and its check, in table order.
 func parseHost(i int, raw map[string]json.RawMessage, opts Options) (Host, []string, error) {
-	env := opts.Env
-	var warns []string
-	label := fmt.Sprintf("entry %d", i)
-	if n, ok := raw["name"]; ok {
-		var s string
-		if json.Unmarshal(n, &s) == nil && s != "" {
-			label = fmt.Sprintf("%q", s)
+	label := hostLabel(i, raw)
+	warns := unknownFields(label, raw)
+	fail := func(name string, err error) (Host, []string, error) {
+		return Host{}, warns, fmt.Errorf("host %s, field %s: %v", label, name, err)
+	}
+	var h Host
+	for _, f := range catalogFields {
+		if err := f.decode(&h, raw[f.name], opts.Env); err != nil {
+			return fail(f.name, err)
 		}
 	}
-	fail := func(field, format string, a ...any) (Host, []string, error) {
-		return Host{}, warns, fmt.Errorf("host %s, field %s: %s", label, field, fmt.Sprintf(format, a...))
-	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !knownFields[k] {
-			warns = append(warns, fmt.Sprintf("host %s: unknown field %q ignored", label, k))
+	for _, f := range catalogFields {
+		if f.fill != nil {
+			f.fill(&h)
 		}
-	}
-
-	h := Host{WinRMUseSSL: true}
-	strField := func(name string, dst *string) error {
-		v, ok := raw[name]
-		if !ok || string(v) == "null" {
-			return nil
+		if f.check == nil {
+			continue
 		}
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return fmt.Errorf("host %s, field %s: want a string", label, name)
+		if err := f.check(&h, opts); err != nil {
+			return fail(f.name, err)
 		}
-		s = strings.TrimSpace(s)
-		if ref, ok := strings.CutPrefix(s, "env:"); ok {
-			val, found := env(ref)
-			if !found {
-				return fmt.Errorf("host %s, field %s: environment variable %s is not set", label, name, ref)
-			}
-			s = val
-		}
-		*dst = s
-		return nil
-	}
-	intField := func(name string, dst *int) error {
-		v, ok := raw[name]
-		if !ok || string(v) == "null" {
-			return nil
-		}
-		var n json.Number
-		if err := json.Unmarshal(v, &n); err != nil {
-			var s string
-			if json.Unmarshal(v, &s) != nil {
-				return fmt.Errorf("host %s, field %s: want a number", label, name)
-			}
-			n = json.Number(strings.TrimSpace(s))
-		}
-		x, err := strconv.Atoi(string(n))
-		if err != nil {
-			return fmt.Errorf("host %s, field %s: %q is not a whole number", label, name, n)
-		}
-		*dst = x
-		return nil
-	}
-	boolField := func(name string, dst *bool) error {
-		v, ok := raw[name]
-		if !ok || string(v) == "null" {
-			return nil
-		}
-		if err := json.Unmarshal(v, dst); err != nil {
-			return fmt.Errorf("host %s, field %s: want true or false", label, name)
-		}
-		return nil
-	}
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{
-		{"name", &h.Name}, {"address", &h.Address}, {"mac", &h.MAC}, {"mode", &h.Mode},
-		{"winrm_user", &h.WinRMUser}, {"winrm_pass", &h.WinRMPass}, {"winrm_transport", &h.WinRMTransport},
-		{"winrm_ca_file", &h.WinRMCAFile}, {"winrm_tls_server_name", &h.WinRMTLSServerName},
-		{"heartbeat_path", &h.HeartbeatPath}, {"events_path", &h.EventsPath},
-		{"labstation_exe", &h.LabStationExe}, {"ping_target", &h.PingTarget},
-		{"broadcast", &h.Broadcast}, {"wake_check", &h.WakeCheck}, {"relay", &h.Relay},
-	} {
-		if err := strField(f.name, f.dst); err != nil {
-			return Host{}, warns, err
-		}
-	}
-	for _, f := range []struct {
-		name string
-		dst  *int
-	}{{"winrm_port", &h.WinRMPort}, {"wol_port", &h.WOLPort}, {"wake_attempts", &h.WakeAttempts}} {
-		if err := intField(f.name, f.dst); err != nil {
-			return Host{}, warns, err
-		}
-	}
-	for _, f := range []struct {
-		name string
-		dst  *bool
-	}{{"winrm_use_ssl", &h.WinRMUseSSL}, {"winrm_insecure_skip_verify", &h.WinRMInsecureSkipVerify}, {"quarantined", &h.Quarantined}} {
-		if err := boolField(f.name, f.dst); err != nil {
-			return Host{}, warns, err
-		}
-	}
-	labs, err := parseLabs(raw["labs"])
-	if err != nil {
-		return fail("labs", "%v", err)
-	}
-	h.Labs = labs
-
-	if h.Name == "" {
-		return fail("name", "is required")
-	}
-	if err := validName(h.Name); err != nil {
-		return fail("name", "%v", err)
-	}
-	if h.Address == "" {
-		return fail("address", "is required")
-	}
-	if err := netaddr.ValidHost(h.Address); err != nil {
-		return fail("address", "%v", err)
-	}
-	if len(opts.StationPrefixes) > 0 {
-		if why := outsideStations(h.Address, opts.StationPrefixes); why != "" {
-			return fail("address", "%q %s", h.Address, why)
-		}
-	}
-	if h.PingTarget != "" {
-		if err := netaddr.ValidHost(h.PingTarget); err != nil {
-			return fail("ping_target", "%v", err)
-		}
-	}
-	if h.Broadcast != "" {
-		if err := netaddr.ValidHost(h.Broadcast); err != nil {
-			return fail("broadcast", "%v", err)
-		}
-	}
-	if h.MAC != "" {
-		mac, err := netaddr.ParseMAC(h.MAC)
-		if err != nil {
-			return fail("mac", "%v", err)
-		}
-		h.MAC = mac.String()
-	}
-	switch h.Mode {
-	case "", "pure", "hybrid":
-	default:
-		return fail("mode", "%q is not pure or hybrid", h.Mode)
-	}
-	h.WinRMTransport = strings.ToLower(h.WinRMTransport)
-	if h.WinRMTransport == "" {
-		h.WinRMTransport = winrm.DefaultTransport
-	}
-	if !slices.Contains(winrm.Transports, h.WinRMTransport) {
-		return fail("winrm_transport", "%q is not %s", h.WinRMTransport, strings.Join(winrm.Transports, ", "))
-	}
-	h.WakeCheck = strings.ToLower(h.WakeCheck)
-	switch h.WakeCheck {
-	case "", "auto", "tcp", "icmp":
-	default:
-		return fail("wake_check", "%q is not auto, tcp or icmp", h.WakeCheck)
-	}
-	if h.WinRMPort == 0 {
-		h.WinRMPort = winrm.DefaultHTTPSPort
-		if !h.WinRMUseSSL {
-			h.WinRMPort = winrm.DefaultHTTPPort
-		}
-	}
-	if h.WinRMPort < 1 || h.WinRMPort > 65535 {
-		return fail("winrm_port", "%d is not a TCP port", h.WinRMPort)
-	}
-	if h.WOLPort == 0 {
-		h.WOLPort = DefaultWOLPort
-	}
-	if h.WOLPort < 1 || h.WOLPort > 65535 {
-		return fail("wol_port", "%d is not a UDP port", h.WOLPort)
-	}
-	if h.WakeAttempts == 0 {
-		h.WakeAttempts = DefaultWakeAttempts
-	}
-	if h.WakeAttempts < 1 || h.WakeAttempts > wake.MaxAttempts {
-		return fail("wake_attempts", "%d is outside 1..%d", h.WakeAttempts, wake.MaxAttempts)
-	}
-	if h.LabStationExe == "" {
-		h.LabStationExe = DefaultLabStationExe
-	}
-	// The program path reaches cmd.exe unquoted (a quoted one does not group
-	// cmd's command name), so one that would need quoting is refused here,
-	// at load, rather than failing or running C:\Program at the first call.
-	if err := labstation.CheckProgramPath(h.LabStationExe); err != nil {
-		return fail("labstation_exe", "%v", err)
-	}
-	if h.HeartbeatPath == "" {
-		h.HeartbeatPath = DefaultHeartbeatPath
-	}
-	if h.EventsPath == "" {
-		h.EventsPath = DefaultEventsPath
 	}
 	if h.WinRMInsecureSkipVerify {
 		warns = append(warns, fmt.Sprintf("host %s: winrm_insecure_skip_verify is on: its WinRM certificate is NOT verified", label))
 	}
 	return h, warns, nil
+}
+
+// hostLabel names entry i in messages: its quoted name, or "entry i".
+func hostLabel(i int, raw map[string]json.RawMessage) string {
+	if n, ok := raw["name"]; ok {
+		var s string
+		if json.Unmarshal(n, &s) == nil && s != "" {
+			return fmt.Sprintf("%q", s)
+		}
+	}
+	return fmt.Sprintf("entry %d", i)
+}
+
+// unknownFields warns, in name order, about the fields catalogFields lacks.
+func unknownFields(label string, raw map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var warns []string
+	for _, k := range keys {
+		if !knownField(k) {
+			warns = append(warns, fmt.Sprintf("host %s: unknown field %q ignored", label, k))
+		}
+	}
+	return warns
 }
 
 // outsideStations says why addr is not allowed by OPS_STATION_CIDRS, or "".

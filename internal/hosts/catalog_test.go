@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,12 +266,21 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","winrm_port":"5985","winrm_use_ssl":false}]}`))
 	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","labstation_exe":"C:\\PROGRA~1\\x.exe"}]}`))
 	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","labstation_exe":"C:\\Program Files\\x.exe"}]}`))
+	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","winrm_insecure_skip_verify":true}]}`))
+	f.Add([]byte(`{"hosts":[{"name":"a","address":"a","relay":"https://u:p@relay"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, _, err := hosts.Parse(data, env(nil))
 		if err != nil {
 			return
 		}
 		for _, h := range c.Hosts() {
+			// Without OPS_STATION_CIDRS, skip-verify never loads.
+			if h.WinRMInsecureSkipVerify {
+				t.Fatalf("accepted winrm_insecure_skip_verify without OPS_STATION_CIDRS: %+v", h.Public())
+			}
+			if u, err := url.Parse(h.Relay); err == nil && u.User != nil {
+				t.Fatalf("accepted a relay URL with user info")
+			}
 			if h.Name == "" || h.Address == "" || h.WinRMPort < 1 || h.WinRMPort > 65535 {
 				t.Fatalf("accepted an invalid host: %+v", h.Public())
 			}
@@ -282,4 +292,102 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// winrm_insecure_skip_verify must not hand a password to whoever answers:
+// never with Basic, and only with OPS_STATION_CIDRS set (issue 15).
+func TestParse_SkipVerifyRules(t *testing.T) {
+	stations := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	doc := func(transport string) []byte {
+		return []byte(`{"hosts":[{"name":"h1","address":"127.0.0.1","winrm_transport":"` + transport + `","winrm_insecure_skip_verify":true}]}`)
+	}
+	refused := []struct {
+		name, transport string
+		stations        []netip.Prefix
+		want            []string
+	}{
+		{"basic", "basic", stations, []string{`"h1"`, "winrm_insecure_skip_verify", "basic", "password"}},
+		{"basic upper case", "BASIC", stations, []string{`"h1"`, "winrm_insecure_skip_verify", "basic"}},
+		{"basic without stations", "basic", nil, []string{`"h1"`, "winrm_insecure_skip_verify", "basic"}},
+		{"ntlm without stations", "ntlm", nil, []string{`"h1"`, "winrm_insecure_skip_verify", "OPS_STATION_CIDRS"}},
+		{"default transport without stations", "", nil, []string{`"h1"`, "winrm_insecure_skip_verify", "OPS_STATION_CIDRS"}},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := hosts.ParseWith(doc(tt.transport), hosts.Options{Env: env(nil), StationPrefixes: tt.stations})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+	for _, transport := range []string{"ntlm", "kerberos"} {
+		c, warns, err := hosts.ParseWith(doc(transport), hosts.Options{Env: env(nil), StationPrefixes: stations})
+		if err != nil {
+			t.Errorf("%s with skip-verify inside OPS_STATION_CIDRS refused: %v", transport, err)
+			continue
+		}
+		if h, _ := c.Get("h1"); !h.WinRMInsecureSkipVerify {
+			t.Errorf("%s: skip-verify lost", transport)
+		}
+		if !strings.Contains(strings.Join(warns, "\n"), "NOT verified") {
+			t.Errorf("%s: no warning: %q", transport, warns)
+		}
+	}
+	// Basic with a verified certificate, and skip-verify off, load as before.
+	for _, d := range []string{
+		`{"hosts":[{"name":"h1","address":"a","winrm_transport":"basic"}]}`,
+		`{"hosts":[{"name":"h1","address":"a","winrm_transport":"basic","winrm_insecure_skip_verify":false}]}`,
+	} {
+		if _, _, err := hosts.Parse([]byte(d), env(nil)); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+}
+
+// A relay URL is logged and shown (/api/hosts, the timeline): user info in
+// it is refused, and the refusal does not echo the password (issue 15).
+func TestParse_RelayUserinfo(t *testing.T) {
+	doc := func(relay string) []byte {
+		b, _ := json.Marshal(map[string]any{"hosts": []any{map[string]any{"name": "h1", "address": "a", "relay": relay}}})
+		return b
+	}
+	for _, relay := range []string{
+		"https://svc:hunter2@relay.lab:8443",
+		"https://svc@relay.lab",
+		"https://svc:hunter2@127.0.0.1:8444/",
+		"https://svc:hun#ter2@relay.lab", // does not parse: '#' cuts the host
+		"https://svc:hun/ter2@relay.lab", // parses with "svc:hun" as the host
+		"env:RELAY_WITH_PASSWORD",        // resolved first, then checked
+	} {
+		_, _, err := hosts.Parse(doc(relay), env(map[string]string{"RELAY_WITH_PASSWORD": "https://svc:hunter2@relay.lab"}))
+		if err == nil {
+			t.Errorf("relay %q accepted", relay)
+			continue
+		}
+		for _, w := range []string{`"h1"`, "field relay", "user name or password"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("relay %q: error %q lacks %q", relay, err, w)
+			}
+		}
+		for _, secret := range []string{"hunter2", "hun", "ter2", "svc"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("relay %q: error %q echoes %q", relay, err, secret)
+			}
+		}
+	}
+	for _, relay := range []string{"https://relay.lab:8443", "https://relay.lab/base/", "http://127.0.0.1:8444", "https://relay.lab/a@b"} {
+		c, _, err := hosts.Parse(doc(relay), env(nil))
+		if err != nil {
+			t.Errorf("relay %q refused: %v", relay, err)
+			continue
+		}
+		if h, _ := c.Get("h1"); h.Relay != relay {
+			t.Errorf("relay = %q, want %q", h.Relay, relay)
+		}
+	}
 }

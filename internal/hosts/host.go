@@ -19,7 +19,8 @@ type Host struct {
 	WinRMUseSSL    bool   `json:"winrm_use_ssl"`             // default true
 	WinRMCAFile    string `json:"winrm_ca_file,omitempty"`   // wins over OPS_WINRM_CA_FILE
 	// WinRMInsecureSkipVerify turns certificate verification off for this
-	// host only; it is logged as a warning at load.
+	// host only; it is logged as a warning at load, and refused with Basic
+	// or without OPS_STATION_CIDRS (checkSkipVerify).
 	WinRMInsecureSkipVerify bool   `json:"winrm_insecure_skip_verify,omitempty"`
 	WinRMTLSServerName      string `json:"winrm_tls_server_name,omitempty"`
 

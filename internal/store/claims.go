@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ops-worker/ops-worker/internal/limits"
 )
 
 // Bounds of one claims INSERT. MySQL and MariaDB refuse a prepared
@@ -25,8 +27,9 @@ const (
 	MaxClaimRows = (maxPlaceholders - claimPlaceholdersFixed) / claimPlaceholdersPerRow
 	// MaxBatch is the largest Window.MaxBatch (OPS_RESERVATION_MAX_BATCH)
 	// accepted: far under MaxClaimRows, and more than one scan tick should
-	// ever dispatch (each due reservation is a WinRM call).
-	MaxBatch = 1000
+	// ever dispatch (each due reservation is a WinRM call). Its home is
+	// limits, which config checks against without importing the store.
+	MaxBatch = limits.MaxBatch
 )
 
 // Claim is a scanner's ownership of one (reservation, phase) for one

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ops-worker/ops-worker/internal/limits"
 )
 
 // Operation is one recorded step of a reservation (a row of
@@ -132,8 +134,8 @@ func scanOperations(rows *sql.Rows) ([]Operation, error) {
 // MySQL for a huge page or a deep OFFSET scan (and a negative value, which
 // MySQL refuses with a syntax error, from becoming a 500).
 const (
-	// MaxPageSize is the largest limit served.
-	MaxPageSize = 1000
+	// MaxPageSize is the largest limit served (its home is limits).
+	MaxPageSize = limits.MaxPageSize
 	// MaxOffset is the deepest offset served: 100 pages of MaxPageSize.
 	MaxOffset = 100 * MaxPageSize
 )

@@ -1,0 +1,305 @@
+package hosts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/netaddr"
+	"github.com/ops-worker/ops-worker/internal/wake"
+	"github.com/ops-worker/ops-worker/internal/winrm"
+)
+
+// field is one hosts.json field: its name, how its JSON is read into a Host
+// (the kind, by the constructor: text, number, flag or labList), the
+// default an empty value gets, and the check the value must then pass.
+// catalogFields is the one list of them: the known fields, the decoding and
+// the validation all come from it (Host's struct tags only marshal).
+type field struct {
+	name string
+	// decode reads v (nil when the field is absent) into h; env resolves
+	// env:NAME references.
+	decode func(h *Host, v json.RawMessage, env LookupEnv) error
+	// fill gives an empty (zero) value its default; nil: no default.
+	fill func(h *Host)
+	// check normalises and validates the value, after every field is
+	// decoded and this one filled; nil: any value. Its message follows
+	// "host X, field NAME: ".
+	check func(h *Host, opts Options) error
+}
+
+// catalogFields in the order values are decoded and checked: with several
+// bad fields, the first one here is the one named.
+var catalogFields = []field{
+	text("name", func(h *Host) *string { return &h.Name }, nil, checkName),
+	text("address", func(h *Host) *string { return &h.Address }, nil, checkAddress),
+	text("ping_target", func(h *Host) *string { return &h.PingTarget }, nil, optionalHost(func(h *Host) string { return h.PingTarget })),
+	text("broadcast", func(h *Host) *string { return &h.Broadcast }, nil, optionalHost(func(h *Host) string { return h.Broadcast })),
+	text("mac", func(h *Host) *string { return &h.MAC }, nil, checkMAC),
+	text("mode", func(h *Host) *string { return &h.Mode }, nil, checkMode),
+	text("winrm_transport", func(h *Host) *string { return &h.WinRMTransport }, constant(winrm.DefaultTransport), checkTransport),
+	text("wake_check", func(h *Host) *string { return &h.WakeCheck }, nil, checkWakeCheck),
+	number("winrm_port", func(h *Host) *int { return &h.WinRMPort }, winrmPortDefault, portRange(func(h *Host) int { return h.WinRMPort }, "TCP")),
+	number("wol_port", func(h *Host) *int { return &h.WOLPort }, constant(DefaultWOLPort), portRange(func(h *Host) int { return h.WOLPort }, "UDP")),
+	number("wake_attempts", func(h *Host) *int { return &h.WakeAttempts }, constant(DefaultWakeAttempts), checkWakeAttempts),
+	text("labstation_exe", func(h *Host) *string { return &h.LabStationExe }, constant(DefaultLabStationExe), checkExe),
+	text("heartbeat_path", func(h *Host) *string { return &h.HeartbeatPath }, constant(DefaultHeartbeatPath), nil),
+	text("events_path", func(h *Host) *string { return &h.EventsPath }, constant(DefaultEventsPath), nil),
+	text("winrm_user", func(h *Host) *string { return &h.WinRMUser }, nil, nil),
+	text("winrm_pass", func(h *Host) *string { return &h.WinRMPass }, nil, nil),
+	text("winrm_ca_file", func(h *Host) *string { return &h.WinRMCAFile }, nil, nil),
+	text("winrm_tls_server_name", func(h *Host) *string { return &h.WinRMTLSServerName }, nil, nil),
+	// winrm_use_ssl defaults to true: a flag's default is set before its
+	// JSON is read, since false is a value, not an empty one.
+	flag("winrm_use_ssl", func(h *Host) *bool { return &h.WinRMUseSSL }, true, nil),
+	flag("winrm_insecure_skip_verify", func(h *Host) *bool { return &h.WinRMInsecureSkipVerify }, false, checkSkipVerify),
+	flag("quarantined", func(h *Host) *bool { return &h.Quarantined }, false, nil),
+	labList("labs", func(h *Host) *[]string { return &h.Labs }),
+	text("relay", func(h *Host) *string { return &h.Relay }, nil, checkRelay),
+}
+
+// knownField reports whether name is a field of catalogFields.
+func knownField(name string) bool {
+	return slices.ContainsFunc(catalogFields, func(f field) bool { return f.name == name })
+}
+
+// absent is a field not given, or given as null.
+func absent(v json.RawMessage) bool { return v == nil || string(v) == "null" }
+
+// text is a string field; "env:NAME" is replaced by the variable's value
+// and blanks around the value are dropped.
+func text(name string, at func(*Host) *string, def func(*Host) string, check func(*Host, Options) error) field {
+	f := field{name: name, check: check}
+	f.decode = func(h *Host, v json.RawMessage, env LookupEnv) error {
+		if absent(v) {
+			return nil
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return errors.New("want a string")
+		}
+		s = strings.TrimSpace(s)
+		if ref, ok := strings.CutPrefix(s, "env:"); ok {
+			val, found := env(ref)
+			if !found {
+				return fmt.Errorf("environment variable %s is not set", ref)
+			}
+			s = val
+		}
+		*at(h) = s
+		return nil
+	}
+	if def != nil {
+		f.fill = func(h *Host) {
+			if p := at(h); *p == "" {
+				*p = def(h)
+			}
+		}
+	}
+	return f
+}
+
+// number is a whole-number field; a string holding one is accepted too.
+func number(name string, at func(*Host) *int, def func(*Host) int, check func(*Host, Options) error) field {
+	f := field{name: name, check: check}
+	f.decode = func(h *Host, v json.RawMessage, _ LookupEnv) error {
+		if absent(v) {
+			return nil
+		}
+		var n json.Number
+		if err := json.Unmarshal(v, &n); err != nil {
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				return errors.New("want a number")
+			}
+			n = json.Number(strings.TrimSpace(s))
+		}
+		x, err := strconv.Atoi(string(n))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", n)
+		}
+		*at(h) = x
+		return nil
+	}
+	if def != nil {
+		f.fill = func(h *Host) {
+			if p := at(h); *p == 0 {
+				*p = def(h)
+			}
+		}
+	}
+	return f
+}
+
+// flag is a true/false field; def is its value when absent.
+func flag(name string, at func(*Host) *bool, def bool, check func(*Host, Options) error) field {
+	return field{name: name, check: check, decode: func(h *Host, v json.RawMessage, _ LookupEnv) error {
+		if absent(v) {
+			*at(h) = def
+			return nil
+		}
+		if err := json.Unmarshal(v, at(h)); err != nil {
+			return errors.New("want true or false")
+		}
+		return nil
+	}}
+}
+
+// labList is the labs field (parseLabs); absent, it is an empty list.
+func labList(name string, at func(*Host) *[]string) field {
+	return field{name: name, decode: func(h *Host, v json.RawMessage, _ LookupEnv) error {
+		labs, err := parseLabs(v)
+		if err != nil {
+			return err
+		}
+		*at(h) = labs
+		return nil
+	}}
+}
+
+// constant is a default that does not depend on the other fields.
+func constant[T any](v T) func(*Host) T { return func(*Host) T { return v } }
+
+// winrmPortDefault is 5986 with SSL (the default), 5985 without.
+func winrmPortDefault(h *Host) int {
+	if h.WinRMUseSSL {
+		return winrm.DefaultHTTPSPort
+	}
+	return winrm.DefaultHTTPPort
+}
+
+func checkName(h *Host, _ Options) error {
+	if h.Name == "" {
+		return errors.New("is required")
+	}
+	return validName(h.Name)
+}
+
+func checkAddress(h *Host, opts Options) error {
+	if h.Address == "" {
+		return errors.New("is required")
+	}
+	if err := netaddr.ValidHost(h.Address); err != nil {
+		return err
+	}
+	if len(opts.StationPrefixes) > 0 {
+		if why := outsideStations(h.Address, opts.StationPrefixes); why != "" {
+			return fmt.Errorf("%q %s", h.Address, why)
+		}
+	}
+	return nil
+}
+
+// optionalHost checks an address field that may be empty.
+func optionalHost(get func(*Host) string) func(*Host, Options) error {
+	return func(h *Host, _ Options) error {
+		if v := get(h); v != "" {
+			return netaddr.ValidHost(v)
+		}
+		return nil
+	}
+}
+
+func checkMAC(h *Host, _ Options) error {
+	if h.MAC == "" {
+		return nil
+	}
+	mac, err := netaddr.ParseMAC(h.MAC)
+	if err != nil {
+		return err
+	}
+	h.MAC = mac.String()
+	return nil
+}
+
+func checkMode(h *Host, _ Options) error {
+	switch h.Mode {
+	case "", "pure", "hybrid":
+		return nil
+	}
+	return fmt.Errorf("%q is not pure or hybrid", h.Mode)
+}
+
+func checkTransport(h *Host, _ Options) error {
+	h.WinRMTransport = strings.ToLower(h.WinRMTransport)
+	if !slices.Contains(winrm.Transports, h.WinRMTransport) {
+		return fmt.Errorf("%q is not %s", h.WinRMTransport, strings.Join(winrm.Transports, ", "))
+	}
+	return nil
+}
+
+func checkWakeCheck(h *Host, _ Options) error {
+	h.WakeCheck = strings.ToLower(h.WakeCheck)
+	switch h.WakeCheck {
+	case "", "auto", "tcp", "icmp":
+		return nil
+	}
+	return fmt.Errorf("%q is not auto, tcp or icmp", h.WakeCheck)
+}
+
+// portRange checks a port number; proto names it in the message.
+func portRange(get func(*Host) int, proto string) func(*Host, Options) error {
+	return func(h *Host, _ Options) error {
+		if p := get(h); p < 1 || p > 65535 {
+			return fmt.Errorf("%d is not a %s port", p, proto)
+		}
+		return nil
+	}
+}
+
+func checkWakeAttempts(h *Host, _ Options) error {
+	if h.WakeAttempts < 1 || h.WakeAttempts > wake.MaxAttempts {
+		return fmt.Errorf("%d is outside 1..%d", h.WakeAttempts, wake.MaxAttempts)
+	}
+	return nil
+}
+
+// checkExe refuses a program path that would need quoting: it reaches
+// cmd.exe unquoted (a quoted one does not group cmd's command name), so it
+// is refused here, at load, rather than failing or running C:\Program at
+// the first call.
+func checkExe(h *Host, _ Options) error { return labstation.CheckProgramPath(h.LabStationExe) }
+
+// checkSkipVerify allows an unverified WinRM certificate only where it
+// cannot hand a password to a stranger: never with Basic (which sends the
+// password itself to whoever answers), and only with OPS_STATION_CIDRS set
+// (so the address is an IP literal inside the station networks, not a name
+// that could resolve anywhere).
+func checkSkipVerify(h *Host, opts Options) error {
+	if !h.WinRMInsecureSkipVerify {
+		return nil
+	}
+	if h.WinRMTransport == winrm.TransportBasic {
+		return errors.New("not allowed with winrm_transport basic: Basic sends the password to whoever answers an unverified certificate (give the station's CA in winrm_ca_file or OPS_WINRM_CA_FILE)")
+	}
+	if len(opts.StationPrefixes) == 0 {
+		return errors.New("needs OPS_STATION_CIDRS: without a verified certificate, only the station networks say who may answer")
+	}
+	return nil
+}
+
+func checkRelay(h *Host, _ Options) error {
+	if h.Relay == "" {
+		return nil
+	}
+	return CheckRelayURL(h.Relay)
+}
+
+// CheckRelayURL refuses a relay URL carrying user info
+// (https://user:pass@relay): relay URLs are logged and shown in /api/hosts
+// and the timeline, and the relay is authenticated by the relay secret, not
+// by the URL. The error never echoes the URL. A URL that does not parse
+// but holds an '@' is refused too, since which part is the password is
+// then unclear.
+func CheckRelayURL(raw string) error {
+	u, err := url.Parse(raw)
+	if (err == nil && u.User != nil) || (err != nil && strings.Contains(raw, "@")) {
+		return errors.New("must not carry a user name or password (user:pass@): the relay is authenticated by the relay secret, and the URL is logged and shown")
+	}
+	return nil
+}
