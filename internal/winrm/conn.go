@@ -72,7 +72,10 @@ func (t Target) poolKey(trust string) poolKey {
 type wireConn struct {
 	key poolKey
 	nc  net.Conn
-	br  *bufio.Reader
+	// budget sits between nc and br: it bounds what one answer may take
+	// from the wire (answerBudget).
+	budget answerBudget
+	br     *bufio.Reader
 	// wbuf holds one request, written with a single Write.
 	wbuf bytes.Buffer
 	// tlsState is the connection's TLS state (nil on HTTP): the NTLM
@@ -114,6 +117,7 @@ func (c *wireConn) roundTrip(req *http.Request, firstByte, readTimeout time.Dura
 	if c.wbuf.Cap() > 64<<10 {
 		c.wbuf = bytes.Buffer{} // not kept for an idle connection
 	}
+	c.budget.start()
 	if _, err := c.br.Peek(1); err != nil {
 		if closedByPeer(err) || (firstByte < readTimeout && isTimeout(err)) {
 			return nil, &noAnswerError{err}
@@ -154,6 +158,7 @@ type connBody struct {
 
 func (b *connBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	b.c.budget.credit(n)
 	if err == io.EOF {
 		b.eof = true
 	}
@@ -405,7 +410,8 @@ func (l *link) dial() (*wireConn, error) {
 		st := tc.ConnectionState()
 		c.nc, c.tlsState = tc, &st
 	}
-	c.br = bufio.NewReaderSize(c.nc, 8<<10)
+	c.budget.r = c.nc
+	c.br = bufio.NewReaderSize(&c.budget, 8<<10)
 	return c, nil
 }
 

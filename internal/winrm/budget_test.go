@@ -1,0 +1,71 @@
+package winrm_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/winrm"
+)
+
+// A station whose answer never ends outside its body (an endless header,
+// endless chunked trailers) costs the client its answer budget, not what
+// the station sends (issue 15: a 512 MiB header line grew one call to
+// 2.4 GB). The station stops at 256 MiB, so that a client without the
+// budget still gets to the end of the answer and fails this test on its
+// heap instead of running out of memory.
+func TestHostile_EndlessHeaderAndTrailers(t *testing.T) {
+	sim := startSim(t)
+	h := sim.Host("lab-ws-01")
+	c := hostileClient()
+	const endless = 256 << 20
+	rogues := []struct {
+		name  string
+		rogue labsim.Rogue
+		want  string // in the error: what stopped the answer
+	}{
+		// An NTLM client's first request is its NEGOTIATE; Basic's is the
+		// Create.
+		{"endless header", labsim.Rogue{EndlessHeader: true, EndlessBytes: endless}, "exceed 64 KiB"},
+		// net/http reads trailers only when their end shows within the
+		// bufio.Reader's buffer (8 KiB), and says so before the budget
+		// would.
+		{"endless trailers", labsim.Rogue{EndlessTrailers: true, EndlessBytes: endless}, "suspiciously long trailer"},
+	}
+	for _, m := range modes {
+		for _, r := range rogues {
+			t.Run(m.name+"/"+r.name, func(t *testing.T) {
+				_ = c.Close() // background clean-ups of earlier cases end first
+				h.SetRogue(r.rogue)
+				defer h.SetRogue(labsim.Rogue{})
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				_, err := c.Run(context.Background(), target(sim, h, m), `C:\LabStation\LabStation.exe status`, winrm.RunOptions{})
+				runtime.ReadMemStats(&after)
+				alloc := after.TotalAlloc - before.TotalAlloc
+				heap := int64(after.HeapInuse) - int64(before.HeapInuse)
+				t.Logf("err = %v; TotalAlloc +%d MiB, HeapInuse %+d MiB", err, alloc>>20, heap>>20)
+				if !errors.Is(err, winrm.ErrProtocol) || !strings.Contains(err.Error(), r.want) {
+					t.Errorf("err = %v, want ErrProtocol, %q", err, r.want)
+				}
+				// The simulator streams from one 32 KiB block in the same
+				// process; -race adds some: the slack.
+				if heap > 32<<20 || alloc > 64<<20 {
+					t.Errorf("HeapInuse %+d MiB, TotalAlloc +%d MiB: over 32 / 64 MiB", heap>>20, alloc>>20)
+				}
+				mustNotLeak(t, err, h.Password())
+			})
+		}
+	}
+	h.SetRogue(labsim.Rogue{})
+	for _, m := range modes {
+		if _, err := c.Run(context.Background(), target(sim, h, m), `C:\LabStation\LabStation.exe status`, winrm.RunOptions{}); err != nil {
+			t.Fatalf("%s: honest station after the rogue answers: %v", m.name, err)
+		}
+	}
+	mustNotLeakSOAP(t, h)
+}
