@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -176,12 +177,23 @@ type RunOptions struct {
 // Run runs commandLine on t, as the station's cmd shell receives it: the
 // caller builds and quotes the line.
 func (c *Client) Run(ctx context.Context, t Target, commandLine string, o RunOptions) (Result, error) {
+	if strings.Contains(commandLine, cdataEnd) {
+		// masterzen writes the line inside <![CDATA[...]]> unescaped: "]]>"
+		// would end it and the rest would be read as XML. labstation's
+		// quoting never makes one (every ">" gets a caret); a caller
+		// building its own line must not slip one through.
+		return Result{}, &Error{Op: cmp.Or(o.Op, "run"), Host: t.String(), Kind: ErrArgument,
+			Err: errors.New(`the command line holds "]]>"; nothing sent`)}
+	}
 	return c.exec(ctx, t, cmp.Or(o.Op, "run"), commandLine, c.timeout(o))
 }
 
 // RunPowerShell runs script on t with powershell.exe -EncodedCommand, so
 // no character of it is interpreted by cmd.exe on the way. Quoting what
 // goes into the script is the caller's business.
+// cdataEnd ends the CDATA section that carries a command line.
+const cdataEnd = "]]>"
+
 func (c *Client) RunPowerShell(ctx context.Context, t Target, script string, o RunOptions) (Result, error) {
 	return c.exec(ctx, t, cmp.Or(o.Op, "powershell"), mzwinrm.Powershell(script), c.timeout(o))
 }
