@@ -21,9 +21,9 @@ var errAnswerFraming error = &kindError{kind: ErrProtocol,
 // connection's bufio.Reader so that no field of an answer can grow past
 // it: every byte read from the wire spends it, and every body byte the
 // body reader hands out (up to maxResponse+1, one past readBody's cap)
-// is given back, so the body has its own cap and everything else shares
-// maxAnswerFraming. Bytes read ahead into the bufio.Reader are spent until
-// they are handed out.
+// is paid for by the body's own allowance (lend, settle), so the body has
+// its own cap and everything else shares maxAnswerFraming. Bytes read
+// ahead into the bufio.Reader are spent until they are handed out.
 type answerBudget struct {
 	r    io.Reader
 	left int64 // wire bytes that may still be read
@@ -47,9 +47,22 @@ func (b *answerBudget) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// credit gives back n body bytes handed out.
-func (b *answerBudget) credit(n int) {
-	c := min(int64(n), b.body)
-	b.body -= c
-	b.left += c
+// lend raises the budget by up to n body bytes for one read of the body
+// of up to n bytes: a single read may draw many chunks from the wire
+// before it returns. It returns what was lent, for settle.
+func (b *answerBudget) lend(n int) int64 {
+	l := min(int64(n), b.body)
+	b.body -= l
+	b.left += l
+	return l
+}
+
+// settle ends a read that lent lent and handed out n body bytes: what was
+// lent and not handed out is taken back (body bytes beyond the body's cap
+// were spent from the rest of the budget).
+func (b *answerBudget) settle(lent int64, n int) {
+	if unused := lent - int64(n); unused > 0 {
+		b.left -= unused
+		b.body += unused
+	}
 }

@@ -107,8 +107,9 @@ type connBody struct {
 }
 
 func (b *connBody) Read(p []byte) (int, error) {
+	lent := b.c.budget.lend(len(p))
 	n, err := b.ReadCloser.Read(p)
-	b.c.budget.credit(n)
+	b.c.budget.settle(lent, n)
 	if err == io.EOF {
 		b.eof = true
 	}
