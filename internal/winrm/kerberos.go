@@ -65,7 +65,7 @@ func (k *krbTransport) Transport(*mzwinrm.Endpoint) error { return nil }
 
 func (k *krbTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, error) {
 	body := msg.String()
-	resp, err := k.roundTrip(body)
+	resp, err := withResend(k.ctx, func() (*http.Response, error) { return k.roundTrip(body) })
 	if err != nil {
 		var ke *kindError
 		if errors.As(err, &ke) {
@@ -94,6 +94,10 @@ func (k *krbTransport) send(body, authz string) (*http.Response, error) {
 	return k.rt.RoundTrip(req)
 }
 
+// errKrbReauthenticate: a request without a header was refused with 401,
+// the connection it went out on is not authenticated.
+var errKrbReauthenticate = errors.New("kerberos: HTTP 401 on a connection that was not authenticated")
+
 // roundTrip authenticates the connection with a SPNEGO/Kerberos token on
 // its first request, checks the station's mutual-authentication answer,
 // then sends without a header. Nothing else (no Basic) is ever tried.
@@ -103,9 +107,11 @@ func (k *krbTransport) roundTrip(body string) (*http.Response, error) {
 		if err != nil || resp.StatusCode != http.StatusUnauthorized {
 			return resp, err
 		}
-		// A new connection (the old one was closed): authenticate it.
+		// A new connection (the old one was closed): authenticate it
+		// (resend.go sends the message again).
 		discard(resp)
 		k.authed = false
+		return nil, errKrbReauthenticate
 	}
 	if k.ticket == nil {
 		t, err := k.getTicket()
@@ -191,9 +197,10 @@ func (t *connTracker) DialContext(ctx context.Context, network, addr string) (ne
 	return c, nil
 }
 
-// Dial is also set as masterzen's Parameters.Dial hook. masterzen uses that
-// hook only in its default transport, which our TransportDecorator replaces,
-// so every Basic/NTLM connection goes through DialContext.
+// Dial is also set as masterzen's Parameters.Dial hook, which masterzen
+// uses only in its default transport; our TransportDecorator replaces that
+// transport, so the Kerberos connections go through DialContext (the
+// http.Transport's) and the Basic/NTLM ones through link.dial.
 func (t *connTracker) Dial(network, addr string) (net.Conn, error) {
 	return t.DialContext(context.Background(), network, addr)
 }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -153,13 +151,8 @@ func (l *link) drop(c *wireConn) {
 }
 
 // RoundTrip sends req on the call's connection. A failure closes the
-// connection (the next request dials a new one). When the connection came
-// from the pool and its first request found it closed or reset before any
-// answer, the error is a *staleConnError: the station closed the idle
-// connection and never read the request, which may be sent again. When
-// no answer came within reuseWait, the station most likely went to sleep
-// (its connection then stays open and silent): ErrUnreachable, which the
-// caller diagnoses as a failed dial would be.
+// connection (the next request dials a new one); what the failure is, and
+// whether the request may go out again, is lostRequest's (resend.go).
 func (l *link) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, err := l.current()
 	if err != nil {
@@ -176,21 +169,7 @@ func (l *link) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := c.roundTrip(req, firstByte, l.readTimeout)
 	if err != nil {
 		l.drop(c)
-		if l.ctx.Err() != nil {
-			return nil, context.Cause(l.ctx)
-		}
-		var na *noAnswerError
-		switch {
-		case !pooled || !errors.As(err, &na):
-			return nil, err
-		case isTimeout(err):
-			// Not sent again: a station that is merely slow would run it
-			// twice (a Create twice leaks a shell towards its quota).
-			return nil, &kindError{kind: ErrUnreachable, msg: fmt.Sprintf(
-				"no answer on the kept connection within %v (station asleep or cut off?)", l.reuseWait)}
-		default:
-			return nil, &staleConnError{err}
-		}
+		return nil, lostRequest(l.ctx, err, pooled, l.reuseWait)
 	}
 	if resp.Close {
 		// Read to its end, the answer still counts; the connection is not

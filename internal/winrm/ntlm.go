@@ -30,57 +30,64 @@ func handshakeBroken(err error) error {
 	return fmt.Errorf("%w: %w", errHandshakeBroken, err)
 }
 
-// ntlmHandshake authenticates the new connection c with NTLM (inside
-// Negotiate) and sends body on it: an empty NEGOTIATE, the CHALLENGE, then
-// the AUTHENTICATE carrying body (one request less per new connection).
-// Until the AUTHENTICATE goes out nothing can have run, so a connection
-// lost before it (a station closing it after its CHALLENGE, say) is
-// errHandshakeBroken and the caller starts over once on a new connection;
-// a failure after it is returned as it is. Unlike go-ntlmssp's Negotiator
-// it skips the anonymous first try and never falls back to Basic. The
-// AUTHENTICATE message carries the TLS channel binding
-// (MsvAvChannelBindings) so that a station with CbtHardeningLevel=Strict
-// accepts it; bodgit/ntlmssp is used because Azure/go-ntlmssp cannot send
-// one.
-func (s *soapTransport) ntlmHandshake(c *wireConn, body string) (*http.Response, error) {
-	nc, err := newNTLMClient(s.user, s.password)
+// ntlmHandshake is the one NTLM handshake (inside Negotiate) of a new
+// connection, for both NTLM transports: an empty NEGOTIATE, the station's
+// CHALLENGE, then the AUTHENTICATE.
+//
+//   - Over HTTPS (sealed false) the first SOAP message rides on the
+//     AUTHENTICATE (one request less per new connection), whose answer is
+//     the message's; the AUTHENTICATE carries the TLS channel binding
+//     (MsvAvChannelBindings) so that a station with
+//     CbtHardeningLevel=Strict accepts it (bodgit/ntlmssp is used because
+//     Azure/go-ntlmssp cannot send one).
+//   - Over plain HTTP (sealed true) the CHALLENGE must offer sealing as
+//     Windows does (checkChallenge) before anything more goes out, the
+//     AUTHENTICATE goes empty, and the sealing session is kept on the
+//     connection.
+//
+// Until the AUTHENTICATE carries a message nothing can have run: a
+// connection lost before that is errHandshakeBroken (resend.go starts over
+// on a new connection); a failure after it is returned as it is. It is done
+// by hand, not with bodgit/ntlmssp/http or go-ntlmssp's Negotiator: no
+// anonymous first try, never a fallback to Basic, the CHALLENGE checked
+// before the AUTHENTICATE, and every byte of the station read here, under
+// our limits and in Post's goroutine.
+//
+// Kinds, the same on both: a message we cannot build is ErrConfig; a
+// CHALLENGE that is not one or cannot be answered ErrProtocol; no
+// NTLM/Negotiate offered ErrAuthMethod; credentials refused
+// ErrUnauthorized. A NEGOTIATE answered other than 401 is ErrProtocol on
+// HTTPS, and on plain HTTP, like every handshake there that leaves no
+// sealing session (a CHALLENGE without the flags, an AUTHENTICATE answered
+// other than 200, no session), ErrEncryption: the station would have the
+// message in clear text.
+type ntlmHandshake struct {
+	link           *link
+	user, password string
+	// send posts one request of the handshake on the call's connection.
+	send   func(body, authz string) (*http.Response, error)
+	sealed bool
+}
+
+// run authenticates the new connection c. Over HTTPS body goes with the
+// AUTHENTICATE and its answer is returned; over plain HTTP body is unused
+// and the answer nil.
+func (h ntlmHandshake) run(c *wireConn, body string) (*http.Response, error) {
+	nc, scheme, challenge, cbt, err := h.challenge(c)
 	if err != nil {
 		return nil, err
-	}
-	negotiate, err := nc.Authenticate(nil, nil)
-	if err != nil {
-		return nil, &kindError{kind: ErrConfig, msg: "ntlm negotiate message: " + err.Error()}
-	}
-	resp, err := s.send("", "Negotiate "+base64.StdEncoding.EncodeToString(negotiate))
-	if err != nil {
-		return nil, handshakeBroken(err)
-	}
-	if resp.StatusCode != http.StatusUnauthorized {
-		code := resp.StatusCode
-		discard(resp)
-		return nil, &kindError{kind: ErrProtocol, msg: fmt.Sprintf("HTTP %d to the NTLM negotiate message (want 401 and a challenge)", code)}
-	}
-	scheme, challenge := ntlmChallenge(resp.Header.Values("Www-Authenticate"))
-	// The binding is to the certificate of the connection that carries the
-	// AUTHENTICATE message: this one.
-	cbt := channelBindings(resp.TLS)
-	discard(resp)
-	if challenge == nil {
-		if scheme == "" {
-			return nil, &kindError{kind: ErrAuthMethod, msg: "station offers no NTLM/Negotiate; refusing to send Basic credentials"}
-		}
-		return nil, &kindError{kind: ErrUnauthorized, msg: "HTTP 401 to the NTLM negotiate message"}
-	}
-	if s.link.connOf() != c {
-		return nil, handshakeBroken(errors.New("the station closed the connection after its challenge"))
 	}
 	auth, err := nc.Authenticate(challenge, cbt)
 	if err != nil {
 		return nil, &kindError{kind: ErrProtocol, msg: "ntlm challenge: " + err.Error()}
 	}
-	resp, err = s.send(body, scheme+" "+base64.StdEncoding.EncodeToString(auth))
+	authz := scheme + " " + base64.StdEncoding.EncodeToString(auth)
+	if h.sealed {
+		return nil, h.establish(c, nc, authz)
+	}
+	resp, err := h.send(body, authz)
 	if err != nil {
-		return nil, err
+		return nil, err // the message may have reached the station
 	}
 	if resp.StatusCode != http.StatusUnauthorized {
 		c.authed = true
@@ -88,45 +95,53 @@ func (s *soapTransport) ntlmHandshake(c *wireConn, body string) (*http.Response,
 	return resp, nil
 }
 
-// handshake authenticates c with empty POSTs (as masterzen does) and
-// keeps the sealing session on it. It is done by hand, not with
-// bodgit/ntlmssp/http, to check the CHALLENGE before the AUTHENTICATE
-// message (and then sealed SOAP) goes out, and so that every byte of the
-// station is read here, under our limits and in Post's goroutine.
-func (e *encTransport) handshake(c *wireConn) error {
-	nc, err := newNTLMClient(e.user, e.password)
-	if err != nil {
-		return err
+// challenge sends the NEGOTIATE on c and returns the station's CHALLENGE,
+// the scheme it came in, and the channel binding of c's certificate (nil
+// without TLS): the binding is to the connection that carries the
+// AUTHENTICATE message, this one.
+func (h ntlmHandshake) challenge(c *wireConn) (nc *bntlm.Client, scheme string, challenge []byte, cbt *bntlm.ChannelBindings, err error) {
+	if nc, err = newNTLMClient(h.user, h.password); err != nil {
+		return nil, "", nil, nil, err
 	}
 	negotiate, err := nc.Authenticate(nil, nil)
 	if err != nil {
-		return &kindError{kind: ErrEncryption, msg: "ntlm negotiate message: " + err.Error()}
+		return nil, "", nil, nil, &kindError{kind: ErrConfig, msg: "ntlm negotiate message: " + err.Error()}
 	}
-	resp, err := e.postEmpty("Negotiate " + base64.StdEncoding.EncodeToString(negotiate))
+	resp, err := h.send("", "Negotiate "+base64.StdEncoding.EncodeToString(negotiate))
 	if err != nil {
-		return handshakeBroken(err)
+		return nil, "", nil, nil, handshakeBroken(err)
 	}
-	scheme, challenge := ntlmChallenge(resp.Header.Values("Www-Authenticate"))
+	code := resp.StatusCode
+	scheme, challenge = ntlmChallenge(resp.Header.Values("Www-Authenticate"))
+	cbt = channelBindings(resp.TLS)
 	discard(resp)
 	switch {
-	case resp.StatusCode != http.StatusUnauthorized:
-		return &kindError{kind: ErrEncryption, msg: fmt.Sprintf("ntlm handshake: HTTP %d to the negotiate message; refusing to send in clear text", resp.StatusCode)}
+	case code != http.StatusUnauthorized && h.sealed:
+		err = &kindError{kind: ErrEncryption, msg: fmt.Sprintf("ntlm handshake: HTTP %d to the negotiate message; refusing to send in clear text", code)}
+	case code != http.StatusUnauthorized:
+		err = &kindError{kind: ErrProtocol, msg: fmt.Sprintf("HTTP %d to the NTLM negotiate message (want 401 and a challenge)", code)}
+	case scheme == "" && h.sealed:
+		err = &kindError{kind: ErrAuthMethod, msg: "station offers no Negotiate authentication on HTTP"}
 	case scheme == "":
-		return &kindError{kind: ErrAuthMethod, msg: "station offers no Negotiate authentication on HTTP"}
+		err = &kindError{kind: ErrAuthMethod, msg: "station offers no NTLM/Negotiate; refusing to send Basic credentials"}
 	case challenge == nil:
-		return &kindError{kind: ErrUnauthorized, msg: "HTTP 401 to the NTLM negotiate message"}
+		err = &kindError{kind: ErrUnauthorized, msg: "HTTP 401 to the NTLM negotiate message"}
+	case h.sealed:
+		err = checkChallenge(challenge)
 	}
-	if err := checkChallenge(challenge); err != nil {
-		return err
+	if err == nil && h.link.connOf() != c {
+		err = handshakeBroken(errors.New("the station closed the connection after its challenge"))
 	}
-	if e.link.connOf() != c {
-		return handshakeBroken(errors.New("the station closed the connection after its challenge"))
-	}
-	auth, err := nc.Authenticate(challenge, nil)
 	if err != nil {
-		return &kindError{kind: ErrEncryption, msg: "ntlm challenge: " + err.Error()}
+		return nil, "", nil, nil, err
 	}
-	resp, err = e.postEmpty(scheme + " " + base64.StdEncoding.EncodeToString(auth))
+	return nc, scheme, challenge, cbt, nil
+}
+
+// establish sends the empty AUTHENTICATE of a sealed handshake and keeps
+// the sealing session on c.
+func (h ntlmHandshake) establish(c *wireConn, nc *bntlm.Client, authz string) error {
+	resp, err := h.send("", authz)
 	if err != nil {
 		return handshakeBroken(err)
 	}
@@ -138,7 +153,7 @@ func (e *encTransport) handshake(c *wireConn) error {
 		return &kindError{kind: ErrEncryption, msg: fmt.Sprintf("ntlm handshake: HTTP %d", resp.StatusCode)}
 	case !nc.Complete() || nc.SecuritySession() == nil:
 		return &kindError{kind: ErrEncryption, msg: "ntlm handshake did not establish a session; refusing to send in clear text"}
-	case e.link.connOf() != c:
+	case h.link.connOf() != c:
 		return handshakeBroken(errors.New("the station closed the connection after authenticating it"))
 	}
 	c.authed, c.session = true, nc.SecuritySession()
@@ -223,7 +238,7 @@ var requiredChallengeFlags = []struct {
 // Windows does (see requiredChallengeFlags).
 func checkChallenge(challenge []byte) error {
 	if len(challenge) < 24 || !bytes.HasPrefix(challenge, []byte("NTLMSSP\x00")) || binary.LittleEndian.Uint32(challenge[8:12]) != 2 {
-		return &kindError{kind: ErrEncryption, msg: "ntlm handshake: the station's answer is not an NTLM CHALLENGE"}
+		return &kindError{kind: ErrProtocol, msg: "ntlm handshake: the station's answer is not an NTLM CHALLENGE"}
 	}
 	flags := binary.LittleEndian.Uint32(challenge[20:24])
 	var missing []string

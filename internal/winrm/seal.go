@@ -21,6 +21,27 @@ const (
 	encProtocolParam = `protocol="` + encProtocol + `"`
 )
 
+// sealBody seals plain in session and frames it as a multipart/encrypted
+// request body.
+func sealBody(session *bntlm.SecuritySession, plain []byte) (*bytes.Buffer, error) {
+	sealed, sig, err := session.Wrap(plain)
+	if err != nil {
+		return nil, &kindError{kind: ErrEncryption, msg: "seal message: " + err.Error()}
+	}
+	var body bytes.Buffer
+	body.Grow(len(plain) + 256)
+	body.WriteString(encBoundary + "\r\n")
+	body.WriteString("\tContent-Type: " + encProtocol + "\r\n")
+	body.WriteString("\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + strconv.Itoa(len(plain)) + "\r\n")
+	body.WriteString(encBoundary + "\r\n")
+	body.WriteString(encOctetHeader)
+	_ = binary.Write(&body, binary.LittleEndian, uint32(len(sig)))
+	body.Write(sig)
+	body.Write(sealed)
+	body.WriteString(encBoundary + "--\r\n")
+	return &body, nil
+}
+
 // ntlmSignatureSize is the size of an NTLM message signature.
 const ntlmSignatureSize = 16
 

@@ -1,13 +1,9 @@
 package winrm
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	mzwinrm "github.com/masterzen/winrm"
@@ -21,9 +17,9 @@ import (
 // every message (on a connection the station already authenticated that
 // yields no session, and it then sends an empty sealed stream), accepts
 // unencrypted answers and panics on a malformed one. Here: our link and
-// context, one session per connection (kept with it in the pool), a failed
-// handshake or an unencrypted answer is ErrEncryption, and no SOAP leaves
-// unsealed.
+// context, one session per connection (kept with it in the pool), a
+// handshake that sets up no sealing session or an unencrypted answer is
+// ErrEncryption (ntlm.go), and no SOAP leaves unsealed.
 type encTransport struct {
 	ctx      context.Context
 	url      string
@@ -40,35 +36,23 @@ func (e *encTransport) Transport(*mzwinrm.Endpoint) error { return nil }
 
 func (e *encTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, error) {
 	plain := []byte(msg.String())
-	body, err := e.post(plain)
-	if isStale(err) {
-		// The pooled connection was closed by the station before it read
-		// the request: once more on a new connection (a new session).
-		body, err = e.post(plain)
-	}
-	return body, err
+	return withResend(e.ctx, func() (string, error) { return e.post(plain) })
 }
 
-// session returns the call's connection and its sealing session,
-// establishing it on a new connection. The handshake carries no SOAP, so
-// a connection broken during it is replaced once.
+// session returns the call's connection with its sealing session, set up
+// by the NTLM handshake on a new connection.
 func (e *encTransport) session() (*wireConn, error) {
-	for attempt := 0; ; attempt++ {
-		c, err := e.link.current()
-		if err != nil {
-			return nil, err
-		}
-		if c.session != nil {
-			return c, nil
-		}
-		err = e.handshake(c)
-		if err == nil {
-			return c, nil
-		}
-		if attempt > 0 || !errors.Is(err, errHandshakeBroken) || e.ctx.Err() != nil {
+	c, err := e.link.current()
+	if err != nil {
+		return nil, err
+	}
+	if c.session == nil {
+		h := ntlmHandshake{link: e.link, user: e.user, password: e.password, send: e.postEmpty, sealed: true}
+		if _, err := h.run(c, ""); err != nil {
 			return nil, err
 		}
 	}
+	return c, nil
 }
 
 // post seals and sends one message on the call's connection. A 401 there
@@ -79,23 +63,11 @@ func (e *encTransport) post(plain []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sealed, sig, err := c.session.Wrap(plain)
+	body, err := sealBody(c.session, plain)
 	if err != nil {
-		return "", &kindError{kind: ErrEncryption, msg: "seal message: " + err.Error()}
+		return "", err
 	}
-	var body bytes.Buffer
-	body.Grow(len(plain) + 256)
-	body.WriteString(encBoundary + "\r\n")
-	body.WriteString("\tContent-Type: " + encProtocol + "\r\n")
-	body.WriteString("\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + strconv.Itoa(len(plain)) + "\r\n")
-	body.WriteString(encBoundary + "\r\n")
-	body.WriteString(encOctetHeader)
-	_ = binary.Write(&body, binary.LittleEndian, uint32(len(sig)))
-	body.Write(sig)
-	body.Write(sealed)
-	body.WriteString(encBoundary + "--\r\n")
-
-	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.url, &body)
+	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.url, body)
 	if err != nil {
 		return "", fmt.Errorf("build request: %w", err)
 	}
@@ -127,8 +99,9 @@ func (e *encTransport) post(plain []byte) (string, error) {
 	return string(plainResp), nil
 }
 
-// postEmpty sends one handshake request (no body).
-func (e *encTransport) postEmpty(authz string) (*http.Response, error) {
+// postEmpty sends one handshake request; it carries no body (the
+// handshake's send has one for HTTPS, which is always empty here).
+func (e *encTransport) postEmpty(_, authz string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)

@@ -3,7 +3,6 @@ package winrm
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -36,12 +35,7 @@ func (s *soapTransport) Transport(*mzwinrm.Endpoint) error { return nil }
 
 func (s *soapTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, error) {
 	body := msg.String()
-	resp, err := s.roundTrip(body)
-	if isStale(err) {
-		// The pooled connection was closed by the station before it read
-		// the request: once more on a new connection.
-		resp, err = s.roundTrip(body)
-	}
+	resp, err := withResend(s.ctx, func() (*http.Response, error) { return s.roundTrip(body) })
 	if err != nil {
 		// Never a bare io.EOF: masterzen closes the output pipes with this
 		// error, and a bare EOF would read as a normal end of output.
@@ -55,27 +49,25 @@ func (s *soapTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, 
 	return checkResponse(resp, raw)
 }
 
+// roundTrip sends body once: with Basic credentials, on the connection
+// NTLM authenticated, or with the NTLM handshake of a new connection.
 func (s *soapTransport) roundTrip(body string) (*http.Response, error) {
 	if !s.ntlm {
 		return s.send(body, "Basic "+base64.StdEncoding.EncodeToString([]byte(s.user+":"+s.password)))
 	}
-	for attempt := 0; ; attempt++ {
-		c, err := s.link.current()
-		if err != nil {
-			return nil, err
-		}
-		if c.authed {
-			// An authenticated connection takes requests without a header
-			// (as HTTP.sys does); a 401 on it may come after the station
-			// ran the message (a Command would run twice): it is returned,
-			// never resent.
-			return s.send(body, "")
-		}
-		resp, err := s.ntlmHandshake(c, body)
-		if err == nil || attempt > 0 || !errors.Is(err, errHandshakeBroken) || s.ctx.Err() != nil {
-			return resp, err
-		}
+	c, err := s.link.current()
+	if err != nil {
+		return nil, err
 	}
+	if c.authed {
+		// An authenticated connection takes requests without a header
+		// (as HTTP.sys does); a 401 on it may come after the station ran
+		// the message (a Command would run twice): it is returned, never
+		// resent.
+		return s.send(body, "")
+	}
+	h := ntlmHandshake{link: s.link, user: s.user, password: s.password, send: s.send}
+	return h.run(c, body)
 }
 
 func (s *soapTransport) send(body, authz string) (*http.Response, error) {
