@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/winrm"
@@ -68,4 +69,42 @@ func TestHostile_EndlessHeaderAndTrailers(t *testing.T) {
 		}
 	}
 	mustNotLeakSOAP(t, h)
+}
+
+// Kerberos reads its answers with net/http, whose MaxResponseHeaderBytes
+// (64 KiB, newHTTPTransport) and trailer check bound the same rogue
+// answers: every transport stays under the bound.
+func TestKerberos_EndlessHeaderAndTrailers(t *testing.T) {
+	l := startKrbLab(t)
+	c := newClient(winrm.Config{Krb5Conf: l.kdc.Krb5Conf, OperationTimeout: 2 * time.Second, CommandTimeout: 3 * time.Second})
+	defer c.Close()
+	for _, r := range []struct {
+		name  string
+		rogue labsim.Rogue
+		want  string
+	}{
+		{"endless header", labsim.Rogue{EndlessHeader: true}, "headers exceeded 65536 bytes"},
+		// On the Command: the Create's answer must carry the AP-REP.
+		{"endless trailers", labsim.Rogue{Action: "shell/Command", EndlessTrailers: true}, "suspiciously long trailer"},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			_ = c.Close()
+			l.host.SetRogue(r.rogue)
+			defer l.host.SetRogue(labsim.Rogue{})
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := c.Run(context.Background(), l.target(labsim.DefaultUser, krbPassword), `C:\LabStation\LabStation.exe status`, winrm.RunOptions{})
+			runtime.ReadMemStats(&after)
+			alloc := after.TotalAlloc - before.TotalAlloc
+			heap := int64(after.HeapInuse) - int64(before.HeapInuse)
+			t.Logf("err = %v; TotalAlloc +%d MiB, HeapInuse %+d MiB", err, alloc>>20, heap>>20)
+			if !errors.Is(err, winrm.ErrProtocol) || !strings.Contains(err.Error(), r.want) {
+				t.Errorf("err = %v, want ErrProtocol, %q", err, r.want)
+			}
+			if heap > 32<<20 || alloc > 64<<20 {
+				t.Errorf("HeapInuse %+d MiB, TotalAlloc +%d MiB: over 32 / 64 MiB", heap>>20, alloc>>20)
+			}
+		})
+	}
 }
