@@ -110,6 +110,7 @@ func kindOf(err error) error {
 		{winrm.ErrCertificate, ErrCertificate},
 		{winrm.ErrUnreachable, ErrUnreachable},
 		{winrm.ErrQuota, ErrBusy},
+		{winrm.ErrArgument, ErrArgument},
 		{winrm.ErrConfig, ErrConfig},
 		{winrm.ErrEncryption, ErrProtocol},
 		{winrm.ErrProtocol, ErrProtocol},

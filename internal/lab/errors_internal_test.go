@@ -40,6 +40,7 @@ func TestKindOf(t *testing.T) {
 		{werr(winrm.ErrEncryption), ErrProtocol},
 		{werr(winrm.ErrProtocol), ErrProtocol},
 		{werr(winrm.ErrQuota), ErrBusy},
+		{werr(winrm.ErrArgument), ErrArgument},
 		{fmt.Errorf("%w: reading the heartbeat failed (exit code 1)", ErrRemote), ErrRemote},
 		{fmt.Errorf("parse: %w", labstation.ErrSchemaVersion), ErrRemote},
 		{&PolicyError{Field: "port", Reason: "x"}, ErrPolicy},

@@ -51,7 +51,8 @@
 // only (Rogue.Action): NTLM flags cleared from the CHALLENGE, the sealed part
 // of an encrypted answer replaced or its closing boundary left off, garbage
 // bodies, oversize chunked answers, one byte at a time (Drip), 401 after
-// running the request, the connection closed after answering.
+// running the request, the connection closed after answering, a header or
+// chunked trailers that do not end (EndlessHeader, EndlessTrailers).
 // Host.Received records every WinRM request (HTTPS or not, content type,
 // auth scheme, body length, sealed, SOAP readable in clear), so a test can
 // assert that nothing went out unsealed. Acceptor runs the station side of

@@ -122,6 +122,10 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request, https bool) {
 	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	h.sec.record(Received{At: h.sim.now(), HTTPS: https, ContentType: r.Header.Get("Content-Type"), AuthScheme: scheme,
 		BodyLen: len(body), Sealed: encrypted, ClearSOAP: soapEnvelope(body)})
+	if rogue := h.sec.currentRogue(); rogue.EndlessHeader {
+		writeEndlessHeader(mergeDone(epoch, r.Context()), w, rogue.endlessBytes())
+		return
+	}
 	if !h.authenticate(w, r, cs, https, encrypted) {
 		return
 	}

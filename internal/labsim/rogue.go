@@ -74,6 +74,18 @@ type Rogue struct {
 	// station does with an idle keep-alive connection): the client's next
 	// request arrives on a new, unauthenticated connection.
 	CloseConnection bool
+	// EndlessHeader answers every request (an NTLM client's first is its
+	// NEGOTIATE), whatever Action says, with HTTP 401 and a
+	// WWW-Authenticate header that does not end: EndlessBytes of it, then
+	// the connection closes.
+	EndlessHeader bool
+	// EndlessTrailers answers with a chunked HTTP 200 whose short body is
+	// followed by trailer lines that do not end: EndlessBytes of them, then
+	// the connection closes.
+	EndlessTrailers bool
+	// EndlessBytes is the length of an endless header or trailer stream;
+	// 0 means 256 MiB.
+	EndlessBytes int64
 }
 
 // Received is what arrived in one WinRM HTTP request (after its body was
@@ -256,7 +268,7 @@ func (r *Rogue) appliesTo(body []byte) bool {
 // answers reports whether any answer knob is set.
 func (r *Rogue) answers() bool {
 	return r.SealedPart != nil || r.NoClosingBoundary || r.Body != nil || r.Oversize > 0 ||
-		r.Drip > 0 || r.UnauthorizedAfterProcessing || r.CloseConnection
+		r.Drip > 0 || r.UnauthorizedAfterProcessing || r.CloseConnection || r.EndlessTrailers
 }
 
 // writeRogue writes the answer of a rogue host for a request that was
@@ -278,6 +290,13 @@ func (h *Host) writeRogue(done <-chan struct{}, w http.ResponseWriter, r Rogue, 
 		w.Header().Set("Content-Type", ct)
 		w.WriteHeader(http.StatusOK)
 		writeDrip(done, w, r.Body, r.Drip)
+		return true
+	case r.EndlessTrailers:
+		ct := soapContentType
+		if encrypted {
+			ct = encContentType
+		}
+		writeEndlessTrailers(done, w, ct, r.endlessBytes())
 		return true
 	case r.Oversize > 0:
 		ct := soapContentType

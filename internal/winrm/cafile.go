@@ -9,8 +9,10 @@ import (
 
 // caFiles keeps the CA bundles read from disk, by path, so a call does not
 // open and read the file again (a poll is one call per station per
-// interval): a stat tells whether the file changed since, and a changed
-// (rotated) bundle is read again at once.
+// interval): a stat tells whether the file changed since (size, mtime,
+// and on Linux inode and ctime: a same-size bundle put in place with its
+// mtime kept is still a change), and a changed (rotated) bundle is read
+// again at once.
 type caFiles struct {
 	mu    sync.Mutex
 	files map[string]caFile
@@ -19,6 +21,7 @@ type caFiles struct {
 type caFile struct {
 	size    int64
 	modTime time.Time
+	id      fileIdentity
 	pem     []byte
 }
 
@@ -34,7 +37,8 @@ func (c *caFiles) read(path string) ([]byte, error) {
 	c.mu.Lock()
 	f, ok := c.files[path]
 	c.mu.Unlock()
-	if ok && f.size == st.Size() && f.modTime.Equal(st.ModTime()) {
+	id := identityOf(st)
+	if ok && f.size == st.Size() && f.modTime.Equal(st.ModTime()) && f.id == id {
 		return f.pem, nil
 	}
 	b, err := os.ReadFile(path)
@@ -46,6 +50,6 @@ func (c *caFiles) read(path string) ([]byte, error) {
 	if c.files == nil || len(c.files) >= maxCAFiles {
 		c.files = map[string]caFile{}
 	}
-	c.files[path] = caFile{size: st.Size(), modTime: st.ModTime(), pem: b}
+	c.files[path] = caFile{size: st.Size(), modTime: st.ModTime(), id: id, pem: b}
 	return b, nil
 }

@@ -1,15 +1,11 @@
-// Package winrm runs commands on Lab Stations over WinRM (masterzen/winrm),
-// every call bounded by the caller's context and by time limits, with at
-// most a few commands in flight per station and typed errors.
 package winrm
 
 import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"fmt"
+	"errors"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -176,8 +172,19 @@ type RunOptions struct {
 // Run runs commandLine on t, as the station's cmd shell receives it: the
 // caller builds and quotes the line.
 func (c *Client) Run(ctx context.Context, t Target, commandLine string, o RunOptions) (Result, error) {
+	if strings.Contains(commandLine, cdataEnd) {
+		// masterzen writes the line inside <![CDATA[...]]> unescaped: "]]>"
+		// would end it and the rest would be read as XML. labstation's
+		// quoting never makes one (every ">" gets a caret); a caller
+		// building its own line must not slip one through.
+		return Result{}, &Error{Op: cmp.Or(o.Op, "run"), Host: t.String(), Kind: ErrArgument,
+			Err: errors.New(`the command line holds "]]>"; nothing sent`)}
+	}
 	return c.exec(ctx, t, cmp.Or(o.Op, "run"), commandLine, c.timeout(o))
 }
+
+// cdataEnd ends the CDATA section that carries a command line.
+const cdataEnd = "]]>"
 
 // RunPowerShell runs script on t with powershell.exe -EncodedCommand, so
 // no character of it is interpreted by cmd.exe on the way. Quoting what
@@ -196,40 +203,6 @@ func (c *Client) timeout(o RunOptions) time.Duration {
 // Config is the Client's configuration with the defaults applied, so a
 // caller can derive a call's RunOptions.Timeout from it.
 func (c *Client) Config() Config { return c.cfg }
-
-// acquire takes one of the MaxPerHost slots of key. The map holds a key
-// only while some call holds or waits for one of its slots (refs), so it
-// does not grow with every host ever called.
-func (c *Client) acquire(ctx context.Context, key string) (func(), error) {
-	c.mu.Lock()
-	s := c.sems[key]
-	if s == nil {
-		s = &hostSem{slots: make(chan struct{}, c.cfg.MaxPerHost)}
-		c.sems[key] = s
-	}
-	s.refs++
-	c.mu.Unlock()
-	unref := func() {
-		c.mu.Lock()
-		if s.refs--; s.refs == 0 {
-			delete(c.sems, key)
-		}
-		c.mu.Unlock()
-	}
-	select {
-	case s.slots <- struct{}{}:
-		return func() { <-s.slots; unref() }, nil
-	case <-ctx.Done():
-		unref()
-		return nil, ctx.Err()
-	}
-}
-
-// hostSem is the slots of one host and how many calls hold or wait for one.
-type hostSem struct {
-	slots chan struct{}
-	refs  int
-}
 
 // exec runs commandLine on t within timeout (the command deadline), and
 // tells the Observer how it went.
@@ -309,268 +282,3 @@ func (c *Client) CloseIdleConnections() { c.pool.closeIdle() }
 
 // IdleConnections is the number of connections kept for reuse.
 func (c *Client) IdleConnections() int { return c.pool.idleCount() }
-
-// call runs one command on the call's connection, which is closed when
-// ctx ends: that is what stops masterzen's context-less calls at once.
-func (c *Client) call(ctx context.Context, t Target, tlsSet *tlsSetup, commandLine string) (res Result, st receiveStats, shellID string, err error) {
-	err = c.withClient(ctx, t, tlsSet, func(client *mzwinrm.Client, tr mzwinrm.Transporter) error {
-		var runErr error
-		res, st, shellID, runErr = c.runShell(ctx, t, client, tr, commandLine)
-		return runErr
-	})
-	return res, st, shellID, err
-}
-
-func (c *Client) deleteShell(parent context.Context, t Target, tlsSet *tlsSetup, shellID string) {
-	ctx, cancel := context.WithTimeout(parent, c.cfg.DialTimeout+c.cfg.ReadTimeout)
-	defer cancel()
-	err := c.withClient(ctx, t, tlsSet, func(client *mzwinrm.Client, _ mzwinrm.Transporter) error {
-		return client.NewShell(shellID).Close()
-	})
-	if err != nil {
-		c.cfg.Logger.Debug("winrm delete abandoned shell", "host", t.String(), "err", err.Error())
-	}
-}
-
-// withClient gives fn a masterzen client on the call's connection: one
-// kept from an earlier call with the same key, else a new one; it goes
-// back to the pool only when fn succeeded (link.finish). Kerberos calls
-// keep connections of their own (withKerberosClient).
-func (c *Client) withClient(ctx context.Context, t Target, tlsSet *tlsSetup, fn func(*mzwinrm.Client, mzwinrm.Transporter) error) error {
-	if t.EffectiveTransport() == TransportKerberos {
-		var tlsCfg *tls.Config
-		if tlsSet != nil {
-			var err error
-			if tlsCfg, err = tlsSet.config(); err != nil {
-				return err
-			}
-		}
-		return c.withKerberosClient(ctx, t, tlsCfg, fn)
-	}
-	l := c.newLink(ctx, t, tlsSet)
-	ok := false
-	defer func() { l.finish(ok) }()
-	url := t.url()
-	var tr mzwinrm.Transporter
-	switch {
-	case t.EffectiveTransport() == TransportBasic:
-		tr = newBasicTransport(ctx, url, t.User, t.Password, l)
-	case t.UseSSL:
-		tr = newNTLMTransport(ctx, url, t.User, t.Password, l)
-	default:
-		tr = newEncTransport(ctx, url, t.User, t.Password, l)
-	}
-	client, tr, err := c.newMZClient(t, tr, nil)
-	if err != nil {
-		return err
-	}
-	err = fn(client, tr)
-	ok = err == nil
-	return err
-}
-
-// withKerberosClient gives fn a masterzen client on connections of its
-// own, all closed when ctx ends or fn returns.
-func (c *Client) withKerberosClient(ctx context.Context, t Target, tlsCfg *tls.Config, fn func(*mzwinrm.Client, mzwinrm.Transporter) error) error {
-	tracker := newConnTracker(c.cfg.DialTimeout)
-	ht := newHTTPTransport(tracker, tlsCfg, c.cfg.ReadTimeout)
-	stop := context.AfterFunc(ctx, tracker.closeAll)
-	defer func() {
-		stop()
-		ht.CloseIdleConnections()
-		tracker.closeAll()
-	}()
-	// Our own SPNEGO transport: our connections and context, bounded
-	// reads, the KDC exchange abandoned when ctx ends (kerberos.go).
-	tr, err := newKrbTransport(ctx, t.url(), t.User, t.Password, "HTTP/"+t.Address, c.cfg.Krb5Conf, ht, &c.cleanups)
-	if err != nil {
-		return err
-	}
-	client, gtr, err := c.newMZClient(t, tr, tracker)
-	if err != nil {
-		return err
-	}
-	return fn(client, gtr)
-}
-
-// url is the station's WS-Management endpoint.
-func (t Target) url() string {
-	scheme := "http"
-	if t.UseSSL {
-		scheme = "https"
-	}
-	return scheme + "://" + t.String() + "/wsman"
-}
-
-func wsmanDuration(d time.Duration) string {
-	return "PT" + strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "S"
-}
-
-func (c *Client) newMZClient(t Target, tr mzwinrm.Transporter, tracker *connTracker) (*mzwinrm.Client, mzwinrm.Transporter, error) {
-	tr = guardPanics(tr, c.cfg.Logger) // a hostile answer must not end the worker (issue 6)
-	// Fresh parameters per client: masterzen's DefaultParameters is a shared
-	// global pointer.
-	params := mzwinrm.NewParameters(wsmanDuration(c.cfg.OperationTimeout), "en-US", 153600)
-	if tracker != nil {
-		params.Dial = tracker.Dial
-	}
-	params.TransportDecorator = func() mzwinrm.Transporter { return tr }
-	ep := &mzwinrm.Endpoint{
-		Host: t.Address, Port: t.EffectivePort(), HTTPS: t.UseSSL, Insecure: t.InsecureSkipVerify,
-		TLSServerName: t.TLSServerName, Timeout: c.cfg.ReadTimeout,
-	}
-	client, err := mzwinrm.NewClientWithParameters(ep, t.User, t.Password, params)
-	if err != nil {
-		return nil, nil, &kindError{kind: ErrConfig, msg: "winrm client: " + err.Error()}
-	}
-	return client, tr, nil
-}
-
-// runShell creates a shell, runs the command, collects its output and
-// deletes the shell. On failure it returns the shell ID when the shell is
-// still to be deleted (exec does it in the background).
-func (c *Client) runShell(ctx context.Context, t Target, client *mzwinrm.Client, tr mzwinrm.Transporter, commandLine string) (Result, receiveStats, string, error) {
-	// Every step by hand with masterzen's exported request builders and
-	// parsers: CreateShell to learn the shell ID (masterzen keeps it
-	// unexported), Command to keep masterzen's receive loop from starting
-	// (see receive).
-	params := client.Parameters
-	url := t.url()
-	req := mzwinrm.NewOpenShellRequest(url, &params)
-	resp, err := tr.Post(client, req)
-	req.Free()
-	if err != nil {
-		return Result{}, receiveStats{}, "", fmt.Errorf("create shell: %w", err)
-	}
-	var shellID string
-	err = parse(func() (err error) { shellID, err = parseShellID(resp); return err })
-	if err != nil || shellID == "" {
-		return Result{}, receiveStats{}, "", &kindError{kind: ErrProtocol, msg: fmt.Sprintf("create shell: no shell ID in answer (%v)", err)}
-	}
-	req = mzwinrm.NewExecuteCommandRequest(url, shellID, commandLine, nil, &params)
-	resp, err = tr.Post(client, req)
-	req.Free()
-	if err != nil {
-		return Result{}, receiveStats{}, shellID, fmt.Errorf("execute: %w", faultError(err))
-	}
-	var commandID string
-	err = parse(func() (err error) { commandID, err = parseCommandID(resp); return err })
-	if err != nil || commandID == "" {
-		return Result{}, receiveStats{}, shellID, &kindError{kind: ErrProtocol, msg: fmt.Sprintf("execute: no command ID in answer (%v)", err)}
-	}
-	res, st, err := c.receive(ctx, client, tr, url, shellID, commandID)
-	if err != nil {
-		return res, st, shellID, fmt.Errorf("receive output: %w", err)
-	}
-	c.closeShell(t, client.NewShell(shellID))
-	return res, st, "", nil
-}
-
-// receiveStats counts the Receives of one command and how many of them
-// ended in the OperationTimeout fault.
-type receiveStats struct{ receives, timeouts int }
-
-// timedOutPause is the least time between a Receive answered with the
-// OperationTimeout fault and the next one, so a station that answered it
-// at once (Windows waits the OperationTimeout) does not make us spin.
-const timedOutPause = 100 * time.Millisecond
-
-// receive issues Receive requests until the command is Done, ctx ends (the
-// command deadline or the caller) or a request fails.
-//
-// masterzen's own loop (Command, fetchOutput) is not used: it recognises
-// the OperationTimeout fault by the substring "OperationTimeout" anywhere
-// in the error text, also takes any *url.Error timeout as "still running"
-// (so a station that stops answering is polled back to back until our
-// deadline), turns a dropped connection into exit code 16001, feeds the
-// output through pipes that need two draining goroutines, and sends a
-// Signal on cancellation over connections we have already closed. Here
-// the fault is recognised by its WS-Management code (2150858793) or
-// subcode (w:TimedOut); any other failure ends the command with its own
-// kind (a dropped connection is ErrUnreachable, a station silent past
-// ReadTimeout ErrTimeout, another fault ErrProtocol), and output goes
-// straight into the capped buffers.
-func (c *Client) receive(ctx context.Context, client *mzwinrm.Client, tr mzwinrm.Transporter, url, shellID, commandID string) (Result, receiveStats, error) {
-	params := client.Parameters
-	stdout := &capBuffer{max: c.cfg.MaxOutput}
-	stderr := &capBuffer{max: c.cfg.MaxOutput}
-	result := func(exit int) Result {
-		return Result{ExitCode: exit, Stdout: stdout.String(), Stderr: stderr.String(),
-			Truncated: stdout.truncated || stderr.truncated}
-	}
-	var st receiveStats
-	for {
-		if err := ctx.Err(); err != nil {
-			return result(0), st, err
-		}
-		st.receives++
-		sent := time.Now()
-		req := mzwinrm.NewGetOutputRequest(url, shellID, commandID, "stdout stderr", &params)
-		resp, err := tr.Post(client, req)
-		req.Free()
-		if err != nil {
-			if !isOperationTimeout(err) {
-				return result(0), st, faultError(err)
-			}
-			st.timeouts++
-			if wait := timedOutPause - time.Since(sent); wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-ctx.Done():
-				}
-			}
-			continue
-		}
-		if !strings.Contains(resp, "ReceiveResponse") {
-			return result(0), st, &kindError{kind: ErrProtocol, msg: "answer to Receive is not a ReceiveResponse"}
-		}
-		var done bool
-		var exit int
-		err = parse(func() (err error) { done, exit, err = parseReceive(resp, stdout, stderr); return err })
-		if err != nil {
-			return result(0), st, &kindError{kind: ErrProtocol, msg: "parse Receive answer: " + err.Error()}
-		}
-		if done {
-			return result(exit), st, nil
-		}
-	}
-}
-
-func (c *Client) closeShell(t Target, shell *mzwinrm.Shell) {
-	if err := shell.Close(); err != nil {
-		c.cfg.Logger.Debug("winrm delete shell", "host", t.String(), "err", err.Error())
-	}
-}
-
-// parse runs a decoder of station bytes, a panic in it (there should be
-// none) turned into an error rather than the end of the worker.
-func parse(fn func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("decoder panic: %v", r)
-		}
-	}()
-	return fn()
-}
-
-// capBuffer keeps the first max bytes and drops the rest, still reading it.
-type capBuffer struct {
-	b         []byte
-	max       int
-	truncated bool
-}
-
-func (c *capBuffer) Write(p []byte) (int, error) {
-	room := c.max - len(c.b)
-	if room < len(p) {
-		c.truncated = true
-		if room > 0 {
-			c.b = append(c.b, p[:room]...)
-		}
-		return len(p), nil
-	}
-	c.b = append(c.b, p...)
-	return len(p), nil
-}
-
-func (c *capBuffer) String() string { return string(c.b) }

@@ -6,7 +6,7 @@ import "net"
 
 // connAlive cannot peek at the socket here; a connection the station
 // closed fails its first request, which is then sent again on a new one
-// (link.RoundTrip's staleConnError).
+// (lostRequest's staleConnError, resend.go).
 func connAlive(net.Conn) bool { return true }
 
 // defaultMaxIdleConns: no open-file limit to read here.

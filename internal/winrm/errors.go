@@ -44,6 +44,10 @@ var (
 	// ErrProtocol: the station answered something that is not valid WinRM
 	// (HTTP error, SOAP fault, garbage, dropped connection).
 	ErrProtocol = errors.New("WinRM protocol error")
+	// ErrArgument: the command line cannot be sent as it is (it holds
+	// "]]>", which would end the CDATA section masterzen writes it in);
+	// nothing was sent.
+	ErrArgument = errors.New("command line cannot be sent verbatim")
 	// ErrQuota: the station refused the request under its WinRM quotas
 	// (w:QuotaLimit: MaxShellsPerUser, 30 by default, or concurrent
 	// operations). Its message says which; shells it holds for this user

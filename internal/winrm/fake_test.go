@@ -2,8 +2,10 @@ package winrm_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -211,5 +213,33 @@ func TestKerberos_NeedsConfig(t *testing.T) {
 	}
 	if authz, _ := f.seen(); len(authz) != 0 {
 		t.Errorf("%d requests sent", len(authz))
+	}
+}
+
+// One NTLM handshake serves HTTPS and sealed HTTP (issue 14): a station
+// whose CHALLENGE is not an NTLM CHALLENGE fails the same way, with
+// ErrProtocol, on both, and nothing but the NEGOTIATE reaches it.
+func TestNTLM_BadChallengeSameKindOnBothTransports(t *testing.T) {
+	challenges := map[string]string{
+		"not NTLMSSP":    base64.StdEncoding.EncodeToString([]byte("this is no NTLM challenge at all, just text")),
+		"truncated":      base64.StdEncoding.EncodeToString([]byte("NTLMSSP\x00\x02\x00\x00\x00")),
+		"wrong msg type": base64.StdEncoding.EncodeToString(append([]byte("NTLMSSP\x00\x03\x00\x00\x00"), make([]byte, 40)...)),
+	}
+	for _, https := range []bool{true, false} {
+		for name, chal := range challenges {
+			t.Run(fmt.Sprintf("https=%v/%s", https, name), func(t *testing.T) {
+				f := newFakeStation(t, https, func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("WWW-Authenticate", "Negotiate "+chal)
+					w.WriteHeader(http.StatusUnauthorized)
+				})
+				_, err := newClient(winrm.Config{}).Run(context.Background(), f.target(winrm.TransportNTLM), "LabStation.exe status", winrm.RunOptions{})
+				if !errors.Is(err, winrm.ErrProtocol) {
+					t.Fatalf("err = %v, want ErrProtocol", err)
+				}
+				if authz, _ := f.seen(); len(authz) != 1 {
+					t.Errorf("%d requests reached the station, want only the NEGOTIATE", len(authz))
+				}
+			})
+		}
 	}
 }

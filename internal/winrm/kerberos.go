@@ -2,29 +2,17 @@ package winrm
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/jcmturner/gofork/encoding/asn1"
-	"github.com/jcmturner/gokrb5/v8/asn1tools"
-	krbclient "github.com/jcmturner/gokrb5/v8/client"
-	krbconfig "github.com/jcmturner/gokrb5/v8/config"
-	"github.com/jcmturner/gokrb5/v8/crypto"
-	"github.com/jcmturner/gokrb5/v8/gssapi"
-	"github.com/jcmturner/gokrb5/v8/iana/chksumtype"
-	"github.com/jcmturner/gokrb5/v8/iana/flags"
-	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
-	"github.com/jcmturner/gokrb5/v8/messages"
-	"github.com/jcmturner/gokrb5/v8/spnego"
-	"github.com/jcmturner/gokrb5/v8/types"
 	mzwinrm "github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
 )
@@ -61,14 +49,6 @@ type krbTransport struct {
 	authed bool
 }
 
-// krbTicket is the service ticket of one call.
-type krbTicket struct {
-	tkt   messages.Ticket
-	key   types.EncryptionKey
-	cname types.PrincipalName
-	realm string
-}
-
 func newKrbTransport(ctx context.Context, url, user, password, spn, krb5conf string, ht *http.Transport, bg *sync.WaitGroup) (*krbTransport, error) {
 	name, realm, ok := strings.Cut(user, "@")
 	if !ok || name == "" || realm == "" {
@@ -85,7 +65,7 @@ func (k *krbTransport) Transport(*mzwinrm.Endpoint) error { return nil }
 
 func (k *krbTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, error) {
 	body := msg.String()
-	resp, err := k.roundTrip(body)
+	resp, err := withResend(k.ctx, func() (*http.Response, error) { return k.roundTrip(body) })
 	if err != nil {
 		var ke *kindError
 		if errors.As(err, &ke) {
@@ -102,19 +82,6 @@ func (k *krbTransport) Post(_ *mzwinrm.Client, msg *soap.SoapMessage) (string, e
 	return checkResponse(resp, raw)
 }
 
-// readLimited reads a whole answer of at most maxResponse bytes; a longer
-// one is an error, not a silently cut SOAP envelope.
-func readLimited(r io.Reader) ([]byte, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, maxResponse+1))
-	if err != nil {
-		return nil, fmt.Errorf("read response: %w", err)
-	}
-	if len(raw) > maxResponse {
-		return nil, &kindError{kind: ErrProtocol, msg: fmt.Sprintf("answer larger than the %d-byte limit", maxResponse)}
-	}
-	return raw, nil
-}
-
 func (k *krbTransport) send(body, authz string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(k.ctx, http.MethodPost, k.url, strings.NewReader(body))
 	if err != nil {
@@ -127,6 +94,10 @@ func (k *krbTransport) send(body, authz string) (*http.Response, error) {
 	return k.rt.RoundTrip(req)
 }
 
+// errKrbReauthenticate: a request without a header was refused with 401,
+// the connection it went out on is not authenticated.
+var errKrbReauthenticate = errors.New("kerberos: HTTP 401 on a connection that was not authenticated")
+
 // roundTrip authenticates the connection with a SPNEGO/Kerberos token on
 // its first request, checks the station's mutual-authentication answer,
 // then sends without a header. Nothing else (no Basic) is ever tried.
@@ -136,9 +107,11 @@ func (k *krbTransport) roundTrip(body string) (*http.Response, error) {
 		if err != nil || resp.StatusCode != http.StatusUnauthorized {
 			return resp, err
 		}
-		// A new connection (the old one was closed): authenticate it.
+		// A new connection (the old one was closed): authenticate it
+		// (resend.go sends the message again).
 		discard(resp)
 		k.authed = false
+		return nil, errKrbReauthenticate
 	}
 	if k.ticket == nil {
 		t, err := k.getTicket()
@@ -171,133 +144,91 @@ func (k *krbTransport) roundTrip(body string) (*http.Response, error) {
 	return resp, nil
 }
 
-// getTicket logs in and gets the service ticket. gokrb5 takes no context:
-// the exchange runs in a goroutine the call abandons when its context ends.
-func (k *krbTransport) getTicket() (*krbTicket, error) {
-	cfg, err := krbconfig.Load(k.krb5conf)
-	if err != nil {
-		return nil, &kindError{kind: ErrConfig, msg: fmt.Sprintf("kerberos: krb5.conf %s: %v", k.krb5conf, err)}
-	}
-	type result struct {
-		t   *krbTicket
-		err error
-	}
-	done := make(chan result, 1)
-	if k.bg != nil {
-		k.bg.Add(1)
-	}
-	go func() {
-		if k.bg != nil {
-			defer k.bg.Done()
-		}
-		cl := krbclient.NewWithPassword(k.user, k.realm, k.password, cfg, krbclient.DisablePAFXFAST(true))
-		defer cl.Destroy()
-		var r result
-		if err := cl.Login(); err != nil {
-			r.err = kdcError("kerberos login of "+k.user+"@"+k.realm, err)
-		} else if tkt, key, err := cl.GetServiceTicket(k.spn); err != nil {
-			r.err = kdcError("kerberos service ticket for "+k.spn, err)
-		} else {
-			r.t = &krbTicket{tkt: tkt, key: key, cname: cl.Credentials.CName(), realm: cl.Credentials.Domain()}
-		}
-		done <- r
+// withKerberosClient gives fn a masterzen client on connections of its
+// own, all closed when ctx ends or fn returns.
+func (c *Client) withKerberosClient(ctx context.Context, t Target, tlsCfg *tls.Config, fn func(*mzwinrm.Client, mzwinrm.Transporter) error) error {
+	tracker := newConnTracker(c.cfg.DialTimeout)
+	ht := newHTTPTransport(tracker, tlsCfg, c.cfg.ReadTimeout)
+	stop := context.AfterFunc(ctx, tracker.closeAll)
+	defer func() {
+		stop()
+		ht.CloseIdleConnections()
+		tracker.closeAll()
 	}()
-	select {
-	case r := <-done:
-		return r.t, r.err
-	case <-k.ctx.Done():
-		return nil, fmt.Errorf("kerberos: KDC exchange abandoned: %w", k.ctx.Err())
-	}
-}
-
-// kdcError types a gokrb5 failure. gokrb5 flattens KDC errors into text,
-// so the KDC's error names are matched.
-func kdcError(what string, err error) error {
-	text := err.Error()
-	for _, refused := range []string{"KDC_ERR_PREAUTH_FAILED", "KDC_ERR_C_PRINCIPAL_UNKNOWN", "KDC_ERR_CLIENT_REVOKED",
-		"KDC_ERR_KEY_EXPIRED", "KRB_AP_ERR_BAD_INTEGRITY", "KDC_ERR_POLICY"} {
-		if strings.Contains(text, refused) {
-			return &kindError{kind: ErrUnauthorized, msg: what + ": KDC refused the credentials (" + refused + ")"}
-		}
-	}
-	return &kindError{kind: ErrKerberos, msg: what + ": " + text}
-}
-
-// apReq builds the SPNEGO NegTokenInit carrying a Kerberos AP-REQ that asks
-// for mutual authentication. ctime/cusec identify its authenticator, which
-// the station's AP-REP must echo.
-func (t *krbTicket) apReq() (token []byte, ctime time.Time, cusec int, err error) {
-	auth, err := types.NewAuthenticator(t.realm, t.cname)
+	// Our own SPNEGO transport: our connections and context, bounded
+	// reads, the KDC exchange abandoned when ctx ends (kerberos.go).
+	tr, err := newKrbTransport(ctx, t.url(), t.User, t.Password, "HTTP/"+t.Address, c.cfg.Krb5Conf, ht, &c.cleanups)
 	if err != nil {
-		return nil, time.Time{}, 0, err
-	}
-	// RFC 4121 4.1.1: the GSS checksum (no channel bindings) with the
-	// context flags.
-	cksum := make([]byte, 24)
-	binary.LittleEndian.PutUint32(cksum[:4], 16)
-	binary.LittleEndian.PutUint32(cksum[20:24], uint32(gssapi.ContextFlagMutual|gssapi.ContextFlagInteg|gssapi.ContextFlagConf))
-	auth.Cksum = types.Checksum{CksumType: chksumtype.GSSAPI, Checksum: cksum}
-	req, err := messages.NewAPReq(t.tkt, t.key, auth)
-	if err != nil {
-		return nil, time.Time{}, 0, err
-	}
-	types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
-	apb, err := req.Marshal()
-	if err != nil {
-		return nil, time.Time{}, 0, err
-	}
-	oid, _ := asn1.Marshal(gssapi.OIDKRB5.OID())
-	mech := asn1tools.AddASNAppTag(append(append(oid, 0x01, 0x00), apb...), 0)
-	st := spnego.SPNEGOToken{Init: true, NegTokenInit: spnego.NegTokenInit{
-		MechTypes: []asn1.ObjectIdentifier{gssapi.OIDKRB5.OID()}, MechTokenBytes: mech}}
-	token, err = st.Marshal()
-	return token, auth.CTime, auth.Cusec, err
-}
-
-// checkAPRep verifies the station's mutual-authentication token (RFC 4120
-// 3.2.4): an AP-REP, sealed with the session key, echoing our
-// authenticator's time. Only the holder of the service key can make it.
-func (t *krbTicket) checkAPRep(values []string, ctime time.Time, cusec int) error {
-	var raw []byte
-	for _, v := range values {
-		name, data, _ := strings.Cut(strings.TrimSpace(v), " ")
-		if !strings.EqualFold(name, "Negotiate") || strings.TrimSpace(data) == "" {
-			continue
-		}
-		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(data))
-		if err != nil {
-			return errors.New("bad base64 in the Negotiate answer")
-		}
-		raw = b
-		break
-	}
-	if raw == nil {
-		return errors.New("the station sent no AP-REP")
-	}
-	var resp spnego.NegTokenResp
-	if err := resp.Unmarshal(raw); err != nil {
-		return fmt.Errorf("answer is not a SPNEGO NegTokenResp: %v", err)
-	}
-	if resp.NegState != asn1.Enumerated(spnego.NegStateAcceptCompleted) {
-		return fmt.Errorf("SPNEGO state %d, not accept-completed", resp.NegState)
-	}
-	var mt spnego.KRB5Token
-	if err := mt.Unmarshal(resp.ResponseToken); err != nil {
 		return err
 	}
-	if !mt.IsAPRep() {
-		return errors.New("the answer token is not an AP-REP")
-	}
-	plain, err := crypto.DecryptEncPart(mt.APRep.EncPart, t.key, keyusage.AP_REP_ENCPART)
+	client, gtr, err := c.newMZClient(t, tr, tracker)
 	if err != nil {
-		return errors.New("AP-REP not sealed with the session key")
+		return err
 	}
-	var part messages.EncAPRepPart
-	if err := part.Unmarshal(plain); err != nil {
-		return fmt.Errorf("AP-REP encrypted part: %v", err)
+	return fn(client, gtr)
+}
+
+// connTracker dials and remembers every connection of one call, so the call
+// can be stopped at once by closing them: masterzen's CreateShell, Execute
+// and Close take no context.
+type connTracker struct {
+	dialer net.Dialer
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func newConnTracker(dialTimeout time.Duration) *connTracker {
+	return &connTracker{dialer: net.Dialer{Timeout: dialTimeout}, conns: map[net.Conn]struct{}{}}
+}
+
+func (t *connTracker) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := t.dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
 	}
-	if !part.CTime.Equal(ctime.Truncate(time.Second)) || part.Cusec != cusec {
-		return errors.New("AP-REP does not echo our authenticator")
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		_ = c.Close()
+		return nil, net.ErrClosed
 	}
-	return nil
+	t.conns[c] = struct{}{}
+	return c, nil
+}
+
+// Dial is also set as masterzen's Parameters.Dial hook, which masterzen
+// uses only in its default transport; our TransportDecorator replaces that
+// transport, so the Kerberos connections go through DialContext (the
+// http.Transport's) and the Basic/NTLM ones through link.dial.
+func (t *connTracker) Dial(network, addr string) (net.Conn, error) {
+	return t.DialContext(context.Background(), network, addr)
+}
+
+func (t *connTracker) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	for c := range t.conns {
+		_ = c.Close()
+	}
+	clear(t.conns)
+}
+
+// newHTTPTransport is the one http.Transport of a call: no proxy (stations
+// are reached directly), our dialer, our TLS settings, and the read timeout
+// as the response-header wait.
+func newHTTPTransport(tr *connTracker, tlsCfg *tls.Config, readTimeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           tr.DialContext,
+		TLSClientConfig:       tlsCfg,
+		TLSHandshakeTimeout:   readTimeout,
+		ResponseHeaderTimeout: readTimeout,
+		MaxIdleConnsPerHost:   2,
+		// WinRM answers carry a few short headers; the default allows a
+		// station 10 MB of them.
+		MaxResponseHeaderBytes: 64 << 10,
+		ForceAttemptHTTP2:      false,
+	}
 }
