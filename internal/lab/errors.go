@@ -88,18 +88,86 @@ func hostErr(op string, h hosts.Host, err error) error {
 	return &Error{Op: op, Host: h.Name, Kind: kindOf(err), Err: err}
 }
 
-// kindOf maps what Direct's parts return onto lab's kinds. Order matters:
-// the diagnosis of an unreachable station (host down, WinRM closed) wins
-// over the bare winrm kind, and a policy refusal over everything.
-func kindOf(err error) error {
+// Kind is one kind of failure and its stable name (the relay wire's).
+type Kind struct {
+	Name string
+	Err  error
+}
+
+// Kinds is the one ordered list of lab's kinds, the most specific first:
+// an error that wraps two (a diagnosed host down also wraps the bare
+// unreachable of the WinRM layer; a policy refusal may wrap an argument
+// error) is of the first. KindOf walks it, and the relay wire's names are
+// these. Adding a kind is one entry here (and its mapping in ops, which
+// TestEveryLabKindHasACode keeps).
+func Kinds() []Kind {
+	return []Kind{
+		{"relay_unreachable", ErrRelayUnreachable},
+		{"policy", ErrPolicy},
+		{"host_down", ErrHostDown},
+		{"winrm_closed", ErrWinRMClosed},
+		{"mac_required", ErrMACRequired},
+		{"command_not_allowed", ErrCommandNotAllowed},
+		{"argument", ErrArgument},
+		{"remote", ErrRemote},
+		{"unreachable", ErrUnreachable},
+		{"unauthorized", ErrUnauthorized},
+		{"auth_service", ErrAuthService},
+		{"certificate", ErrCertificate},
+		{"timeout", ErrTimeout},
+		{"canceled", ErrCanceled},
+		{"busy", ErrBusy},
+		{"config", ErrConfig},
+		{"protocol", ErrProtocol},
+	}
+}
+
+// KindOf is err's kind: a *Error's Kind, else the first of Kinds that err
+// wraps; false when it is none of them.
+func KindOf(err error) (error, bool) {
 	var le *Error
 	if errors.As(err, &le) {
-		return le.Kind
+		return le.Kind, true
 	}
-	for _, k := range []error{ErrRelayUnreachable, ErrPolicy, ErrHostDown, ErrWinRMClosed, ErrMACRequired, ErrCommandNotAllowed, ErrArgument, ErrRemote, ErrUnreachable} {
-		if errors.Is(err, k) {
-			return k
+	for _, k := range Kinds() {
+		if errors.Is(err, k.Err) {
+			return k.Err, true
 		}
+	}
+	return nil, false
+}
+
+// KindName is the name of err's kind (KindOf), "" when it has none.
+func KindName(err error) string {
+	k, ok := KindOf(err)
+	if !ok {
+		return ""
+	}
+	for _, n := range Kinds() {
+		if n.Err == k {
+			return n.Name
+		}
+	}
+	return ""
+}
+
+// KindNamed is the kind of that name, false when there is none.
+func KindNamed(name string) (error, bool) {
+	for _, k := range Kinds() {
+		if k.Name == name {
+			return k.Err, true
+		}
+	}
+	return nil, false
+}
+
+// kindOf maps what Direct's parts return onto lab's kinds: a lab kind
+// already (KindOf, so the diagnosis of an unreachable station wins over
+// the bare winrm kind, and a policy refusal over everything), else the
+// kind of the winrm, wake or labstation error.
+func kindOf(err error) error {
+	if k, ok := KindOf(err); ok {
+		return k
 	}
 	mapping := []struct{ from, to error }{
 		{winrm.ErrCanceled, ErrCanceled},

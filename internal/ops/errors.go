@@ -7,14 +7,16 @@ package ops
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Code names a kind of failure in the error contract of API.md
 // (`{"error", "code", "requestId"}`).
 type Code string
 
-// Codes of the error contract. The HTTP layer owns the one table from code
-// to status; a use case only picks the code.
+// Codes of the error contract. A use case only picks the code; its HTTP
+// status is the code's (Code.Status), for the HTTP layer and for the
+// scheduler's records alike.
 const (
 	CodeBadRequest        Code = "BAD_REQUEST"         // malformed body or query, missing field
 	CodeInvalidJSON       Code = "INVALID_JSON"        // the body is not one JSON object
@@ -41,6 +43,64 @@ const (
 	// CodeSchedulerNotConfigured: a tick route of a handler without ticks.
 	CodeSchedulerNotConfigured Code = "SCHEDULER_NOT_CONFIGURED"
 )
+
+// codeStatus is the one table from code to HTTP status (API.md). Adding a
+// code is one edit here (TestEveryCodeHasAStatus keeps it so). The numbers
+// are written out so that the use cases do not import net/http.
+var codeStatus = map[Code]int{
+	CodeBadRequest:        400,
+	CodeInvalidJSON:       400,
+	CodeInvalidField:      400,
+	CodeBodyTooLarge:      413,
+	CodeUnsupportedMedia:  415,
+	CodeUnauthorized:      401,
+	CodeForbidden:         403,
+	CodeAuthNotConfigured: 503,
+	CodeNotFound:          404,
+	CodeMethodNotAllowed:  405,
+	CodeHostNotFound:      404,
+	CodeCommandNotAllowed: 400,
+	CodeArgumentRefused:   400,
+	CodePolicyRefused:     400,
+	CodeReservationNotFnd: 404,
+	// API.md: a timeline without a database is a 500 with its own message.
+	CodeDBNotConfigured:  500,
+	CodeConfigInvalid:    422,
+	CodeHostUnreachable:  502,
+	CodeStationError:     502,
+	CodeRelayUnreachable: 502,
+	CodeTimeout:          504,
+	CodeInternal:         500,
+
+	CodeSchedulerNotConfigured: 503,
+}
+
+// Status is the HTTP status of c; an unknown code is a 500.
+func (c Code) Status() int {
+	if s, ok := codeStatus[c]; ok {
+		return s
+	}
+	return 500
+}
+
+// Codes lists every code of the contract (for tests and documentation).
+func Codes() []Code {
+	out := make([]Code, 0, len(codeStatus))
+	for c := range codeStatus {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// StatusOf is the HTTP status an error of a use case answers: its *Error's
+// code's, else 500 (an error outside the contract is internal).
+func StatusOf(err error) int {
+	if e, ok := AsError(err); ok {
+		return e.Code.Status()
+	}
+	return 500
+}
 
 // Error is the one error type of the use cases. Message is shown to the
 // caller as is, so it never holds a secret; Err is the cause, for the log.

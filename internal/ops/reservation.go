@@ -164,7 +164,10 @@ func (s *Service) newFlow(reservationID, host, labID string) (*flow, *Error) {
 func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 	for _, st := range f.steps {
 		if st.command != "" {
-			if err := s.checkCommandLine(f.host, st.command, st.args); err != nil {
+			if err := s.checkCommand(st.command); err != nil {
+				return FlowResponse{}, err
+			}
+			if err := s.checkLine(f.host, st.command, st.args); err != nil {
 				return FlowResponse{}, err
 			}
 		}

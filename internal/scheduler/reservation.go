@@ -343,28 +343,7 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 		resp, err = s.Service.EndReservation(fctx, req)
 	}
 	dur := time.Since(t0)
-	var (
-		body any = resp
-		code     = http.StatusOK
-		op       = store.Operation{Status: ops.StatusCompleted, Success: true}
-	)
-	switch {
-	case err != nil:
-		e, ok := ops.AsError(err)
-		msg := "Internal server error"
-		if ok && e.Code != ops.CodeInternal {
-			msg = e.Message
-		}
-		code = statusOf(err)
-		body = map[string]any{"success": false, "reservationId": r.ReservationID, "host": h.Name, "labId": r.LabID, "error": msg}
-		op = store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow refused: " + msg}
-		s.log().ErrorContext(ctx, "reservation tick: flow refused", "reservation", r.ReservationID, "phase", ph.name, "host", h.Name, "err", err)
-	case !resp.OK:
-		code = http.StatusBadGateway
-		op = store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}
-	default:
-		op.Message = ph.name + " flow completed" + skippedSteps(resp)
-	}
+	op, body, code := s.flowRecord(ctx, ph, r, h.Name, resp, err)
 	to := store.StatusActive
 	if ph.name == store.PhaseEnd {
 		to = store.StatusCompleted
@@ -377,6 +356,28 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 	}
 	s.finish(ctx, ph, c, h.Name, op, body, code, dur)
 	return outFailed
+}
+
+// flowRecord is what dispatch records of a flow's answer: the operation's
+// status and message, the response and its HTTP status, which is what
+// API.md's routes answer for the same outcome (ops.StatusOf for a refused
+// flow: the one table from code to status).
+func (s *Scheduler) flowRecord(ctx context.Context, ph tickPhase, r store.Reservation, host string, resp ops.FlowResponse, err error) (store.Operation, any, int) {
+	switch {
+	case err != nil:
+		e, ok := ops.AsError(err)
+		msg := "Internal server error"
+		if ok && e.Code != ops.CodeInternal {
+			msg = e.Message
+		}
+		body := map[string]any{"success": false, "reservationId": r.ReservationID, "host": host, "labId": r.LabID, "error": msg}
+		s.log().ErrorContext(ctx, "reservation tick: flow refused", "reservation", r.ReservationID, "phase", ph.name, "host", host, "err", err)
+		return store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow refused: " + msg}, body, ops.StatusOf(err)
+	case !resp.OK:
+		return store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}, resp, http.StatusBadGateway
+	}
+	return store.Operation{Status: ops.StatusCompleted, Success: true, Message: ph.name + " flow completed" + skippedSteps(resp)},
+		resp, http.StatusOK
 }
 
 // skippedSteps names the steps a successful flow skipped, and why (an end
@@ -462,29 +463,4 @@ func (s *Scheduler) finish(ctx context.Context, ph tickPhase, c store.Claimed, h
 	lvl(ctx, "reservation tick: dispatched", "reservation", r.ReservationID, "phase", ph.name, "host", host,
 		"status", op.Status, "message", op.Message, "status_code", code, "duration_ms", ms)
 	return moved
-}
-
-// statusOf is the HTTP status API.md's routes would answer for a flow's
-// error (the tick records it as status_code).
-func statusOf(err error) int {
-	e, ok := ops.AsError(err)
-	if !ok {
-		return http.StatusInternalServerError
-	}
-	switch e.Code {
-	case ops.CodeHostNotFound, ops.CodeReservationNotFnd:
-		return http.StatusNotFound
-	case ops.CodeHostUnreachable, ops.CodeStationError:
-		return http.StatusBadGateway
-	case ops.CodeTimeout:
-		return http.StatusGatewayTimeout
-	case ops.CodeConfigInvalid:
-		return http.StatusUnprocessableEntity
-	case ops.CodeInternal, ops.CodeDBNotConfigured:
-		return http.StatusInternalServerError
-	}
-	if strings.HasSuffix(string(e.Code), "_REFUSED") || e.Code == ops.CodeBadRequest || e.Code == ops.CodeCommandNotAllowed {
-		return http.StatusBadRequest
-	}
-	return http.StatusInternalServerError
 }
