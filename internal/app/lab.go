@@ -37,8 +37,9 @@ func newLazyLab(cfg config.Config, logger *slog.Logger, obs Observers) *lazyLab 
 			AllowedTransports:       append([]string{}, cfg.WinRMAllowedTransports...),
 			AllowCredentialOverride: cfg.AllowCredentialOverride,
 		},
-		AllowedCommands: append([]string(nil), cfg.AllowedCommands...),
-		StaleAfter:      cfg.HeartbeatStaleAfter(),
+		// No AllowedCommands: the use cases check OPS_ALLOWED_COMMANDS
+		// once, before anything runs (lab.Direct.AllowedCommands).
+		StaleAfter: cfg.HeartbeatStaleAfter(),
 	}
 	l := &lazyLab{}
 	wakeOnly := base

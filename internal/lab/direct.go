@@ -18,7 +18,10 @@ type Direct struct {
 	// GlobalCAFile is OPS_WINRM_CA_FILE; a host's own CA file wins.
 	GlobalCAFile string
 	Policy       Policy
-	// AllowedCommands, when set, is checked again here (OPS_ALLOWED_COMMANDS).
+	// AllowedCommands, when set, refuses a command outside it. The worker
+	// leaves it nil: its use cases (ops) check OPS_ALLOWED_COMMANDS once,
+	// before anything runs. The relay sets its own list: the relay is a
+	// trust boundary of its own and does not take the worker's word.
 	AllowedCommands []string
 	StaleAfter      time.Duration // 0: DefaultStaleAfter
 	// DiagnoseWait bounds the probe run when WinRM is unreachable, to tell
@@ -41,7 +44,10 @@ func (d *Direct) now() time.Time {
 // labstation_exe, which the catalog loader fills) with the overrides of o,
 // which Policy may refuse (a *PolicyError). Each argument reaches the
 // program verbatim or the command is refused (ErrArgument) before anything
-// is sent. The command may run for the client's CommandTimeout, and a
+// is sent: the worker's use cases have checked the line already (ops), and
+// this is the one defensive check, on the line Direct has to build to run
+// it anyway (a relay's request comes unchecked). The exit code is
+// classified here, once (CommandResult.Outcome): callers read Outcome. The command may run for the client's CommandTimeout, and a
 // session-guard command for at least its grace period + 60 s
 // (labstation.MinRunTime).
 func (d *Direct) RunCommand(ctx context.Context, h hosts.Host, command string, args []string, o CommandOptions) (CommandResult, error) {

@@ -5,6 +5,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -36,6 +37,20 @@ type WakeOptions struct {
 	PingTarget  string
 	PingTimeout time.Duration // wait after each packet
 	Attempts    int
+}
+
+// Resolve is o with what it leaves zero taken from the host entry: the one
+// rule of which value wins, the request's then the entry's. ops plans a
+// wake with it (then adds its defaults and checks every value); Direct
+// applies it again for a caller that did not plan (the relay's requests),
+// a no-op on a plan.
+func (o WakeOptions) Resolve(h hosts.Host) WakeOptions {
+	o.MAC = cmp.Or(o.MAC, h.MAC)
+	o.Broadcast = cmp.Or(o.Broadcast, h.Broadcast)
+	o.Port = cmp.Or(o.Port, h.WOLPort)
+	o.PingTarget = cmp.Or(o.PingTarget, h.PingTarget, h.Address)
+	o.Attempts = cmp.Or(o.Attempts, h.WakeAttempts)
+	return o
 }
 
 // WakeResult is the answer of /api/wol.

@@ -17,14 +17,17 @@ var errNoWaker = errors.New("lab.Direct has no Waker")
 // to answer. A host that never answers is Success false, not an error.
 // The host entry's values are the catalog loader's (defaults filled); what
 // is still zero (no broadcast in the entry) takes wake.Request's defaults.
+// The worker's use cases hand in a checked plan (ops), which Resolve leaves
+// as it is; the one check here is the MAC a packet cannot go without.
 func (d *Direct) Wake(ctx context.Context, h hosts.Host, o WakeOptions) (WakeResult, error) {
+	o = o.Resolve(h)
 	req := wake.Request{
-		MAC:       cmp.Or(o.MAC, h.MAC),
-		Broadcast: cmp.Or(o.Broadcast, h.Broadcast),
-		Port:      cmp.Or(o.Port, h.WOLPort),
-		Target:    cmp.Or(o.PingTarget, h.PingTarget, h.Address),
+		MAC:       o.MAC,
+		Broadcast: o.Broadcast,
+		Port:      o.Port,
+		Target:    o.PingTarget,
 		TCPPort:   TargetFromHost(h, "").EffectivePort(),
-		Attempts:  cmp.Or(o.Attempts, h.WakeAttempts),
+		Attempts:  o.Attempts,
 		Wait:      o.PingTimeout,
 		Check:     h.WakeCheck,
 	}

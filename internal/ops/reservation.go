@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
@@ -246,7 +245,9 @@ func (s *Service) commandStep(ctx context.Context, h hosts.Host, st flowStep) (S
 			"durationMs": elapsed, "error": string(e.Code)}
 		return step, err
 	}
-	o := labstation.ClassifyExit(res.ExitCode)
+	// The outcome is lab's, classified once where the exit code arrived
+	// (Direct, or the relay's Direct, whose outcome travels on the wire).
+	o := res.Outcome
 	step.Success, step.Status = o.Success(), o.Status()
 	step.Message = fmt.Sprintf("Exit code %d", res.ExitCode)
 	step.Details = map[string]any{"exitCode": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr,
@@ -339,10 +340,7 @@ func (s *Service) record(ctx context.Context, f *flow, step Step) string {
 		s.log().ErrorContext(ctx, "step not recorded: payload", "reservation", f.reservationID, "action", step.Action, "err", err)
 		return recordFailed
 	}
-	code := http.StatusOK
-	if !step.Success {
-		code = http.StatusBadGateway
-	}
+	code := flowStatus(step.Success)
 	dur := int(step.DurationMs)
 	op := store.Operation{ReservationID: f.reservationID, LabID: f.labID, Host: f.host.Name,
 		Action: step.Action, Status: step.Status, Success: step.Success, ResponseCode: &code,

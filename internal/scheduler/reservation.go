@@ -374,10 +374,10 @@ func (s *Scheduler) flowRecord(ctx context.Context, ph tickPhase, r store.Reserv
 		s.log().ErrorContext(ctx, "reservation tick: flow refused", "reservation", r.ReservationID, "phase", ph.name, "host", host, "err", err)
 		return store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow refused: " + msg}, body, ops.StatusOf(err)
 	case !resp.OK:
-		return store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}, resp, http.StatusBadGateway
+		return store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}, resp, resp.HTTPStatus()
 	}
 	return store.Operation{Status: ops.StatusCompleted, Success: true, Message: ph.name + " flow completed" + skippedSteps(resp)},
-		resp, http.StatusOK
+		resp, resp.HTTPStatus()
 }
 
 // skippedSteps names the steps a successful flow skipped, and why (an end
