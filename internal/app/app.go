@@ -29,6 +29,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
@@ -144,7 +145,7 @@ type App struct {
 	store   *store.Store // nil: no database
 	embed   EmbeddedDB   // nil: none started
 	dbKind  string
-	lab     *lazyLab
+	lab     *direct.Lazy
 	service *ops.Service
 	sched   *scheduler.Scheduler
 	guard   *api.Guard
@@ -199,7 +200,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 			return nil, fmt.Errorf("OPS_RELAY_URL: %w", err)
 		}
 	}
-	rr := newRelayRouter(cfg, a.lab)
+	rr := relayclient.NewRouter(a.lab, cfg.RelayURL, []byte(cfg.RelaySecret), cfg.HeartbeatStaleAfter())
 	var relayPing func(context.Context) error
 	if cfg.RelayURL != "" {
 		relayPing = rr.Ping
@@ -374,7 +375,7 @@ func SchedulerConfig(cfg config.Config) scheduler.Config {
 // another, so that a hung station command ends at its own deadline and
 // releases the station's lock then, never cut earlier by the flow (which
 // would also cut a session guard that legitimately waits its grace). A
-// command's own deadline is lab.Direct's: OPS_WINRM_COMMAND_TIMEOUT, raised
+// command's own deadline is direct.Direct's: OPS_WINRM_COMMAND_TIMEOUT, raised
 // for a session-guard command to its grace + 60 s (labstation.MinRunTime;
 // 150 s with the default 90 s grace). The end flow is the longer: release
 // (a guard command), power, then the power-off wait; the start flow's wake
@@ -428,7 +429,7 @@ func (a *App) WinRMIdleConnections() int {
 	if a.lab == nil {
 		return 0
 	}
-	return a.lab.idleConnections()
+	return a.lab.IdleConnections()
 }
 
 // first (http.Server.Shutdown). Calling it again returns the first result.

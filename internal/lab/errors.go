@@ -1,14 +1,10 @@
 package lab
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
-	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/labstation"
-	"github.com/ops-worker/ops-worker/internal/wake"
-	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 // Kinds of failure of a Lab. Every error a Lab method returns is an *Error
@@ -81,11 +77,6 @@ func (e *Error) Unwrap() []error {
 		return []error{e.Kind}
 	}
 	return []error{e.Kind, e.Err}
-}
-
-// hostErr wraps err as the *Error of op on h, with its kind.
-func hostErr(op string, h hosts.Host, err error) error {
-	return &Error{Op: op, Host: h.Name, Kind: kindOf(err), Err: err}
 }
 
 // Kind is one kind of failure and its stable name (the relay wire's).
@@ -161,42 +152,14 @@ func KindNamed(name string) (error, bool) {
 	return nil, false
 }
 
-// kindOf maps what Direct's parts return onto lab's kinds: a lab kind
-// already (KindOf, so the diagnosis of an unreachable station wins over
-// the bare winrm kind, and a policy refusal over everything), else the
-// kind of the winrm, wake or labstation error.
-func kindOf(err error) error {
-	if k, ok := KindOf(err); ok {
-		return k
-	}
-	mapping := []struct{ from, to error }{
-		{winrm.ErrCanceled, ErrCanceled},
-		{winrm.ErrTimeout, ErrTimeout},
-		{winrm.ErrUnauthorized, ErrUnauthorized},
-		{winrm.ErrAuthMethod, ErrUnauthorized},
-		{winrm.ErrKerberos, ErrAuthService},
-		{winrm.ErrCertificate, ErrCertificate},
-		{winrm.ErrUnreachable, ErrUnreachable},
-		{winrm.ErrQuota, ErrBusy},
-		{winrm.ErrConfig, ErrConfig},
-		{winrm.ErrEncryption, ErrProtocol},
-		{winrm.ErrProtocol, ErrProtocol},
-		{wake.ErrInvalidRequest, ErrArgument},
-		{wake.ErrICMPUnavailable, ErrConfig},
-		{errNoWaker, ErrConfig},
-		{labstation.ErrEmpty, ErrRemote},
-		{labstation.ErrTruncated, ErrRemote},
-		{labstation.ErrMalformed, ErrRemote},
-		{labstation.ErrNotObject, ErrRemote},
-		{labstation.ErrSchemaVersion, ErrRemote},
-		{labstation.ErrBadTimestamp, ErrRemote},
-		{context.Canceled, ErrCanceled},
-		{context.DeadlineExceeded, ErrTimeout},
-	}
-	for _, m := range mapping {
-		if errors.Is(err, m.from) {
-			return m.to
-		}
-	}
-	return ErrProtocol
-}
+// Why a station's WinRM port could not be reached, told apart by a probe
+// after the failure. Direct wraps winrm.ErrUnreachable in both as well.
+var (
+	// ErrHostDown: no probe the host entry allows (ping and/or its WinRM
+	// port) answered: the station is asleep, powered off or cut off.
+	ErrHostDown = errors.New("host not answering (asleep, powered off or unreachable): wake it first")
+	// ErrWinRMClosed: the station answers ping, but its WinRM port refuses
+	// connections or ignores them: the WinRM service is stopped, a firewall
+	// drops the port, or the port is wrong.
+	ErrWinRMClosed = errors.New("host answers ping but its WinRM port does not accept connections (WinRM service stopped, port filtered or wrong port)")
+)

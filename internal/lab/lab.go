@@ -7,6 +7,7 @@ package lab
 import (
 	"cmp"
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
@@ -89,3 +90,12 @@ type HeartbeatRead struct {
 	Stale     bool
 	Duration  time.Duration
 }
+
+// DefaultStaleAfter flags a heartbeat older than this as stale (the station
+// service rewrites it about every minute). It is the one home of the
+// default of OPS_HEARTBEAT_STALE_AFTER (config's test checks its tag).
+const DefaultStaleAfter = 5 * time.Minute
+
+// ErrEventsUnreadable is HeartbeatRead.EventsErr when the events log could
+// not be read; the heartbeat itself is still returned.
+var ErrEventsUnreadable = errors.New("events log unreadable")

@@ -89,6 +89,9 @@ func (s *Service) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// Catalog is the host catalog in force (a reload replaces it).
+func (s *Service) Catalog() *hosts.Catalog { return s.Registry.Catalog() }
+
 // host finds a catalog entry by name; notFound is the 404 message, with one
 // %s for the (escaped) name the caller gave.
 func (s *Service) host(name, notFound string) (hosts.Host, *Error) {

@@ -101,7 +101,7 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 
 	cfg := s.Config.withDefaults()
 	now := s.now()
-	cat := s.Service.Registry.Catalog()
+	cat := s.Service.Catalog()
 	quarantined := s.Service.QuarantineFlags(ctx, cat)
 	var states map[string]store.PollState
 	if s.Store != nil {
@@ -155,24 +155,33 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 	}
 	// Stations behind a relay are read in batches, one signed request per
 	// relay and batch (issue 10: not one round trip per station from a
-	// cloud region); the relay bounds each station's read itself.
-	todo, relayed := splitRelayed(s.Service.Lab, todo)
+	// cloud region); the relay bounds each station's read itself. The way
+	// to each station is decided once (HeartbeatRoutes).
 	var wg sync.WaitGroup
-	for part := range slices.Chunk(relayed, relayBatch) {
-		wg.Go(func() {
-			bctx, cancel := context.WithTimeout(ctx, batchTimeout(cfg.PollTimeout, len(part)))
-			defer cancel()
-			t0 := time.Now()
-			polls := s.Service.PollHeartbeats(bctx, part)
-			d := time.Since(t0)
-			for i, p := range polls {
-				prev := states[strings.ToLower(part[i].Name)]
-				add(s.recordPoll(ctx, bctx, cfg, part[i], prev, p.Response, p.Err, d))
+	var direct []directPoll
+	for _, rt := range s.Service.HeartbeatRoutes(todo) {
+		if !rt.Relayed {
+			for _, h := range rt.Hosts {
+				direct = append(direct, directPoll{rt, h})
 			}
-		})
+			continue
+		}
+		for part := range slices.Chunk(rt.Hosts, relayBatch) {
+			wg.Go(func() {
+				bctx, cancel := context.WithTimeout(ctx, batchTimeout(cfg.PollTimeout, len(part)))
+				defer cancel()
+				t0 := time.Now()
+				polls := s.Service.PollHeartbeats(bctx, lab.Route{Relayed: true, Lab: rt.Lab, Hosts: part})
+				d := time.Since(t0)
+				for i, p := range polls {
+					prev := states[strings.ToLower(part[i].Name)]
+					add(s.recordPoll(ctx, bctx, cfg, part[i], prev, p.Response, p.Err, d))
+				}
+			})
+		}
 	}
 	sem := make(chan struct{}, cfg.PollConcurrency)
-	for _, h := range todo {
+	for _, p := range direct {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -182,11 +191,11 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 			return sum, context.Cause(ctx)
 		}
 		wg.Add(1)
-		go func(h hosts.Host, prev store.PollState) {
+		go func(p directPoll, prev store.PollState) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			add(s.pollOne(ctx, cfg, h, prev))
-		}(h, states[strings.ToLower(h.Name)])
+			add(s.pollOne(ctx, cfg, p, prev))
+		}(p, states[strings.ToLower(p.host.Name)])
 	}
 	wg.Wait()
 	return sum, nil
@@ -194,13 +203,18 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 
 // pollOne polls one station under its own deadline and updates its back-off.
 // A result with Failures -1 read fine but was not stored.
-func (s *Scheduler) pollOne(ctx context.Context, cfg Config, h hosts.Host, prev store.PollState) (HostResult, *PollFailure) {
+func (s *Scheduler) pollOne(ctx context.Context, cfg Config, p directPoll, prev store.PollState) (HostResult, *PollFailure) {
 	pctx, cancel := context.WithTimeout(ctx, cfg.PollTimeout)
 	defer cancel()
 	t0 := time.Now()
-	include := true
-	resp, err := s.Service.PollHeartbeat(pctx, ops.PollRequest{Host: h.Name, IncludeEvents: &include})
-	return s.recordPoll(ctx, pctx, cfg, h, prev, resp, err, time.Since(t0))
+	resp, err := s.Service.PollRouted(pctx, p.route, p.host)
+	return s.recordPoll(ctx, pctx, cfg, p.host, prev, resp, err, time.Since(t0))
+}
+
+// directPoll is one station read on its own, through its route's Lab.
+type directPoll struct {
+	route lab.Route
+	host  hosts.Host
 }
 
 // Batches of relayed stations: at most relayBatch stations a request (the
@@ -213,22 +227,6 @@ const (
 
 func batchTimeout(perPoll time.Duration, n int) time.Duration {
 	return perPoll * time.Duration(1+(n+relayParallel-1)/relayParallel)
-}
-
-// splitRelayed separates the stations that l reaches through a relay.
-func splitRelayed(l lab.Lab, hs []hosts.Host) (direct, relayed []hosts.Host) {
-	r, ok := l.(lab.Router)
-	if !ok {
-		return hs, nil
-	}
-	for _, h := range hs {
-		if r.Relayed(h) {
-			relayed = append(relayed, h)
-		} else {
-			direct = append(direct, h)
-		}
-	}
-	return direct, relayed
 }
 
 // recordPoll turns one poll's outcome into the station's result and

@@ -1,10 +1,11 @@
-package lab
+package direct
 
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ops-worker/ops-worker/internal/lab"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
@@ -19,7 +20,7 @@ var errNoWaker = errors.New("lab.Direct has no Waker")
 // is still zero (no broadcast in the entry) takes wake.Request's defaults.
 // The worker's use cases hand in a checked plan (ops), which Resolve leaves
 // as it is; the one check here is the MAC a packet cannot go without.
-func (d *Direct) Wake(ctx context.Context, h hosts.Host, o WakeOptions) (WakeResult, error) {
+func (d *Direct) Wake(ctx context.Context, h hosts.Host, o lab.WakeOptions) (lab.WakeResult, error) {
 	o = o.Resolve(h)
 	req := wake.Request{
 		MAC:       o.MAC,
@@ -32,13 +33,13 @@ func (d *Direct) Wake(ctx context.Context, h hosts.Host, o WakeOptions) (WakeRes
 		Check:     h.WakeCheck,
 	}
 	if req.MAC == "" {
-		return WakeResult{}, hostErr("wake", h, ErrMACRequired)
+		return lab.WakeResult{}, hostErr("wake", h, lab.ErrMACRequired)
 	}
 	if d.Waker == nil {
-		return WakeResult{}, hostErr("wake", h, errNoWaker)
+		return lab.WakeResult{}, hostErr("wake", h, errNoWaker)
 	}
 	res, err := d.Waker.Wake(ctx, req)
-	out := WakeResult{Success: res.Success, AttemptsUsed: res.AttemptsUsed, Duration: res.Duration,
+	out := lab.WakeResult{Success: res.Success, AttemptsUsed: res.AttemptsUsed, Duration: res.Duration,
 		PingTarget: req.Target, ReachedBy: res.ReachedBy}
 	if err != nil {
 		return out, hostErr("wake", h, err)
@@ -47,7 +48,7 @@ func (d *Direct) Wake(ctx context.Context, h hosts.Host, o WakeOptions) (WakeRes
 }
 
 // Reachable probes the host (ICMP and/or TCP to its WinRM port, per its
-// wake_check) for up to wait; ErrUnreachable when nothing answered.
+// wake_check) for up to wait; lab.ErrUnreachable when nothing answered.
 func (d *Direct) Reachable(ctx context.Context, h hosts.Host, wait time.Duration) (string, error) {
 	if d.Waker == nil {
 		return "", hostErr("probe", h, errNoWaker)
@@ -59,7 +60,7 @@ func (d *Direct) Reachable(ctx context.Context, h hosts.Host, wait time.Duration
 		return "", hostErr("probe", h, err)
 	}
 	if by == "" {
-		return "", hostErr("probe", h, fmt.Errorf("%w within %v", ErrUnreachable, wait))
+		return "", hostErr("probe", h, fmt.Errorf("%w within %v", lab.ErrUnreachable, wait))
 	}
 	return by, nil
 }

@@ -1,10 +1,11 @@
-package lab
+package direct
 
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ops-worker/ops-worker/internal/lab"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
@@ -12,23 +13,11 @@ import (
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
-// Why a station's WinRM port could not be reached, told apart by a probe
-// after the failure. Both wrap winrm.ErrUnreachable as well.
-var (
-	// ErrHostDown: no probe the host entry allows (ping and/or its WinRM
-	// port) answered: the station is asleep, powered off or cut off.
-	ErrHostDown = errors.New("host not answering (asleep, powered off or unreachable): wake it first")
-	// ErrWinRMClosed: the station answers ping, but its WinRM port refuses
-	// connections or ignores them: the WinRM service is stopped, a firewall
-	// drops the port, or the port is wrong.
-	ErrWinRMClosed = errors.New("host answers ping but its WinRM port does not accept connections (WinRM service stopped, port filtered or wrong port)")
-)
-
 // DefaultDiagnoseWait bounds the probe that follows a failed connection.
 const DefaultDiagnoseWait = 2 * time.Second
 
-// diagnose turns a winrm.ErrUnreachable into ErrHostDown or ErrWinRMClosed
-// by probing the host as its wake_check allows. ErrUnreachable covers a
+// diagnose turns a winrm.ErrUnreachable into lab.ErrHostDown or lab.ErrWinRMClosed
+// by probing the host as its wake_check allows. lab.ErrUnreachable covers a
 // refused connection, a dropped one, and a dial that timed out: a sleeping
 // Windows host ignores the SYN, so its dial waits winrm.Config.DialTimeout
 // (kept under the call's limit so that it is not reported as a timeout),
@@ -51,9 +40,9 @@ func (d *Direct) diagnose(ctx context.Context, h hosts.Host, port int, err error
 	case perr != nil:
 		return err
 	case by == wake.ReachedICMP:
-		return fmt.Errorf("%w: %w", ErrWinRMClosed, err)
+		return fmt.Errorf("%w: %w", lab.ErrWinRMClosed, err)
 	case by == "":
-		return fmt.Errorf("%w: %w", ErrHostDown, err)
+		return fmt.Errorf("%w: %w", lab.ErrHostDown, err)
 	}
 	return err
 }
