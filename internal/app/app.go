@@ -40,6 +40,13 @@ import (
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
+// The database adapter is what the use cases need of it.
+var (
+	_ ops.Store           = (*store.Store)(nil)
+	_ ops.PollStateReader = (*store.Store)(nil)
+	_ scheduler.Store     = (*store.Store)(nil)
+)
+
 // Kinds of database, as /health reports them (ops.Service.DBKind).
 const (
 	DBMySQL    = "mysql"

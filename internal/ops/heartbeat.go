@@ -6,9 +6,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // storeTimeout bounds a database write made after the station answered, on
@@ -106,7 +106,7 @@ func (s *Service) saveHeartbeat(ctx context.Context, h hosts.Host, read lab.Hear
 	if s.Store == nil {
 		return false, ""
 	}
-	rec := store.NewHeartbeatRecord(store.HostRecord{Name: h.Name, Address: h.Address, MAC: h.MAC, Mode: h.Mode},
+	rec := domain.NewHeartbeatRecord(domain.HostRecord{Name: h.Name, Address: h.Address, MAC: h.MAC, Mode: h.Mode},
 		read.Heartbeat, read.LastEvent)
 	wctx, cancel := detached(ctx)
 	defer cancel()

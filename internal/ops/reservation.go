@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // Defaults of the reservation flows (API.md).
@@ -342,10 +342,10 @@ func (s *Service) record(ctx context.Context, f *flow, step Step) string {
 	}
 	code := flowStatus(step.Success)
 	dur := int(step.DurationMs)
-	op := store.Operation{ReservationID: f.reservationID, LabID: f.labID, Host: f.host.Name,
+	op := domain.Operation{ReservationID: f.reservationID, LabID: f.labID, Host: f.host.Name,
 		Action: step.Action, Status: step.Status, Success: step.Success, ResponseCode: &code,
 		DurationMs: &dur, Payload: payload, Message: step.Message, CreatedAt: s.now().UTC(),
-		Key: store.NewOperationKey()}
+		Key: domain.NewOperationKey()}
 	wctx, cancel := detached(ctx)
 	defer cancel()
 	// A dropped connection (a database restart, a killed connection) is
@@ -356,7 +356,7 @@ func (s *Service) record(ctx context.Context, f *flow, step Step) string {
 		if err == nil {
 			return ""
 		}
-		if !store.IsConnectionError(err) || wctx.Err() != nil {
+		if !s.Store.IsConnectionError(err) || wctx.Err() != nil {
 			s.log().ErrorContext(ctx, "step not recorded", "reservation", f.reservationID, "action", step.Action, "attempts", attempt, "err", err)
 			return recordFailed
 		}

@@ -9,12 +9,13 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/netaddr"
-	"github.com/ops-worker/ops-worker/internal/wake"
+	"github.com/ops-worker/ops-worker/internal/wakelimits"
 )
 
 // The defaults and bounds of a wake request (API.md "POST /api/wol") are
-// package wake's: DefaultWait (ping_timeout 10 s), MaxAttempts, MaxWait. The
-// bounds keep one request from holding a worker for hours.
+// package wakelimits': DefaultWait (ping_timeout 10 s), MaxAttempts, MaxWait
+// (package wake enforces the same). The bounds keep one request from
+// holding a worker for hours.
 
 // wakePlan is a wake request resolved against the host entry and checked,
 // before any packet is sent.
@@ -59,13 +60,13 @@ func planWake(h hosts.Host, r WakeOptions) (wakePlan, *Error) {
 		return p, Errorf(CodeBadRequest, "port must be between 1 and 65535")
 	}
 	p.attempts = cmp.Or(m.Attempts, hosts.DefaultWakeAttempts)
-	if r.Attempts != nil && (*r.Attempts < 1 || *r.Attempts > wake.MaxAttempts) {
-		return p, Errorf(CodeBadRequest, "attempts must be between 1 and %d", wake.MaxAttempts)
+	if r.Attempts != nil && (*r.Attempts < 1 || *r.Attempts > wakelimits.MaxAttempts) {
+		return p, Errorf(CodeBadRequest, "attempts must be between 1 and %d", wakelimits.MaxAttempts)
 	}
-	p.wait = int(wake.DefaultWait / time.Second)
+	p.wait = int(wakelimits.DefaultWait / time.Second)
 	if r.PingTimeout != nil {
-		if *r.PingTimeout < 1 || *r.PingTimeout > int(wake.MaxWait/time.Second) {
-			return p, Errorf(CodeBadRequest, "ping_timeout must be between 1 and %d seconds", int(wake.MaxWait/time.Second))
+		if *r.PingTimeout < 1 || *r.PingTimeout > int(wakelimits.MaxWait/time.Second) {
+			return p, Errorf(CodeBadRequest, "ping_timeout must be between 1 and %d seconds", int(wakelimits.MaxWait/time.Second))
 		}
 		p.wait = *r.PingTimeout
 	}

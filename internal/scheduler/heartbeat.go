@@ -7,10 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/ops"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // pollStateTimeout bounds one write of a station's back-off state.
@@ -103,7 +103,7 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 	now := s.now()
 	cat := s.Service.Catalog()
 	quarantined := s.Service.QuarantineFlags(ctx, cat)
-	var states map[string]store.PollState
+	var states map[string]domain.PollState
 	if s.Store != nil {
 		if states, err = s.Store.PollStates(ctx); err != nil {
 			// Polling everything beats polling nothing: a back-off missed
@@ -191,7 +191,7 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 			return sum, context.Cause(ctx)
 		}
 		wg.Add(1)
-		go func(p directPoll, prev store.PollState) {
+		go func(p directPoll, prev domain.PollState) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			add(s.pollOne(ctx, cfg, p, prev))
@@ -203,7 +203,7 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 
 // pollOne polls one station under its own deadline and updates its back-off.
 // A result with Failures -1 read fine but was not stored.
-func (s *Scheduler) pollOne(ctx context.Context, cfg Config, p directPoll, prev store.PollState) (HostResult, *PollFailure) {
+func (s *Scheduler) pollOne(ctx context.Context, cfg Config, p directPoll, prev domain.PollState) (HostResult, *PollFailure) {
 	pctx, cancel := context.WithTimeout(ctx, cfg.PollTimeout)
 	defer cancel()
 	t0 := time.Now()
@@ -231,7 +231,7 @@ func batchTimeout(perPoll time.Duration, n int) time.Duration {
 
 // recordPoll turns one poll's outcome into the station's result and
 // back-off. pctx is the poll's own context (its deadline tells a timeout).
-func (s *Scheduler) recordPoll(ctx, pctx context.Context, cfg Config, h hosts.Host, prev store.PollState, resp ops.PollResponse, err error, d time.Duration) (HostResult, *PollFailure) {
+func (s *Scheduler) recordPoll(ctx, pctx context.Context, cfg Config, h hosts.Host, prev domain.PollState, resp ops.PollResponse, err error, d time.Duration) (HostResult, *PollFailure) {
 	r := HostResult{Host: h.Name, Duration: d}
 	if err != nil {
 		code, msg := string(ops.CodeInternal), err.Error()

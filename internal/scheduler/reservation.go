@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/ops"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // PhaseSummary is what a reservation tick did for one phase.
@@ -60,13 +60,13 @@ type ReservationSummary struct {
 // first, so a station finishing one booking is released before the next
 // booking's start on it runs.
 type tickPhase struct {
-	name   string // store.PhaseStart / PhaseEnd
+	name   string // domain.PhaseStart / PhaseEnd
 	action string // ops.ActionSchedulerStart / End
 }
 
 var phases = []tickPhase{
-	{store.PhaseEnd, ops.ActionSchedulerEnd},
-	{store.PhaseStart, ops.ActionSchedulerStart},
+	{domain.PhaseEnd, ops.ActionSchedulerEnd},
+	{domain.PhaseStart, ops.ActionSchedulerStart},
 }
 
 // ReservationTick claims the due (reservation, phase)s (API.md "Reservation
@@ -128,7 +128,7 @@ func (s *Scheduler) ReservationTick(ctx context.Context, ev Event) (sum Reservat
 			ps.Error = perr.Error()
 			errs = append(errs, perr)
 		}
-		if ph.name == store.PhaseStart {
+		if ph.name == domain.PhaseStart {
 			sum.Start = ps
 		} else {
 			sum.End = ps
@@ -167,7 +167,7 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 	type group struct {
 		host   hosts.Host
 		labs   []string // the labs this station serves this tick
-		claims []store.Claimed
+		claims []domain.Claimed
 	}
 	var order []*group
 	byHost := map[string]*group{}
@@ -193,7 +193,7 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 		wg.Add(1)
 		go func(g *group) {
 			defer wg.Done()
-			skip := func(cs []store.Claimed, why string) {
+			skip := func(cs []domain.Claimed, why string) {
 				for _, c := range cs {
 					s.giveBack(ctx, ph, c, why)
 				}
@@ -278,7 +278,7 @@ const (
 // giveBack releases a claim that was never dispatched, so the next tick
 // takes it at once; if even that fails, the claim expires after the
 // cooldown.
-func (s *Scheduler) giveBack(ctx context.Context, ph tickPhase, c store.Claimed, why string) {
+func (s *Scheduler) giveBack(ctx context.Context, ph tickPhase, c domain.Claimed, why string) {
 	if err := s.persist(ctx, "release claim of "+c.Reservation.ReservationID, func(wctx context.Context) error {
 		return s.Store.ReleaseClaim(wctx, c.Claim)
 	}); err != nil {
@@ -290,17 +290,17 @@ func (s *Scheduler) giveBack(ctx context.Context, ph tickPhase, c store.Claimed,
 }
 
 // noHost records a due phase whose lab no host serves.
-func (s *Scheduler) noHost(ctx context.Context, ph tickPhase, c store.Claimed) {
+func (s *Scheduler) noHost(ctx context.Context, ph tickPhase, c domain.Claimed) {
 	r := c.Reservation
 	msg := "No host mapping for lab " + r.LabID
 	s.log().WarnContext(ctx, "reservation tick: "+msg, "reservation", r.ReservationID, "phase", ph.name)
 	resp := map[string]any{"success": false, "reservationId": r.ReservationID, "labId": r.LabID, "error": msg}
-	s.finish(ctx, ph, c, "", store.Operation{Status: ops.StatusFailed, Message: msg}, resp, http.StatusNotFound, 0)
+	s.finish(ctx, ph, c, "", domain.Operation{Status: ops.StatusFailed, Message: msg}, resp, http.StatusNotFound, 0)
 }
 
 // dispatch runs one claimed reservation's flow and persists its outcome.
 // labs are the labs station h serves (see handOver).
-func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h hosts.Host, labs []string, c store.Claimed) outcome {
+func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h hosts.Host, labs []string, c domain.Claimed) outcome {
 	r := c.Reservation
 	// The scan is a moment old, and this tick may have waited for the
 	// station: go on only if the reservation is still due and still ours
@@ -330,7 +330,7 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 	defer cancel()
 	t0 := time.Now()
 	var resp ops.FlowResponse
-	if ph.name == store.PhaseStart {
+	if ph.name == domain.PhaseStart {
 		resp, err = s.Service.StartReservation(fctx, ops.StartRequest{ReservationID: r.ReservationID, Host: h.Name,
 			LabID: r.LabID, GuardGrace: cfg.GuardGrace, PrepareArgs: cfg.PrepareArgs})
 	} else {
@@ -344,9 +344,9 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 	}
 	dur := time.Since(t0)
 	op, body, code := s.flowRecord(ctx, ph, r, h.Name, resp, err)
-	to := store.StatusActive
-	if ph.name == store.PhaseEnd {
-		to = store.StatusCompleted
+	to := domain.StatusActive
+	if ph.name == domain.PhaseEnd {
+		to = domain.StatusCompleted
 	}
 	if op.Success {
 		if !s.finish(ctx, ph, c, h.Name, op, body, code, dur, to) {
@@ -362,7 +362,7 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 // status and message, the response and its HTTP status, which is what
 // API.md's routes answer for the same outcome (ops.StatusOf for a refused
 // flow: the one table from code to status).
-func (s *Scheduler) flowRecord(ctx context.Context, ph tickPhase, r store.Reservation, host string, resp ops.FlowResponse, err error) (store.Operation, any, int) {
+func (s *Scheduler) flowRecord(ctx context.Context, ph tickPhase, r domain.Reservation, host string, resp ops.FlowResponse, err error) (domain.Operation, any, int) {
 	switch {
 	case err != nil:
 		e, ok := ops.AsError(err)
@@ -372,11 +372,11 @@ func (s *Scheduler) flowRecord(ctx context.Context, ph tickPhase, r store.Reserv
 		}
 		body := map[string]any{"success": false, "reservationId": r.ReservationID, "host": host, "labId": r.LabID, "error": msg}
 		s.log().ErrorContext(ctx, "reservation tick: flow refused", "reservation", r.ReservationID, "phase", ph.name, "host", host, "err", err)
-		return store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow refused: " + msg}, body, ops.StatusOf(err)
+		return domain.Operation{Status: ops.StatusFailed, Message: ph.name + " flow refused: " + msg}, body, ops.StatusOf(err)
 	case !resp.OK:
-		return store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}, resp, resp.HTTPStatus()
+		return domain.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}, resp, resp.HTTPStatus()
 	}
-	return store.Operation{Status: ops.StatusCompleted, Success: true, Message: ph.name + " flow completed" + skippedSteps(resp)},
+	return domain.Operation{Status: ops.StatusCompleted, Success: true, Message: ph.name + " flow completed" + skippedSteps(resp)},
 		resp, resp.HTTPStatus()
 }
 
@@ -415,7 +415,7 @@ func failedStep(f ops.FlowResponse) string {
 // dropped connection or a short outage; the move goes first because it is
 // what keeps the phase from being dispatched again. It reports whether a
 // requested move was made (true when none was asked).
-func (s *Scheduler) finish(ctx context.Context, ph tickPhase, c store.Claimed, host string, op store.Operation,
+func (s *Scheduler) finish(ctx context.Context, ph tickPhase, c domain.Claimed, host string, op domain.Operation,
 	resp any, code int, dur time.Duration, moveTo ...string) bool {
 	r := c.Reservation
 	moved := true
@@ -443,7 +443,7 @@ func (s *Scheduler) finish(ctx context.Context, ph tickPhase, c store.Claimed, h
 	ms := int(dur.Milliseconds())
 	op.ReservationID, op.LabID, op.Host, op.Action = r.ReservationID, r.LabID, host, ph.action
 	op.ResponseCode, op.DurationMs, op.Payload = &code, &ms, payload
-	op.CreatedAt, op.Key = s.now(), store.NewOperationKey()
+	op.CreatedAt, op.Key = s.now(), domain.NewOperationKey()
 	if err := s.persist(ctx, ph.action+" record of "+r.ReservationID, func(wctx context.Context) error {
 		_, e := s.Store.RecordOperation(wctx, op)
 		return e

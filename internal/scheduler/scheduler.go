@@ -22,8 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/ops"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // Event is what fired a tick. An EventBridge scheduled event decodes into
@@ -58,22 +58,20 @@ func (r *Run) done(t0 time.Time) {
 	r.DurationMs = r.Duration.Milliseconds()
 }
 
-// Store is what the ticks need of the database (*store.Store has it).
+// Store is what the ticks need of the database (*store.Store has it; app checks).
 type Store interface {
-	ClaimDueCounted(ctx context.Context, phase, cooldownAction string, w store.Window) ([]store.Claimed, int, error)
-	FinishClaim(ctx context.Context, c store.Claim) error
-	ReleaseClaim(ctx context.Context, c store.Claim) error
-	StillDue(ctx context.Context, c store.Claimed, cooldownAction string, cooldown time.Duration) (string, error)
+	ClaimDueCounted(ctx context.Context, phase, cooldownAction string, w domain.Window) ([]domain.Claimed, int, error)
+	FinishClaim(ctx context.Context, c domain.Claim) error
+	ReleaseClaim(ctx context.Context, c domain.Claim) error
+	StillDue(ctx context.Context, c domain.Claimed, cooldownAction string, cooldown time.Duration) (string, error)
 	TransitionStatus(ctx context.Context, reservationID, from, to string) (bool, error)
-	OtherBooking(ctx context.Context, q store.BookingQuery) (*store.Reservation, error)
-	RecordOperation(ctx context.Context, op store.Operation) (int64, error)
+	OtherBooking(ctx context.Context, q domain.BookingQuery) (*domain.Reservation, error)
+	RecordOperation(ctx context.Context, op domain.Operation) (int64, error)
 	LockHost(ctx context.Context, host string, wait time.Duration) (unlock func(), err error)
-	PollStates(ctx context.Context) (map[string]store.PollState, error)
-	RecordPollFailure(ctx context.Context, host, reason string, backoff func(failures int) time.Duration) (store.PollState, error)
+	PollStates(ctx context.Context) (map[string]domain.PollState, error)
+	RecordPollFailure(ctx context.Context, host, reason string, backoff func(failures int) time.Duration) (domain.PollState, error)
 	ClearPollFailures(ctx context.Context, host string) error
 }
-
-var _ Store = (*store.Store)(nil)
 
 // Observer is told about every finished tick (metrics attach here without
 // touching the ticks). Its methods must be quick and safe for concurrent
@@ -133,7 +131,7 @@ type Config struct {
 	BackoffAfter int
 
 	// Window holds the reservation tick's rules (OPS_RESERVATION_*).
-	Window store.Window
+	Window domain.Window
 	// DispatchConcurrency bounds the stations one reservation tick works
 	// on at once (each station's flows run one after another).
 	DispatchConcurrency int
@@ -294,7 +292,7 @@ func (s *Scheduler) persist(ctx context.Context, what string, fn func(context.Co
 			}
 			return nil
 		}
-		if errors.Is(err, store.ErrTransitionNotAllowed) {
+		if errors.Is(err, domain.ErrTransitionNotAllowed) {
 			return err
 		}
 		s.log().WarnContext(ctx, "database write failed; retrying", "write", what, "attempt", attempt, "err", err)

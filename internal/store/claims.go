@@ -29,21 +29,6 @@ const (
 	MaxBatch = 1000
 )
 
-// Claim is a scanner's ownership of one (reservation, phase) for one
-// cooldown window.
-type Claim struct {
-	ReservationID string
-	Phase         string
-	Token         string
-	At            time.Time
-}
-
-// Claimed is a due reservation this scanner now owns.
-type Claimed struct {
-	Reservation Reservation
-	Claim       Claim
-}
-
 // ClaimDue lists the due reservations of a phase (PhaseStart or PhaseEnd)
 // and claims them. cooldownAction is the operation (the scheduler's
 // "scheduler:start" or "scheduler:end") whose record in the last

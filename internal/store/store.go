@@ -19,9 +19,6 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// ErrNotFound is returned when a looked-up row does not exist.
-var ErrNotFound = errors.New("not found")
-
 // Store is the worker's database. Now is the clock used for every time the
 // store writes or compares (claims, cooldowns, created_at); nil means
 // time.Now. Tests set it to control windows without sleeping.
@@ -119,6 +116,10 @@ func IsConnectionError(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
+
+// IsConnectionError is the package's IsConnectionError, for the use cases'
+// Store interfaces (they import no adapter).
+func (s *Store) IsConnectionError(err error) bool { return IsConnectionError(err) }
 
 // ms truncates to the millisecond precision of the DATETIME(3) columns, so
 // what is written compares equal to what is read back.
