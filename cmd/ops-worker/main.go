@@ -87,7 +87,7 @@ type Main struct {
 	serveErr error         // what Serve returned, once done is closed
 	closed   bool
 	// ticks fires the scheduler's ticks (nil when neither is enabled).
-	ticks *scheduler.Runner
+	ticks *scheduler.Timers
 	// cancelRequests ends the context of every request still running when
 	// ShutdownTimeout has passed, so their WinRM calls stop.
 	cancelRequests context.CancelFunc
@@ -249,11 +249,11 @@ func (m *Main) startTicks(ctx context.Context, cfg config.Config) {
 	if cfg.ReservationAutomation && m.app.DBKind() == app.DBNone {
 		m.log.Warn("OPS_RESERVATION_AUTOMATION=true but there is no database: every reservation tick fails (Database not configured)")
 	}
-	o := scheduler.RunOptions{
+	o := scheduler.TimerOptions{
 		Heartbeats: cfg.PollEnable, HeartbeatInterval: cfg.PollInterval(),
 		Reservations: cfg.ReservationAutomation, ReservationInterval: cfg.ScanInterval(),
 	}
-	m.ticks = m.app.Scheduler().Start(context.WithoutCancel(ctx), o)
+	m.ticks = m.app.Scheduler().StartTimers(context.WithoutCancel(ctx), o)
 	m.log.Info("scheduler ticks on", "heartbeats", o.Heartbeats, "poll_interval", o.HeartbeatInterval.String(),
 		"poll_concurrency", cfg.PollConcurrency, "reservations", o.Reservations,
 		"scan_interval", o.ReservationInterval.String(), "end_power", cfg.ReservationEndPower)

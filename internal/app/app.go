@@ -428,8 +428,6 @@ func (a *App) Hosts() *hosts.Registry { return a.hosts }
 // Store is the database, nil when there is none.
 func (a *App) Store() *store.Store { return a.store }
 
-// Close waits for the WinRM clean-ups of abandoned calls (each bounded),
-// then closes the pool and the embedded database. Stop serving requests
 // WinRMIdleConnections is the number of authenticated station connections
 // kept for reuse (a gauge of the local server's /metrics).
 func (a *App) WinRMIdleConnections() int {
@@ -439,6 +437,8 @@ func (a *App) WinRMIdleConnections() int {
 	return a.lab.IdleConnections()
 }
 
+// Close waits for the WinRM clean-ups of abandoned calls (each bounded),
+// then closes the pool and the embedded database. Stop serving requests
 // first (http.Server.Shutdown). Calling it again returns the first result.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {

@@ -18,28 +18,28 @@ type Code string
 // status is the code's (Code.Status), for the HTTP layer and for the
 // scheduler's records alike.
 const (
-	CodeBadRequest        Code = "BAD_REQUEST"         // malformed body or query, missing field
-	CodeInvalidJSON       Code = "INVALID_JSON"        // the body is not one JSON object
-	CodeInvalidField      Code = "INVALID_FIELD"       // a field of the wrong type or value
-	CodeBodyTooLarge      Code = "PAYLOAD_TOO_LARGE"   // body over the limit
-	CodeUnsupportedMedia  Code = "UNSUPPORTED_MEDIA"   // a body that is not JSON by its Content-Type
-	CodeUnauthorized      Code = "UNAUTHORIZED"        // token missing or wrong
-	CodeForbidden         Code = "FORBIDDEN"           // source outside OPS_ALLOWED_CIDRS
-	CodeAuthNotConfigured Code = "AUTH_NOT_CONFIGURED" // no LAB_MANAGER_TOKEN: fail closed
-	CodeNotFound          Code = "NOT_FOUND"           // no such route
-	CodeMethodNotAllowed  Code = "METHOD_NOT_ALLOWED"
-	CodeHostNotFound      Code = "HOST_NOT_FOUND"
-	CodeCommandNotAllowed Code = "COMMAND_NOT_ALLOWED"
-	CodeArgumentRefused   Code = "ARGUMENT_REFUSED" // cannot reach LabStation.exe verbatim
-	CodePolicyRefused     Code = "POLICY_REFUSED"   // a per-request override would weaken the host
-	CodeReservationNotFnd Code = "RESERVATION_NOT_FOUND"
-	CodeDBNotConfigured   Code = "DB_NOT_CONFIGURED"
-	CodeConfigInvalid     Code = "CONFIG_INVALID" // hosts.json reload refused
-	CodeHostUnreachable   Code = "HOST_UNREACHABLE"
-	CodeStationError      Code = "STATION_ERROR" // the station answered, but not usefully
-	CodeTimeout           Code = "TIMEOUT"
-	CodeRelayUnreachable  Code = "RELAY_UNREACHABLE" // the relay did not answer (issue 10)
-	CodeInternal          Code = "INTERNAL_ERROR"
+	CodeBadRequest          Code = "BAD_REQUEST"         // malformed body or query, missing field
+	CodeInvalidJSON         Code = "INVALID_JSON"        // the body is not one JSON object
+	CodeInvalidField        Code = "INVALID_FIELD"       // a field of the wrong type or value
+	CodeBodyTooLarge        Code = "PAYLOAD_TOO_LARGE"   // body over the limit
+	CodeUnsupportedMedia    Code = "UNSUPPORTED_MEDIA"   // a body that is not JSON by its Content-Type
+	CodeUnauthorized        Code = "UNAUTHORIZED"        // token missing or wrong
+	CodeForbidden           Code = "FORBIDDEN"           // source outside OPS_ALLOWED_CIDRS
+	CodeAuthNotConfigured   Code = "AUTH_NOT_CONFIGURED" // no LAB_MANAGER_TOKEN: fail closed
+	CodeNotFound            Code = "NOT_FOUND"           // no such route
+	CodeMethodNotAllowed    Code = "METHOD_NOT_ALLOWED"
+	CodeHostNotFound        Code = "HOST_NOT_FOUND"
+	CodeCommandNotAllowed   Code = "COMMAND_NOT_ALLOWED"
+	CodeArgumentRefused     Code = "ARGUMENT_REFUSED" // cannot reach LabStation.exe verbatim
+	CodePolicyRefused       Code = "POLICY_REFUSED"   // a per-request override would weaken the host
+	CodeReservationNotFound Code = "RESERVATION_NOT_FOUND"
+	CodeDBNotConfigured     Code = "DB_NOT_CONFIGURED"
+	CodeConfigInvalid       Code = "CONFIG_INVALID" // hosts.json reload refused
+	CodeHostUnreachable     Code = "HOST_UNREACHABLE"
+	CodeStationError        Code = "STATION_ERROR" // the station answered, but not usefully
+	CodeTimeout             Code = "TIMEOUT"
+	CodeRelayUnreachable    Code = "RELAY_UNREACHABLE" // the relay did not answer (issue 10)
+	CodeInternal            Code = "INTERNAL_ERROR"
 	// CodeSchedulerNotConfigured: a tick route of a handler without ticks.
 	CodeSchedulerNotConfigured Code = "SCHEDULER_NOT_CONFIGURED"
 )
@@ -48,21 +48,21 @@ const (
 // code is one edit here (TestEveryCodeHasAStatus keeps it so). The numbers
 // are written out so that the use cases do not import net/http.
 var codeStatus = map[Code]int{
-	CodeBadRequest:        400,
-	CodeInvalidJSON:       400,
-	CodeInvalidField:      400,
-	CodeBodyTooLarge:      413,
-	CodeUnsupportedMedia:  415,
-	CodeUnauthorized:      401,
-	CodeForbidden:         403,
-	CodeAuthNotConfigured: 503,
-	CodeNotFound:          404,
-	CodeMethodNotAllowed:  405,
-	CodeHostNotFound:      404,
-	CodeCommandNotAllowed: 400,
-	CodeArgumentRefused:   400,
-	CodePolicyRefused:     400,
-	CodeReservationNotFnd: 404,
+	CodeBadRequest:          400,
+	CodeInvalidJSON:         400,
+	CodeInvalidField:        400,
+	CodeBodyTooLarge:        413,
+	CodeUnsupportedMedia:    415,
+	CodeUnauthorized:        401,
+	CodeForbidden:           403,
+	CodeAuthNotConfigured:   503,
+	CodeNotFound:            404,
+	CodeMethodNotAllowed:    405,
+	CodeHostNotFound:        404,
+	CodeCommandNotAllowed:   400,
+	CodeArgumentRefused:     400,
+	CodePolicyRefused:       400,
+	CodeReservationNotFound: 404,
 	// API.md: a timeline without a database is a 500 with its own message.
 	CodeDBNotConfigured:  500,
 	CodeConfigInvalid:    422,

@@ -54,7 +54,7 @@ func TestFlowStepReadsLabsOutcome(t *testing.T) {
 			t.Fatalf("%v: %+v %v", c.outcome, resp, err)
 		}
 		st := resp.Steps[0]
-		if st.Success != c.success || st.Status != c.status || resp.OK != c.success {
+		if st.Success != c.success || st.Status != c.status || resp.Success != c.success {
 			t.Errorf("outcome %v (exit code 0): step success %v status %s, want %v %s", c.outcome, st.Success, st.Status, c.success, c.status)
 		}
 		if want := map[bool]int{true: 200, false: 502}[c.success]; resp.HTTPStatus() != want {

@@ -171,7 +171,7 @@ func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 			}
 		}
 	}
-	out := FlowResponse{OK: true, ReservationID: f.reservationID, Host: f.host.Name, LabID: f.labID, Steps: []Step{}}
+	out := FlowResponse{Success: true, ReservationID: f.reservationID, Host: f.host.Name, LabID: f.labID, Steps: []Step{}}
 	asleep := false
 	for _, st := range f.steps {
 		var step Step
@@ -200,7 +200,7 @@ func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 		s.log().InfoContext(ctx, "reservation step", "reservation", f.reservationID, "host", f.host.Name,
 			"action", step.Action, "status", step.Status, "duration_ms", step.DurationMs)
 		if !step.Success {
-			out.OK = false
+			out.Success = false
 			break
 		}
 	}

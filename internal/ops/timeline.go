@@ -62,7 +62,7 @@ func (s *Service) Timeline(ctx context.Context, r TimelineRequest) (TimelineResp
 	}
 	res, err := s.Store.GetReservation(ctx, r.ReservationID)
 	if errors.Is(err, domain.ErrNotFound) {
-		return TimelineResponse{}, Errorf(CodeReservationNotFnd, "Reservation not found")
+		return TimelineResponse{}, Errorf(CodeReservationNotFound, "Reservation not found")
 	}
 	if err != nil {
 		return TimelineResponse{}, internal(err)

@@ -130,9 +130,9 @@ type Step struct {
 }
 
 // FlowResponse is the answer of a reservation start or end: 200 when every
-// step succeeded, else 502 (OK false), with the same body (HTTPStatus).
+// step succeeded, else 502 (Success false), with the same body (HTTPStatus).
 type FlowResponse struct {
-	OK            bool   `json:"success"`
+	Success       bool   `json:"success"`
 	ReservationID string `json:"reservationId"`
 	Host          string `json:"host"`
 	LabID         string `json:"labId"`
@@ -142,7 +142,7 @@ type FlowResponse struct {
 // HTTPStatus is the one rule of API.md for a flow's answer: 200 when every
 // step succeeded, else 502 with the same body. The HTTP route answers it,
 // and the step records and the scheduler's records store it.
-func (f FlowResponse) HTTPStatus() int { return flowStatus(f.OK) }
+func (f FlowResponse) HTTPStatus() int { return flowStatus(f.Success) }
 
 // flowStatus is HTTPStatus for a flow or one of its steps that succeeded
 // or not (written out: the use cases do not import net/http).

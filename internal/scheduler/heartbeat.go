@@ -21,7 +21,7 @@ const maxListedFailures = 50
 
 // HeartbeatSummary is what one heartbeat tick did.
 type HeartbeatSummary struct {
-	Run // Tick "heartbeats"
+	TickRun // Tick "heartbeats"
 	// Hosts is the catalog's size; Skipped of them are quarantined and
 	// BackedOff are waiting out a back-off; Polled = OK + Failed.
 	Hosts     int `json:"hosts"`
@@ -51,24 +51,31 @@ type PollFailure struct {
 	NextPollAt *time.Time `json:"nextPollAt"` // null: polled again next tick
 }
 
+// PollOutcome is what a heartbeat tick did with one station (a name, not
+// labstation.Outcome, the meaning of a command's exit code).
+type PollOutcome string
+
 // Outcomes of HostResult.
 const (
-	OutcomeOK          = "ok"
-	OutcomeFailed      = "failed"
-	OutcomeQuarantined = "quarantined"
-	OutcomeBackedOff   = "backed-off"
+	OutcomeOK          PollOutcome = "ok"
+	OutcomeFailed      PollOutcome = "failed"
+	OutcomeQuarantined PollOutcome = "quarantined"
+	OutcomeBackedOff   PollOutcome = "backed-off"
 )
 
 // HostResult is what a heartbeat tick did with one station.
 type HostResult struct {
 	Host     string
-	Outcome  string
+	Outcome  PollOutcome
 	Stale    bool
 	Duration time.Duration
 	// Failures is the station's consecutive failures after this tick and
 	// NextPollAt its back-off (nil: none).
 	Failures   int
 	NextPollAt *time.Time
+	// NotStored: the station was read fine but its heartbeat could not be
+	// written.
+	NotStored bool
 }
 
 // HeartbeatTick polls every non-quarantined station not backed off, at most
@@ -79,7 +86,7 @@ type HostResult struct {
 func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatSummary, err error) {
 	s.sems()
 	t0 := time.Now()
-	sum = HeartbeatSummary{Run: s.run("heartbeats", ev), Failures: []PollFailure{}}
+	sum = HeartbeatSummary{TickRun: s.newTickRun("heartbeats", ev), Failures: []PollFailure{}}
 	defer func() {
 		sum.done(t0)
 		if err != nil {
@@ -130,10 +137,6 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 
 	var mu sync.Mutex
 	add := func(r HostResult, f *PollFailure) {
-		notStored := r.Failures < 0
-		if notStored {
-			r.Failures = 0
-		}
 		mu.Lock()
 		defer mu.Unlock()
 		sum.Polled++
@@ -149,7 +152,7 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 		if r.Stale {
 			sum.Stale++
 		}
-		if notStored {
+		if r.NotStored {
 			sum.NotStored++
 		}
 	}
@@ -202,7 +205,6 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 }
 
 // pollOne polls one station under its own deadline and updates its back-off.
-// A result with Failures -1 read fine but was not stored.
 func (s *Scheduler) pollOne(ctx context.Context, cfg Config, p directPoll, prev domain.PollState) (HostResult, *PollFailure) {
 	pctx, cancel := context.WithTimeout(ctx, cfg.PollTimeout)
 	defer cancel()
@@ -265,9 +267,7 @@ func (s *Scheduler) recordPoll(ctx, pctx context.Context, cfg Config, h hosts.Ho
 	if resp.Stale {
 		s.log().WarnContext(ctx, "heartbeat tick: stale heartbeat", "host", h.Name)
 	}
-	if s.Store != nil && !resp.Stored {
-		r.Failures = -1
-	}
+	r.NotStored = s.Store != nil && !resp.Stored
 	if s.Store != nil && (prev.Failures > 0 || prev.NextPollAt != nil) {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pollStateTimeout)
 		err := s.Store.ClearPollFailures(wctx, h.Name)

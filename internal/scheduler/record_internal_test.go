@@ -37,10 +37,10 @@ func TestFlowRecordStatusIsTheCodes(t *testing.T) {
 			t.Errorf("%s: recorded %d, the code's status is %d", code, got, code.Status())
 		}
 	}
-	if _, _, got := s.flowRecord(context.Background(), ph, r, "h", ops.FlowResponse{OK: false}, nil); got != 502 {
+	if _, _, got := s.flowRecord(context.Background(), ph, r, "h", ops.FlowResponse{Success: false}, nil); got != 502 {
 		t.Errorf("failed flow recorded %d, want 502", got)
 	}
-	if op, _, got := s.flowRecord(context.Background(), ph, r, "h", ops.FlowResponse{OK: true}, nil); got != 200 || !op.Success {
+	if op, _, got := s.flowRecord(context.Background(), ph, r, "h", ops.FlowResponse{Success: true}, nil); got != 200 || !op.Success {
 		t.Errorf("succeeded flow recorded %d (success %v), want 200", got, op.Success)
 	}
 }

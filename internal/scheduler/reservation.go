@@ -49,9 +49,9 @@ func (p *PhaseSummary) add(o PhaseSummary) {
 
 // ReservationSummary is what one reservation tick did.
 type ReservationSummary struct {
-	Run                // Tick "reservations"
-	Start PhaseSummary `json:"start"`
-	End   PhaseSummary `json:"end"`
+	TickRun              // Tick "reservations"
+	Start   PhaseSummary `json:"start"`
+	End     PhaseSummary `json:"end"`
 	// Total is Start + End.
 	Total PhaseSummary `json:"total"`
 }
@@ -92,7 +92,7 @@ var phases = []tickPhase{
 func (s *Scheduler) ReservationTick(ctx context.Context, ev Event) (sum ReservationSummary, err error) {
 	s.sems()
 	t0 := time.Now()
-	sum = ReservationSummary{Run: s.run("reservations", ev)}
+	sum = ReservationSummary{TickRun: s.newTickRun("reservations", ev)}
 	defer func() {
 		sum.Total = PhaseSummary{}
 		sum.Total.add(sum.Start)
@@ -373,7 +373,7 @@ func (s *Scheduler) flowRecord(ctx context.Context, ph tickPhase, r domain.Reser
 		body := map[string]any{"success": false, "reservationId": r.ReservationID, "host": host, "labId": r.LabID, "error": msg}
 		s.log().ErrorContext(ctx, "reservation tick: flow refused", "reservation", r.ReservationID, "phase", ph.name, "host", host, "err", err)
 		return domain.Operation{Status: ops.StatusFailed, Message: ph.name + " flow refused: " + msg}, body, ops.StatusOf(err)
-	case !resp.OK:
+	case !resp.Success:
 		return domain.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}, resp, resp.HTTPStatus()
 	}
 	return domain.Operation{Status: ops.StatusCompleted, Success: true, Message: ph.name + " flow completed" + skippedSteps(resp)},

@@ -4,7 +4,7 @@
 // or end is due, run their flow, record it, move their status).
 //
 // A tick is a plain method, func(ctx, Event) (Summary, error), with one code
-// path for the three ways it is fired: the local server's timers (Runner),
+// path for the three ways it is fired: the local server's timers (Timers),
 // POST /api/ticks/heartbeats|reservations (internal/api), and a Lambda
 // function on an EventBridge schedule. Any number of reservation ticks may
 // run at once, in any number of instances, against one MySQL/MariaDB: the
@@ -37,9 +37,9 @@ type Event struct {
 	Time       time.Time `json:"time,omitzero"`
 }
 
-// Run is what every tick summary starts with (its JSON fields are the
+// TickRun is what every tick summary starts with (its JSON fields are the
 // summary's own).
-type Run struct {
+type TickRun struct {
 	Tick       string    `json:"tick"` // "heartbeats" or "reservations"
 	Source     string    `json:"source,omitempty"`
 	StartedAt  time.Time `json:"startedAt"`
@@ -48,12 +48,12 @@ type Run struct {
 	Duration time.Duration `json:"-"`
 }
 
-func (s *Scheduler) run(tick string, ev Event) Run {
-	return Run{Tick: tick, Source: ev.Source, StartedAt: s.now()}
+func (s *Scheduler) newTickRun(tick string, ev Event) TickRun {
+	return TickRun{Tick: tick, Source: ev.Source, StartedAt: s.now()}
 }
 
 // done sets the duration from the tick's start on the monotonic clock.
-func (r *Run) done(t0 time.Time) {
+func (r *TickRun) done(t0 time.Time) {
 	r.Duration = time.Since(t0)
 	r.DurationMs = r.Duration.Milliseconds()
 }
