@@ -259,17 +259,20 @@ func (m *Main) startTicks(ctx context.Context, cfg config.Config) {
 		"scan_interval", o.ReservationInterval.String(), "end_power", cfg.ReservationEndPower)
 }
 
-// writeTimeout is how long a response may take: the longest flow is a
-// reservation end (release-session, then a power command), each bounded by
-// OPS_WINRM_COMMAND_TIMEOUT, or a start (a wake, 30 s with the defaults,
-// then prepare-session); two commands plus two minutes covers both (12 min
-// with the defaults). A prepare-session asked for a guard grace longer than
-// about 10 minutes runs longer than that (the WinRM client gives it grace +
-// 60 s): its steps are still recorded (see the timeline), but the caller's
-// connection is cut before the answer.
+// writeTimeout is how long a response may take: the flow budget
+// (app.FlowTimeout, the one the reservation tick gives a flow: two
+// guard-length commands, the power-off wait, two minutes) and writeMargin
+// for the records and the answer, so that no flow outlives its HTTP
+// answer. A prepare-session asked for a guard grace longer than the
+// budget's still runs longer (the WinRM client gives it grace + 60 s): its
+// steps are recorded (see the timeline), but the caller's connection is
+// cut before the answer.
 func writeTimeout(cfg config.Config) time.Duration {
-	return 2*cfg.WinRMCommandTimeout() + 2*time.Minute
+	return app.FlowTimeout(cfg) + writeMargin
 }
+
+// writeMargin is the part of the write deadline after the flow budget.
+const writeMargin = 30 * time.Second
 
 // BoundAddr is the address the server listens on ("" before Run).
 func (m *Main) BoundAddr() string {

@@ -83,8 +83,8 @@ type Options struct {
 	LogOutput io.Writer
 
 	// DBMaxOpenConns and DBMaxIdleConns size the connection pool; 0 keeps
-	// store.Open's (32 open, 8 idle: the local server polls many hosts at
-	// once). A Lambda instance serves one request at a time: 2 and 1 are
+	// store.Open's (store.DefaultMaxOpenConns and DefaultMaxIdleConns: the
+	// local server polls many hosts at once). A Lambda instance serves one request at a time: 2 and 1 are
 	// plenty there. database/sql opens connections only when a query
 	// needs one, so a small pool costs nothing until it is used (store.Open
 	// does check one connection at start, and Migrate uses it).
@@ -318,8 +318,7 @@ func (a *App) openDB(ctx context.Context, o Options) error {
 			return fmt.Errorf("database config: %w", err)
 		}
 		st = &store.Store{DB: sql.OpenDB(conn)}
-		st.DB.SetConnMaxLifetime(5 * time.Minute)
-		st.DB.SetConnMaxIdleTime(time.Minute)
+		store.KeepFresh(st.DB)
 	} else {
 		var err error
 		if st, err = store.Open(ctx, dcfg); err != nil {
@@ -373,7 +372,7 @@ func SchedulerConfig(cfg config.Config) scheduler.Config {
 		},
 		FlowTimeout:  FlowTimeout(cfg),
 		EndPower:     cfg.ReservationEndPower,
-		PowerOffWait: powerOffWait(cfg),
+		PowerOffWait: cfg.PowerOffWait(),
 	}
 }
 
@@ -392,15 +391,6 @@ func FlowTimeout(cfg config.Config) time.Duration {
 	cmd := cfg.WinRMCommandTimeout()
 	guard := max(cmd, labstation.MinRunTime(labstation.CmdReleaseSession, nil))
 	return 2*guard + cfg.PowerOffWait() + 2*time.Minute
-}
-
-// powerOffWait is the scheduler's PowerOffWait: OPS_RESERVATION_POWER_OFF_WAIT,
-// 0 meaning none (negative for scheduler.Config, where 0 is the default).
-func powerOffWait(cfg config.Config) time.Duration {
-	if d := cfg.PowerOffWait(); d > 0 {
-		return d
-	}
-	return -1
 }
 
 // Handler is the whole HTTP API (every route, guard, request ids).

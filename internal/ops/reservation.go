@@ -12,6 +12,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/retry"
 )
 
 // Defaults of the reservation flows (API.md).
@@ -351,21 +352,19 @@ func (s *Service) record(ctx context.Context, f *flow, step Step) string {
 	// A dropped connection (a database restart, a killed connection) is
 	// retried on a new one until the write's deadline: the step ran, and
 	// its record is what the timeline and the scheduler read.
-	for attempt, wait := 1, 100*time.Millisecond; ; attempt, wait = attempt+1, min(2*wait, 2*time.Second) {
+	p := retry.Policy{First: 100 * time.Millisecond, Max: 2 * time.Second, Retry: s.Store.IsConnectionError,
+		Failed: func(attempt int, err error) {
+			s.log().WarnContext(ctx, "step record failed; retrying", "reservation", f.reservationID, "action", step.Action, "attempt", attempt, "err", err)
+		}}
+	attempts, err := p.Do(wctx, func(wctx context.Context) error {
 		_, err := s.Store.RecordOperation(wctx, op)
-		if err == nil {
-			return ""
-		}
-		if !s.Store.IsConnectionError(err) || wctx.Err() != nil {
-			s.log().ErrorContext(ctx, "step not recorded", "reservation", f.reservationID, "action", step.Action, "attempts", attempt, "err", err)
-			return recordFailed
-		}
-		s.log().WarnContext(ctx, "step record failed; retrying", "reservation", f.reservationID, "action", step.Action, "attempt", attempt, "err", err)
-		select {
-		case <-wctx.Done():
-		case <-time.After(wait):
-		}
+		return err
+	})
+	if err != nil {
+		s.log().ErrorContext(ctx, "step not recorded", "reservation", f.reservationID, "action", step.Action, "attempts", attempts, "err", err)
+		return recordFailed
 	}
+	return ""
 }
 
 // storedDetails is a step's details with stdout and stderr cut to

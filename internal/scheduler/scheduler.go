@@ -24,6 +24,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/retry"
 )
 
 // Event is what fired a tick. An EventBridge scheduled event decodes into
@@ -108,14 +109,16 @@ const (
 	DefaultDispatchConcurrency = 8
 	DefaultFlowTimeout         = 15 * time.Minute
 	DefaultEndPower            = "shutdown"
-	// DefaultPowerOffWait bounds the end flow's wait for a station to go
-	// down after its power step: Windows usually shuts down or hibernates
-	// within seconds to a minute (a hibernate writes the memory out; an
-	// update at shutdown takes longer, and is then not waited for).
+	// DefaultPowerOffWait is OPS_RESERVATION_POWER_OFF_WAIT's default (the
+	// configuration applies it; Config.PowerOffWait 0 is no wait): Windows
+	// usually shuts down or hibernates within seconds to a minute (a
+	// hibernate writes the memory out; an update at shutdown takes
+	// longer, and is then not waited for).
 	DefaultPowerOffWait = 2 * time.Minute
 )
 
-// Config are the ticks' knobs; zero values take the defaults above.
+// Config are the ticks' knobs; zero values take the defaults above (but
+// PowerOffWait, where zero is no wait).
 type Config struct {
 	// PollConcurrency bounds the heartbeat polls in flight
 	// (OPS_POLL_CONCURRENCY).
@@ -154,8 +157,10 @@ type Config struct {
 	// still holding the station's lock, until the station stops answering
 	// (ops.EndRequest.PowerOffWait: recorded as "power-off"), so that a
 	// start flow right after it finds the station asleep and wakes it
-	// instead of preparing a station about to go down. 0: the default;
-	// negative: no wait (OPS_RESERVATION_POWER_OFF_WAIT=0).
+	// instead of preparing a station about to go down. 0 (or less): no
+	// wait, as everywhere (OPS_RESERVATION_POWER_OFF_WAIT=0,
+	// ops.EndRequest.PowerOffWait); unlike the other knobs, zero takes no
+	// default here: the configuration gives DefaultPowerOffWait.
 	PowerOffWait time.Duration
 }
 
@@ -186,9 +191,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EndPower == "" {
 		c.EndPower = DefaultEndPower
-	}
-	if c.PowerOffWait == 0 {
-		c.PowerOffWait = DefaultPowerOffWait
 	}
 	return c
 }
@@ -283,24 +285,14 @@ const persistTimeout = 30 * time.Second
 func (s *Scheduler) persist(ctx context.Context, what string, fn func(context.Context) error) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistTimeout)
 	defer cancel()
-	wait := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := fn(wctx)
-		if err == nil {
-			if attempt > 1 {
-				s.log().InfoContext(ctx, "database write succeeded after retry", "write", what, "attempts", attempt)
-			}
-			return nil
-		}
-		if errors.Is(err, domain.ErrTransitionNotAllowed) {
-			return err
-		}
-		s.log().WarnContext(ctx, "database write failed; retrying", "write", what, "attempt", attempt, "err", err)
-		select {
-		case <-wctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 3*time.Second)
+	p := retry.Policy{First: 100 * time.Millisecond, Max: 3 * time.Second,
+		Retry: func(err error) bool { return !errors.Is(err, domain.ErrTransitionNotAllowed) },
+		Failed: func(attempt int, err error) {
+			s.log().WarnContext(ctx, "database write failed; retrying", "write", what, "attempt", attempt, "err", err)
+		}}
+	attempts, err := p.Do(wctx, fn)
+	if err == nil && attempts > 1 {
+		s.log().InfoContext(ctx, "database write succeeded after retry", "write", what, "attempts", attempts)
 	}
+	return err
 }

@@ -27,6 +27,19 @@ type Store struct {
 	Now func() time.Time
 }
 
+// The pool of Open; a caller may size it otherwise (app.Options).
+const (
+	DefaultMaxOpenConns = 32
+	DefaultMaxIdleConns = 32
+)
+
+// KeepFresh sets the connection lifetimes of every pool of the worker:
+// none older than 5 minutes, none idle more than one.
+func KeepFresh(db *sql.DB) {
+	db.SetConnMaxLifetime(5 * time.Minute)
+	db.SetConnMaxIdleTime(time.Minute)
+}
+
 // Open connects with a go-sql-driver config (see config.ParseDSN) and checks
 // the connection.
 func Open(ctx context.Context, cfg *mysql.Config) (*Store, error) {
@@ -41,10 +54,9 @@ func Open(ctx context.Context, cfg *mysql.Config) (*Store, error) {
 	// sessions all the time (bench/api-health-dbpool-idle{8,32}.txt: /health
 	// on the embedded database 3.4k -> 6.4k req/s, p99 29.7 -> 10.4 ms);
 	// ConnMaxIdleTime still closes what a quiet minute leaves unused.
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
-	db.SetConnMaxLifetime(5 * time.Minute)
-	db.SetConnMaxIdleTime(time.Minute)
+	db.SetMaxOpenConns(DefaultMaxOpenConns)
+	db.SetMaxIdleConns(DefaultMaxIdleConns)
+	KeepFresh(db)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
