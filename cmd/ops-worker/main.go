@@ -140,6 +140,37 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.newLogger(cfg); err != nil {
+		return err
+	}
+	if err := m.buildApp(ctx, cfg); err != nil {
+		return err
+	}
+	if m.DemoReservation {
+		now := time.Now()
+		if err := addDemoReservation(ctx, m.app, now); err != nil {
+			return err
+		}
+		m.log.Info("demo reservations added", "reservation_ids", DemoReservationID+","+DemoAutoReservationID)
+		logDemoPlan(m.log, cfg, m.app, now)
+	}
+	if err := m.serve(ctx, cfg); err != nil {
+		return err
+	}
+	m.startTicks(ctx, cfg)
+
+	m.log.Info("listening", "addr", m.ln.Addr().String(), "url", "http://"+m.ln.Addr().String(),
+		"db_kind", m.app.DBKind(), "hosts_loaded", m.app.Hosts().Catalog().Len(),
+		"write_timeout", m.srv.WriteTimeout.String())
+	if m.app.DBKind() == app.DBEmbedded {
+		m.log.Warn("the database is IN MEMORY: everything recorded is lost when ops-worker stops")
+	}
+	return nil
+}
+
+// newLogger writes to LogOutput (stderr) in LogFormat; "auto" is text on a
+// terminal, JSON otherwise.
+func (m *Main) newLogger(cfg config.Config) error {
 	out := m.LogOutput
 	if out == nil {
 		out = os.Stderr
@@ -151,13 +182,15 @@ func (m *Main) Run(ctx context.Context) error {
 			format = app.LogText
 		}
 	}
+	var err error
 	m.log, err = app.NewLogger(cfg, format, out)
-	if err != nil {
-		return err
-	}
+	return err
+}
 
-	// Prometheus lives here, not in internal/app: the Lambda functions
-	// build the same app without it (they write EMF lines instead).
+// buildApp builds the worker with the local server's metrics. Prometheus
+// lives here, not in internal/app: the Lambda functions build the same app
+// without it (they write EMF lines instead).
+func (m *Main) buildApp(ctx context.Context, cfg config.Config) error {
 	m.metrics = metrics.New(metrics.Options{KnownHost: m.knownHost})
 	opts := app.Options{
 		Logger:         m.log,
@@ -169,11 +202,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.noEmbedded {
 		opts.EmbeddedDB = nil
 	}
-	m.app, err = app.New(ctx, cfg, opts)
-	if err != nil {
+	var err error
+	if m.app, err = app.New(ctx, cfg, opts); err != nil {
 		return err
 	}
-
 	m.metrics.RegisterIdleConnections(m.app.WinRMIdleConnections)
 	if st := m.app.Store(); st != nil {
 		m.metrics.Registry().MustRegister(collectors.NewDBStatsCollector(st.DB, m.app.DBKind()))
@@ -181,25 +213,20 @@ func (m *Main) Run(ctx context.Context) error {
 			seedHeartbeats(ctx, m.app, m.metrics, m.log)
 		}
 	}
+	return nil
+}
 
-	if m.DemoReservation {
-		now := time.Now()
-		if err := addDemoReservation(ctx, m.app, now); err != nil {
-			return err
-		}
-		m.log.Info("demo reservations added", "reservation_ids", DemoReservationID+","+DemoAutoReservationID)
-		logDemoPlan(m.log, cfg, m.app, now)
-	}
-
+// serve listens and serves the API in the background (Close stops it).
+func (m *Main) serve(ctx context.Context, cfg config.Config) error {
 	addr := m.Addr
 	if addr == "" {
 		addr = net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port))
 	}
+	var err error
 	m.ln, err = net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-
 	handler := m.app.Handler()
 	if m.wrapHandler != nil {
 		handler = m.wrapHandler(handler)
@@ -223,15 +250,6 @@ func (m *Main) Run(ctx context.Context) error {
 			m.serveErr = fmt.Errorf("serve: %w", err)
 		}
 	}()
-
-	m.startTicks(ctx, cfg)
-
-	m.log.Info("listening", "addr", m.ln.Addr().String(), "url", "http://"+m.ln.Addr().String(),
-		"db_kind", m.app.DBKind(), "hosts_loaded", m.app.Hosts().Catalog().Len(),
-		"write_timeout", m.srv.WriteTimeout.String())
-	if m.app.DBKind() == app.DBEmbedded {
-		m.log.Warn("the database is IN MEMORY: everything recorded is lost when ops-worker stops")
-	}
 	return nil
 }
 

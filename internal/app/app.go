@@ -29,6 +29,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/ops"
@@ -173,49 +174,22 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 			_ = a.Close()
 		}
 	}()
-
-	a.logger = o.Logger
-	if a.logger == nil {
-		l, lerr := NewLogger(cfg, o.LogFormat, o.LogOutput)
-		if lerr != nil {
-			return nil, lerr
-		}
-		a.logger = l
+	if err := a.newLogger(o); err != nil {
+		return nil, err
 	}
-	// Lines the use cases log with a request's context carry its id.
-	a.logger = slog.New(api.LogHandler(a.logger.Handler()))
-
-	reg, warns, err := hosts.NewRegistryWith(cfg.HostsPath, hosts.Options{StationPrefixes: cfg.StationPrefixes()})
-	for _, w := range warns {
-		a.logger.Warn("host catalog: "+w, "path", cfg.HostsPath)
+	if err := a.loadHosts(); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, err // already "host catalog <path>: ..."
-	}
-	a.hosts = reg
-
 	if err := a.openDB(ctx, o); err != nil {
 		return nil, err
 	}
-
-	a.lab = newLazyLab(cfg, a.logger, o.Observers)
-	// Hosts whose entry names a relay, or all with OPS_RELAY_URL, go
-	// through one; the others directly. Without OPS_RELAY_SECRET a host
-	// naming a relay fails (CONFIG_INVALID) rather than go direct.
-	if cfg.RelayURL != "" {
-		if err := relayclient.CheckURL(cfg.RelayURL); err != nil {
-			return nil, fmt.Errorf("OPS_RELAY_URL: %w", err)
-		}
+	labs, relayPing, err := a.newLab(o)
+	if err != nil {
+		return nil, err
 	}
-	rr := relayclient.NewRouter(a.lab, cfg.RelayURL, []byte(cfg.RelaySecret), cfg.HeartbeatStaleAfter())
-	var relayPing func(context.Context) error
-	if cfg.RelayURL != "" {
-		relayPing = rr.Ping
-	}
-
 	a.service = &ops.Service{
 		Registry:  a.hosts,
-		Lab:       rr,
+		Lab:       labs,
 		RelayPing: relayPing,
 		Settings:  Settings(cfg),
 		Logger:    a.logger,
@@ -228,15 +202,88 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if a.store != nil {
 		a.service.Store = a.store
 	}
+	a.newScheduler(o)
+	a.newGuard(o)
+	a.handler = newHandler(handlerDeps{
+		service:           a.service,
+		guard:             a.guard,
+		logger:            a.logger,
+		requestIDFallback: o.RequestIDFallback,
+		metrics:           o.MetricsHandler,
+		route:             o.Route,
+		observer:          o.Observers.HTTP,
+		ticks:             a.sched,
+	})
+	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
+		"hosts_loaded", a.hosts.Catalog().Len(), "hosts_path", cfg.HostsPath)
+	return a, nil
+}
 
-	a.sched = scheduler.New(a.service, nil, SchedulerConfig(cfg), a.logger)
+// newLogger is o's logger, else a new one as the configuration says;
+// lines the use cases log with a request's context carry its id.
+func (a *App) newLogger(o Options) error {
+	a.logger = o.Logger
+	if a.logger == nil {
+		l, err := NewLogger(a.cfg, o.LogFormat, o.LogOutput)
+		if err != nil {
+			return err
+		}
+		a.logger = l
+	}
+	a.logger = slog.New(api.LogHandler(a.logger.Handler()))
+	return nil
+}
+
+// loadHosts loads the host catalog, logging its warnings.
+func (a *App) loadHosts() error {
+	cfg := a.cfg
+	reg, warns, err := hosts.NewRegistryWith(cfg.HostsPath, hosts.Options{StationPrefixes: cfg.StationPrefixes()})
+	for _, w := range warns {
+		a.logger.Warn("host catalog: "+w, "path", cfg.HostsPath)
+	}
+	if err != nil {
+		return err // already "host catalog <path>: ..."
+	}
+	a.hosts = reg
+	return nil
+}
+
+// newLab is the lab the use cases act through: the direct one (its WinRM
+// client built on first need) behind the relay router. Hosts whose entry
+// names a relay, or all with OPS_RELAY_URL, go through one; the others
+// directly. Without OPS_RELAY_SECRET a host naming a relay fails
+// (CONFIG_INVALID) rather than go direct. relayPing is nil without
+// OPS_RELAY_URL.
+func (a *App) newLab(o Options) (_ lab.Lab, relayPing func(context.Context) error, _ error) {
+	cfg := a.cfg
+	a.lab = newLazyLab(cfg, a.logger, o.Observers)
+	if cfg.RelayURL != "" {
+		if err := relayclient.CheckURL(cfg.RelayURL); err != nil {
+			return nil, nil, fmt.Errorf("OPS_RELAY_URL: %w", err)
+		}
+	}
+	rr := relayclient.NewRouter(a.lab, cfg.RelayURL, []byte(cfg.RelaySecret), cfg.HeartbeatStaleAfter())
+	if cfg.RelayURL != "" {
+		relayPing = rr.Ping
+		a.logger.Info("relay mode: hosts are reached through the relay", "relay_url", cfg.RelayURL)
+	}
+	return rr, relayPing, nil
+}
+
+// newScheduler builds the ticks over the use cases and the database.
+func (a *App) newScheduler(o Options) {
+	a.sched = scheduler.New(a.service, nil, SchedulerConfig(a.cfg), a.logger)
 	if o.Observers.Ticks != nil || o.Observers.Backoff != nil {
 		a.sched.Observer = scheduler.TelemetryObserver(o.Observers.Ticks, o.Observers.Backoff)
 	}
 	if a.store != nil {
 		a.sched.Store = a.store
 	}
+}
 
+// newGuard builds the API's guard and warns of an open or closed API.
+func (a *App) newGuard(o Options) {
+	cfg := a.cfg
 	a.guard = &api.Guard{
 		Token:          cfg.LabManagerToken,
 		AuthDisabled:   cfg.AuthDisabled,
@@ -250,24 +297,6 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	case cfg.LabManagerToken == "":
 		a.logger.Warn("LAB_MANAGER_TOKEN is not set: every /api/* route answers 503 until it is")
 	}
-	if cfg.RelayURL != "" {
-		a.logger.Info("relay mode: hosts are reached through the relay", "relay_url", cfg.RelayURL)
-	}
-
-	a.handler = newHandler(handlerDeps{
-		service:           a.service,
-		guard:             a.guard,
-		logger:            a.logger,
-		requestIDFallback: o.RequestIDFallback,
-		metrics:           o.MetricsHandler,
-		route:             o.Route,
-		observer:          o.Observers.HTTP,
-		ticks:             a.sched,
-	})
-
-	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
-		"hosts_loaded", reg.Catalog().Len(), "hosts_path", cfg.HostsPath)
-	return a, nil
 }
 
 // FromEnv reads the process environment (config.Load) and builds the

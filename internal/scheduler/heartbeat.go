@@ -87,19 +87,7 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 	s.sems()
 	t0 := time.Now()
 	sum = HeartbeatSummary{TickRun: s.newTickRun("heartbeats", ev), Failures: []PollFailure{}}
-	defer func() {
-		sum.done(t0)
-		if err != nil {
-			s.log().ErrorContext(ctx, "heartbeat tick failed", "err", err)
-		} else {
-			s.log().InfoContext(ctx, "heartbeat tick", "source", ev.Source, "hosts", sum.Hosts, "polled", sum.Polled,
-				"ok", sum.OK, "failed", sum.Failed, "skipped", sum.Skipped, "backed_off", sum.BackedOff,
-				"stale", sum.Stale, "duration_ms", sum.DurationMs)
-		}
-		if s.Observer != nil {
-			s.Observer.HeartbeatTick(sum, err)
-		}
-	}()
+	defer func() { s.endHeartbeatTick(ctx, ev, &sum, t0, err) }()
 	release, err := serial(ctx, &s.hbSem)
 	if err != nil {
 		return sum, err
@@ -109,16 +97,46 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 	cfg := s.Config.withDefaults()
 	now := s.now()
 	cat := s.Service.Catalog()
-	quarantined := s.Service.QuarantineFlags(ctx, cat)
-	var states map[string]domain.PollState
-	if s.Store != nil {
-		if states, err = s.Store.PollStates(ctx); err != nil {
-			// Polling everything beats polling nothing: a back-off missed
-			// for one tick costs one extra poll per failing station.
-			s.log().WarnContext(ctx, "heartbeat tick: back-off states unreadable; polling every host", "err", err)
-			states, err = nil, nil
-		}
+	states := s.pollStates(ctx)
+	todo := sum.due(cat, s.Service.QuarantineFlags(ctx, cat), states, now)
+	err = s.pollStations(ctx, cfg, todo, states, &tally{sum: &sum})
+	return sum, err
+}
+
+// endHeartbeatTick logs the tick's summary and tells the observer.
+func (s *Scheduler) endHeartbeatTick(ctx context.Context, ev Event, sum *HeartbeatSummary, t0 time.Time, err error) {
+	sum.done(t0)
+	if err != nil {
+		s.log().ErrorContext(ctx, "heartbeat tick failed", "err", err)
+	} else {
+		s.log().InfoContext(ctx, "heartbeat tick", "source", ev.Source, "hosts", sum.Hosts, "polled", sum.Polled,
+			"ok", sum.OK, "failed", sum.Failed, "skipped", sum.Skipped, "backed_off", sum.BackedOff,
+			"stale", sum.Stale, "duration_ms", sum.DurationMs)
 	}
+	if s.Observer != nil {
+		s.Observer.HeartbeatTick(*sum, err)
+	}
+}
+
+// pollStates are the stored back-offs by lower-case host name; none when
+// there is no database or they cannot be read. Polling everything beats
+// polling nothing: a back-off missed for one tick costs one extra poll per
+// failing station.
+func (s *Scheduler) pollStates(ctx context.Context) map[string]domain.PollState {
+	if s.Store == nil {
+		return nil
+	}
+	states, err := s.Store.PollStates(ctx)
+	if err != nil {
+		s.log().WarnContext(ctx, "heartbeat tick: back-off states unreadable; polling every host", "err", err)
+		return nil
+	}
+	return states
+}
+
+// due counts the catalog's stations and returns those to poll now: not
+// quarantined, not backed off (those are counted and listed here).
+func (sum *HeartbeatSummary) due(cat *hosts.Catalog, quarantined map[string]bool, states map[string]domain.PollState, now time.Time) []hosts.Host {
 	var todo []hosts.Host
 	for _, h := range cat.Hosts() {
 		sum.Hosts++
@@ -134,33 +152,47 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 			todo = append(todo, h)
 		}
 	}
+	return todo
+}
 
-	var mu sync.Mutex
-	add := func(r HostResult, f *PollFailure) {
-		mu.Lock()
-		defer mu.Unlock()
-		sum.Polled++
-		sum.Results = append(sum.Results, r)
-		if f != nil {
-			sum.Failed++
-			if len(sum.Failures) < maxListedFailures {
-				sum.Failures = append(sum.Failures, *f)
-			}
-			return
+// tally adds the polls' results to a summary, from many goroutines.
+type tally struct {
+	mu  sync.Mutex
+	sum *HeartbeatSummary
+}
+
+func (t *tally) add(r HostResult, f *PollFailure) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sum := t.sum
+	sum.Polled++
+	sum.Results = append(sum.Results, r)
+	if f != nil {
+		sum.Failed++
+		if len(sum.Failures) < maxListedFailures {
+			sum.Failures = append(sum.Failures, *f)
 		}
-		sum.OK++
-		if r.Stale {
-			sum.Stale++
-		}
-		if r.NotStored {
-			sum.NotStored++
-		}
+		return
 	}
-	// Stations behind a relay are read in batches, one signed request per
-	// relay and batch (issue 10: not one round trip per station from a
-	// cloud region); the relay bounds each station's read itself. The way
-	// to each station is decided once (HeartbeatRoutes).
+	sum.OK++
+	if r.Stale {
+		sum.Stale++
+	}
+	if r.NotStored {
+		sum.NotStored++
+	}
+}
+
+// pollStations polls todo. Stations behind a relay are read in batches,
+// one signed request per relay and batch (issue 10: not one round trip per
+// station from a cloud region); the relay bounds each station's read
+// itself. The others are read Config.PollConcurrency at once. The way to
+// each station is decided once (HeartbeatRoutes). The error is the tick's
+// own deadline: the stations not started are left to the next tick (not
+// counted as failures).
+func (s *Scheduler) pollStations(ctx context.Context, cfg Config, todo []hosts.Host, states map[string]domain.PollState, t *tally) error {
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	var direct []directPoll
 	for _, rt := range s.Service.HeartbeatRoutes(todo) {
 		if !rt.Relayed {
@@ -170,17 +202,7 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 			continue
 		}
 		for part := range slices.Chunk(rt.Hosts, relayBatch) {
-			wg.Go(func() {
-				bctx, cancel := context.WithTimeout(ctx, batchTimeout(cfg.PollTimeout, len(part)))
-				defer cancel()
-				t0 := time.Now()
-				polls := s.Service.PollHeartbeats(bctx, lab.Route{Relayed: true, Lab: rt.Lab, Hosts: part})
-				d := time.Since(t0)
-				for i, p := range polls {
-					prev := states[strings.ToLower(part[i].Name)]
-					add(s.recordPoll(ctx, bctx, cfg, part[i], prev, p.Response, p.Err, d))
-				}
-			})
+			wg.Go(func() { s.pollBatch(ctx, cfg, lab.Route{Relayed: true, Lab: rt.Lab, Hosts: part}, states, t) })
 		}
 	}
 	sem := make(chan struct{}, cfg.PollConcurrency)
@@ -188,20 +210,29 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			// The tick's own deadline: the hosts not started are left to
-			// the next tick (not counted as failures).
-			wg.Wait()
-			return sum, context.Cause(ctx)
+			return context.Cause(ctx)
 		}
-		wg.Add(1)
-		go func(p directPoll, prev domain.PollState) {
-			defer wg.Done()
+		prev := states[strings.ToLower(p.host.Name)]
+		wg.Go(func() {
 			defer func() { <-sem }()
-			add(s.pollOne(ctx, cfg, p, prev))
-		}(p, states[strings.ToLower(p.host.Name)])
+			t.add(s.pollOne(ctx, cfg, p, prev))
+		})
 	}
-	wg.Wait()
-	return sum, nil
+	return nil
+}
+
+// pollBatch reads one batch of a relay's stations in one request, bounded
+// by the time of its stations read relayParallel at a time.
+func (s *Scheduler) pollBatch(ctx context.Context, cfg Config, rt lab.Route, states map[string]domain.PollState, t *tally) {
+	bctx, cancel := context.WithTimeout(ctx, batchTimeout(cfg.PollTimeout, len(rt.Hosts)))
+	defer cancel()
+	t0 := time.Now()
+	polls := s.Service.PollHeartbeats(bctx, rt)
+	d := time.Since(t0)
+	for i, p := range polls {
+		prev := states[strings.ToLower(rt.Hosts[i].Name)]
+		t.add(s.recordPoll(ctx, bctx, cfg, rt.Hosts[i], prev, p.Response, p.Err, d))
+	}
 }
 
 // pollOne polls one station under its own deadline and updates its back-off.

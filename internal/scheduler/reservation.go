@@ -163,15 +163,34 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 	if len(claimed) == 0 {
 		return ps, nil
 	}
-	// One group per station, in the scan's (earliest first) order.
-	type group struct {
-		host   hosts.Host
-		labs   []string // the labs this station serves this tick
-		claims []domain.Claimed
-	}
-	var order []*group
-	byHost := map[string]*group{}
+	groups := s.byStation(ctx, ph, claimed, hostFor, &ps)
 	var mu sync.Mutex
+	count := func(f func(*PhaseSummary)) {
+		mu.Lock()
+		defer mu.Unlock()
+		f(&ps)
+	}
+	sem := make(chan struct{}, s.dispatchConcurrency(cfg))
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Go(func() { s.dispatchStation(ctx, cfg, ph, g, sem, count) })
+	}
+	wg.Wait()
+	return ps, nil
+}
+
+// stationGroup is one station's claims of a tick.
+type stationGroup struct {
+	host   hosts.Host
+	labs   []string // the labs this station serves this tick
+	claims []domain.Claimed
+}
+
+// byStation groups the claims per station, in the scan's (earliest first)
+// order; a claim whose lab no host serves is recorded failed (NoHost).
+func (s *Scheduler) byStation(ctx context.Context, ph tickPhase, claimed []domain.Claimed, hostFor func(string) (hosts.Host, bool), ps *PhaseSummary) []*stationGroup {
+	var order []*stationGroup
+	byHost := map[string]*stationGroup{}
 	for _, c := range claimed {
 		h, ok := hostFor(c.Reservation.LabID)
 		if !ok {
@@ -181,63 +200,58 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 		}
 		g := byHost[h.Name]
 		if g == nil {
-			g = &group{host: h, labs: stationLabs(h, hostFor)}
+			g = &stationGroup{host: h, labs: stationLabs(h, hostFor)}
 			byHost[h.Name] = g
 			order = append(order, g)
 		}
 		g.claims = append(g.claims, c)
 	}
-	sem := make(chan struct{}, s.dispatchConcurrency(cfg))
-	var wg sync.WaitGroup
-	for _, g := range order {
-		wg.Add(1)
-		go func(g *group) {
-			defer wg.Done()
-			skip := func(cs []domain.Claimed, why string) {
-				for _, c := range cs {
-					s.giveBack(ctx, ph, c, why)
-				}
-				mu.Lock()
-				ps.Skipped += len(cs)
-				mu.Unlock()
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				skip(g.claims, "tick ended before dispatch")
-				return
-			}
-			defer func() { <-sem }()
-			unlock, err := s.Store.LockHost(ctx, g.host.Name, cfg.HostLockWait)
-			if err != nil {
-				s.log().WarnContext(ctx, "reservation tick: station lock not taken; claims given back", "host", g.host.Name, "phase", ph.name, "err", err)
-				skip(g.claims, "station busy")
-				return
-			}
-			defer unlock()
-			for i, c := range g.claims {
-				if ctx.Err() != nil {
-					skip(g.claims[i:], "tick ended before dispatch")
-					return
-				}
-				out := s.dispatch(ctx, cfg, ph, g.host, g.labs, c)
-				mu.Lock()
-				switch out {
-				case outSucceeded:
-					ps.Dispatched++
-					ps.Succeeded++
-				case outFailed:
-					ps.Dispatched++
-					ps.Failed++
-				case outSkipped:
-					ps.Skipped++
-				}
-				mu.Unlock()
-			}
-		}(g)
+	return order
+}
+
+// dispatchStation runs one station's claims one after another under its
+// database-wide lock, within a slot of sem; what it could not dispatch it
+// gives back. count updates the phase's summary.
+func (s *Scheduler) dispatchStation(ctx context.Context, cfg Config, ph tickPhase, g *stationGroup, sem chan struct{}, count func(func(*PhaseSummary))) {
+	skip := func(cs []domain.Claimed, why string) {
+		for _, c := range cs {
+			s.giveBack(ctx, ph, c, why)
+		}
+		count(func(ps *PhaseSummary) { ps.Skipped += len(cs) })
 	}
-	wg.Wait()
-	return ps, nil
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		skip(g.claims, "tick ended before dispatch")
+		return
+	}
+	defer func() { <-sem }()
+	unlock, err := s.Store.LockHost(ctx, g.host.Name, cfg.HostLockWait)
+	if err != nil {
+		s.log().WarnContext(ctx, "reservation tick: station lock not taken; claims given back", "host", g.host.Name, "phase", ph.name, "err", err)
+		skip(g.claims, "station busy")
+		return
+	}
+	defer unlock()
+	for i, c := range g.claims {
+		if ctx.Err() != nil {
+			skip(g.claims[i:], "tick ended before dispatch")
+			return
+		}
+		out := s.dispatch(ctx, cfg, ph, g.host, g.labs, c)
+		count(func(ps *PhaseSummary) {
+			switch out {
+			case outSucceeded:
+				ps.Dispatched++
+				ps.Succeeded++
+			case outFailed:
+				ps.Dispatched++
+				ps.Failed++
+			case outSkipped:
+				ps.Skipped++
+			}
+		})
+	}
 }
 
 // stationLabs are the labs station h serves this tick: those of its
