@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/textcut"
 )
 
 type ctxKey int
@@ -121,10 +122,7 @@ func withRequest(next http.Handler, base *slog.Logger, fallbackID func(*http.Req
 // other control characters and line separators are written as \xNN or \uNNNN (JSON handlers escape
 // them anyway; the text handler of a terminal does not).
 func escapeLog(s string) string {
-	const max = 256
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
+	s = textcut.Cut(s, 256, "...")
 	if !strings.ContainsFunc(s, isControl) {
 		return s
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/textcut"
 )
 
 // fromLab is the one mapping from a Lab failure to the error contract:
@@ -82,13 +83,7 @@ func quoteName(s string) string { return oneLine(s, maxNameInMessage) }
 // oneLine replaces control characters (CR, LF, ...) and cuts s to at most
 // max bytes on a rune boundary, marking the cut with "…".
 func oneLine(s string, max int) string {
-	if len(s) > max {
-		cut := max
-		for cut > 0 && s[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
+	s = textcut.Cut(s, max, "…")
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7F || r == '\u2028' || r == '\u2029' {
 			return '?'

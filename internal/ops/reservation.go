@@ -13,6 +13,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/retry"
+	"github.com/ops-worker/ops-worker/internal/textcut"
 )
 
 // Defaults of the reservation flows (API.md).
@@ -377,11 +378,7 @@ func storedDetails(d map[string]any) map[string]any {
 	}
 	for _, k := range []string{"stdout", "stderr"} {
 		if v, ok := out[k].(string); ok && len(v) > MaxStoredOutput {
-			cut := MaxStoredOutput
-			for cut > 0 && v[cut]&0xC0 == 0x80 {
-				cut--
-			}
-			out[k], out[k+"Truncated"] = v[:cut], true
+			out[k], out[k+"Truncated"] = textcut.Cut(v, MaxStoredOutput, ""), true
 		}
 	}
 	return out

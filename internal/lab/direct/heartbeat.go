@@ -12,6 +12,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/textcut"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
@@ -182,10 +183,4 @@ func trimEOL(b []byte) []byte {
 }
 
 // snippet is the start of a station's stderr for an error message.
-func snippet(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		return s[:300] + "..."
-	}
-	return s
-}
+func snippet(s string) string { return textcut.Cut(strings.TrimSpace(s), 300, "...") }
