@@ -2,10 +2,10 @@ package direct
 
 import (
 	"context"
-	"github.com/ops-worker/ops-worker/internal/lab"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/wake"
 	"github.com/ops-worker/ops-worker/internal/winrm"

@@ -3,11 +3,11 @@ package direct
 import (
 	"bytes"
 	"errors"
-	"github.com/ops-worker/ops-worker/internal/lab"
 	"strings"
 	"testing"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
 )
 
 // The heartbeat script, its quoting and its output parsing (moved here

@@ -2,11 +2,11 @@ package direct
 
 import (
 	"fmt"
-	"github.com/ops-worker/ops-worker/internal/lab"
 	"slices"
 	"strings"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
