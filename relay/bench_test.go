@@ -17,6 +17,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
@@ -27,7 +28,7 @@ import (
 
 // benchEnv is labsim with n hosts, a relay over its catalog on loopback,
 // the relay's lab.Direct (the direct mode) and a relay client.
-func benchEnv(b *testing.B, n int, latency time.Duration) (*labsim.Sim, *lab.Direct, *relayclient.Client, []hosts.Host) {
+func benchEnv(b *testing.B, n int, latency time.Duration) (*labsim.Sim, *direct.Direct, *relayclient.Client, []hosts.Host) {
 	b.Helper()
 	opts := make([]labsim.HostOptions, n)
 	for i := range opts {
@@ -45,7 +46,7 @@ func benchEnv(b *testing.B, n int, latency time.Duration) (*labsim.Sim, *lab.Dir
 	for _, h := range s.Catalog.Hosts() {
 		names = append(names, h)
 	}
-	return sim, s.Lab.(*lab.Direct), &relayclient.Client{URL: r.URL, Secret: []byte(secretNew)}, names
+	return sim, s.Lab.(*direct.Direct), &relayclient.Client{URL: r.URL, Secret: []byte(secretNew)}, names
 }
 
 func p(d []time.Duration, q float64) float64 {

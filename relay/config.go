@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
-	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/relayproto"
 	"github.com/ops-worker/ops-worker/internal/wake"
@@ -155,7 +155,7 @@ func SplitList(s string) []string {
 	return out
 }
 
-// New builds the relay: loads the catalog, builds lab.Direct the way the
+// New builds the relay: loads the catalog, builds direct.Direct the way the
 // worker does in direct mode (internal/app), and the verifier. Close the
 // returned WinRM client when done.
 func New(c Config, logger *slog.Logger) (*Server, *winrm.Client, error) {
@@ -178,12 +178,12 @@ func New(c Config, logger *slog.Logger) (*Server, *winrm.Client, error) {
 		allowed = labstation.DefaultAllowList()
 	}
 	client := winrm.New(winrm.Config{OperationTimeout: c.OperationTimeout, CommandTimeout: c.CommandTimeout, Logger: logger})
-	d := &lab.Direct{
+	d := &direct.Direct{
 		WinRM:        client,
 		Waker:        &wake.Waker{Logger: logger, ICMP: c.ICMP},
 		GlobalCAFile: c.WinRMCAFile,
 		// Credentials never travel, so no request may override them.
-		Policy:          lab.Policy{AllowedTransports: append([]string{}, transports...)},
+		Policy:          direct.Policy{AllowedTransports: append([]string{}, transports...)},
 		AllowedCommands: allowed,
 		StaleAfter:      c.HeartbeatStale,
 	}

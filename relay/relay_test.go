@@ -20,6 +20,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/logtest"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
@@ -37,7 +38,7 @@ type env struct {
 	sim    *labsim.Sim
 	url    string
 	relay  *relay.Server
-	direct *lab.Direct
+	direct *direct.Direct
 	cat    *hosts.Catalog
 	logs   *logtest.Buffer
 }
@@ -60,7 +61,7 @@ func start(t *testing.T, secrets ...string) *env {
 	}
 	r := relaytest.Start(t, doc, secrets...)
 	s := r.Server()
-	return &env{sim: sim, url: r.URL, relay: s, direct: s.Lab.(*lab.Direct), cat: s.Catalog, logs: r.Logs}
+	return &env{sim: sim, url: r.URL, relay: s, direct: s.Lab.(*direct.Direct), cat: s.Catalog, logs: r.Logs}
 }
 
 func (e *env) client(secret string) *relayclient.Client {

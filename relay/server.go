@@ -1,6 +1,6 @@
 // Package relay is the relay's HTTP server (DESIGN.md "The relay"): on an
 // always-on machine inside the lab subnet, it wakes, probes and runs
-// LabStation.exe on the hosts of its own catalog, through lab.Direct, for
+// LabStation.exe on the hosts of its own catalog, through direct.Direct, for
 // workers that cannot reach the lab (Lambda functions). Every request is
 // signed (internal/relayproto); the command ops-relay (relay/cmd/ops-relay)
 // runs it.
@@ -39,7 +39,7 @@ const batchParallel = 32
 type Server struct {
 	// Catalog is the relay's own host catalog; requests name hosts in it.
 	Catalog *hosts.Catalog
-	// Lab acts on the hosts (a *lab.Direct).
+	// Lab acts on the hosts (a *direct.Direct).
 	Lab lab.Lab
 	// Subnets are where magic packets may go: the broadcast address (and
 	// an overridden ping target) must be inside one of them.

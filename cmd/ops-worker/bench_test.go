@@ -59,6 +59,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/wake"
 	"github.com/ops-worker/ops-worker/internal/winrm"
@@ -583,7 +584,7 @@ func BenchmarkHealth(b *testing.B) {
 // measures the API (same workers, same clock, same percentiles). The URL
 // path is the host name.
 type directTransport struct {
-	d     *lab.Direct
+	d     *direct.Direct
 	hosts map[string]hosts.Host
 }
 
@@ -676,11 +677,11 @@ func benchCommand(b *testing.B, nHosts, c int) {
 	client := winrm.New(app.WinRMConfig(cfg, logger))
 	b.Cleanup(func() { client.Close() })
 	direct := &directTransport{
-		d: &lab.Direct{
+		d: &direct.Direct{
 			WinRM:        client,
 			Waker:        &wake.Waker{Logger: logger},
 			GlobalCAFile: cfg.WinRMCAFile,
-			Policy: lab.Policy{AllowedTransports: append([]string{}, cfg.WinRMAllowedTransports...),
+			Policy: direct.Policy{AllowedTransports: append([]string{}, cfg.WinRMAllowedTransports...),
 				AllowCredentialOverride: cfg.AllowCredentialOverride},
 			AllowedCommands: append([]string(nil), cfg.AllowedCommands...),
 			StaleAfter:      cfg.HeartbeatStaleAfter(),

@@ -87,7 +87,7 @@ type Main struct {
 	serveErr error         // what Serve returned, once done is closed
 	closed   bool
 	// ticks fires the scheduler's ticks (nil when neither is enabled).
-	ticks *scheduler.Runner
+	ticks *scheduler.Timers
 	// cancelRequests ends the context of every request still running when
 	// ShutdownTimeout has passed, so their WinRM calls stop.
 	cancelRequests context.CancelFunc
@@ -140,6 +140,37 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.newLogger(cfg); err != nil {
+		return err
+	}
+	if err := m.buildApp(ctx, cfg); err != nil {
+		return err
+	}
+	if m.DemoReservation {
+		now := time.Now()
+		if err := addDemoReservation(ctx, m.app, now); err != nil {
+			return err
+		}
+		m.log.Info("demo reservations added", "reservation_ids", DemoReservationID+","+DemoAutoReservationID)
+		logDemoPlan(m.log, cfg, m.app, now)
+	}
+	if err := m.serve(ctx, cfg); err != nil {
+		return err
+	}
+	m.startTicks(ctx, cfg)
+
+	m.log.Info("listening", "addr", m.ln.Addr().String(), "url", "http://"+m.ln.Addr().String(),
+		"db_kind", m.app.DBKind(), "hosts_loaded", m.app.Hosts().Catalog().Len(),
+		"write_timeout", m.srv.WriteTimeout.String())
+	if m.app.DBKind() == app.DBEmbedded {
+		m.log.Warn("the database is IN MEMORY: everything recorded is lost when ops-worker stops")
+	}
+	return nil
+}
+
+// newLogger writes to LogOutput (stderr) in LogFormat; "auto" is text on a
+// terminal, JSON otherwise.
+func (m *Main) newLogger(cfg config.Config) error {
 	out := m.LogOutput
 	if out == nil {
 		out = os.Stderr
@@ -151,13 +182,15 @@ func (m *Main) Run(ctx context.Context) error {
 			format = app.LogText
 		}
 	}
+	var err error
 	m.log, err = app.NewLogger(cfg, format, out)
-	if err != nil {
-		return err
-	}
+	return err
+}
 
-	// Prometheus lives here, not in internal/app: the Lambda functions
-	// build the same app without it (they write EMF lines instead).
+// buildApp builds the worker with the local server's metrics. Prometheus
+// lives here, not in internal/app: the Lambda functions build the same app
+// without it (they write EMF lines instead).
+func (m *Main) buildApp(ctx context.Context, cfg config.Config) error {
 	m.metrics = metrics.New(metrics.Options{KnownHost: m.knownHost})
 	opts := app.Options{
 		Logger:         m.log,
@@ -169,11 +202,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.noEmbedded {
 		opts.EmbeddedDB = nil
 	}
-	m.app, err = app.New(ctx, cfg, opts)
-	if err != nil {
+	var err error
+	if m.app, err = app.New(ctx, cfg, opts); err != nil {
 		return err
 	}
-
 	m.metrics.RegisterIdleConnections(m.app.WinRMIdleConnections)
 	if st := m.app.Store(); st != nil {
 		m.metrics.Registry().MustRegister(collectors.NewDBStatsCollector(st.DB, m.app.DBKind()))
@@ -181,25 +213,20 @@ func (m *Main) Run(ctx context.Context) error {
 			seedHeartbeats(ctx, m.app, m.metrics, m.log)
 		}
 	}
+	return nil
+}
 
-	if m.DemoReservation {
-		now := time.Now()
-		if err := addDemoReservation(ctx, m.app, now); err != nil {
-			return err
-		}
-		m.log.Info("demo reservations added", "reservation_ids", DemoReservationID+","+DemoAutoReservationID)
-		logDemoPlan(m.log, cfg, m.app, now)
-	}
-
+// serve listens and serves the API in the background (Close stops it).
+func (m *Main) serve(ctx context.Context, cfg config.Config) error {
 	addr := m.Addr
 	if addr == "" {
 		addr = net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port))
 	}
+	var err error
 	m.ln, err = net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-
 	handler := m.app.Handler()
 	if m.wrapHandler != nil {
 		handler = m.wrapHandler(handler)
@@ -223,15 +250,6 @@ func (m *Main) Run(ctx context.Context) error {
 			m.serveErr = fmt.Errorf("serve: %w", err)
 		}
 	}()
-
-	m.startTicks(ctx, cfg)
-
-	m.log.Info("listening", "addr", m.ln.Addr().String(), "url", "http://"+m.ln.Addr().String(),
-		"db_kind", m.app.DBKind(), "hosts_loaded", m.app.Hosts().Catalog().Len(),
-		"write_timeout", m.srv.WriteTimeout.String())
-	if m.app.DBKind() == app.DBEmbedded {
-		m.log.Warn("the database is IN MEMORY: everything recorded is lost when ops-worker stops")
-	}
 	return nil
 }
 
@@ -249,27 +267,30 @@ func (m *Main) startTicks(ctx context.Context, cfg config.Config) {
 	if cfg.ReservationAutomation && m.app.DBKind() == app.DBNone {
 		m.log.Warn("OPS_RESERVATION_AUTOMATION=true but there is no database: every reservation tick fails (Database not configured)")
 	}
-	o := scheduler.RunOptions{
+	o := scheduler.TimerOptions{
 		Heartbeats: cfg.PollEnable, HeartbeatInterval: cfg.PollInterval(),
 		Reservations: cfg.ReservationAutomation, ReservationInterval: cfg.ScanInterval(),
 	}
-	m.ticks = m.app.Scheduler().Start(context.WithoutCancel(ctx), o)
+	m.ticks = m.app.Scheduler().StartTimers(context.WithoutCancel(ctx), o)
 	m.log.Info("scheduler ticks on", "heartbeats", o.Heartbeats, "poll_interval", o.HeartbeatInterval.String(),
 		"poll_concurrency", cfg.PollConcurrency, "reservations", o.Reservations,
 		"scan_interval", o.ReservationInterval.String(), "end_power", cfg.ReservationEndPower)
 }
 
-// writeTimeout is how long a response may take: the longest flow is a
-// reservation end (release-session, then a power command), each bounded by
-// OPS_WINRM_COMMAND_TIMEOUT, or a start (a wake, 30 s with the defaults,
-// then prepare-session); two commands plus two minutes covers both (12 min
-// with the defaults). A prepare-session asked for a guard grace longer than
-// about 10 minutes runs longer than that (the WinRM client gives it grace +
-// 60 s): its steps are still recorded (see the timeline), but the caller's
-// connection is cut before the answer.
+// writeTimeout is how long a response may take: the flow budget
+// (app.FlowTimeout, the one the reservation tick gives a flow: two
+// guard-length commands, the power-off wait, two minutes) and writeMargin
+// for the records and the answer, so that no flow outlives its HTTP
+// answer. A prepare-session asked for a guard grace longer than the
+// budget's still runs longer (the WinRM client gives it grace + 60 s): its
+// steps are recorded (see the timeline), but the caller's connection is
+// cut before the answer.
 func writeTimeout(cfg config.Config) time.Duration {
-	return 2*cfg.WinRMCommandTimeout() + 2*time.Minute
+	return app.FlowTimeout(cfg) + writeMargin
 }
+
+// writeMargin is the part of the write deadline after the flow budget.
+const writeMargin = 30 * time.Second
 
 // BoundAddr is the address the server listens on ("" before Run).
 func (m *Main) BoundAddr() string {

@@ -142,7 +142,7 @@ func TestHandlers_Flow502(t *testing.T) {
 	for _, path := range []string{"/api/reservations/start", "/api/reservations/end"} {
 		w := hs.do(t, "POST", path, `{"reservationId":"0xabc123","host":"lab-ws-01"}`)
 		var f ops.FlowResponse
-		if w.Code != 502 || json.Unmarshal(w.Body.Bytes(), &f) != nil || f.OK || len(f.Steps) != 1 || f.ReservationID != knownResvID {
+		if w.Code != 502 || json.Unmarshal(w.Body.Bytes(), &f) != nil || f.Success || len(f.Steps) != 1 || f.ReservationID != knownResvID {
 			t.Errorf("%s: got %d %s", path, w.Code, w.Body)
 		}
 	}
@@ -163,7 +163,7 @@ func TestHandlers_ServiceErrors(t *testing.T) {
 		{"POST", "/api/heartbeat/poll", `{}`, 400, ops.CodeBadRequest, "host is required"},
 		{"POST", "/api/reservations/start", `{"host":"lab-ws-01"}`, 400, ops.CodeBadRequest, "reservationId and host are required"},
 		{"GET", "/api/reservations/timeline", "", 400, ops.CodeBadRequest, "reservationId is required"},
-		{"GET", "/api/reservations/timeline?reservationId=nope", "", 404, ops.CodeReservationNotFnd, "Reservation not found"},
+		{"GET", "/api/reservations/timeline?reservationId=nope", "", 404, ops.CodeReservationNotFound, "Reservation not found"},
 		{"POST", "/api/hosts/quarantine", `{}`, 400, ops.CodeBadRequest, "host is required"},
 	}
 	for _, c := range cases {

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/textcut"
 )
 
 // MaxBody is the largest request body accepted (413 above it). The largest
@@ -181,12 +182,9 @@ func checkDuplicateKeys(raw []byte) error {
 	}
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
+// truncate bounds a caller's key or name quoted in a message (valid UTF-8:
+// never cut inside a character).
+func truncate(s string, n int) string { return textcut.Cut(s, n, "...") }
 
 // checkFields walks a body that already decoded into t and does what
 // encoding/json does not: it refuses a key that matches a known field only

@@ -9,42 +9,9 @@ import (
 	"github.com/ops-worker/ops-worker/internal/ops"
 )
 
-// statusOf is the one table from error code to HTTP status.
-var statusOf = map[ops.Code]int{
-	ops.CodeBadRequest:        http.StatusBadRequest,
-	ops.CodeInvalidJSON:       http.StatusBadRequest,
-	ops.CodeInvalidField:      http.StatusBadRequest,
-	ops.CodeBodyTooLarge:      http.StatusRequestEntityTooLarge,
-	ops.CodeUnsupportedMedia:  http.StatusUnsupportedMediaType,
-	ops.CodeUnauthorized:      http.StatusUnauthorized,
-	ops.CodeForbidden:         http.StatusForbidden,
-	ops.CodeAuthNotConfigured: http.StatusServiceUnavailable,
-	ops.CodeNotFound:          http.StatusNotFound,
-	ops.CodeMethodNotAllowed:  http.StatusMethodNotAllowed,
-	ops.CodeHostNotFound:      http.StatusNotFound,
-	ops.CodeCommandNotAllowed: http.StatusBadRequest,
-	ops.CodeArgumentRefused:   http.StatusBadRequest,
-	ops.CodePolicyRefused:     http.StatusBadRequest,
-	ops.CodeReservationNotFnd: http.StatusNotFound,
-	// API.md: a timeline without a database is a 500 with its own message.
-	ops.CodeDBNotConfigured:  http.StatusInternalServerError,
-	ops.CodeConfigInvalid:    http.StatusUnprocessableEntity,
-	ops.CodeHostUnreachable:  http.StatusBadGateway,
-	ops.CodeStationError:     http.StatusBadGateway,
-	ops.CodeRelayUnreachable: http.StatusBadGateway,
-	ops.CodeTimeout:          http.StatusGatewayTimeout,
-	ops.CodeInternal:         http.StatusInternalServerError,
-
-	ops.CodeSchedulerNotConfigured: http.StatusServiceUnavailable,
-}
-
-// StatusOf is the HTTP status of code; an unknown code is a 500.
-func StatusOf(code ops.Code) int {
-	if s, ok := statusOf[code]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
+// StatusOf is the HTTP status of code (ops.Code.Status, the one table);
+// an unknown code is a 500.
+func StatusOf(code ops.Code) int { return code.Status() }
 
 // errorBody is API.md's error contract.
 type errorBody struct {

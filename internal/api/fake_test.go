@@ -133,7 +133,7 @@ func (f *fakeService) flow(resID, host, labID string, action string) (ops.FlowRe
 	if f.flowFails {
 		step.Status, step.Message = "failed", "Exit code 3"
 	}
-	return ops.FlowResponse{OK: !f.flowFails, ReservationID: resID, Host: host, LabID: labID, Steps: []ops.Step{step}}, nil
+	return ops.FlowResponse{Success: !f.flowFails, ReservationID: resID, Host: host, LabID: labID, Steps: []ops.Step{step}}, nil
 }
 
 func (f *fakeService) StartReservation(_ context.Context, req ops.StartRequest) (ops.FlowResponse, error) {
@@ -172,7 +172,7 @@ func (f *fakeService) Timeline(_ context.Context, req ops.TimelineRequest) (ops.
 		return ops.TimelineResponse{}, ops.Errorf(ops.CodeBadRequest, "reservationId is required")
 	}
 	if req.ReservationID != knownResvID {
-		return ops.TimelineResponse{}, ops.Errorf(ops.CodeReservationNotFnd, "Reservation not found")
+		return ops.TimelineResponse{}, ops.Errorf(ops.CodeReservationNotFound, "Reservation not found")
 	}
 	op := operation()
 	pub := hosts.Host{Name: knownHost, Address: "10.0.0.5", WinRMPass: testPasswd, Labs: []string{"1"}}.Public()

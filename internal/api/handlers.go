@@ -29,8 +29,8 @@ func handlersFor(svc Service, ticks Ticks) map[string]http.Handler {
 		"wol":               post(parseBody[wolWire], svc.Wake, nil),
 		"winrm":             post(parseBody[winrmWire], svc.RunCommand, nil),
 		"heartbeat-poll":    post(parseBody[pollWire], svc.PollHeartbeat, nil),
-		"reservation-start": post(parseBody[startWire], svc.StartReservation, flowStatus),
-		"reservation-end":   post(parseBody[endWire], svc.EndReservation, flowStatus),
+		"reservation-start": post(parseBody[startWire], svc.StartReservation, ops.FlowResponse.HTTPStatus),
+		"reservation-end":   post(parseBody[endWire], svc.EndReservation, ops.FlowResponse.HTTPStatus),
 		"hosts-reload": post(parseBody[reloadWire], func(ctx context.Context, _ struct{}) (ops.ReloadResponse, error) {
 			return svc.ReloadHosts(ctx)
 		}, nil),
@@ -51,15 +51,6 @@ func handlersFor(svc Service, ticks Ticks) map[string]http.Handler {
 
 // errNoScheduler answers the tick routes of a handler built without Ticks.
 var errNoScheduler = ops.Errorf(ops.CodeSchedulerNotConfigured, "Scheduler not configured")
-
-// flowStatus is API.md's rule for the reservation flows: 200 when every
-// step succeeded, else 502 with the same body.
-func flowStatus(f ops.FlowResponse) int {
-	if f.OK {
-		return http.StatusOK
-	}
-	return http.StatusBadGateway
-}
 
 // post is a POST route: read the body (limit, media type), decode it
 // strictly as its wire type, convert, call the use case, answer.

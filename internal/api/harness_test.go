@@ -214,9 +214,9 @@ func errorOf(t testing.TB, w *httptest.ResponseRecorder) errorBody {
 type fakeTicks struct{}
 
 func (fakeTicks) HeartbeatTick(_ context.Context, ev scheduler.Event) (scheduler.HeartbeatSummary, error) {
-	return scheduler.HeartbeatSummary{Run: scheduler.Run{Tick: "heartbeats", Source: ev.Source, StartedAt: time.Unix(0, 0).UTC()}, Failures: []scheduler.PollFailure{}}, nil
+	return scheduler.HeartbeatSummary{TickRun: scheduler.TickRun{Tick: "heartbeats", Source: ev.Source, StartedAt: time.Unix(0, 0).UTC()}, Failures: []scheduler.PollFailure{}}, nil
 }
 
 func (fakeTicks) ReservationTick(_ context.Context, ev scheduler.Event) (scheduler.ReservationSummary, error) {
-	return scheduler.ReservationSummary{Run: scheduler.Run{Tick: "reservations", Source: ev.Source, StartedAt: time.Unix(0, 0).UTC()}}, nil
+	return scheduler.ReservationSummary{TickRun: scheduler.TickRun{Tick: "reservations", Source: ev.Source, StartedAt: time.Unix(0, 0).UTC()}}, nil
 }

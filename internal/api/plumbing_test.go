@@ -143,18 +143,18 @@ func TestDecodeBody_LimitAndMedia(t *testing.T) {
 }
 
 func TestRequestID(t *testing.T) {
-	if got := RequestID("abc-1.2:3_4", "gw"); got != "abc-1.2:3_4" {
+	if got := PickRequestID("abc-1.2:3_4", "gw"); got != "abc-1.2:3_4" {
 		t.Errorf("valid caller id replaced: %q", got)
 	}
 	for _, bad := range []string{"", "a b", "x\r\ny", strings.Repeat("a", 129), "é"} {
-		if got := RequestID(bad, ""); got == bad || !requestIDPattern.MatchString(got) {
-			t.Errorf("RequestID(%q) = %q", bad, got)
+		if got := PickRequestID(bad, ""); got == bad || !requestIDPattern.MatchString(got) {
+			t.Errorf("PickRequestID(%q) = %q", bad, got)
 		}
-		if got := RequestID(bad, "gw-1"); got != "gw-1" {
+		if got := PickRequestID(bad, "gw-1"); got != "gw-1" {
 			t.Errorf("fallback not used for %q: %q", bad, got)
 		}
 	}
-	if RequestID("", "") == RequestID("", "") {
+	if PickRequestID("", "") == PickRequestID("", "") {
 		t.Error("two new ids are equal")
 	}
 }
@@ -231,8 +231,8 @@ func TestWriteError_InternalCauseOnlyInLog(t *testing.T) {
 }
 
 func TestStatusTableCoversEveryCode(t *testing.T) {
-	for code, status := range statusOf {
-		if status < 400 || status > 599 {
+	for _, code := range ops.Codes() {
+		if status := StatusOf(code); status < 400 || status > 599 {
 			t.Errorf("%s -> %d", code, status)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/textcut"
 )
 
 type ctxKey int
@@ -25,9 +26,9 @@ const (
 // requestIDPattern is API.md's rule for a caller's X-Request-ID.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
-// RequestID returns the caller's id when it is valid, else fallback when
+// PickRequestID picks the request id: the caller's id when it is valid, else fallback when
 // valid (API Gateway's request id in Lambda), else a new random one.
-func RequestID(callerID, fallback string) string {
+func PickRequestID(callerID, fallback string) string {
 	switch {
 	case requestIDPattern.MatchString(callerID):
 		return callerID
@@ -85,7 +86,7 @@ func withRequest(next http.Handler, base *slog.Logger, fallbackID func(*http.Req
 		if fallbackID != nil {
 			fb = fallbackID(r)
 		}
-		id := RequestID(r.Header.Get("X-Request-ID"), fb)
+		id := PickRequestID(r.Header.Get("X-Request-ID"), fb)
 		log := base.With("request_id", id)
 		ctx := context.WithValue(r.Context(), keyRequestID, id)
 		ctx = context.WithValue(ctx, keyLogger, log)
@@ -121,10 +122,7 @@ func withRequest(next http.Handler, base *slog.Logger, fallbackID func(*http.Req
 // other control characters and line separators are written as \xNN or \uNNNN (JSON handlers escape
 // them anyway; the text handler of a terminal does not).
 func escapeLog(s string) string {
-	const max = 256
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
+	s = textcut.Cut(s, 256, "...")
 	if !strings.ContainsFunc(s, isControl) {
 		return s
 	}

@@ -18,8 +18,8 @@ type fullTicks struct{ err error }
 func (f fullTicks) HeartbeatTick(_ context.Context, ev scheduler.Event) (scheduler.HeartbeatSummary, error) {
 	next := time.Date(2026, 11, 27, 12, 1, 0, 0, time.UTC)
 	return scheduler.HeartbeatSummary{
-		Run:   scheduler.Run{Tick: "heartbeats", Source: ev.Source, StartedAt: next.Add(-time.Minute), DurationMs: 1234},
-		Hosts: 5, Polled: 3, OK: 2, Failed: 1, Skipped: 1, BackedOff: 1, Stale: 1, NotStored: 0,
+		TickRun: scheduler.TickRun{Tick: "heartbeats", Source: ev.Source, StartedAt: next.Add(-time.Minute), DurationMs: 1234},
+		Hosts:   5, Polled: 3, OK: 2, Failed: 1, Skipped: 1, BackedOff: 1, Stale: 1, NotStored: 0,
 		Failures: []scheduler.PollFailure{{Host: "lab-ws-01", Code: "TIMEOUT", Error: "heartbeat poll timed out", Failures: 2, NextPollAt: &next},
 			{Host: "lab-ws-02", Code: "HOST_UNREACHABLE", Error: "not answering"}},
 	}, f.err
@@ -27,7 +27,7 @@ func (f fullTicks) HeartbeatTick(_ context.Context, ev scheduler.Event) (schedul
 
 func (f fullTicks) ReservationTick(_ context.Context, ev scheduler.Event) (scheduler.ReservationSummary, error) {
 	p := scheduler.PhaseSummary{Candidates: 3, Claimed: 2, Dispatched: 2, Succeeded: 1, Failed: 1, Skipped: 0, NoHost: 0}
-	return scheduler.ReservationSummary{Run: scheduler.Run{Tick: "reservations", Source: ev.Source, StartedAt: time.Unix(0, 0).UTC()},
+	return scheduler.ReservationSummary{TickRun: scheduler.TickRun{Tick: "reservations", Source: ev.Source, StartedAt: time.Unix(0, 0).UTC()},
 		Start: p, End: scheduler.PhaseSummary{Error: "end scan: boom"}, Total: p}, f.err
 }
 

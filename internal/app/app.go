@@ -29,6 +29,8 @@ import (
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
@@ -37,6 +39,13 @@ import (
 	"github.com/ops-worker/ops-worker/internal/telemetry"
 	"github.com/ops-worker/ops-worker/internal/wake"
 	"github.com/ops-worker/ops-worker/internal/winrm"
+)
+
+// The database adapter is what the use cases need of it.
+var (
+	_ ops.Store           = (*store.Store)(nil)
+	_ ops.PollStateReader = (*store.Store)(nil)
+	_ scheduler.Store     = (*store.Store)(nil)
 )
 
 // Kinds of database, as /health reports them (ops.Service.DBKind).
@@ -75,8 +84,8 @@ type Options struct {
 	LogOutput io.Writer
 
 	// DBMaxOpenConns and DBMaxIdleConns size the connection pool; 0 keeps
-	// store.Open's (32 open, 8 idle: the local server polls many hosts at
-	// once). A Lambda instance serves one request at a time: 2 and 1 are
+	// store.Open's (store.DefaultMaxOpenConns and DefaultMaxIdleConns: the
+	// local server polls many hosts at once). A Lambda instance serves one request at a time: 2 and 1 are
 	// plenty there. database/sql opens connections only when a query
 	// needs one, so a small pool costs nothing until it is used (store.Open
 	// does check one connection at start, and Migrate uses it).
@@ -144,7 +153,7 @@ type App struct {
 	store   *store.Store // nil: no database
 	embed   EmbeddedDB   // nil: none started
 	dbKind  string
-	lab     *lazyLab
+	lab     *direct.Lazy
 	service *ops.Service
 	sched   *scheduler.Scheduler
 	guard   *api.Guard
@@ -165,49 +174,22 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 			_ = a.Close()
 		}
 	}()
-
-	a.logger = o.Logger
-	if a.logger == nil {
-		l, lerr := NewLogger(cfg, o.LogFormat, o.LogOutput)
-		if lerr != nil {
-			return nil, lerr
-		}
-		a.logger = l
+	if err := a.newLogger(o); err != nil {
+		return nil, err
 	}
-	// Lines the use cases log with a request's context carry its id.
-	a.logger = slog.New(api.LogHandler(a.logger.Handler()))
-
-	reg, warns, err := hosts.NewRegistryWith(cfg.HostsPath, hosts.Options{StationPrefixes: cfg.StationPrefixes()})
-	for _, w := range warns {
-		a.logger.Warn("host catalog: "+w, "path", cfg.HostsPath)
+	if err := a.loadHosts(); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, err // already "host catalog <path>: ..."
-	}
-	a.hosts = reg
-
 	if err := a.openDB(ctx, o); err != nil {
 		return nil, err
 	}
-
-	a.lab = newLazyLab(cfg, a.logger, o.Observers)
-	// Hosts whose entry names a relay, or all with OPS_RELAY_URL, go
-	// through one; the others directly. Without OPS_RELAY_SECRET a host
-	// naming a relay fails (CONFIG_INVALID) rather than go direct.
-	if cfg.RelayURL != "" {
-		if err := relayclient.CheckURL(cfg.RelayURL); err != nil {
-			return nil, fmt.Errorf("OPS_RELAY_URL: %w", err)
-		}
+	labs, relayPing, err := a.newLab(o)
+	if err != nil {
+		return nil, err
 	}
-	rr := newRelayRouter(cfg, a.lab)
-	var relayPing func(context.Context) error
-	if cfg.RelayURL != "" {
-		relayPing = rr.Ping
-	}
-
 	a.service = &ops.Service{
 		Registry:  a.hosts,
-		Lab:       rr,
+		Lab:       labs,
 		RelayPing: relayPing,
 		Settings:  Settings(cfg),
 		Logger:    a.logger,
@@ -220,15 +202,88 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if a.store != nil {
 		a.service.Store = a.store
 	}
+	a.newScheduler(o)
+	a.newGuard(o)
+	a.handler = newHandler(handlerDeps{
+		service:           a.service,
+		guard:             a.guard,
+		logger:            a.logger,
+		requestIDFallback: o.RequestIDFallback,
+		metrics:           o.MetricsHandler,
+		route:             o.Route,
+		observer:          o.Observers.HTTP,
+		ticks:             a.sched,
+	})
+	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
+		"hosts_loaded", a.hosts.Catalog().Len(), "hosts_path", cfg.HostsPath)
+	return a, nil
+}
 
-	a.sched = scheduler.New(a.service, nil, SchedulerConfig(cfg), a.logger)
+// newLogger is o's logger, else a new one as the configuration says;
+// lines the use cases log with a request's context carry its id.
+func (a *App) newLogger(o Options) error {
+	a.logger = o.Logger
+	if a.logger == nil {
+		l, err := NewLogger(a.cfg, o.LogFormat, o.LogOutput)
+		if err != nil {
+			return err
+		}
+		a.logger = l
+	}
+	a.logger = slog.New(api.LogHandler(a.logger.Handler()))
+	return nil
+}
+
+// loadHosts loads the host catalog, logging its warnings.
+func (a *App) loadHosts() error {
+	cfg := a.cfg
+	reg, warns, err := hosts.NewRegistryWith(cfg.HostsPath, hosts.Options{StationPrefixes: cfg.StationPrefixes()})
+	for _, w := range warns {
+		a.logger.Warn("host catalog: "+w, "path", cfg.HostsPath)
+	}
+	if err != nil {
+		return err // already "host catalog <path>: ..."
+	}
+	a.hosts = reg
+	return nil
+}
+
+// newLab is the lab the use cases act through: the direct one (its WinRM
+// client built on first need) behind the relay router. Hosts whose entry
+// names a relay, or all with OPS_RELAY_URL, go through one; the others
+// directly. Without OPS_RELAY_SECRET a host naming a relay fails
+// (CONFIG_INVALID) rather than go direct. relayPing is nil without
+// OPS_RELAY_URL.
+func (a *App) newLab(o Options) (_ lab.Lab, relayPing func(context.Context) error, _ error) {
+	cfg := a.cfg
+	a.lab = newLazyLab(cfg, a.logger, o.Observers)
+	if cfg.RelayURL != "" {
+		if err := relayclient.CheckURL(cfg.RelayURL); err != nil {
+			return nil, nil, fmt.Errorf("OPS_RELAY_URL: %w", err)
+		}
+	}
+	rr := relayclient.NewRouter(a.lab, cfg.RelayURL, cfg.RelaySecretFor, cfg.HeartbeatStaleAfter())
+	if cfg.RelayURL != "" {
+		relayPing = rr.Ping
+		a.logger.Info("relay mode: hosts are reached through the relay", "relay_url", cfg.RelayURL)
+	}
+	return rr, relayPing, nil
+}
+
+// newScheduler builds the ticks over the use cases and the database.
+func (a *App) newScheduler(o Options) {
+	a.sched = scheduler.New(a.service, nil, SchedulerConfig(a.cfg), a.logger)
 	if o.Observers.Ticks != nil || o.Observers.Backoff != nil {
 		a.sched.Observer = scheduler.TelemetryObserver(o.Observers.Ticks, o.Observers.Backoff)
 	}
 	if a.store != nil {
 		a.sched.Store = a.store
 	}
+}
 
+// newGuard builds the API's guard and warns of an open or closed API.
+func (a *App) newGuard(o Options) {
+	cfg := a.cfg
 	a.guard = &api.Guard{
 		Token:          cfg.LabManagerToken,
 		AuthDisabled:   cfg.AuthDisabled,
@@ -242,24 +297,6 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	case cfg.LabManagerToken == "":
 		a.logger.Warn("LAB_MANAGER_TOKEN is not set: every /api/* route answers 503 until it is")
 	}
-	if cfg.RelayURL != "" {
-		a.logger.Info("relay mode: hosts are reached through the relay", "relay_url", cfg.RelayURL)
-	}
-
-	a.handler = newHandler(handlerDeps{
-		service:           a.service,
-		guard:             a.guard,
-		logger:            a.logger,
-		requestIDFallback: o.RequestIDFallback,
-		metrics:           o.MetricsHandler,
-		route:             o.Route,
-		observer:          o.Observers.HTTP,
-		ticks:             a.sched,
-	})
-
-	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
-		"hosts_loaded", reg.Catalog().Len(), "hosts_path", cfg.HostsPath)
-	return a, nil
 }
 
 // FromEnv reads the process environment (config.Load) and builds the
@@ -310,8 +347,7 @@ func (a *App) openDB(ctx context.Context, o Options) error {
 			return fmt.Errorf("database config: %w", err)
 		}
 		st = &store.Store{DB: sql.OpenDB(conn)}
-		st.DB.SetConnMaxLifetime(5 * time.Minute)
-		st.DB.SetConnMaxIdleTime(time.Minute)
+		store.KeepFresh(st.DB)
 	} else {
 		var err error
 		if st, err = store.Open(ctx, dcfg); err != nil {
@@ -365,7 +401,7 @@ func SchedulerConfig(cfg config.Config) scheduler.Config {
 		},
 		FlowTimeout:  FlowTimeout(cfg),
 		EndPower:     cfg.ReservationEndPower,
-		PowerOffWait: powerOffWait(cfg),
+		PowerOffWait: cfg.PowerOffWait(),
 	}
 }
 
@@ -374,7 +410,7 @@ func SchedulerConfig(cfg config.Config) scheduler.Config {
 // another, so that a hung station command ends at its own deadline and
 // releases the station's lock then, never cut earlier by the flow (which
 // would also cut a session guard that legitimately waits its grace). A
-// command's own deadline is lab.Direct's: OPS_WINRM_COMMAND_TIMEOUT, raised
+// command's own deadline is direct.Direct's: OPS_WINRM_COMMAND_TIMEOUT, raised
 // for a session-guard command to its grace + 60 s (labstation.MinRunTime;
 // 150 s with the default 90 s grace). The end flow is the longer: release
 // (a guard command), power, then the power-off wait; the start flow's wake
@@ -384,15 +420,6 @@ func FlowTimeout(cfg config.Config) time.Duration {
 	cmd := cfg.WinRMCommandTimeout()
 	guard := max(cmd, labstation.MinRunTime(labstation.CmdReleaseSession, nil))
 	return 2*guard + cfg.PowerOffWait() + 2*time.Minute
-}
-
-// powerOffWait is the scheduler's PowerOffWait: OPS_RESERVATION_POWER_OFF_WAIT,
-// 0 meaning none (negative for scheduler.Config, where 0 is the default).
-func powerOffWait(cfg config.Config) time.Duration {
-	if d := cfg.PowerOffWait(); d > 0 {
-		return d
-	}
-	return -1
 }
 
 // Handler is the whole HTTP API (every route, guard, request ids).
@@ -420,17 +447,17 @@ func (a *App) Hosts() *hosts.Registry { return a.hosts }
 // Store is the database, nil when there is none.
 func (a *App) Store() *store.Store { return a.store }
 
-// Close waits for the WinRM clean-ups of abandoned calls (each bounded),
-// then closes the pool and the embedded database. Stop serving requests
 // WinRMIdleConnections is the number of authenticated station connections
 // kept for reuse (a gauge of the local server's /metrics).
 func (a *App) WinRMIdleConnections() int {
 	if a.lab == nil {
 		return 0
 	}
-	return a.lab.idleConnections()
+	return a.lab.IdleConnections()
 }
 
+// Close waits for the WinRM clean-ups of abandoned calls (each bounded),
+// then closes the pool and the embedded database. Stop serving requests
 // first (http.Server.Shutdown). Calling it again returns the first result.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {

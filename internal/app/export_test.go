@@ -1,4 +1,4 @@
 package app
 
 // WinRMBuilt reports whether a's WinRM client has been built.
-func WinRMBuilt(a *App) bool { return a.lab.built() }
+func WinRMBuilt(a *App) bool { return a.lab.Built() }

@@ -16,9 +16,9 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/labstation"
-	"github.com/ops-worker/ops-worker/internal/limits"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
@@ -250,9 +250,9 @@ func (c *Config) checkReservation() error {
 	if c.RetryCooldownSec == 0 {
 		return fmt.Errorf("OPS_RESERVATION_RETRY_COOLDOWN: must be at least 1 second")
 	}
-	if c.MaxBatch > limits.MaxBatch {
-		// One scan claims its whole batch in one INSERT (limits.MaxBatch).
-		return fmt.Errorf("OPS_RESERVATION_MAX_BATCH: %d is above the maximum of %d", c.MaxBatch, limits.MaxBatch)
+	if c.MaxBatch > domain.MaxBatch {
+		// One scan claims its whole batch in one INSERT (domain.MaxBatch).
+		return fmt.Errorf("OPS_RESERVATION_MAX_BATCH: %d is above the maximum of %d", c.MaxBatch, domain.MaxBatch)
 	}
 	return nil
 }
@@ -260,8 +260,8 @@ func (c *Config) checkReservation() error {
 // checkTimeline keeps the timeline's pages within what the store serves.
 func (c *Config) checkTimeline() error {
 	for _, p := range []named{{"OPS_TIMELINE_MAX_OPS", c.TimelineMaxOps}, {"OPS_TIMELINE_PHASE_LOOKBACK", c.TimelinePhaseLookback}} {
-		if p.v > limits.MaxPageSize {
-			return fmt.Errorf("%s: %d is above the maximum of %d", p.name, p.v, limits.MaxPageSize)
+		if p.v > domain.MaxPageSize {
+			return fmt.Errorf("%s: %d is above the maximum of %d", p.name, p.v, domain.MaxPageSize)
 		}
 	}
 	if c.TimelineDefaultLimit > c.TimelineMaxOps {

@@ -7,7 +7,7 @@ import (
 )
 
 // config checks settings against the store's bounds, but through
-// internal/limits: it must not link the database adapter for a constant
+// internal/domain: it must not link the database adapter for a constant
 // (issue 14 item 4).
 func TestConfigDoesNotImportStore(t *testing.T) {
 	goTool, err := exec.LookPath("go")

@@ -20,11 +20,34 @@ type BatchReader interface {
 }
 
 // Router is an optional interface of a Lab that reaches some hosts through
-// a relay: Relayed reports whether h is one of them (a heartbeat tick reads
-// those in batches, one signed request per relay, instead of one request per
-// host from wherever the tick runs).
+// a relay: Routes splits hosts by the way they are reached, so that a
+// heartbeat tick reads the relayed ones in batches (one signed request per
+// relay) and decides the way once. Use Routes, which gives one route
+// through l itself for a Lab without it.
 type Router interface {
-	Relayed(h hosts.Host) bool
+	Routes(hs []hosts.Host) []Route
+}
+
+// Route is the hosts that one Lab reaches alike: directly, or through one
+// relay (Relayed). Index are their positions in the slice that was split.
+type Route struct {
+	Relayed bool
+	Lab     Lab
+	Hosts   []hosts.Host
+	Index   []int
+}
+
+// Routes splits hs by the way l reaches them, in the order each way first
+// occurs; a Lab that is no Router is one route, not relayed.
+func Routes(l Lab, hs []hosts.Host) []Route {
+	if r, ok := l.(Router); ok {
+		return r.Routes(hs)
+	}
+	idx := make([]int, len(hs))
+	for i := range hs {
+		idx[i] = i
+	}
+	return []Route{{Lab: l, Hosts: hs, Index: idx}}
 }
 
 // HeartbeatResult is one host's part of a batch read.

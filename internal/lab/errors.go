@@ -1,14 +1,10 @@
 package lab
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
-	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/labstation"
-	"github.com/ops-worker/ops-worker/internal/wake"
-	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 // Kinds of failure of a Lab. Every error a Lab method returns is an *Error
@@ -83,53 +79,87 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
-// hostErr wraps err as the *Error of op on h, with its kind.
-func hostErr(op string, h hosts.Host, err error) error {
-	return &Error{Op: op, Host: h.Name, Kind: kindOf(err), Err: err}
+// Kind is one kind of failure and its stable name (the relay wire's).
+type Kind struct {
+	Name string
+	Err  error
 }
 
-// kindOf maps what Direct's parts return onto lab's kinds. Order matters:
-// the diagnosis of an unreachable station (host down, WinRM closed) wins
-// over the bare winrm kind, and a policy refusal over everything.
-func kindOf(err error) error {
+// Kinds is the one ordered list of lab's kinds, the most specific first:
+// an error that wraps two (a diagnosed host down also wraps the bare
+// unreachable of the WinRM layer; a policy refusal may wrap an argument
+// error) is of the first. KindOf walks it, and the relay wire's names are
+// these. Adding a kind is one entry here (and its mapping in ops, which
+// TestEveryLabKindHasACode keeps).
+func Kinds() []Kind {
+	return []Kind{
+		{"relay_unreachable", ErrRelayUnreachable},
+		{"policy", ErrPolicy},
+		{"host_down", ErrHostDown},
+		{"winrm_closed", ErrWinRMClosed},
+		{"mac_required", ErrMACRequired},
+		{"command_not_allowed", ErrCommandNotAllowed},
+		{"argument", ErrArgument},
+		{"remote", ErrRemote},
+		{"unreachable", ErrUnreachable},
+		{"unauthorized", ErrUnauthorized},
+		{"auth_service", ErrAuthService},
+		{"certificate", ErrCertificate},
+		{"timeout", ErrTimeout},
+		{"canceled", ErrCanceled},
+		{"busy", ErrBusy},
+		{"config", ErrConfig},
+		{"protocol", ErrProtocol},
+	}
+}
+
+// KindOf is err's kind: a *Error's Kind, else the first of Kinds that err
+// wraps; false when it is none of them.
+func KindOf(err error) (error, bool) {
 	var le *Error
 	if errors.As(err, &le) {
-		return le.Kind
+		return le.Kind, true
 	}
-	for _, k := range []error{ErrRelayUnreachable, ErrPolicy, ErrHostDown, ErrWinRMClosed, ErrMACRequired, ErrCommandNotAllowed, ErrArgument, ErrRemote, ErrUnreachable} {
-		if errors.Is(err, k) {
-			return k
+	for _, k := range Kinds() {
+		if errors.Is(err, k.Err) {
+			return k.Err, true
 		}
 	}
-	mapping := []struct{ from, to error }{
-		{winrm.ErrCanceled, ErrCanceled},
-		{winrm.ErrTimeout, ErrTimeout},
-		{winrm.ErrUnauthorized, ErrUnauthorized},
-		{winrm.ErrAuthMethod, ErrUnauthorized},
-		{winrm.ErrKerberos, ErrAuthService},
-		{winrm.ErrCertificate, ErrCertificate},
-		{winrm.ErrUnreachable, ErrUnreachable},
-		{winrm.ErrQuota, ErrBusy},
-		{winrm.ErrArgument, ErrArgument},
-		{winrm.ErrConfig, ErrConfig},
-		{winrm.ErrEncryption, ErrProtocol},
-		{winrm.ErrProtocol, ErrProtocol},
-		{wake.ErrInvalidRequest, ErrArgument},
-		{wake.ErrICMPUnavailable, ErrConfig},
-		{errNoWaker, ErrConfig},
-		{labstation.ErrEmpty, ErrRemote},
-		{labstation.ErrTruncated, ErrRemote},
-		{labstation.ErrMalformed, ErrRemote},
-		{labstation.ErrNotObject, ErrRemote},
-		{labstation.ErrSchemaVersion, ErrRemote},
-		{labstation.ErrBadTimestamp, ErrRemote},
-		{context.Canceled, ErrCanceled},
-		{context.DeadlineExceeded, ErrTimeout},
-	}
-	for _, m := range mapping {
-		if errors.Is(err, m.from) {
-			return m.to
-		}
-	}
-	return ErrProtocol
+	return nil, false
 }
+
+// KindName is the name of err's kind (KindOf), "" when it has none.
+func KindName(err error) string {
+	k, ok := KindOf(err)
+	if !ok {
+		return ""
+	}
+	for _, n := range Kinds() {
+		if n.Err == k {
+			return n.Name
+		}
+	}
+	return ""
+}
+
+// KindNamed is the kind of that name, false when there is none.
+func KindNamed(name string) (error, bool) {
+	for _, k := range Kinds() {
+		if k.Name == name {
+			return k.Err, true
+		}
+	}
+	return nil, false
+}
+
+// Why a station's WinRM port could not be reached, told apart by a probe
+// after the failure. Direct wraps winrm.ErrUnreachable in both as well.
+var (
+	// ErrHostDown: no probe the host entry allows (ping and/or its WinRM
+	// port) answered: the station is asleep, powered off or cut off.
+	ErrHostDown = errors.New("host not answering (asleep, powered off or unreachable): wake it first")
+	// ErrWinRMClosed: the station answers ping, but its WinRM port refuses
+	// connections or ignores them: the WinRM service is stopped, a firewall
+	// drops the port, or the port is wrong.
+	ErrWinRMClosed = errors.New("host answers ping but its WinRM port does not accept connections (WinRM service stopped, port filtered or wrong port)")
+)

@@ -5,7 +5,9 @@
 package lab
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
@@ -36,6 +38,20 @@ type WakeOptions struct {
 	PingTarget  string
 	PingTimeout time.Duration // wait after each packet
 	Attempts    int
+}
+
+// Resolve is o with what it leaves zero taken from the host entry: the one
+// rule of which value wins, the request's then the entry's. ops plans a
+// wake with it (then adds its defaults and checks every value); Direct
+// applies it again for a caller that did not plan (the relay's requests),
+// a no-op on a plan.
+func (o WakeOptions) Resolve(h hosts.Host) WakeOptions {
+	o.MAC = cmp.Or(o.MAC, h.MAC)
+	o.Broadcast = cmp.Or(o.Broadcast, h.Broadcast)
+	o.Port = cmp.Or(o.Port, h.WOLPort)
+	o.PingTarget = cmp.Or(o.PingTarget, h.PingTarget, h.Address)
+	o.Attempts = cmp.Or(o.Attempts, h.WakeAttempts)
+	return o
 }
 
 // WakeResult is the answer of /api/wol.
@@ -74,3 +90,12 @@ type HeartbeatRead struct {
 	Stale     bool
 	Duration  time.Duration
 }
+
+// DefaultStaleAfter flags a heartbeat older than this as stale (the station
+// service rewrites it about every minute). It is the one home of the
+// default of OPS_HEARTBEAT_STALE_AFTER (config's test checks its tag).
+const DefaultStaleAfter = 5 * time.Minute
+
+// ErrEventsUnreadable is HeartbeatRead.EventsErr when the events log could
+// not be read; the heartbeat itself is still returned.
+var ErrEventsUnreadable = errors.New("events log unreadable")

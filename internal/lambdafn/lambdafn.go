@@ -19,7 +19,7 @@
 //     deploy, see StartMigrate);
 //   - the caller's address is API Gateway's requestContext.http.sourceIp
 //     (SourceAddr), the fallback request id API Gateway's requestId
-//     (RequestID);
+//     (GatewayRequestID);
 //   - JSON logs on stdout, every line of an invocation carrying the Lambda
 //     request id as aws_request_id (LogHandler).
 package lambdafn
@@ -83,7 +83,7 @@ func Options(cfg config.Config, route string, out io.Writer) app.Options {
 		DBMaxOpenConns:    DBMaxOpenConns,
 		DBMaxIdleConns:    DBMaxIdleConns,
 		SourceAddr:        SourceAddr,
-		RequestIDFallback: RequestID,
+		RequestIDFallback: GatewayRequestID,
 		Route:             route,
 		SkipMigrations:    true,
 		LazyDB:            true,
@@ -142,10 +142,10 @@ func SourceAddr(r *http.Request) (netip.Addr, bool) {
 	return a, true
 }
 
-// RequestID is API Gateway's request id (requestContext.requestId), the
+// GatewayRequestID reads API Gateway's request id (requestContext.requestId), the
 // fallback when the caller sent no valid X-Request-ID; "" outside an API
 // Gateway v2 request.
-func RequestID(r *http.Request) string {
+func GatewayRequestID(r *http.Request) string {
 	gw, ok := core.GetAPIGatewayV2ContextFromContext(r.Context())
 	if !ok {
 		return ""

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"errors"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
@@ -17,32 +16,22 @@ func (s *Service) allowed() []string {
 	return labstation.DefaultAllowList()
 }
 
-// checkAllowed refuses a command outside the allowlist ("command '<c>'
-// not allowed", escaped and bounded by labstation).
-func (s *Service) checkAllowed(command string) *Error {
+// checkCommand refuses a command outside the allowlist ("command '<c>'
+// not allowed", escaped and bounded by labstation), before the host is
+// even looked up; the answer is fromLab's, as when lab refuses it.
+func (s *Service) checkCommand(command string) *Error {
 	if err := labstation.CheckCommand(command, s.allowed()); err != nil {
-		var ne *labstation.NotAllowedError
-		if errors.As(err, &ne) {
-			return Wrap(CodeCommandNotAllowed, ne.Error(), err)
-		}
-		return Wrap(CodeCommandNotAllowed, "command not allowed", err)
+		return fromLab("", err)
 	}
 	return nil
 }
 
-// checkCommandLine refuses, before any network I/O, a command outside the
-// allowlist or a line that cannot reach LabStation.exe verbatim.
-func (s *Service) checkCommandLine(h hosts.Host, command string, args []string) *Error {
-	if err := s.checkAllowed(command); err != nil {
-		return err
-	}
-	// The catalog loader fills labstation_exe with its default.
+// checkLine refuses, before any network I/O, a line that cannot reach
+// LabStation.exe verbatim (the catalog loader fills labstation_exe with
+// its default).
+func (s *Service) checkLine(h hosts.Host, command string, args []string) *Error {
 	if _, err := labstation.CommandLine(h.LabStationExe, command, args); err != nil {
-		var ae *labstation.ArgError
-		if errors.As(err, &ae) {
-			return Wrap(CodeArgumentRefused, ae.Error(), err)
-		}
-		return Wrap(CodeArgumentRefused, "argument cannot reach the program verbatim", err)
+		return fromLab(h.Name, err)
 	}
 	return nil
 }
@@ -54,14 +43,14 @@ func (s *Service) RunCommand(ctx context.Context, r CommandRequest) (CommandResp
 	if r.Host == "" || r.Command == "" {
 		return CommandResponse{}, Errorf(CodeBadRequest, "host and command are required")
 	}
-	if err := s.checkAllowed(r.Command); err != nil {
+	if err := s.checkCommand(r.Command); err != nil {
 		return CommandResponse{}, err
 	}
 	h, herr := s.host(r.Host, "host '%s' not found in config")
 	if herr != nil {
 		return CommandResponse{}, herr
 	}
-	if err := s.checkCommandLine(h, r.Command, r.Args); err != nil {
+	if err := s.checkLine(h, r.Command, r.Args); err != nil {
 		return CommandResponse{}, err
 	}
 	opts := lab.CommandOptions{Transport: r.Transport, UseSSL: r.UseSSL, Port: deref(r.Port),

@@ -7,40 +7,100 @@ package ops
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Code names a kind of failure in the error contract of API.md
 // (`{"error", "code", "requestId"}`).
 type Code string
 
-// Codes of the error contract. The HTTP layer owns the one table from code
-// to status; a use case only picks the code.
+// Codes of the error contract. A use case only picks the code; its HTTP
+// status is the code's (Code.Status), for the HTTP layer and for the
+// scheduler's records alike.
 const (
-	CodeBadRequest        Code = "BAD_REQUEST"         // malformed body or query, missing field
-	CodeInvalidJSON       Code = "INVALID_JSON"        // the body is not one JSON object
-	CodeInvalidField      Code = "INVALID_FIELD"       // a field of the wrong type or value
-	CodeBodyTooLarge      Code = "PAYLOAD_TOO_LARGE"   // body over the limit
-	CodeUnsupportedMedia  Code = "UNSUPPORTED_MEDIA"   // a body that is not JSON by its Content-Type
-	CodeUnauthorized      Code = "UNAUTHORIZED"        // token missing or wrong
-	CodeForbidden         Code = "FORBIDDEN"           // source outside OPS_ALLOWED_CIDRS
-	CodeAuthNotConfigured Code = "AUTH_NOT_CONFIGURED" // no LAB_MANAGER_TOKEN: fail closed
-	CodeNotFound          Code = "NOT_FOUND"           // no such route
-	CodeMethodNotAllowed  Code = "METHOD_NOT_ALLOWED"
-	CodeHostNotFound      Code = "HOST_NOT_FOUND"
-	CodeCommandNotAllowed Code = "COMMAND_NOT_ALLOWED"
-	CodeArgumentRefused   Code = "ARGUMENT_REFUSED" // cannot reach LabStation.exe verbatim
-	CodePolicyRefused     Code = "POLICY_REFUSED"   // a per-request override would weaken the host
-	CodeReservationNotFnd Code = "RESERVATION_NOT_FOUND"
-	CodeDBNotConfigured   Code = "DB_NOT_CONFIGURED"
-	CodeConfigInvalid     Code = "CONFIG_INVALID" // hosts.json reload refused
-	CodeHostUnreachable   Code = "HOST_UNREACHABLE"
-	CodeStationError      Code = "STATION_ERROR" // the station answered, but not usefully
-	CodeTimeout           Code = "TIMEOUT"
-	CodeRelayUnreachable  Code = "RELAY_UNREACHABLE" // the relay did not answer (issue 10)
-	CodeInternal          Code = "INTERNAL_ERROR"
+	CodeBadRequest          Code = "BAD_REQUEST"         // malformed body or query, missing field
+	CodeInvalidJSON         Code = "INVALID_JSON"        // the body is not one JSON object
+	CodeInvalidField        Code = "INVALID_FIELD"       // a field of the wrong type or value
+	CodeBodyTooLarge        Code = "PAYLOAD_TOO_LARGE"   // body over the limit
+	CodeUnsupportedMedia    Code = "UNSUPPORTED_MEDIA"   // a body that is not JSON by its Content-Type
+	CodeUnauthorized        Code = "UNAUTHORIZED"        // token missing or wrong
+	CodeForbidden           Code = "FORBIDDEN"           // source outside OPS_ALLOWED_CIDRS
+	CodeAuthNotConfigured   Code = "AUTH_NOT_CONFIGURED" // no LAB_MANAGER_TOKEN: fail closed
+	CodeNotFound            Code = "NOT_FOUND"           // no such route
+	CodeMethodNotAllowed    Code = "METHOD_NOT_ALLOWED"
+	CodeHostNotFound        Code = "HOST_NOT_FOUND"
+	CodeCommandNotAllowed   Code = "COMMAND_NOT_ALLOWED"
+	CodeArgumentRefused     Code = "ARGUMENT_REFUSED" // cannot reach LabStation.exe verbatim
+	CodePolicyRefused       Code = "POLICY_REFUSED"   // a per-request override would weaken the host
+	CodeReservationNotFound Code = "RESERVATION_NOT_FOUND"
+	CodeDBNotConfigured     Code = "DB_NOT_CONFIGURED"
+	CodeConfigInvalid       Code = "CONFIG_INVALID" // hosts.json reload refused
+	CodeHostUnreachable     Code = "HOST_UNREACHABLE"
+	CodeStationError        Code = "STATION_ERROR" // the station answered, but not usefully
+	CodeTimeout             Code = "TIMEOUT"
+	CodeRelayUnreachable    Code = "RELAY_UNREACHABLE" // the relay did not answer (issue 10)
+	CodeInternal            Code = "INTERNAL_ERROR"
 	// CodeSchedulerNotConfigured: a tick route of a handler without ticks.
 	CodeSchedulerNotConfigured Code = "SCHEDULER_NOT_CONFIGURED"
 )
+
+// codeStatus is the one table from code to HTTP status (API.md). Adding a
+// code is one edit here (TestEveryCodeHasAStatus keeps it so). The numbers
+// are written out so that the use cases do not import net/http.
+var codeStatus = map[Code]int{
+	CodeBadRequest:          400,
+	CodeInvalidJSON:         400,
+	CodeInvalidField:        400,
+	CodeBodyTooLarge:        413,
+	CodeUnsupportedMedia:    415,
+	CodeUnauthorized:        401,
+	CodeForbidden:           403,
+	CodeAuthNotConfigured:   503,
+	CodeNotFound:            404,
+	CodeMethodNotAllowed:    405,
+	CodeHostNotFound:        404,
+	CodeCommandNotAllowed:   400,
+	CodeArgumentRefused:     400,
+	CodePolicyRefused:       400,
+	CodeReservationNotFound: 404,
+	// API.md: a timeline without a database is a 500 with its own message.
+	CodeDBNotConfigured:  500,
+	CodeConfigInvalid:    422,
+	CodeHostUnreachable:  502,
+	CodeStationError:     502,
+	CodeRelayUnreachable: 502,
+	CodeTimeout:          504,
+	CodeInternal:         500,
+
+	CodeSchedulerNotConfigured: 503,
+}
+
+// Status is the HTTP status of c; an unknown code is a 500.
+func (c Code) Status() int {
+	if s, ok := codeStatus[c]; ok {
+		return s
+	}
+	return 500
+}
+
+// Codes lists every code of the contract (for tests and documentation).
+func Codes() []Code {
+	out := make([]Code, 0, len(codeStatus))
+	for c := range codeStatus {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// StatusOf is the HTTP status an error of a use case answers: its *Error's
+// code's, else 500 (an error outside the contract is internal).
+func StatusOf(err error) int {
+	if e, ok := AsError(err); ok {
+		return e.Code.Status()
+	}
+	return 500
+}
 
 // Error is the one error type of the use cases. Message is shown to the
 // caller as is, so it never holds a secret; Err is the cause, for the log.

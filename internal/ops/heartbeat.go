@@ -6,9 +6,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // storeTimeout bounds a database write made after the station answered, on
@@ -33,9 +33,13 @@ func (s *Service) PollHeartbeat(ctx context.Context, r PollRequest) (PollRespons
 	if herr != nil {
 		return PollResponse{}, herr
 	}
-	include := r.IncludeEvents == nil || *r.IncludeEvents
+	return s.pollVia(ctx, s.Lab, h, r.IncludeEvents == nil || *r.IncludeEvents)
+}
+
+// pollVia reads h's heartbeat through l and finishes the poll.
+func (s *Service) pollVia(ctx context.Context, l lab.Lab, h hosts.Host, include bool) (PollResponse, error) {
 	start := time.Now()
-	read, err := s.Lab.ReadHeartbeat(ctx, h, include)
+	read, err := l.ReadHeartbeat(ctx, h, include)
 	return s.finishPoll(ctx, h, start, read, err)
 }
 
@@ -46,19 +50,30 @@ type BatchPoll struct {
 	Err      error // an *Error, as PollHeartbeat returns
 }
 
-// PollHeartbeats polls many catalog hosts in one lab.ReadHeartbeats call
-// (one signed request per relay when the Lab goes through relays), then
-// stores and answers each as PollHeartbeat does. The results are in the
-// order of hs.
-func (s *Service) PollHeartbeats(ctx context.Context, hs []hosts.Host) []BatchPoll {
+// HeartbeatRoutes splits catalog hosts by the way the Lab reaches them
+// (lab.Routes): decided once, then each route is read through its own Lab
+// (PollHeartbeats for a batch, PollRouted for one host of it).
+func (s *Service) HeartbeatRoutes(hs []hosts.Host) []lab.Route { return lab.Routes(s.Lab, hs) }
+
+// PollHeartbeats polls the hosts of route r in one lab.ReadHeartbeats call
+// through r's Lab (one signed request for a relay's route), then stores
+// and answers each as PollHeartbeat does. The results are in the order of
+// r.Hosts.
+func (s *Service) PollHeartbeats(ctx context.Context, r lab.Route) []BatchPoll {
 	start := time.Now()
-	reads := lab.ReadHeartbeats(ctx, s.Lab, hs, true, 0)
-	out := make([]BatchPoll, len(hs))
-	for i, h := range hs {
+	reads := lab.ReadHeartbeats(ctx, r.Lab, r.Hosts, true, 0)
+	out := make([]BatchPoll, len(r.Hosts))
+	for i, h := range r.Hosts {
 		resp, err := s.finishPoll(ctx, h, start, reads[i].Read, reads[i].Err)
 		out[i] = BatchPoll{Host: h.Name, Response: resp, Err: err}
 	}
 	return out
+}
+
+// PollRouted polls one host of route r (with its events) through r's Lab,
+// as PollHeartbeat does.
+func (s *Service) PollRouted(ctx context.Context, r lab.Route, h hosts.Host) (PollResponse, error) {
+	return s.pollVia(ctx, r.Lab, h, true)
 }
 
 // finishPoll observes, stores and answers one heartbeat read.
@@ -91,7 +106,7 @@ func (s *Service) saveHeartbeat(ctx context.Context, h hosts.Host, read lab.Hear
 	if s.Store == nil {
 		return false, ""
 	}
-	rec := store.NewHeartbeatRecord(store.HostRecord{Name: h.Name, Address: h.Address, MAC: h.MAC, Mode: h.Mode},
+	rec := domain.NewHeartbeatRecord(domain.HostRecord{Name: h.Name, Address: h.Address, MAC: h.MAC, Mode: h.Mode},
 		read.Heartbeat, read.LastEvent)
 	wctx, cancel := detached(ctx)
 	defer cancel()

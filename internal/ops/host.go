@@ -5,9 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // maxReasonInMessage bounds the reload failure's reason in a message.
@@ -108,7 +108,7 @@ func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
 	now := s.now()
 	// Every host's latest heartbeat in one query (keyed as the store keeps
 	// names), not one query per host.
-	var heartbeats map[string]*store.StoredHeartbeat
+	var heartbeats map[string]*domain.StoredHeartbeat
 	if s.Store != nil && c.Len() > 0 {
 		names := make([]string, 0, c.Len())
 		for _, h := range c.Hosts() {
@@ -137,14 +137,14 @@ func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
 }
 
 // PollStateReader is the optional part of Store that GET /api/hosts reads
-// the heartbeat tick's back-off from (*store.Store has it).
+// the heartbeat tick's back-off from (*store.Store has it; app checks).
 type PollStateReader interface {
-	PollStates(ctx context.Context) (map[string]store.PollState, error)
+	PollStates(ctx context.Context) (map[string]domain.PollState, error)
 }
 
 // pollStates reads the stored back-offs; none without a database or with a
 // store that keeps none.
-func (s *Service) pollStates(ctx context.Context) (map[string]store.PollState, error) {
+func (s *Service) pollStates(ctx context.Context) (map[string]domain.PollState, error) {
 	r, ok := s.Store.(PollStateReader)
 	if !ok {
 		return nil, nil

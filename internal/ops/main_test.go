@@ -12,7 +12,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/hosts"
-	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/ops"
@@ -106,10 +106,10 @@ func newFixture(t *testing.T, fo fixtureOpts, hostOpts ...labsim.HostOptions) *f
 	}
 	f.svc = &ops.Service{
 		Registry: reg,
-		Lab: &lab.Direct{
+		Lab: &direct.Direct{
 			WinRM:           winrm.New(winrm.Config{OperationTimeout: 5 * time.Second, DialTimeout: 500 * time.Millisecond}),
 			Waker:           &wake.Waker{ICMP: "off"},
-			Policy:          lab.Policy{AllowedTransports: []string{"ntlm"}},
+			Policy:          direct.Policy{AllowedTransports: []string{"ntlm"}},
 			AllowedCommands: labstation.DefaultAllowList(),
 		},
 		Settings: ops.Settings{AllowedCommands: labstation.DefaultAllowList(), TimelineDefaultLimit: 100,

@@ -3,7 +3,7 @@ package ops
 import (
 	"strings"
 
-	"github.com/ops-worker/ops-worker/internal/store"
+	"github.com/ops-worker/ops-worker/internal/domain"
 )
 
 // Action names recorded in reservation_operations (API.md). A command step
@@ -56,10 +56,10 @@ func PhaseOf(action string) string {
 }
 
 // LatestPhases picks, for each phase, the latest operation among recent,
-// which is newest first (store.RecentOperations' order). A phase with no
+// which is newest first (domain.RecentOperations' order). A phase with no
 // operation is absent from the map.
-func LatestPhases(recent []store.Operation) map[string]store.Operation {
-	out := map[string]store.Operation{}
+func LatestPhases(recent []domain.Operation) map[string]domain.Operation {
+	out := map[string]domain.Operation{}
 	for _, op := range recent {
 		if p := PhaseOf(op.Action); p != "" {
 			if _, seen := out[p]; !seen {

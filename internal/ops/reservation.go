@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
-	"github.com/ops-worker/ops-worker/internal/store"
+	"github.com/ops-worker/ops-worker/internal/retry"
+	"github.com/ops-worker/ops-worker/internal/textcut"
 )
 
 // Defaults of the reservation flows (API.md).
@@ -164,12 +165,15 @@ func (s *Service) newFlow(reservationID, host, labID string) (*flow, *Error) {
 func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 	for _, st := range f.steps {
 		if st.command != "" {
-			if err := s.checkCommandLine(f.host, st.command, st.args); err != nil {
+			if err := s.checkCommand(st.command); err != nil {
+				return FlowResponse{}, err
+			}
+			if err := s.checkLine(f.host, st.command, st.args); err != nil {
 				return FlowResponse{}, err
 			}
 		}
 	}
-	out := FlowResponse{OK: true, ReservationID: f.reservationID, Host: f.host.Name, LabID: f.labID, Steps: []Step{}}
+	out := FlowResponse{Success: true, ReservationID: f.reservationID, Host: f.host.Name, LabID: f.labID, Steps: []Step{}}
 	asleep := false
 	for _, st := range f.steps {
 		var step Step
@@ -198,7 +202,7 @@ func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 		s.log().InfoContext(ctx, "reservation step", "reservation", f.reservationID, "host", f.host.Name,
 			"action", step.Action, "status", step.Status, "duration_ms", step.DurationMs)
 		if !step.Success {
-			out.OK = false
+			out.Success = false
 			break
 		}
 	}
@@ -243,7 +247,9 @@ func (s *Service) commandStep(ctx context.Context, h hosts.Host, st flowStep) (S
 			"durationMs": elapsed, "error": string(e.Code)}
 		return step, err
 	}
-	o := labstation.ClassifyExit(res.ExitCode)
+	// The outcome is lab's, classified once where the exit code arrived
+	// (Direct, or the relay's Direct, whose outcome travels on the wire).
+	o := res.Outcome
 	step.Success, step.Status = o.Success(), o.Status()
 	step.Message = fmt.Sprintf("Exit code %d", res.ExitCode)
 	step.Details = map[string]any{"exitCode": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr,
@@ -336,35 +342,30 @@ func (s *Service) record(ctx context.Context, f *flow, step Step) string {
 		s.log().ErrorContext(ctx, "step not recorded: payload", "reservation", f.reservationID, "action", step.Action, "err", err)
 		return recordFailed
 	}
-	code := http.StatusOK
-	if !step.Success {
-		code = http.StatusBadGateway
-	}
+	code := flowStatus(step.Success)
 	dur := int(step.DurationMs)
-	op := store.Operation{ReservationID: f.reservationID, LabID: f.labID, Host: f.host.Name,
+	op := domain.Operation{ReservationID: f.reservationID, LabID: f.labID, Host: f.host.Name,
 		Action: step.Action, Status: step.Status, Success: step.Success, ResponseCode: &code,
 		DurationMs: &dur, Payload: payload, Message: step.Message, CreatedAt: s.now().UTC(),
-		Key: store.NewOperationKey()}
+		Key: domain.NewOperationKey()}
 	wctx, cancel := detached(ctx)
 	defer cancel()
 	// A dropped connection (a database restart, a killed connection) is
 	// retried on a new one until the write's deadline: the step ran, and
 	// its record is what the timeline and the scheduler read.
-	for attempt, wait := 1, 100*time.Millisecond; ; attempt, wait = attempt+1, min(2*wait, 2*time.Second) {
+	p := retry.Policy{First: 100 * time.Millisecond, Max: 2 * time.Second, Retry: s.Store.IsConnectionError,
+		Failed: func(attempt int, err error) {
+			s.log().WarnContext(ctx, "step record failed; retrying", "reservation", f.reservationID, "action", step.Action, "attempt", attempt, "err", err)
+		}}
+	attempts, err := p.Do(wctx, func(wctx context.Context) error {
 		_, err := s.Store.RecordOperation(wctx, op)
-		if err == nil {
-			return ""
-		}
-		if !store.IsConnectionError(err) || wctx.Err() != nil {
-			s.log().ErrorContext(ctx, "step not recorded", "reservation", f.reservationID, "action", step.Action, "attempts", attempt, "err", err)
-			return recordFailed
-		}
-		s.log().WarnContext(ctx, "step record failed; retrying", "reservation", f.reservationID, "action", step.Action, "attempt", attempt, "err", err)
-		select {
-		case <-wctx.Done():
-		case <-time.After(wait):
-		}
+		return err
+	})
+	if err != nil {
+		s.log().ErrorContext(ctx, "step not recorded", "reservation", f.reservationID, "action", step.Action, "attempts", attempts, "err", err)
+		return recordFailed
 	}
+	return ""
 }
 
 // storedDetails is a step's details with stdout and stderr cut to
@@ -377,11 +378,7 @@ func storedDetails(d map[string]any) map[string]any {
 	}
 	for _, k := range []string{"stdout", "stderr"} {
 		if v, ok := out[k].(string); ok && len(v) > MaxStoredOutput {
-			cut := MaxStoredOutput
-			for cut > 0 && v[cut]&0xC0 == 0x80 {
-				cut--
-			}
-			out[k], out[k+"Truncated"] = v[:cut], true
+			out[k], out[k+"Truncated"] = textcut.Cut(v, MaxStoredOutput, ""), true
 		}
 	}
 	return out

@@ -26,7 +26,7 @@ func TestStartReservation_WakesAndPrepares(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StartReservation: %v", err)
 	}
-	if !res.OK || res.LabID != "1" || res.Host != "lab-ws-01" || len(res.Steps) != 2 {
+	if !res.Success || res.LabID != "1" || res.Host != "lab-ws-01" || len(res.Steps) != 2 {
 		t.Fatalf("response = %+v", res)
 	}
 	w, p := res.Steps[0], res.Steps[1]
@@ -74,7 +74,7 @@ func TestStartReservation_StopsAtFailedWake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.OK || res.LabID != "7" || len(res.Steps) != 1 {
+	if res.Success || res.LabID != "7" || len(res.Steps) != 1 {
 		t.Fatalf("response = %+v, want one failed step", res)
 	}
 	w := res.Steps[0]
@@ -97,7 +97,7 @@ func TestReservation_CommandOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.OK || len(res.Steps) != 1 || res.Steps[0].Status != "completed_with_warnings" || !res.Steps[0].Success ||
+	if !res.Success || len(res.Steps) != 1 || res.Steps[0].Status != "completed_with_warnings" || !res.Steps[0].Success ||
 		res.Steps[0].Message != "Exit code 1" || !slices.Equal(res.Steps[0].Details["args"].([]string), []string{"--guard-grace=90"}) {
 		t.Errorf("exit 1: %+v", res)
 	}
@@ -109,7 +109,7 @@ func TestReservation_CommandOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.OK || len(res.Steps) != 1 || res.Steps[0].Action != "release" || res.Steps[0].Status != "failed" ||
+	if res.Success || len(res.Steps) != 1 || res.Steps[0].Action != "release" || res.Steps[0].Status != "failed" ||
 		res.Steps[0].Message != "Exit code 2" {
 		t.Errorf("exit 2: %+v", res)
 	}
@@ -134,7 +134,7 @@ func TestEndReservation_PowerShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.OK || len(res.Steps) != 2 || res.Steps[0].Action != "release" || res.Steps[1].Action != "power:shutdown" {
+	if !res.Success || len(res.Steps) != 2 || res.Steps[0].Action != "release" || res.Steps[1].Action != "power:shutdown" {
 		t.Fatalf("response = %+v", res)
 	}
 	cmds := sh.Commands()
@@ -161,7 +161,7 @@ func TestEndReservation_PowerShutdown(t *testing.T) {
 	// (success, completed, with the reason) and the flow succeeds.
 	res, err = f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r3", Host: "lab-ws-01", ReleaseArgs: []string{},
 		PowerAction: &ops.PowerAction{Mode: "hibernate"}})
-	if err != nil || !res.OK || len(res.Steps) != 2 {
+	if err != nil || !res.Success || len(res.Steps) != 2 {
 		t.Fatalf("end on a sleeping host: %+v, %v", res, err)
 	}
 	for i, want := range []struct{ action, msg string }{
@@ -186,7 +186,7 @@ func TestEndReservation_PowerShutdown(t *testing.T) {
 	}
 	// A start flow that does not wake first still fails on it.
 	res, err = f.svc.StartReservation(ctx, ops.StartRequest{ReservationID: "r3", Host: "lab-ws-01", Wake: ptr(false)})
-	if err != nil || res.OK || res.Steps[0].Status != "failed" || res.Steps[0].Details["exitCode"] != nil ||
+	if err != nil || res.Success || res.Steps[0].Status != "failed" || res.Steps[0].Details["exitCode"] != nil ||
 		res.Steps[0].Message != "host 'lab-ws-01' not answering: wake it first" {
 		t.Errorf("prepare on a sleeping host: %+v, %v", res, err)
 	}
@@ -232,7 +232,7 @@ func TestStore_FailuresSurfaced(t *testing.T) {
 		t.Errorf("poll with a failing store = %+v, %v", pr, err)
 	}
 	res, err := f.svc.StartReservation(ctx, ops.StartRequest{ReservationID: "r3", Host: "lab-ws-01", Wake: ptr(false)})
-	if err != nil || !res.OK || res.Steps[0].RecordError != "not recorded: database write failed" {
+	if err != nil || !res.Success || res.Steps[0].RecordError != "not recorded: database write failed" {
 		t.Errorf("start with a failing store = %+v, %v", res, err)
 	}
 	if strings.Contains(res.Steps[0].RecordError, "disk full") {
@@ -259,7 +259,7 @@ func TestEndReservation_PowerOffWait(t *testing.T) {
 
 	res, err := f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r1", Host: "lab-ws-01", ReleaseArgs: []string{},
 		PowerAction: &ops.PowerAction{Mode: "hibernate"}, PowerOffWait: 30 * time.Second})
-	if err != nil || !res.OK || len(res.Steps) != 3 {
+	if err != nil || !res.Success || len(res.Steps) != 3 {
 		t.Fatalf("end with a power-off wait: %+v, %v", res, err)
 	}
 	if !f.sim.Host("lab-ws-01").Asleep() {
@@ -280,7 +280,7 @@ func TestEndReservation_PowerOffWait(t *testing.T) {
 
 	res, err = f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r2", Host: "lab-ws-02", ReleaseArgs: []string{},
 		PowerAction: &ops.PowerAction{}, PowerOffWait: time.Second})
-	if err != nil || !res.OK || len(res.Steps) != 3 {
+	if err != nil || !res.Success || len(res.Steps) != 3 {
 		t.Fatalf("end on a station slow to go down: %+v, %v", res, err)
 	}
 	off = res.Steps[2]
@@ -291,7 +291,7 @@ func TestEndReservation_PowerOffWait(t *testing.T) {
 
 	res, err = f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "r3", Host: "lab-ws-02", ReleaseArgs: []string{},
 		PowerAction: &ops.PowerAction{}})
-	if err != nil || !res.OK || len(res.Steps) != 2 {
+	if err != nil || !res.Success || len(res.Steps) != 2 {
 		t.Errorf("end without a power-off wait: %+v, %v", res, err)
 	}
 }

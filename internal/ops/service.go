@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // Service runs the use cases. The zero values of the optional fields are
@@ -59,21 +59,22 @@ type Settings struct {
 // station on the LAN answers a probe within milliseconds.
 const DefaultPowerOffProbe = 2 * time.Second
 
-// Store is what the use cases need of the database (*store.Store has it).
+// Store is what the use cases need of the database (*store.Store has it; app checks).
 type Store interface {
 	Ping(ctx context.Context) error
-	RecordOperation(ctx context.Context, op store.Operation) (int64, error)
-	ListOperations(ctx context.Context, reservationID string, limit, offset int) ([]store.Operation, int, error)
-	RecentOperations(ctx context.Context, reservationID string, limit, offset int) ([]store.Operation, int, error)
-	GetReservation(ctx context.Context, reservationID string) (*store.Reservation, error)
-	SaveHeartbeat(ctx context.Context, hb store.HeartbeatRecord) (store.SavedHeartbeat, error)
-	LatestHeartbeat(ctx context.Context, hostName string) (*store.StoredHeartbeat, error)
-	LatestHeartbeats(ctx context.Context, hostNames []string) (map[string]*store.StoredHeartbeat, error)
+	RecordOperation(ctx context.Context, op domain.Operation) (int64, error)
+	ListOperations(ctx context.Context, reservationID string, limit, offset int) ([]domain.Operation, int, error)
+	RecentOperations(ctx context.Context, reservationID string, limit, offset int) ([]domain.Operation, int, error)
+	GetReservation(ctx context.Context, reservationID string) (*domain.Reservation, error)
+	SaveHeartbeat(ctx context.Context, hb domain.HeartbeatRecord) (domain.SavedHeartbeat, error)
+	LatestHeartbeat(ctx context.Context, hostName string) (*domain.StoredHeartbeat, error)
+	LatestHeartbeats(ctx context.Context, hostNames []string) (map[string]*domain.StoredHeartbeat, error)
 	SetQuarantine(ctx context.Context, host string, quarantined bool) error
 	Quarantines(ctx context.Context) (map[string]bool, error)
+	// IsConnectionError tells a lost connection (a write worth retrying
+	// on a new one) from a failed statement: the adapter knows its errors.
+	IsConnectionError(err error) bool
 }
-
-var _ Store = (*store.Store)(nil)
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {
@@ -88,6 +89,9 @@ func (s *Service) log() *slog.Logger {
 	}
 	return slog.New(slog.DiscardHandler)
 }
+
+// Catalog is the host catalog in force (a reload replaces it).
+func (s *Service) Catalog() *hosts.Catalog { return s.Registry.Catalog() }
 
 // host finds a catalog entry by name; notFound is the 404 message, with one
 // %s for the (escaped) name the caller gave.

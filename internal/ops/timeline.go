@@ -6,7 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/ops-worker/ops-worker/internal/store"
+	"github.com/ops-worker/ops-worker/internal/domain"
 )
 
 // Defaults of the timeline settings when Settings leaves them zero.
@@ -21,7 +21,7 @@ func internal(err error) *Error { return Wrap(CodeInternal, "Internal server err
 
 // page resolves limit and offset as API.md says: limit nil or below 1 takes
 // the default, at most the maximum; offset nil or negative is 0, at most
-// store.MaxOffset (the deepest page the store serves).
+// domain.MaxOffset (the deepest page the store serves).
 func (s *Service) page(limit, offset *int) (int, int) {
 	def, max := s.Settings.TimelineDefaultLimit, s.Settings.TimelineMaxOps
 	if max <= 0 {
@@ -34,10 +34,10 @@ func (s *Service) page(limit, offset *int) (int, int) {
 	if limit != nil && *limit > 0 {
 		l = *limit
 	}
-	l = min(l, max, store.MaxPageSize)
+	l = min(l, max, domain.MaxPageSize)
 	o := 0
 	if offset != nil && *offset > 0 {
-		o = min(*offset, store.MaxOffset)
+		o = min(*offset, domain.MaxOffset)
 	}
 	return l, o
 }
@@ -61,8 +61,8 @@ func (s *Service) Timeline(ctx context.Context, r TimelineRequest) (TimelineResp
 		return TimelineResponse{}, Errorf(CodeBadRequest, "reservationId is required")
 	}
 	res, err := s.Store.GetReservation(ctx, r.ReservationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return TimelineResponse{}, Errorf(CodeReservationNotFnd, "Reservation not found")
+	if errors.Is(err, domain.ErrNotFound) {
+		return TimelineResponse{}, Errorf(CodeReservationNotFound, "Reservation not found")
 	}
 	if err != nil {
 		return TimelineResponse{}, internal(err)
@@ -120,15 +120,15 @@ func (s *Service) RecentOperations(ctx context.Context, r RecentRequest) (Recent
 }
 
 // latestHeartbeat is the host's newest stored heartbeat, nil when none.
-func (s *Service) latestHeartbeat(ctx context.Context, host string) (*store.StoredHeartbeat, error) {
+func (s *Service) latestHeartbeat(ctx context.Context, host string) (*domain.StoredHeartbeat, error) {
 	hb, err := s.Store.LatestHeartbeat(ctx, host)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return nil, nil
 	}
 	return hb, err
 }
 
-func operationViews(ops []store.Operation) []OperationView {
+func operationViews(ops []domain.Operation) []OperationView {
 	out := make([]OperationView, 0, len(ops))
 	for _, op := range ops {
 		out = append(out, operationView(op))
@@ -136,7 +136,7 @@ func operationViews(ops []store.Operation) []OperationView {
 	return out
 }
 
-func operationView(op store.Operation) OperationView {
+func operationView(op domain.Operation) OperationView {
 	payload := op.Payload
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
@@ -146,7 +146,7 @@ func operationView(op store.Operation) OperationView {
 		ResponseCode: op.ResponseCode, DurationMs: op.DurationMs, CreatedAt: op.CreatedAt.UTC()}
 }
 
-func phaseView(latest map[string]store.Operation, phase string) *OperationView {
+func phaseView(latest map[string]domain.Operation, phase string) *OperationView {
 	op, ok := latest[phase]
 	if !ok {
 		return nil
@@ -155,7 +155,7 @@ func phaseView(latest map[string]store.Operation, phase string) *OperationView {
 	return &v
 }
 
-func heartbeatView(hb *store.StoredHeartbeat) *HeartbeatView {
+func heartbeatView(hb *domain.StoredHeartbeat) *HeartbeatView {
 	raw := hb.Raw
 	if len(raw) == 0 || !json.Valid(raw) {
 		raw = json.RawMessage("null")

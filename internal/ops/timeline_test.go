@@ -27,17 +27,17 @@ func TestTimeline(t *testing.T) {
 	_, err := f.svc.Timeline(ctx, ops.TimelineRequest{})
 	wantCode(t, err, ops.CodeBadRequest, "reservationId is required")
 	_, err = f.svc.Timeline(ctx, ops.TimelineRequest{ReservationID: "0xnone"})
-	wantCode(t, err, ops.CodeReservationNotFnd, "Reservation not found")
+	wantCode(t, err, ops.CodeReservationNotFound, "Reservation not found")
 
 	for _, r := range []ops.StartRequest{
 		{ReservationID: "0xres", Host: "lab-ws-02", Wake: ptr(false)},
 		{ReservationID: "0xres", Host: "lab-ws-02", Wake: ptr(false), PrepareArgs: []string{"--guard-grace=1"}},
 	} {
-		if res, err := f.svc.StartReservation(ctx, r); err != nil || !res.OK {
+		if res, err := f.svc.StartReservation(ctx, r); err != nil || !res.Success {
 			t.Fatalf("start: %+v %v", res, err)
 		}
 	}
-	if res, err := f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "0xres", Host: "lab-ws-02", ReleaseArgs: []string{}}); err != nil || !res.OK {
+	if res, err := f.svc.EndReservation(ctx, ops.EndRequest{ReservationID: "0xres", Host: "lab-ws-02", ReleaseArgs: []string{}}); err != nil || !res.Success {
 		t.Fatalf("end: %+v %v", res, err)
 	}
 	if _, err := f.svc.PollHeartbeat(ctx, ops.PollRequest{Host: "lab-ws-02"}); err != nil {

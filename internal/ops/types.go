@@ -130,13 +130,27 @@ type Step struct {
 }
 
 // FlowResponse is the answer of a reservation start or end: 200 when every
-// step succeeded, else 502 (OK false), with the same body.
+// step succeeded, else 502 (Success false), with the same body (HTTPStatus).
 type FlowResponse struct {
-	OK            bool   `json:"success"`
+	Success       bool   `json:"success"`
 	ReservationID string `json:"reservationId"`
 	Host          string `json:"host"`
 	LabID         string `json:"labId"`
 	Steps         []Step `json:"steps"`
+}
+
+// HTTPStatus is the one rule of API.md for a flow's answer: 200 when every
+// step succeeded, else 502 with the same body. The HTTP route answers it,
+// and the step records and the scheduler's records store it.
+func (f FlowResponse) HTTPStatus() int { return flowStatus(f.Success) }
+
+// flowStatus is HTTPStatus for a flow or one of its steps that succeeded
+// or not (written out: the use cases do not import net/http).
+func flowStatus(success bool) int {
+	if success {
+		return 200 // http.StatusOK
+	}
+	return 502 // http.StatusBadGateway
 }
 
 // TimelineRequest is GET /api/reservations/timeline. Limit and Offset are

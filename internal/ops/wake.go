@@ -9,12 +9,13 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/netaddr"
-	"github.com/ops-worker/ops-worker/internal/wake"
+	"github.com/ops-worker/ops-worker/internal/wakelimits"
 )
 
 // The defaults and bounds of a wake request (API.md "POST /api/wol") are
-// package wake's: DefaultWait (ping_timeout 10 s), MaxAttempts, MaxWait. The
-// bounds keep one request from holding a worker for hours.
+// package wakelimits': DefaultWait (ping_timeout 10 s), MaxAttempts, MaxWait
+// (package wake enforces the same). The bounds keep one request from
+// holding a worker for hours.
 
 // wakePlan is a wake request resolved against the host entry and checked,
 // before any packet is sent.
@@ -34,36 +35,38 @@ type wakePlan struct {
 // network, in linear time.
 func planWake(h hosts.Host, r WakeOptions) (wakePlan, *Error) {
 	p := wakePlan{host: h}
-	p.mac = cmp.Or(r.MAC, h.MAC)
+	m := lab.WakeOptions{MAC: r.MAC, Broadcast: r.Broadcast, Port: deref(r.Port), PingTarget: r.PingTarget,
+		Attempts: deref(r.Attempts)}.Resolve(h)
+	p.mac = m.MAC
 	if p.mac == "" {
 		return p, Errorf(CodeBadRequest, "mac is required")
 	}
 	if _, err := netaddr.ParseMAC(p.mac); err != nil {
 		return p, Wrap(CodeBadRequest, fmt.Sprintf("mac '%s' is not a MAC address", quoteName(p.mac)), err)
 	}
-	p.pingTarget = cmp.Or(r.PingTarget, h.PingTarget, h.Address)
+	p.pingTarget = m.PingTarget
 	if p.pingTarget == "" {
 		return p, Errorf(CodeBadRequest, "ping_target is required when no host is given")
 	}
 	if err := netaddr.ValidHost(p.pingTarget); err != nil {
 		return p, Wrap(CodeBadRequest, fmt.Sprintf("ping_target '%s' is not a plain IP address or host name", quoteName(p.pingTarget)), err)
 	}
-	p.broadcast = cmp.Or(r.Broadcast, h.Broadcast, hosts.DefaultBroadcast)
+	p.broadcast = cmp.Or(m.Broadcast, hosts.DefaultBroadcast)
 	if err := netaddr.ValidHost(p.broadcast); err != nil {
 		return p, Wrap(CodeBadRequest, fmt.Sprintf("broadcast '%s' is not a plain IP address or host name", quoteName(p.broadcast)), err)
 	}
-	p.port = cmp.Or(deref(r.Port), h.WOLPort, hosts.DefaultWOLPort)
+	p.port = cmp.Or(m.Port, hosts.DefaultWOLPort)
 	if r.Port != nil && (*r.Port < 1 || *r.Port > 65535) {
 		return p, Errorf(CodeBadRequest, "port must be between 1 and 65535")
 	}
-	p.attempts = cmp.Or(deref(r.Attempts), h.WakeAttempts, hosts.DefaultWakeAttempts)
-	if r.Attempts != nil && (*r.Attempts < 1 || *r.Attempts > wake.MaxAttempts) {
-		return p, Errorf(CodeBadRequest, "attempts must be between 1 and %d", wake.MaxAttempts)
+	p.attempts = cmp.Or(m.Attempts, hosts.DefaultWakeAttempts)
+	if r.Attempts != nil && (*r.Attempts < 1 || *r.Attempts > wakelimits.MaxAttempts) {
+		return p, Errorf(CodeBadRequest, "attempts must be between 1 and %d", wakelimits.MaxAttempts)
 	}
-	p.wait = int(wake.DefaultWait / time.Second)
+	p.wait = int(wakelimits.DefaultWait / time.Second)
 	if r.PingTimeout != nil {
-		if *r.PingTimeout < 1 || *r.PingTimeout > int(wake.MaxWait/time.Second) {
-			return p, Errorf(CodeBadRequest, "ping_timeout must be between 1 and %d seconds", int(wake.MaxWait/time.Second))
+		if *r.PingTimeout < 1 || *r.PingTimeout > int(wakelimits.MaxWait/time.Second) {
+			return p, Errorf(CodeBadRequest, "ping_timeout must be between 1 and %d seconds", int(wakelimits.MaxWait/time.Second))
 		}
 		p.wait = *r.PingTimeout
 	}

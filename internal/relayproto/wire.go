@@ -140,27 +140,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
-// Kinds names every lab kind on the wire. KindSignature and KindNotInCatalog
-// are the relay's own refusals; the client maps them to lab.ErrConfig.
-var Kinds = map[string]error{
-	"host_down":           lab.ErrHostDown,
-	"winrm_closed":        lab.ErrWinRMClosed,
-	"unreachable":         lab.ErrUnreachable,
-	"unauthorized":        lab.ErrUnauthorized,
-	"auth_service":        lab.ErrAuthService,
-	"certificate":         lab.ErrCertificate,
-	"timeout":             lab.ErrTimeout,
-	"canceled":            lab.ErrCanceled,
-	"argument":            lab.ErrArgument,
-	"command_not_allowed": lab.ErrCommandNotAllowed,
-	"mac_required":        lab.ErrMACRequired,
-	"protocol":            lab.ErrProtocol,
-	"remote":              lab.ErrRemote,
-	"busy":                lab.ErrBusy,
-	"config":              lab.ErrConfig,
-	"policy":              lab.ErrPolicy,
-	"relay_unreachable":   lab.ErrRelayUnreachable,
-}
+// The wire names of lab's kinds are lab.Kinds' names (lab.KindName,
+// lab.KindNamed). KindSignature and KindNotInCatalog are the relay's own
+// refusals; the client maps them to lab.ErrConfig.
 
 // The relay's own refusals.
 const (
@@ -173,25 +155,8 @@ const (
 
 // KindName is the wire name of err's lab kind ("protocol" when none).
 func KindName(err error) string {
-	var le *lab.Error
-	if errors.As(err, &le) {
-		for name, k := range Kinds {
-			if k == le.Kind {
-				return name
-			}
-		}
-	}
-	// A bare kind, or one wrapped without a *lab.Error. The most specific
-	// kinds first, as lab's own mapping does.
-	for _, name := range []string{"policy", "host_down", "winrm_closed", "mac_required", "command_not_allowed", "argument", "remote", "unreachable"} {
-		if errors.Is(err, Kinds[name]) {
-			return name
-		}
-	}
-	for name, k := range Kinds {
-		if errors.Is(err, k) {
-			return name
-		}
+	if name := lab.KindName(err); name != "" {
+		return name
 	}
 	return "protocol"
 }
@@ -220,7 +185,7 @@ func ErrorOf(err error) *Error {
 // the structured cause when there was one, so the worker answers exactly
 // what it answers in direct mode. An unknown kind is lab.ErrProtocol.
 func (e *Error) LabError(op, host string) error {
-	kind, ok := Kinds[e.Kind]
+	kind, ok := lab.KindNamed(e.Kind)
 	if !ok {
 		switch e.Kind {
 		case KindSignature, KindNotInCatalog, KindUnavailable:

@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/ops"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // handOver keeps back-to-back bookings of one station from hurting each
@@ -35,12 +35,12 @@ import (
 // false when the flow should run; otherwise out is the outcome. A database
 // error reading the other bookings gives the claim back (the next tick
 // tries again): a station is never released blind.
-func (s *Scheduler) handOver(ctx context.Context, cfg Config, ph tickPhase, h hosts.Host, labs []string, c store.Claimed) (out outcome, done bool) {
+func (s *Scheduler) handOver(ctx context.Context, cfg Config, ph tickPhase, h hosts.Host, labs []string, c domain.Claimed) (out outcome, done bool) {
 	r := c.Reservation
 	labs = withLab(labs, r.LabID)
 	now := s.now()
-	q := store.BookingQuery{Labs: labs, Except: r.ReservationID, EndsAfter: now}
-	if ph.name == store.PhaseEnd {
+	q := domain.BookingQuery{Labs: labs, Except: r.ReservationID, EndsAfter: now}
+	if ph.name == domain.PhaseEnd {
 		q.StartsBy = now.Add(cfg.Window.StartLead)
 	} else {
 		if r.Start == nil || !r.Start.After(now) {
@@ -58,7 +58,7 @@ func (s *Scheduler) handOver(ctx context.Context, cfg Config, ph tickPhase, h ho
 	if other == nil {
 		return outSkipped, false
 	}
-	if ph.name == store.PhaseStart {
+	if ph.name == domain.PhaseStart {
 		until := ""
 		if other.End != nil {
 			until = other.End.UTC().Format(time.RFC3339)
@@ -76,8 +76,8 @@ func (s *Scheduler) handOver(ctx context.Context, cfg Config, ph tickPhase, h ho
 	s.log().InfoContext(ctx, "reservation tick: "+msg, "reservation", r.ReservationID, "host", h.Name, "next", other.ReservationID)
 	body := map[string]any{"success": true, "reservationId": r.ReservationID, "host": h.Name, "labId": r.LabID,
 		"steps": []ops.Step{}, "skipped": msg, "nextReservationId": other.ReservationID}
-	op := store.Operation{Status: ops.StatusCompleted, Success: true, Message: msg}
-	if !s.finish(ctx, ph, c, h.Name, op, body, http.StatusOK, 0, store.StatusCompleted) {
+	op := domain.Operation{Status: ops.StatusCompleted, Success: true, Message: msg}
+	if !s.finish(ctx, ph, c, h.Name, op, body, http.StatusOK, 0, domain.StatusCompleted) {
 		return outFailed, true
 	}
 	return outSucceeded, true

@@ -7,10 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/ops"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // pollStateTimeout bounds one write of a station's back-off state.
@@ -21,7 +21,7 @@ const maxListedFailures = 50
 
 // HeartbeatSummary is what one heartbeat tick did.
 type HeartbeatSummary struct {
-	Run // Tick "heartbeats"
+	TickRun // Tick "heartbeats"
 	// Hosts is the catalog's size; Skipped of them are quarantined and
 	// BackedOff are waiting out a back-off; Polled = OK + Failed.
 	Hosts     int `json:"hosts"`
@@ -51,24 +51,31 @@ type PollFailure struct {
 	NextPollAt *time.Time `json:"nextPollAt"` // null: polled again next tick
 }
 
+// PollOutcome is what a heartbeat tick did with one station (a name, not
+// labstation.Outcome, the meaning of a command's exit code).
+type PollOutcome string
+
 // Outcomes of HostResult.
 const (
-	OutcomeOK          = "ok"
-	OutcomeFailed      = "failed"
-	OutcomeQuarantined = "quarantined"
-	OutcomeBackedOff   = "backed-off"
+	OutcomeOK          PollOutcome = "ok"
+	OutcomeFailed      PollOutcome = "failed"
+	OutcomeQuarantined PollOutcome = "quarantined"
+	OutcomeBackedOff   PollOutcome = "backed-off"
 )
 
 // HostResult is what a heartbeat tick did with one station.
 type HostResult struct {
 	Host     string
-	Outcome  string
+	Outcome  PollOutcome
 	Stale    bool
 	Duration time.Duration
 	// Failures is the station's consecutive failures after this tick and
 	// NextPollAt its back-off (nil: none).
 	Failures   int
 	NextPollAt *time.Time
+	// NotStored: the station was read fine but its heartbeat could not be
+	// written.
+	NotStored bool
 }
 
 // HeartbeatTick polls every non-quarantined station not backed off, at most
@@ -79,20 +86,8 @@ type HostResult struct {
 func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatSummary, err error) {
 	s.sems()
 	t0 := time.Now()
-	sum = HeartbeatSummary{Run: s.run("heartbeats", ev), Failures: []PollFailure{}}
-	defer func() {
-		sum.done(t0)
-		if err != nil {
-			s.log().ErrorContext(ctx, "heartbeat tick failed", "err", err)
-		} else {
-			s.log().InfoContext(ctx, "heartbeat tick", "source", ev.Source, "hosts", sum.Hosts, "polled", sum.Polled,
-				"ok", sum.OK, "failed", sum.Failed, "skipped", sum.Skipped, "backed_off", sum.BackedOff,
-				"stale", sum.Stale, "duration_ms", sum.DurationMs)
-		}
-		if s.Observer != nil {
-			s.Observer.HeartbeatTick(sum, err)
-		}
-	}()
+	sum = HeartbeatSummary{TickRun: s.newTickRun("heartbeats", ev), Failures: []PollFailure{}}
+	defer func() { s.endHeartbeatTick(ctx, ev, &sum, t0, err) }()
 	release, err := serial(ctx, &s.hbSem)
 	if err != nil {
 		return sum, err
@@ -101,17 +96,47 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 
 	cfg := s.Config.withDefaults()
 	now := s.now()
-	cat := s.Service.Registry.Catalog()
-	quarantined := s.Service.QuarantineFlags(ctx, cat)
-	var states map[string]store.PollState
-	if s.Store != nil {
-		if states, err = s.Store.PollStates(ctx); err != nil {
-			// Polling everything beats polling nothing: a back-off missed
-			// for one tick costs one extra poll per failing station.
-			s.log().WarnContext(ctx, "heartbeat tick: back-off states unreadable; polling every host", "err", err)
-			states, err = nil, nil
-		}
+	cat := s.Service.Catalog()
+	states := s.pollStates(ctx)
+	todo := sum.due(cat, s.Service.QuarantineFlags(ctx, cat), states, now)
+	err = s.pollStations(ctx, cfg, todo, states, &tally{sum: &sum})
+	return sum, err
+}
+
+// endHeartbeatTick logs the tick's summary and tells the observer.
+func (s *Scheduler) endHeartbeatTick(ctx context.Context, ev Event, sum *HeartbeatSummary, t0 time.Time, err error) {
+	sum.done(t0)
+	if err != nil {
+		s.log().ErrorContext(ctx, "heartbeat tick failed", "err", err)
+	} else {
+		s.log().InfoContext(ctx, "heartbeat tick", "source", ev.Source, "hosts", sum.Hosts, "polled", sum.Polled,
+			"ok", sum.OK, "failed", sum.Failed, "skipped", sum.Skipped, "backed_off", sum.BackedOff,
+			"stale", sum.Stale, "duration_ms", sum.DurationMs)
 	}
+	if s.Observer != nil {
+		s.Observer.HeartbeatTick(*sum, err)
+	}
+}
+
+// pollStates are the stored back-offs by lower-case host name; none when
+// there is no database or they cannot be read. Polling everything beats
+// polling nothing: a back-off missed for one tick costs one extra poll per
+// failing station.
+func (s *Scheduler) pollStates(ctx context.Context) map[string]domain.PollState {
+	if s.Store == nil {
+		return nil
+	}
+	states, err := s.Store.PollStates(ctx)
+	if err != nil {
+		s.log().WarnContext(ctx, "heartbeat tick: back-off states unreadable; polling every host", "err", err)
+		return nil
+	}
+	return states
+}
+
+// due counts the catalog's stations and returns those to poll now: not
+// quarantined, not backed off (those are counted and listed here).
+func (sum *HeartbeatSummary) due(cat *hosts.Catalog, quarantined map[string]bool, states map[string]domain.PollState, now time.Time) []hosts.Host {
 	var todo []hosts.Host
 	for _, h := range cat.Hosts() {
 		sum.Hosts++
@@ -127,80 +152,102 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 			todo = append(todo, h)
 		}
 	}
+	return todo
+}
 
-	var mu sync.Mutex
-	add := func(r HostResult, f *PollFailure) {
-		notStored := r.Failures < 0
-		if notStored {
-			r.Failures = 0
+// tally adds the polls' results to a summary, from many goroutines.
+type tally struct {
+	mu  sync.Mutex
+	sum *HeartbeatSummary
+}
+
+func (t *tally) add(r HostResult, f *PollFailure) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sum := t.sum
+	sum.Polled++
+	sum.Results = append(sum.Results, r)
+	if f != nil {
+		sum.Failed++
+		if len(sum.Failures) < maxListedFailures {
+			sum.Failures = append(sum.Failures, *f)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		sum.Polled++
-		sum.Results = append(sum.Results, r)
-		if f != nil {
-			sum.Failed++
-			if len(sum.Failures) < maxListedFailures {
-				sum.Failures = append(sum.Failures, *f)
-			}
-			return
-		}
-		sum.OK++
-		if r.Stale {
-			sum.Stale++
-		}
-		if notStored {
-			sum.NotStored++
-		}
+		return
 	}
-	// Stations behind a relay are read in batches, one signed request per
-	// relay and batch (issue 10: not one round trip per station from a
-	// cloud region); the relay bounds each station's read itself.
-	todo, relayed := splitRelayed(s.Service.Lab, todo)
+	sum.OK++
+	if r.Stale {
+		sum.Stale++
+	}
+	if r.NotStored {
+		sum.NotStored++
+	}
+}
+
+// pollStations polls todo. Stations behind a relay are read in batches,
+// one signed request per relay and batch (issue 10: not one round trip per
+// station from a cloud region); the relay bounds each station's read
+// itself. The others are read Config.PollConcurrency at once. The way to
+// each station is decided once (HeartbeatRoutes). The error is the tick's
+// own deadline: the stations not started are left to the next tick (not
+// counted as failures).
+func (s *Scheduler) pollStations(ctx context.Context, cfg Config, todo []hosts.Host, states map[string]domain.PollState, t *tally) error {
 	var wg sync.WaitGroup
-	for part := range slices.Chunk(relayed, relayBatch) {
-		wg.Go(func() {
-			bctx, cancel := context.WithTimeout(ctx, batchTimeout(cfg.PollTimeout, len(part)))
-			defer cancel()
-			t0 := time.Now()
-			polls := s.Service.PollHeartbeats(bctx, part)
-			d := time.Since(t0)
-			for i, p := range polls {
-				prev := states[strings.ToLower(part[i].Name)]
-				add(s.recordPoll(ctx, bctx, cfg, part[i], prev, p.Response, p.Err, d))
+	defer wg.Wait()
+	var direct []directPoll
+	for _, rt := range s.Service.HeartbeatRoutes(todo) {
+		if !rt.Relayed {
+			for _, h := range rt.Hosts {
+				direct = append(direct, directPoll{rt, h})
 			}
-		})
+			continue
+		}
+		for part := range slices.Chunk(rt.Hosts, relayBatch) {
+			wg.Go(func() { s.pollBatch(ctx, cfg, lab.Route{Relayed: true, Lab: rt.Lab, Hosts: part}, states, t) })
+		}
 	}
 	sem := make(chan struct{}, cfg.PollConcurrency)
-	for _, h := range todo {
+	for _, p := range direct {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			// The tick's own deadline: the hosts not started are left to
-			// the next tick (not counted as failures).
-			wg.Wait()
-			return sum, context.Cause(ctx)
+			return context.Cause(ctx)
 		}
-		wg.Add(1)
-		go func(h hosts.Host, prev store.PollState) {
-			defer wg.Done()
+		prev := states[strings.ToLower(p.host.Name)]
+		wg.Go(func() {
 			defer func() { <-sem }()
-			add(s.pollOne(ctx, cfg, h, prev))
-		}(h, states[strings.ToLower(h.Name)])
+			t.add(s.pollOne(ctx, cfg, p, prev))
+		})
 	}
-	wg.Wait()
-	return sum, nil
+	return nil
+}
+
+// pollBatch reads one batch of a relay's stations in one request, bounded
+// by the time of its stations read relayParallel at a time.
+func (s *Scheduler) pollBatch(ctx context.Context, cfg Config, rt lab.Route, states map[string]domain.PollState, t *tally) {
+	bctx, cancel := context.WithTimeout(ctx, batchTimeout(cfg.PollTimeout, len(rt.Hosts)))
+	defer cancel()
+	t0 := time.Now()
+	polls := s.Service.PollHeartbeats(bctx, rt)
+	d := time.Since(t0)
+	for i, p := range polls {
+		prev := states[strings.ToLower(rt.Hosts[i].Name)]
+		t.add(s.recordPoll(ctx, bctx, cfg, rt.Hosts[i], prev, p.Response, p.Err, d))
+	}
 }
 
 // pollOne polls one station under its own deadline and updates its back-off.
-// A result with Failures -1 read fine but was not stored.
-func (s *Scheduler) pollOne(ctx context.Context, cfg Config, h hosts.Host, prev store.PollState) (HostResult, *PollFailure) {
+func (s *Scheduler) pollOne(ctx context.Context, cfg Config, p directPoll, prev domain.PollState) (HostResult, *PollFailure) {
 	pctx, cancel := context.WithTimeout(ctx, cfg.PollTimeout)
 	defer cancel()
 	t0 := time.Now()
-	include := true
-	resp, err := s.Service.PollHeartbeat(pctx, ops.PollRequest{Host: h.Name, IncludeEvents: &include})
-	return s.recordPoll(ctx, pctx, cfg, h, prev, resp, err, time.Since(t0))
+	resp, err := s.Service.PollRouted(pctx, p.route, p.host)
+	return s.recordPoll(ctx, pctx, cfg, p.host, prev, resp, err, time.Since(t0))
+}
+
+// directPoll is one station read on its own, through its route's Lab.
+type directPoll struct {
+	route lab.Route
+	host  hosts.Host
 }
 
 // Batches of relayed stations: at most relayBatch stations a request (the
@@ -215,25 +262,9 @@ func batchTimeout(perPoll time.Duration, n int) time.Duration {
 	return perPoll * time.Duration(1+(n+relayParallel-1)/relayParallel)
 }
 
-// splitRelayed separates the stations that l reaches through a relay.
-func splitRelayed(l lab.Lab, hs []hosts.Host) (direct, relayed []hosts.Host) {
-	r, ok := l.(lab.Router)
-	if !ok {
-		return hs, nil
-	}
-	for _, h := range hs {
-		if r.Relayed(h) {
-			relayed = append(relayed, h)
-		} else {
-			direct = append(direct, h)
-		}
-	}
-	return direct, relayed
-}
-
 // recordPoll turns one poll's outcome into the station's result and
 // back-off. pctx is the poll's own context (its deadline tells a timeout).
-func (s *Scheduler) recordPoll(ctx, pctx context.Context, cfg Config, h hosts.Host, prev store.PollState, resp ops.PollResponse, err error, d time.Duration) (HostResult, *PollFailure) {
+func (s *Scheduler) recordPoll(ctx, pctx context.Context, cfg Config, h hosts.Host, prev domain.PollState, resp ops.PollResponse, err error, d time.Duration) (HostResult, *PollFailure) {
 	r := HostResult{Host: h.Name, Duration: d}
 	if err != nil {
 		code, msg := string(ops.CodeInternal), err.Error()
@@ -267,9 +298,7 @@ func (s *Scheduler) recordPoll(ctx, pctx context.Context, cfg Config, h hosts.Ho
 	if resp.Stale {
 		s.log().WarnContext(ctx, "heartbeat tick: stale heartbeat", "host", h.Name)
 	}
-	if s.Store != nil && !resp.Stored {
-		r.Failures = -1
-	}
+	r.NotStored = s.Store != nil && !resp.Stored
 	if s.Store != nil && (prev.Failures > 0 || prev.NextPollAt != nil) {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pollStateTimeout)
 		err := s.Store.ClearPollFailures(wctx, h.Name)

@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/ops"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // PhaseSummary is what a reservation tick did for one phase.
@@ -49,9 +49,9 @@ func (p *PhaseSummary) add(o PhaseSummary) {
 
 // ReservationSummary is what one reservation tick did.
 type ReservationSummary struct {
-	Run                // Tick "reservations"
-	Start PhaseSummary `json:"start"`
-	End   PhaseSummary `json:"end"`
+	TickRun              // Tick "reservations"
+	Start   PhaseSummary `json:"start"`
+	End     PhaseSummary `json:"end"`
 	// Total is Start + End.
 	Total PhaseSummary `json:"total"`
 }
@@ -60,13 +60,13 @@ type ReservationSummary struct {
 // first, so a station finishing one booking is released before the next
 // booking's start on it runs.
 type tickPhase struct {
-	name   string // store.PhaseStart / PhaseEnd
+	name   string // domain.PhaseStart / PhaseEnd
 	action string // ops.ActionSchedulerStart / End
 }
 
 var phases = []tickPhase{
-	{store.PhaseEnd, ops.ActionSchedulerEnd},
-	{store.PhaseStart, ops.ActionSchedulerStart},
+	{domain.PhaseEnd, ops.ActionSchedulerEnd},
+	{domain.PhaseStart, ops.ActionSchedulerStart},
 }
 
 // ReservationTick claims the due (reservation, phase)s (API.md "Reservation
@@ -92,7 +92,7 @@ var phases = []tickPhase{
 func (s *Scheduler) ReservationTick(ctx context.Context, ev Event) (sum ReservationSummary, err error) {
 	s.sems()
 	t0 := time.Now()
-	sum = ReservationSummary{Run: s.run("reservations", ev)}
+	sum = ReservationSummary{TickRun: s.newTickRun("reservations", ev)}
 	defer func() {
 		sum.Total = PhaseSummary{}
 		sum.Total.add(sum.Start)
@@ -128,7 +128,7 @@ func (s *Scheduler) ReservationTick(ctx context.Context, ev Event) (sum Reservat
 			ps.Error = perr.Error()
 			errs = append(errs, perr)
 		}
-		if ph.name == store.PhaseStart {
+		if ph.name == domain.PhaseStart {
 			sum.Start = ps
 		} else {
 			sum.End = ps
@@ -140,7 +140,7 @@ func (s *Scheduler) ReservationTick(ctx context.Context, ev Event) (sum Reservat
 // labHosts maps a lab id to the host serving it: the first non-quarantined
 // host of the catalog that claims it. The flags are read once per tick.
 func (s *Scheduler) labHosts(ctx context.Context) func(labID string) (hosts.Host, bool) {
-	cat := s.Service.Registry.Catalog()
+	cat := s.Service.Catalog()
 	q := s.Service.QuarantineFlags(ctx, cat)
 	return func(labID string) (hosts.Host, bool) {
 		for _, h := range cat.ForLab(labID) {
@@ -163,15 +163,34 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 	if len(claimed) == 0 {
 		return ps, nil
 	}
-	// One group per station, in the scan's (earliest first) order.
-	type group struct {
-		host   hosts.Host
-		labs   []string // the labs this station serves this tick
-		claims []store.Claimed
-	}
-	var order []*group
-	byHost := map[string]*group{}
+	groups := s.byStation(ctx, ph, claimed, hostFor, &ps)
 	var mu sync.Mutex
+	count := func(f func(*PhaseSummary)) {
+		mu.Lock()
+		defer mu.Unlock()
+		f(&ps)
+	}
+	sem := make(chan struct{}, s.dispatchConcurrency(cfg))
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Go(func() { s.dispatchStation(ctx, cfg, ph, g, sem, count) })
+	}
+	wg.Wait()
+	return ps, nil
+}
+
+// stationGroup is one station's claims of a tick.
+type stationGroup struct {
+	host   hosts.Host
+	labs   []string // the labs this station serves this tick
+	claims []domain.Claimed
+}
+
+// byStation groups the claims per station, in the scan's (earliest first)
+// order; a claim whose lab no host serves is recorded failed (NoHost).
+func (s *Scheduler) byStation(ctx context.Context, ph tickPhase, claimed []domain.Claimed, hostFor func(string) (hosts.Host, bool), ps *PhaseSummary) []*stationGroup {
+	var order []*stationGroup
+	byHost := map[string]*stationGroup{}
 	for _, c := range claimed {
 		h, ok := hostFor(c.Reservation.LabID)
 		if !ok {
@@ -181,63 +200,58 @@ func (s *Scheduler) runPhase(ctx context.Context, cfg Config, ph tickPhase, host
 		}
 		g := byHost[h.Name]
 		if g == nil {
-			g = &group{host: h, labs: stationLabs(h, hostFor)}
+			g = &stationGroup{host: h, labs: stationLabs(h, hostFor)}
 			byHost[h.Name] = g
 			order = append(order, g)
 		}
 		g.claims = append(g.claims, c)
 	}
-	sem := make(chan struct{}, s.dispatchConcurrency(cfg))
-	var wg sync.WaitGroup
-	for _, g := range order {
-		wg.Add(1)
-		go func(g *group) {
-			defer wg.Done()
-			skip := func(cs []store.Claimed, why string) {
-				for _, c := range cs {
-					s.giveBack(ctx, ph, c, why)
-				}
-				mu.Lock()
-				ps.Skipped += len(cs)
-				mu.Unlock()
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				skip(g.claims, "tick ended before dispatch")
-				return
-			}
-			defer func() { <-sem }()
-			unlock, err := s.Store.LockHost(ctx, g.host.Name, cfg.HostLockWait)
-			if err != nil {
-				s.log().WarnContext(ctx, "reservation tick: station lock not taken; claims given back", "host", g.host.Name, "phase", ph.name, "err", err)
-				skip(g.claims, "station busy")
-				return
-			}
-			defer unlock()
-			for i, c := range g.claims {
-				if ctx.Err() != nil {
-					skip(g.claims[i:], "tick ended before dispatch")
-					return
-				}
-				out := s.dispatch(ctx, cfg, ph, g.host, g.labs, c)
-				mu.Lock()
-				switch out {
-				case outSucceeded:
-					ps.Dispatched++
-					ps.Succeeded++
-				case outFailed:
-					ps.Dispatched++
-					ps.Failed++
-				case outSkipped:
-					ps.Skipped++
-				}
-				mu.Unlock()
-			}
-		}(g)
+	return order
+}
+
+// dispatchStation runs one station's claims one after another under its
+// database-wide lock, within a slot of sem; what it could not dispatch it
+// gives back. count updates the phase's summary.
+func (s *Scheduler) dispatchStation(ctx context.Context, cfg Config, ph tickPhase, g *stationGroup, sem chan struct{}, count func(func(*PhaseSummary))) {
+	skip := func(cs []domain.Claimed, why string) {
+		for _, c := range cs {
+			s.giveBack(ctx, ph, c, why)
+		}
+		count(func(ps *PhaseSummary) { ps.Skipped += len(cs) })
 	}
-	wg.Wait()
-	return ps, nil
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		skip(g.claims, "tick ended before dispatch")
+		return
+	}
+	defer func() { <-sem }()
+	unlock, err := s.Store.LockHost(ctx, g.host.Name, cfg.HostLockWait)
+	if err != nil {
+		s.log().WarnContext(ctx, "reservation tick: station lock not taken; claims given back", "host", g.host.Name, "phase", ph.name, "err", err)
+		skip(g.claims, "station busy")
+		return
+	}
+	defer unlock()
+	for i, c := range g.claims {
+		if ctx.Err() != nil {
+			skip(g.claims[i:], "tick ended before dispatch")
+			return
+		}
+		out := s.dispatch(ctx, cfg, ph, g.host, g.labs, c)
+		count(func(ps *PhaseSummary) {
+			switch out {
+			case outSucceeded:
+				ps.Dispatched++
+				ps.Succeeded++
+			case outFailed:
+				ps.Dispatched++
+				ps.Failed++
+			case outSkipped:
+				ps.Skipped++
+			}
+		})
+	}
 }
 
 // stationLabs are the labs station h serves this tick: those of its
@@ -278,7 +292,7 @@ const (
 // giveBack releases a claim that was never dispatched, so the next tick
 // takes it at once; if even that fails, the claim expires after the
 // cooldown.
-func (s *Scheduler) giveBack(ctx context.Context, ph tickPhase, c store.Claimed, why string) {
+func (s *Scheduler) giveBack(ctx context.Context, ph tickPhase, c domain.Claimed, why string) {
 	if err := s.persist(ctx, "release claim of "+c.Reservation.ReservationID, func(wctx context.Context) error {
 		return s.Store.ReleaseClaim(wctx, c.Claim)
 	}); err != nil {
@@ -290,17 +304,17 @@ func (s *Scheduler) giveBack(ctx context.Context, ph tickPhase, c store.Claimed,
 }
 
 // noHost records a due phase whose lab no host serves.
-func (s *Scheduler) noHost(ctx context.Context, ph tickPhase, c store.Claimed) {
+func (s *Scheduler) noHost(ctx context.Context, ph tickPhase, c domain.Claimed) {
 	r := c.Reservation
 	msg := "No host mapping for lab " + r.LabID
 	s.log().WarnContext(ctx, "reservation tick: "+msg, "reservation", r.ReservationID, "phase", ph.name)
 	resp := map[string]any{"success": false, "reservationId": r.ReservationID, "labId": r.LabID, "error": msg}
-	s.finish(ctx, ph, c, "", store.Operation{Status: ops.StatusFailed, Message: msg}, resp, http.StatusNotFound, 0)
+	s.finish(ctx, ph, c, "", domain.Operation{Status: ops.StatusFailed, Message: msg}, resp, http.StatusNotFound, 0)
 }
 
 // dispatch runs one claimed reservation's flow and persists its outcome.
 // labs are the labs station h serves (see handOver).
-func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h hosts.Host, labs []string, c store.Claimed) outcome {
+func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h hosts.Host, labs []string, c domain.Claimed) outcome {
 	r := c.Reservation
 	// The scan is a moment old, and this tick may have waited for the
 	// station: go on only if the reservation is still due and still ours
@@ -330,7 +344,7 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 	defer cancel()
 	t0 := time.Now()
 	var resp ops.FlowResponse
-	if ph.name == store.PhaseStart {
+	if ph.name == domain.PhaseStart {
 		resp, err = s.Service.StartReservation(fctx, ops.StartRequest{ReservationID: r.ReservationID, Host: h.Name,
 			LabID: r.LabID, GuardGrace: cfg.GuardGrace, PrepareArgs: cfg.PrepareArgs})
 	} else {
@@ -343,31 +357,10 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 		resp, err = s.Service.EndReservation(fctx, req)
 	}
 	dur := time.Since(t0)
-	var (
-		body any = resp
-		code     = http.StatusOK
-		op       = store.Operation{Status: ops.StatusCompleted, Success: true}
-	)
-	switch {
-	case err != nil:
-		e, ok := ops.AsError(err)
-		msg := "Internal server error"
-		if ok && e.Code != ops.CodeInternal {
-			msg = e.Message
-		}
-		code = statusOf(err)
-		body = map[string]any{"success": false, "reservationId": r.ReservationID, "host": h.Name, "labId": r.LabID, "error": msg}
-		op = store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow refused: " + msg}
-		s.log().ErrorContext(ctx, "reservation tick: flow refused", "reservation", r.ReservationID, "phase", ph.name, "host", h.Name, "err", err)
-	case !resp.OK:
-		code = http.StatusBadGateway
-		op = store.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}
-	default:
-		op.Message = ph.name + " flow completed" + skippedSteps(resp)
-	}
-	to := store.StatusActive
-	if ph.name == store.PhaseEnd {
-		to = store.StatusCompleted
+	op, body, code := s.flowRecord(ctx, ph, r, h.Name, resp, err)
+	to := domain.StatusActive
+	if ph.name == domain.PhaseEnd {
+		to = domain.StatusCompleted
 	}
 	if op.Success {
 		if !s.finish(ctx, ph, c, h.Name, op, body, code, dur, to) {
@@ -377,6 +370,28 @@ func (s *Scheduler) dispatch(ctx context.Context, cfg Config, ph tickPhase, h ho
 	}
 	s.finish(ctx, ph, c, h.Name, op, body, code, dur)
 	return outFailed
+}
+
+// flowRecord is what dispatch records of a flow's answer: the operation's
+// status and message, the response and its HTTP status, which is what
+// API.md's routes answer for the same outcome (ops.StatusOf for a refused
+// flow: the one table from code to status).
+func (s *Scheduler) flowRecord(ctx context.Context, ph tickPhase, r domain.Reservation, host string, resp ops.FlowResponse, err error) (domain.Operation, any, int) {
+	switch {
+	case err != nil:
+		e, ok := ops.AsError(err)
+		msg := "Internal server error"
+		if ok && e.Code != ops.CodeInternal {
+			msg = e.Message
+		}
+		body := map[string]any{"success": false, "reservationId": r.ReservationID, "host": host, "labId": r.LabID, "error": msg}
+		s.log().ErrorContext(ctx, "reservation tick: flow refused", "reservation", r.ReservationID, "phase", ph.name, "host", host, "err", err)
+		return domain.Operation{Status: ops.StatusFailed, Message: ph.name + " flow refused: " + msg}, body, ops.StatusOf(err)
+	case !resp.Success:
+		return domain.Operation{Status: ops.StatusFailed, Message: ph.name + " flow failed" + failedStep(resp)}, resp, resp.HTTPStatus()
+	}
+	return domain.Operation{Status: ops.StatusCompleted, Success: true, Message: ph.name + " flow completed" + skippedSteps(resp)},
+		resp, resp.HTTPStatus()
 }
 
 // skippedSteps names the steps a successful flow skipped, and why (an end
@@ -414,7 +429,7 @@ func failedStep(f ops.FlowResponse) string {
 // dropped connection or a short outage; the move goes first because it is
 // what keeps the phase from being dispatched again. It reports whether a
 // requested move was made (true when none was asked).
-func (s *Scheduler) finish(ctx context.Context, ph tickPhase, c store.Claimed, host string, op store.Operation,
+func (s *Scheduler) finish(ctx context.Context, ph tickPhase, c domain.Claimed, host string, op domain.Operation,
 	resp any, code int, dur time.Duration, moveTo ...string) bool {
 	r := c.Reservation
 	moved := true
@@ -442,7 +457,7 @@ func (s *Scheduler) finish(ctx context.Context, ph tickPhase, c store.Claimed, h
 	ms := int(dur.Milliseconds())
 	op.ReservationID, op.LabID, op.Host, op.Action = r.ReservationID, r.LabID, host, ph.action
 	op.ResponseCode, op.DurationMs, op.Payload = &code, &ms, payload
-	op.CreatedAt, op.Key = s.now(), store.NewOperationKey()
+	op.CreatedAt, op.Key = s.now(), domain.NewOperationKey()
 	if err := s.persist(ctx, ph.action+" record of "+r.ReservationID, func(wctx context.Context) error {
 		_, e := s.Store.RecordOperation(wctx, op)
 		return e
@@ -462,29 +477,4 @@ func (s *Scheduler) finish(ctx context.Context, ph tickPhase, c store.Claimed, h
 	lvl(ctx, "reservation tick: dispatched", "reservation", r.ReservationID, "phase", ph.name, "host", host,
 		"status", op.Status, "message", op.Message, "status_code", code, "duration_ms", ms)
 	return moved
-}
-
-// statusOf is the HTTP status API.md's routes would answer for a flow's
-// error (the tick records it as status_code).
-func statusOf(err error) int {
-	e, ok := ops.AsError(err)
-	if !ok {
-		return http.StatusInternalServerError
-	}
-	switch e.Code {
-	case ops.CodeHostNotFound, ops.CodeReservationNotFnd:
-		return http.StatusNotFound
-	case ops.CodeHostUnreachable, ops.CodeStationError:
-		return http.StatusBadGateway
-	case ops.CodeTimeout:
-		return http.StatusGatewayTimeout
-	case ops.CodeConfigInvalid:
-		return http.StatusUnprocessableEntity
-	case ops.CodeInternal, ops.CodeDBNotConfigured:
-		return http.StatusInternalServerError
-	}
-	if strings.HasSuffix(string(e.Code), "_REFUSED") || e.Code == ops.CodeBadRequest || e.Code == ops.CodeCommandNotAllowed {
-		return http.StatusBadRequest
-	}
-	return http.StatusInternalServerError
 }

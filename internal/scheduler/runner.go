@@ -6,19 +6,19 @@ import (
 	"time"
 )
 
-// RunOptions say which ticks the local server runs, and how often.
-type RunOptions struct {
+// TimerOptions say which ticks the local server runs, and how often.
+type TimerOptions struct {
 	Heartbeats          bool          // OPS_POLL_ENABLED
 	HeartbeatInterval   time.Duration // OPS_POLL_INTERVAL
 	Reservations        bool          // OPS_RESERVATION_AUTOMATION
 	ReservationInterval time.Duration // OPS_RESERVATION_SCAN_INTERVAL
 }
 
-// Runner fires the ticks of the local server on their intervals: the first
+// Timers fires the ticks of the local server on their intervals: the first
 // at once, then one per interval counted from the previous one's start; a
 // tick still running when the next is due makes that one wait (a tick never
 // overlaps itself, and missed firings are not queued).
-type Runner struct {
+type Timers struct {
 	stop     context.CancelFunc // stops firing
 	cancel   context.CancelFunc // cancels the ticks running
 	cancelHB context.CancelFunc // cancels a heartbeat tick running
@@ -26,14 +26,14 @@ type Runner struct {
 	stopped  sync.Once
 }
 
-// Start starts the timers of o. ctx is the parent of every tick's context
+// StartTimers starts the timers of o. ctx is the parent of every tick's context
 // (its values, e.g. a logger's); cancelling it cancels them like Stop's
 // timeout does.
-func (s *Scheduler) Start(ctx context.Context, o RunOptions) *Runner {
+func (s *Scheduler) StartTimers(ctx context.Context, o TimerOptions) *Timers {
 	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	tickCtx, cancel := context.WithCancel(ctx)
 	hbCtx, cancelHB := context.WithCancel(tickCtx)
-	r := &Runner{stop: stop, cancel: cancel, cancelHB: cancelHB}
+	r := &Timers{stop: stop, cancel: cancel, cancelHB: cancelHB}
 	if o.Heartbeats {
 		r.loop(loopCtx, hbCtx, o.HeartbeatInterval, func(ctx context.Context) {
 			_, _ = s.HeartbeatTick(ctx, Event{Source: "timer"})
@@ -47,7 +47,7 @@ func (s *Scheduler) Start(ctx context.Context, o RunOptions) *Runner {
 	return r
 }
 
-func (r *Runner) loop(loopCtx, tickCtx context.Context, every time.Duration, tick func(context.Context)) {
+func (r *Timers) loop(loopCtx, tickCtx context.Context, every time.Duration, tick func(context.Context)) {
 	if every <= 0 {
 		every = time.Minute
 	}
@@ -77,7 +77,7 @@ func (r *Runner) loop(loopCtx, tickCtx context.Context, every time.Duration, tic
 // finish its flows until ctx ends, and is then cancelled (what it did is
 // still recorded; what it claimed and did not start is given back). Stop
 // returns once both have returned. Calling it again only waits.
-func (r *Runner) Stop(ctx context.Context) {
+func (r *Timers) Stop(ctx context.Context) {
 	r.stopped.Do(r.stop)
 	r.cancelHB()
 	done := make(chan struct{})

@@ -4,7 +4,7 @@
 // or end is due, run their flow, record it, move their status).
 //
 // A tick is a plain method, func(ctx, Event) (Summary, error), with one code
-// path for the three ways it is fired: the local server's timers (Runner),
+// path for the three ways it is fired: the local server's timers (Timers),
 // POST /api/ticks/heartbeats|reservations (internal/api), and a Lambda
 // function on an EventBridge schedule. Any number of reservation ticks may
 // run at once, in any number of instances, against one MySQL/MariaDB: the
@@ -22,8 +22,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/ops"
-	"github.com/ops-worker/ops-worker/internal/store"
+	"github.com/ops-worker/ops-worker/internal/retry"
 )
 
 // Event is what fired a tick. An EventBridge scheduled event decodes into
@@ -37,9 +38,9 @@ type Event struct {
 	Time       time.Time `json:"time,omitzero"`
 }
 
-// Run is what every tick summary starts with (its JSON fields are the
+// TickRun is what every tick summary starts with (its JSON fields are the
 // summary's own).
-type Run struct {
+type TickRun struct {
 	Tick       string    `json:"tick"` // "heartbeats" or "reservations"
 	Source     string    `json:"source,omitempty"`
 	StartedAt  time.Time `json:"startedAt"`
@@ -48,32 +49,30 @@ type Run struct {
 	Duration time.Duration `json:"-"`
 }
 
-func (s *Scheduler) run(tick string, ev Event) Run {
-	return Run{Tick: tick, Source: ev.Source, StartedAt: s.now()}
+func (s *Scheduler) newTickRun(tick string, ev Event) TickRun {
+	return TickRun{Tick: tick, Source: ev.Source, StartedAt: s.now()}
 }
 
 // done sets the duration from the tick's start on the monotonic clock.
-func (r *Run) done(t0 time.Time) {
+func (r *TickRun) done(t0 time.Time) {
 	r.Duration = time.Since(t0)
 	r.DurationMs = r.Duration.Milliseconds()
 }
 
-// Store is what the ticks need of the database (*store.Store has it).
+// Store is what the ticks need of the database (*store.Store has it; app checks).
 type Store interface {
-	ClaimDueCounted(ctx context.Context, phase, cooldownAction string, w store.Window) ([]store.Claimed, int, error)
-	FinishClaim(ctx context.Context, c store.Claim) error
-	ReleaseClaim(ctx context.Context, c store.Claim) error
-	StillDue(ctx context.Context, c store.Claimed, cooldownAction string, cooldown time.Duration) (string, error)
+	ClaimDueCounted(ctx context.Context, phase, cooldownAction string, w domain.Window) ([]domain.Claimed, int, error)
+	FinishClaim(ctx context.Context, c domain.Claim) error
+	ReleaseClaim(ctx context.Context, c domain.Claim) error
+	StillDue(ctx context.Context, c domain.Claimed, cooldownAction string, cooldown time.Duration) (string, error)
 	TransitionStatus(ctx context.Context, reservationID, from, to string) (bool, error)
-	OtherBooking(ctx context.Context, q store.BookingQuery) (*store.Reservation, error)
-	RecordOperation(ctx context.Context, op store.Operation) (int64, error)
+	OtherBooking(ctx context.Context, q domain.BookingQuery) (*domain.Reservation, error)
+	RecordOperation(ctx context.Context, op domain.Operation) (int64, error)
 	LockHost(ctx context.Context, host string, wait time.Duration) (unlock func(), err error)
-	PollStates(ctx context.Context) (map[string]store.PollState, error)
-	RecordPollFailure(ctx context.Context, host, reason string, backoff func(failures int) time.Duration) (store.PollState, error)
+	PollStates(ctx context.Context) (map[string]domain.PollState, error)
+	RecordPollFailure(ctx context.Context, host, reason string, backoff func(failures int) time.Duration) (domain.PollState, error)
 	ClearPollFailures(ctx context.Context, host string) error
 }
-
-var _ Store = (*store.Store)(nil)
 
 // Observer is told about every finished tick (metrics attach here without
 // touching the ticks). Its methods must be quick and safe for concurrent
@@ -110,14 +109,16 @@ const (
 	DefaultDispatchConcurrency = 8
 	DefaultFlowTimeout         = 15 * time.Minute
 	DefaultEndPower            = "shutdown"
-	// DefaultPowerOffWait bounds the end flow's wait for a station to go
-	// down after its power step: Windows usually shuts down or hibernates
-	// within seconds to a minute (a hibernate writes the memory out; an
-	// update at shutdown takes longer, and is then not waited for).
+	// DefaultPowerOffWait is OPS_RESERVATION_POWER_OFF_WAIT's default (the
+	// configuration applies it; Config.PowerOffWait 0 is no wait): Windows
+	// usually shuts down or hibernates within seconds to a minute (a
+	// hibernate writes the memory out; an update at shutdown takes
+	// longer, and is then not waited for).
 	DefaultPowerOffWait = 2 * time.Minute
 )
 
-// Config are the ticks' knobs; zero values take the defaults above.
+// Config are the ticks' knobs; zero values take the defaults above (but
+// PowerOffWait, where zero is no wait).
 type Config struct {
 	// PollConcurrency bounds the heartbeat polls in flight
 	// (OPS_POLL_CONCURRENCY).
@@ -133,7 +134,7 @@ type Config struct {
 	BackoffAfter int
 
 	// Window holds the reservation tick's rules (OPS_RESERVATION_*).
-	Window store.Window
+	Window domain.Window
 	// DispatchConcurrency bounds the stations one reservation tick works
 	// on at once (each station's flows run one after another).
 	DispatchConcurrency int
@@ -156,8 +157,10 @@ type Config struct {
 	// still holding the station's lock, until the station stops answering
 	// (ops.EndRequest.PowerOffWait: recorded as "power-off"), so that a
 	// start flow right after it finds the station asleep and wakes it
-	// instead of preparing a station about to go down. 0: the default;
-	// negative: no wait (OPS_RESERVATION_POWER_OFF_WAIT=0).
+	// instead of preparing a station about to go down. 0 (or less): no
+	// wait, as everywhere (OPS_RESERVATION_POWER_OFF_WAIT=0,
+	// ops.EndRequest.PowerOffWait); unlike the other knobs, zero takes no
+	// default here: the configuration gives DefaultPowerOffWait.
 	PowerOffWait time.Duration
 }
 
@@ -188,9 +191,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EndPower == "" {
 		c.EndPower = DefaultEndPower
-	}
-	if c.PowerOffWait == 0 {
-		c.PowerOffWait = DefaultPowerOffWait
 	}
 	return c
 }
@@ -285,24 +285,14 @@ const persistTimeout = 30 * time.Second
 func (s *Scheduler) persist(ctx context.Context, what string, fn func(context.Context) error) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistTimeout)
 	defer cancel()
-	wait := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := fn(wctx)
-		if err == nil {
-			if attempt > 1 {
-				s.log().InfoContext(ctx, "database write succeeded after retry", "write", what, "attempts", attempt)
-			}
-			return nil
-		}
-		if errors.Is(err, store.ErrTransitionNotAllowed) {
-			return err
-		}
-		s.log().WarnContext(ctx, "database write failed; retrying", "write", what, "attempt", attempt, "err", err)
-		select {
-		case <-wctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 3*time.Second)
+	p := retry.Policy{First: 100 * time.Millisecond, Max: 3 * time.Second,
+		Retry: func(err error) bool { return !errors.Is(err, domain.ErrTransitionNotAllowed) },
+		Failed: func(attempt int, err error) {
+			s.log().WarnContext(ctx, "database write failed; retrying", "write", what, "attempt", attempt, "err", err)
+		}}
+	attempts, err := p.Do(wctx, fn)
+	if err == nil && attempts > 1 {
+		s.log().InfoContext(ctx, "database write succeeded after retry", "write", what, "attempts", attempts)
 	}
+	return err
 }

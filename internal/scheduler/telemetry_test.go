@@ -22,11 +22,11 @@ func TestTelemetryObserver(t *testing.T) {
 	rec := &recordTicks{backoff: map[string]bool{}}
 	obs := TelemetryObserver(rec, rec)
 	next := time.Now().Add(time.Minute)
-	obs.HeartbeatTick(HeartbeatSummary{Run: Run{Tick: "heartbeats", Duration: time.Second}, Polled: 5, Failed: 2, Skipped: 1, BackedOff: 3,
+	obs.HeartbeatTick(HeartbeatSummary{TickRun: TickRun{Tick: "heartbeats", Duration: time.Second}, Polled: 5, Failed: 2, Skipped: 1, BackedOff: 3,
 		Results: []HostResult{{Host: "a", Outcome: OutcomeOK}, {Host: "b", Outcome: OutcomeFailed, Failures: 2, NextPollAt: &next},
 			{Host: "q", Outcome: OutcomeQuarantined}}}, nil)
 	boom := errors.New("db down")
-	obs.ReservationTick(ReservationSummary{Run: Run{Tick: "reservations"},
+	obs.ReservationTick(ReservationSummary{TickRun: TickRun{Tick: "reservations"},
 		Start: PhaseSummary{Claimed: 4, Dispatched: 3, Failed: 1, Skipped: 1, NoHost: 1},
 		End:   PhaseSummary{Claimed: 2, Dispatched: 2}}, boom)
 	if len(rec.ticks) != 2 {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ops-worker/ops-worker/internal/limits"
+	"github.com/ops-worker/ops-worker/internal/domain"
 )
 
 // Bounds of one claims INSERT. MySQL and MariaDB refuse a prepared
@@ -28,24 +28,9 @@ const (
 	// MaxBatch is the largest Window.MaxBatch (OPS_RESERVATION_MAX_BATCH)
 	// accepted: far under MaxClaimRows, and more than one scan tick should
 	// ever dispatch (each due reservation is a WinRM call). Its home is
-	// limits, which config checks against without importing the store.
-	MaxBatch = limits.MaxBatch
+	// domain, which config checks against without importing the store.
+	MaxBatch = domain.MaxBatch
 )
-
-// Claim is a scanner's ownership of one (reservation, phase) for one
-// cooldown window.
-type Claim struct {
-	ReservationID string
-	Phase         string
-	Token         string
-	At            time.Time
-}
-
-// Claimed is a due reservation this scanner now owns.
-type Claimed struct {
-	Reservation Reservation
-	Claim       Claim
-}
 
 // ClaimDue lists the due reservations of a phase (PhaseStart or PhaseEnd)
 // and claims them. cooldownAction is the operation (the scheduler's

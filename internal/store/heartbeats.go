@@ -11,63 +11,6 @@ import (
 	"time"
 )
 
-// HostRecord is a row of lab_hosts as the worker writes it.
-type HostRecord struct {
-	Name    string
-	Address string
-	MAC     string
-	Mode    string // "pure", "hybrid" or ""
-}
-
-// HeartbeatRecord is one poll's result, already mapped to the columns of
-// lab_host_heartbeat (the mapping from heartbeat.json lives with the
-// heartbeat model, not here).
-type HeartbeatRecord struct {
-	Host                 HostRecord
-	Timestamp            time.Time
-	Ready                *bool
-	LocalMode            *bool
-	LocalSession         *bool
-	LastForcedLogoffAt   *time.Time
-	LastForcedLogoffUser string
-	LastPowerActionAt    *time.Time
-	LastPowerActionMode  string
-	Raw                  []byte
-	// Event is the last line of the session-guard log, when one was read.
-	Event *EventRecord
-}
-
-// EventRecord is a row of lab_host_events.
-type EventRecord struct {
-	Kind      string
-	Timestamp *time.Time
-	Payload   json.RawMessage
-}
-
-// SavedHeartbeat tells what SaveHeartbeat wrote.
-type SavedHeartbeat struct {
-	HostID      int64
-	HeartbeatID int64 // 0 when the station's file had not changed since the last poll
-	EventID     int64 // 0 when there was no event or it was already stored
-}
-
-// StoredHeartbeat is the latest stored heartbeat of a host.
-type StoredHeartbeat struct {
-	ID                   int64
-	Host                 string
-	Timestamp            *time.Time
-	Ready                *bool
-	LocalMode            *bool
-	LocalSession         *bool
-	LastForcedLogoffAt   *time.Time
-	LastForcedLogoffUser string
-	LastPowerActionAt    *time.Time
-	LastPowerActionMode  string
-	Raw                  json.RawMessage
-	CreatedAt            time.Time
-	LastSeen             *time.Time
-}
-
 // UpsertHost inserts or refreshes a lab_hosts row and returns its id.
 func (s *Store) UpsertHost(ctx context.Context, h HostRecord) (int64, error) {
 	var id int64

@@ -6,23 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 )
-
-// BookingQuery asks for another live booking of a station's labs (see
-// OtherBooking).
-type BookingQuery struct {
-	// Labs are the lab ids the station serves (at least one).
-	Labs []string
-	// Except is the reservation asking (never returned).
-	Except string
-	// StartsBy: the booking starts at or before this time.
-	StartsBy time.Time
-	// EndsAfter: the booking ends strictly after this time.
-	EndsAfter time.Time
-	// EndsBy, when not zero: the booking ends at or before this time.
-	EndsBy time.Time
-}
 
 // OtherBooking returns another booking (CONFIRMED or ACTIVE, not q.Except)
 // of one of q.Labs that starts by q.StartsBy and ends after q.EndsAfter

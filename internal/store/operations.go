@@ -7,34 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
-
-	"github.com/ops-worker/ops-worker/internal/limits"
 )
-
-// Operation is one recorded step of a reservation (a row of
-// reservation_operations).
-type Operation struct {
-	ID            int64
-	ReservationID string
-	LabID         string
-	Host          string
-	Action        string
-	Status        string
-	Success       bool
-	ResponseCode  *int
-	DurationMs    *int
-	Payload       json.RawMessage
-	Message       string
-	CreatedAt     time.Time
-	// Key, when set, makes RecordOperation idempotent: a second write with
-	// the same key (a retry after a connection died mid-write) records
-	// nothing. NewOperationKey makes one.
-	Key string
-}
-
-// NewOperationKey returns a fresh Operation.Key.
-func NewOperationKey() string { return newToken() }
 
 const maxActionLen = 32
 
@@ -128,17 +101,6 @@ func scanOperations(rows *sql.Rows) ([]Operation, error) {
 	}
 	return out, rows.Err()
 }
-
-// Bounds of one page of operations. A request's limit and offset reach
-// these functions from the API; clamping here keeps any caller from asking
-// MySQL for a huge page or a deep OFFSET scan (and a negative value, which
-// MySQL refuses with a syntax error, from becoming a 500).
-const (
-	// MaxPageSize is the largest limit served (its home is limits).
-	MaxPageSize = limits.MaxPageSize
-	// MaxOffset is the deepest offset served: 100 pages of MaxPageSize.
-	MaxOffset = 100 * MaxPageSize
-)
 
 // clampPage bounds limit to 0..MaxPageSize and offset to 0..MaxOffset.
 // A limit of 0 (or less) gives an empty page with the total still counted.

@@ -8,17 +8,6 @@ import (
 	"time"
 )
 
-// PollState is the heartbeat tick's back-off of one host
-// (lab_host_poll_state): consecutive failures, and when it may be polled
-// again.
-type PollState struct {
-	Host          string     // lower-case catalog name
-	Failures      int        // consecutive failed polls; 0 after a success
-	NextPollAt    *time.Time // nil: polled at the next tick
-	LastError     string
-	LastFailureAt *time.Time
-}
-
 // maxPollError bounds the stored reason of a failed poll.
 const maxPollError = 1000
 

@@ -8,39 +8,6 @@ import (
 	"time"
 )
 
-// Reservation statuses of lab_reservations.
-const (
-	StatusPending   = "PENDING"
-	StatusConfirmed = "CONFIRMED"
-	StatusActive    = "ACTIVE"
-	StatusCompleted = "COMPLETED"
-	StatusCancelled = "CANCELLED"
-)
-
-// Reservation is the part of a gateway reservation the worker reads.
-// ReservationID is the transaction hash, the id the gateway's clients use.
-type Reservation struct {
-	ID            int64
-	ReservationID string
-	LabID         string
-	Status        string
-	Start         *time.Time
-	End           *time.Time
-	WalletAddress string
-	CreatedAt     *time.Time
-	UpdatedAt     *time.Time
-}
-
-// Window holds the scheduler's rules (API.md "Reservation tick").
-type Window struct {
-	StartLead     time.Duration
-	EndDelay      time.Duration
-	Lookback      time.Duration
-	RetryCooldown time.Duration
-	// MaxBatch bounds one scan (at most store.MaxBatch; more is clamped).
-	MaxBatch int
-}
-
 const resColumns = `r.id, r.transaction_hash, r.lab_id, r.status, r.start_time, r.end_time, r.wallet_address, r.created_at, r.updated_at`
 
 func scanReservation(sc interface{ Scan(...any) error }) (Reservation, error) {
@@ -70,12 +37,6 @@ func (s *Store) GetReservation(ctx context.Context, reservationID string) (*Rese
 	}
 	return &r, nil
 }
-
-// Phases of the reservation tick, as claims and operation actions name them.
-const (
-	PhaseStart = "start"
-	PhaseEnd   = "end"
-)
 
 // due lists the reservations of a phase that are due (API.md "Reservation
 // tick"), with neither a live claim nor a cooldownAction operation in the
@@ -153,10 +114,6 @@ var allowedTransitions = map[[2]string]bool{
 	{StatusConfirmed, StatusCompleted}: true,
 	{StatusActive, StatusCompleted}:    true,
 }
-
-// ErrTransitionNotAllowed is returned for a status move the worker never
-// makes (for example out of CANCELLED).
-var ErrTransitionNotAllowed = errors.New("status transition not allowed")
 
 // TransitionStatus moves a reservation from `from` to `to`, only if its
 // status is still `from`. It reports whether the row changed.

@@ -16,6 +16,7 @@ import (
 	"github.com/mdlayher/wol"
 
 	"github.com/ops-worker/ops-worker/internal/netaddr"
+	"github.com/ops-worker/ops-worker/internal/wakelimits"
 )
 
 // Check modes (hosts.Host.WakeCheck).
@@ -36,10 +37,10 @@ const (
 	DefaultBroadcast = "255.255.255.255"
 	DefaultPort      = 9
 	DefaultAttempts  = 3
-	DefaultWait      = 10 * time.Second
+	DefaultWait      = wakelimits.DefaultWait
 	// MaxAttempts and MaxWait bound one Wake call.
-	MaxAttempts = 20
-	MaxWait     = 5 * time.Minute
+	MaxAttempts = wakelimits.MaxAttempts
+	MaxWait     = wakelimits.MaxWait
 	// DefaultTCPRetry is the pause between TCP connect attempts.
 	DefaultTCPRetry = 200 * time.Millisecond
 )

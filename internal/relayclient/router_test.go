@@ -1,4 +1,4 @@
-package app
+package relayclient_test
 
 import (
 	"context"
@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/fixtures"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/relayproto"
 	"github.com/ops-worker/ops-worker/relay"
 )
@@ -91,7 +91,7 @@ func TestRelayRouter_PicksAndBatches(t *testing.T) {
 	b1.Relay = relayB.URL
 
 	ctx := context.Background()
-	r := newRelayRouter(config.Config{RelayURL: relayA.URL, RelaySecret: routerSecret}, direct)
+	r := relayclient.NewRouter(direct, relayA.URL, fixedSecret(routerSecret), 0)
 	res := lab.ReadHeartbeats(ctx, r, []hosts.Host{a1, b1, a2}, true, 0)
 	for i, want := range []string{"a1", "b1", "a2"} {
 		if res[i].Host != want || res[i].Err != nil || res[i].Read.Heartbeat == nil {
@@ -109,7 +109,7 @@ func TestRelayRouter_PicksAndBatches(t *testing.T) {
 	}
 
 	// No OPS_RELAY_URL: only the host naming a relay goes through one.
-	r = newRelayRouter(config.Config{RelaySecret: routerSecret}, direct)
+	r = relayclient.NewRouter(direct, "", fixedSecret(routerSecret), 0)
 	if _, err := r.RunCommand(ctx, a1, "status", nil, lab.CommandOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +121,13 @@ func TestRelayRouter_PicksAndBatches(t *testing.T) {
 	}
 
 	// A wrong secret: the relay's refusal, not "unreachable".
-	r = newRelayRouter(config.Config{RelayURL: relayA.URL, RelaySecret: strings.Repeat("w", 40)}, direct)
+	r = relayclient.NewRouter(direct, relayA.URL, fixedSecret(strings.Repeat("w", 40)), 0)
 	if err := r.Ping(ctx); !errors.Is(err, lab.ErrConfig) || errors.Is(err, lab.ErrRelayUnreachable) {
 		t.Errorf("wrong secret: %v", err)
 	}
+}
+
+// fixedSecret signs for every relay with one secret.
+func fixedSecret(secret string) func(string) string {
+	return func(string) string { return secret }
 }

@@ -1,4 +1,4 @@
-package lab_test
+package direct_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/lab/direct"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -54,8 +55,8 @@ func TestPolicy_Target(t *testing.T) {
 	kerbHost.WinRMTransport = "kerberos"
 	customPort := httpsHost
 	customPort.WinRMPort = 15986
-	strict := lab.Policy{AllowedTransports: []string{"ntlm", "kerberos"}}
-	open := lab.Policy{AllowedTransports: []string{"NTLM", " basic ", "kerberos"}, AllowCredentialOverride: true}
+	strict := direct.Policy{AllowedTransports: []string{"ntlm", "kerberos"}}
+	open := direct.Policy{AllowedTransports: []string{"NTLM", " basic ", "kerberos"}, AllowCredentialOverride: true}
 
 	type got struct {
 		transport string
@@ -66,7 +67,7 @@ func TestPolicy_Target(t *testing.T) {
 	}
 	tests := []struct {
 		name      string
-		p         lab.Policy
+		p         direct.Policy
 		h         hosts.Host
 		o         lab.CommandOptions
 		wantField string // "" = allowed
@@ -85,17 +86,17 @@ func TestPolicy_Target(t *testing.T) {
 		{name: "same transport ok", p: strict, h: httpsHost, o: lab.CommandOptions{Transport: " NTLM "}, want: &got{"ntlm", true, 5986, "svc", hostSecret}},
 		{name: "ntlm to kerberos ok", p: strict, h: httpsHost, o: lab.CommandOptions{Transport: "kerberos"}, want: &got{"kerberos", true, 5986, "svc", hostSecret}},
 		{name: "basic to ntlm ok", p: open, h: basicHost, o: lab.CommandOptions{Transport: "ntlm"}, want: &got{"ntlm", true, 5986, "svc", hostSecret}},
-		{name: "strengthen outside list refused", p: lab.Policy{AllowedTransports: []string{"ntlm"}}, h: httpsHost, o: lab.CommandOptions{Transport: "kerberos"}, wantField: "transport"},
+		{name: "strengthen outside list refused", p: direct.Policy{AllowedTransports: []string{"ntlm"}}, h: httpsHost, o: lab.CommandOptions{Transport: "kerberos"}, wantField: "transport"},
 		{name: "unknown transport refused", p: open, h: httpsHost, o: lab.CommandOptions{Transport: "credssp-" + requestSecret}, wantField: "transport"},
-		{name: "host transport outside list", p: lab.Policy{AllowedTransports: []string{"kerberos"}}, h: httpsHost, wantField: "transport"},
+		{name: "host transport outside list", p: direct.Policy{AllowedTransports: []string{"kerberos"}}, h: httpsHost, wantField: "transport"},
 		{name: "basic over http refused", p: open, h: func() hosts.Host { h := httpHost; h.WinRMTransport = "basic"; return h }(), wantField: "transport"},
 
 		// Allowlist: empty or blank allows nothing; the zero Policy, ntlm and kerberos.
-		{name: "empty list allows nothing", p: lab.Policy{AllowedTransports: []string{}}, h: httpsHost, wantField: "transport"},
-		{name: "blank list allows nothing", p: lab.Policy{AllowedTransports: []string{"", " "}}, h: httpsHost, wantField: "transport"},
-		{name: "zero policy: ntlm", p: lab.Policy{}, h: httpsHost, want: &got{"ntlm", true, 5986, "svc", hostSecret}},
-		{name: "zero policy: kerberos override", p: lab.Policy{}, h: httpsHost, o: lab.CommandOptions{Transport: "kerberos"}, want: &got{"kerberos", true, 5986, "svc", hostSecret}},
-		{name: "zero policy: no basic", p: lab.Policy{}, h: basicHost, wantField: "transport"},
+		{name: "empty list allows nothing", p: direct.Policy{AllowedTransports: []string{}}, h: httpsHost, wantField: "transport"},
+		{name: "blank list allows nothing", p: direct.Policy{AllowedTransports: []string{"", " "}}, h: httpsHost, wantField: "transport"},
+		{name: "zero policy: ntlm", p: direct.Policy{}, h: httpsHost, want: &got{"ntlm", true, 5986, "svc", hostSecret}},
+		{name: "zero policy: kerberos override", p: direct.Policy{}, h: httpsHost, o: lab.CommandOptions{Transport: "kerberos"}, want: &got{"kerberos", true, 5986, "svc", hostSecret}},
+		{name: "zero policy: no basic", p: direct.Policy{}, h: basicHost, wantField: "transport"},
 
 		// Port: never changed by a request.
 		{name: "port override refused", p: strict, h: httpsHost, o: lab.CommandOptions{Port: 15986}, wantField: "port"},

@@ -1,4 +1,4 @@
-package lab_test
+package direct_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/leakcheck"
@@ -46,14 +47,14 @@ func catalogHost(sim *labsim.Sim, h *labsim.Host) hosts.Host {
 	}
 }
 
-func newDirect(cfg winrm.Config) *lab.Direct {
+func newDirect(cfg winrm.Config) *direct.Direct {
 	if cfg.OperationTimeout == 0 {
 		cfg.OperationTimeout = 5 * time.Second
 	}
-	return &lab.Direct{
+	return &direct.Direct{
 		WinRM:           winrm.New(cfg),
 		Waker:           &wake.Waker{ICMP: "off"},
-		Policy:          lab.Policy{AllowedTransports: []string{"ntlm", "basic"}},
+		Policy:          direct.Policy{AllowedTransports: []string{"ntlm", "basic"}},
 		AllowedCommands: labstation.DefaultAllowList(),
 	}
 }

@@ -1,4 +1,4 @@
-package lab
+package direct
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
 )
 
 // The heartbeat script, its quoting and its output parsing (moved here
@@ -30,8 +31,8 @@ func TestQuotePS(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"a\x00b", "a\nb", "a\rb", "a\u2019b", "a\u2018b", "\x1b[0m"} {
-		if got, err := quotePS(bad); !errors.Is(err, ErrArgument) {
-			t.Errorf("quotePS(%q) = %q, %v; want ErrArgument", bad, got, err)
+		if got, err := quotePS(bad); !errors.Is(err, lab.ErrArgument) {
+			t.Errorf("quotePS(%q) = %q, %v; want lab.ErrArgument", bad, got, err)
 		}
 	}
 }
@@ -58,8 +59,8 @@ func TestHeartbeatScript(t *testing.T) {
 	if strings.Contains(noEv, "Tail") || strings.Contains(noEv, "MARK") {
 		t.Errorf("script without events reads events:\n%s", noEv)
 	}
-	if _, err := heartbeatScript(`C:\hb.json`, "bad\npath", true, "MARK"); !errors.Is(err, ErrArgument) {
-		t.Errorf("newline in events path: err = %v, want ErrArgument", err)
+	if _, err := heartbeatScript(`C:\hb.json`, "bad\npath", true, "MARK"); !errors.Is(err, lab.ErrArgument) {
+		t.Errorf("newline in events path: err = %v, want lab.ErrArgument", err)
 	}
 }
 
@@ -131,7 +132,7 @@ func FuzzParseHeartbeatOutput(f *testing.F) {
 		wantLine := bytes.TrimSpace(line)
 		switch {
 		case string(wantLine) == marker+errSuffix:
-			if !errors.Is(evErr, ErrEventsUnreadable) || gotLine != nil {
+			if !errors.Is(evErr, lab.ErrEventsUnreadable) || gotLine != nil {
 				t.Errorf("events = %q, %v; want unreadable", gotLine, evErr)
 			}
 		case len(wantLine) == 0:

@@ -1,4 +1,4 @@
-package lab_test
+package direct_test
 
 import (
 	"context"

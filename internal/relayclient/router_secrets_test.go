@@ -1,4 +1,4 @@
-package app
+package relayclient_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/relayproto"
 	"github.com/ops-worker/ops-worker/relay"
 )
@@ -41,7 +42,7 @@ func TestRelayRouter_SecretPerRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRelayRouter(cfg, &seenLab{})
+	r := relayclient.NewRouter(&seenLab{}, cfg.RelayURL, cfg.RelaySecretFor, cfg.HeartbeatStaleAfter())
 	ctx := context.Background()
 	for _, h := range []hosts.Host{a1, b1} {
 		if _, err := r.RunCommand(ctx, h, "status", nil, lab.CommandOptions{}); err != nil {
@@ -50,7 +51,7 @@ func TestRelayRouter_SecretPerRelay(t *testing.T) {
 	}
 	// The fallback alone does not sign for relay A.
 	cfg.RelaySecrets = ""
-	r = newRelayRouter(cfg, &seenLab{})
+	r = relayclient.NewRouter(&seenLab{}, cfg.RelayURL, cfg.RelaySecretFor, cfg.HeartbeatStaleAfter())
 	if _, err := r.RunCommand(ctx, a1, "status", nil, lab.CommandOptions{}); !errors.Is(err, lab.ErrConfig) {
 		t.Errorf("relay A with B's secret: %v, want a signature refusal", err)
 	}

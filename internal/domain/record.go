@@ -1,4 +1,4 @@
-package store
+package domain
 
 import (
 	"github.com/ops-worker/ops-worker/internal/labstation"

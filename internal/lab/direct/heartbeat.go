@@ -1,46 +1,38 @@
-package lab
+package direct
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/textcut"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
-// DefaultStaleAfter flags a heartbeat older than this as stale (the station
-// service rewrites it about every minute). It is the one home of the
-// default of OPS_HEARTBEAT_STALE_AFTER (config's test checks its tag).
-const DefaultStaleAfter = 5 * time.Minute
-
-// ErrEventsUnreadable is HeartbeatRead.EventsErr when the events log could
-// not be read; the heartbeat itself is still returned.
-var ErrEventsUnreadable = errors.New("events log unreadable")
-
 // ReadHeartbeat polls the heartbeat (one WinRM command) and parses it. The
 // paths are the host entry's, which the catalog loader fills.
-func (d *Direct) ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents bool) (HeartbeatRead, error) {
+func (d *Direct) ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents bool) (lab.HeartbeatRead, error) {
 	start := time.Now()
-	t, err := d.Policy.Target(h, d.GlobalCAFile, CommandOptions{})
+	t, err := d.Policy.Target(h, d.GlobalCAFile, lab.CommandOptions{})
 	if err != nil {
-		return HeartbeatRead{}, hostErr("read heartbeat", h, err)
+		return lab.HeartbeatRead{}, hostErr("read heartbeat", h, err)
 	}
 	raw, line, eventsErr, err := readHeartbeat(ctx, d.WinRM, t, h.HeartbeatPath, h.EventsPath, includeEvents)
 	if err != nil {
-		return HeartbeatRead{}, hostErr("read heartbeat", h, d.diagnose(ctx, h, t.EffectivePort(), err))
+		return lab.HeartbeatRead{}, hostErr("read heartbeat", h, d.diagnose(ctx, h, t.EffectivePort(), err))
 	}
 	hb, err := labstation.ParseHeartbeat(raw)
 	if err != nil {
-		return HeartbeatRead{}, hostErr("parse heartbeat", h, err)
+		return lab.HeartbeatRead{}, hostErr("parse heartbeat", h, err)
 	}
-	out := HeartbeatRead{Heartbeat: hb, EventsErr: eventsErr}
+	out := lab.HeartbeatRead{Heartbeat: hb, EventsErr: eventsErr}
 	if line != nil && eventsErr == nil {
 		ev, err := labstation.ParseLastEvent(line)
 		if err != nil {
@@ -51,7 +43,7 @@ func (d *Direct) ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents 
 	}
 	stale := d.StaleAfter
 	if stale <= 0 {
-		stale = DefaultStaleAfter
+		stale = lab.DefaultStaleAfter
 	}
 	out.Stale = hb.Stale(d.now(), stale)
 	out.Duration = time.Since(start)
@@ -60,10 +52,10 @@ func (d *Direct) ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents 
 
 // readHeartbeat reads the heartbeat document and, when includeEvents, the
 // last line of the events log, in ONE WinRM command. An unreadable events
-// log gives eventsErr (ErrEventsUnreadable) and still the heartbeat; an
+// log gives eventsErr (lab.ErrEventsUnreadable) and still the heartbeat; an
 // empty one gives a nil lastEventLine. A path that cannot be quoted is
-// ErrArgument, refused before anything is sent; a script that fails or
-// prints no marker line is ErrRemote.
+// lab.ErrArgument, refused before anything is sent; a script that fails or
+// prints no marker line is lab.ErrRemote.
 func readHeartbeat(ctx context.Context, c *winrm.Client, t winrm.Target, heartbeatPath, eventsPath string, includeEvents bool) (heartbeatRaw []byte, lastEventLine []byte, eventsErr error, err error) {
 	marker := newMarker()
 	script, err := heartbeatScript(heartbeatPath, eventsPath, includeEvents, marker)
@@ -80,7 +72,7 @@ func readHeartbeat(ctx context.Context, c *winrm.Client, t winrm.Target, heartbe
 		return nil, nil, nil, err
 	}
 	fail := func(msg string) error {
-		return fmt.Errorf("%w: %s (exit code %d): %s", ErrRemote, msg, res.ExitCode, snippet(res.Stderr))
+		return fmt.Errorf("%w: %s (exit code %d): %s", lab.ErrRemote, msg, res.ExitCode, snippet(res.Stderr))
 	}
 	if res.ExitCode != 0 {
 		return nil, nil, nil, fail("reading the heartbeat failed")
@@ -93,7 +85,7 @@ func readHeartbeat(ctx context.Context, c *winrm.Client, t winrm.Target, heartbe
 }
 
 // quotePS quotes s as a PowerShell single-quoted (verbatim) string. It
-// refuses (ErrArgument) what could end the string or the statement
+// refuses (lab.ErrArgument) what could end the string or the statement
 // differently on a real station: NUL, line breaks, other control
 // characters, and the typographic single quotes that PowerShell also
 // treats as quote characters.
@@ -101,9 +93,9 @@ func quotePS(s string) (string, error) {
 	for _, r := range s {
 		switch {
 		case r < 0x20 || r == 0x7f:
-			return "", fmt.Errorf("%w: control character %U in %q", ErrArgument, r, s)
+			return "", fmt.Errorf("%w: control character %U in %q", lab.ErrArgument, r, s)
 		case r == '\u2018' || r == '\u2019' || r == '\u201a' || r == '\u201b':
-			return "", fmt.Errorf("%w: typographic quote %U in %q", ErrArgument, r, s)
+			return "", fmt.Errorf("%w: typographic quote %U in %q", lab.ErrArgument, r, s)
 		}
 	}
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'", nil
@@ -153,7 +145,7 @@ func parseHeartbeatOutput(out []byte, marker string, includeEvents bool) (hb, li
 	rest = bytes.TrimSpace(rest)
 	switch {
 	case string(rest) == marker+errSuffix:
-		return hb, nil, ErrEventsUnreadable, true
+		return hb, nil, lab.ErrEventsUnreadable, true
 	case len(rest) == 0:
 		return hb, nil, nil, true
 	}
@@ -191,10 +183,4 @@ func trimEOL(b []byte) []byte {
 }
 
 // snippet is the start of a station's stderr for an error message.
-func snippet(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		return s[:300] + "..."
-	}
-	return s
-}
+func snippet(s string) string { return textcut.Cut(strings.TrimSpace(s), 300, "...") }

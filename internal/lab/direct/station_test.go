@@ -1,4 +1,4 @@
-package lab_test
+package direct_test
 
 // How the worker reports the Windows behaviours labsim has by default.
 
