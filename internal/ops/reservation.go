@@ -21,7 +21,7 @@ const (
 	// MaxStoredOutput caps stdout and stderr each in a recorded step's
 	// payload (the response carries them whole); a cut one is flagged
 	// with stdoutTruncated / stderrTruncated.
-	MaxStoredOutput = 16 << 10
+	MaxStoredOutput = store.MaxStoredText
 )
 
 // Step statuses.
@@ -355,7 +355,7 @@ func (s *Service) record(ctx context.Context, f *flow, step Step) string {
 		if err == nil {
 			return ""
 		}
-		if !store.IsConnectionError(err) || wctx.Err() != nil {
+		if store.Permanent(err) || !store.IsConnectionError(err) || wctx.Err() != nil {
 			s.log().ErrorContext(ctx, "step not recorded", "reservation", f.reservationID, "action", step.Action, "attempts", attempt, "err", err)
 			return recordFailed
 		}

@@ -281,7 +281,8 @@ const persistTimeout = 30 * time.Second
 // persist runs a write after the station acted, on a context that outlives
 // the tick's, retrying on failure with a short back-off until
 // persistTimeout: such a write lost would let the reservation be dispatched
-// again, or lose its record.
+// again, or lose its record. An error no retry can get past
+// (store.Permanent) is returned at once.
 func (s *Scheduler) persist(ctx context.Context, what string, fn func(context.Context) error) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistTimeout)
 	defer cancel()
@@ -294,7 +295,7 @@ func (s *Scheduler) persist(ctx context.Context, what string, fn func(context.Co
 			}
 			return nil
 		}
-		if errors.Is(err, store.ErrTransitionNotAllowed) {
+		if errors.Is(err, store.ErrTransitionNotAllowed) || store.Permanent(err) {
 			return err
 		}
 		s.log().WarnContext(ctx, "database write failed; retrying", "write", what, "attempt", attempt, "err", err)
