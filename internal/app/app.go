@@ -343,6 +343,7 @@ func Settings(cfg config.Config) ops.Settings {
 		TimelinePhaseLookback: cfg.TimelinePhaseLookback,
 		HeartbeatStaleAfter:   cfg.HeartbeatStaleAfter(),
 		RelayConfigured:       cfg.RelayURL != "",
+		StationPrefixes:       cfg.StationPrefixes(),
 	}
 }
 

@@ -70,6 +70,9 @@ func (s *Service) StartReservation(ctx context.Context, r StartRequest) (FlowRes
 	}
 	if r.Wake == nil || *r.Wake {
 		p, perr := planWake(f.host, r.WakeOptions)
+		if perr == nil {
+			perr = s.checkWakeTargets(r.WakeOptions)
+		}
 		if perr != nil {
 			return FlowResponse{}, perr
 		}

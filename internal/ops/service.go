@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
@@ -53,6 +54,9 @@ type Settings struct {
 	// station that answered is probed again half of it later. 0:
 	// DefaultPowerOffProbe.
 	PowerOffProbe time.Duration
+	// StationPrefixes is OPS_STATION_CIDRS: when set, a wake request's
+	// broadcast and ping_target must be IP literals inside it.
+	StationPrefixes []netip.Prefix
 }
 
 // DefaultPowerOffProbe is Settings.PowerOffProbe's default: an awake
