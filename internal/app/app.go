@@ -344,6 +344,7 @@ func Settings(cfg config.Config) ops.Settings {
 		HeartbeatStaleAfter:   cfg.HeartbeatStaleAfter(),
 		RelayConfigured:       cfg.RelayURL != "",
 		StationPrefixes:       cfg.StationPrefixes(),
+		MaxGuardGrace:         cfg.MaxGuardGrace(),
 	}
 }
 

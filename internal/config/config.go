@@ -82,6 +82,8 @@ type Config struct {
 	// be: the catalog refuses an entry whose address is not an IP literal
 	// inside one of them (see hosts.Options.StationPrefixes).
 	StationCIDRs []string `env:"OPS_STATION_CIDRS"`
+	// MaxGuardGraceSec: see limits.go.
+	MaxGuardGraceSec int `env:"OPS_MAX_GUARD_GRACE, default=3600"`
 
 	RelayURL    string `env:"OPS_RELAY_URL"`
 	RelaySecret string `env:"OPS_RELAY_SECRET" json:"-"` // secret
@@ -158,6 +160,9 @@ func cleanList(in []string, lower bool) []string {
 }
 
 func (c *Config) validate() error {
+	if err := c.validateLimits(); err != nil {
+		return err
+	}
 	positive := []struct {
 		name string
 		v    int

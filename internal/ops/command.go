@@ -44,7 +44,7 @@ func (s *Service) checkCommandLine(h hosts.Host, command string, args []string) 
 		}
 		return Wrap(CodeArgumentRefused, "argument cannot reach the program verbatim", err)
 	}
-	return nil
+	return s.checkGuardGrace(command, args)
 }
 
 // RunCommand is POST /api/winrm: `<labstation_exe> <command> <args...>`.

@@ -57,6 +57,9 @@ type Settings struct {
 	// StationPrefixes is OPS_STATION_CIDRS: when set, a wake request's
 	// broadcast and ping_target must be IP literals inside it.
 	StationPrefixes []netip.Prefix
+	// MaxGuardGrace is OPS_MAX_GUARD_GRACE: the longest session-guard
+	// grace a command may ask for; 0: DefaultMaxGuardGrace.
+	MaxGuardGrace time.Duration
 }
 
 // DefaultPowerOffProbe is Settings.PowerOffProbe's default: an awake
