@@ -156,6 +156,9 @@ func New(opts Options) http.Handler {
 			panic("api.New: no handler for route " + rt.Name)
 		}
 		var hh http.Handler = h
+		if !rt.Tick {
+			hh = apiOrigin(hh) // scheduler work (the ticks) keeps its own station slot
+		}
 		if rt.Auth {
 			hh = guard.Wrap(hh)
 		}

@@ -66,6 +66,7 @@ func (s *Service) RunCommand(ctx context.Context, r CommandRequest) (CommandResp
 	}
 	opts := lab.CommandOptions{Transport: r.Transport, UseSSL: r.UseSSL, Port: deref(r.Port),
 		User: r.User, Password: r.Password}
+	defer s.apiSlot(ctx, h.Name)()
 	res, err := s.Lab.RunCommand(ctx, h, r.Command, r.Args, opts)
 	if err != nil {
 		e := fromLab(h.Name, err)

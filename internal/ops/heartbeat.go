@@ -35,7 +35,9 @@ func (s *Service) PollHeartbeat(ctx context.Context, r PollRequest) (PollRespons
 	}
 	include := r.IncludeEvents == nil || *r.IncludeEvents
 	start := time.Now()
+	release := s.apiSlot(ctx, h.Name)
 	read, err := s.Lab.ReadHeartbeat(ctx, h, include)
+	release()
 	return s.finishPoll(ctx, h, start, read, err)
 }
 

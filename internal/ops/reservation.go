@@ -235,7 +235,9 @@ func (s *Service) wakeStep(ctx context.Context, p wakePlan) Step {
 // error when the command did not run (the step says it as failed).
 func (s *Service) commandStep(ctx context.Context, h hosts.Host, st flowStep) (Step, error) {
 	start := time.Now()
+	release := s.apiSlot(ctx, h.Name)
 	res, err := s.Lab.RunCommand(ctx, h, st.command, st.args, lab.CommandOptions{})
+	release()
 	elapsed := time.Since(start).Milliseconds()
 	step := Step{Action: st.action, DurationMs: elapsed}
 	if err != nil {

@@ -36,6 +36,8 @@ type Service struct {
 	// RelayPing, when set, asks the relay whether it answers (Health's
 	// relay.reachable); nil: reachable is false.
 	RelayPing func(ctx context.Context) error
+
+	apiSlots stationGate // the API's share of each station's WinRM slots (apislot.go)
 }
 
 // Settings are the configuration values the use cases read (config.Config
