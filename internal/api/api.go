@@ -60,6 +60,9 @@ type Options struct {
 	// Observer, when set, is told every request's route pattern, status
 	// and duration (metrics); nil: nothing is observed.
 	Observer RequestObserver
+	// HealthCacheTTL is how long GET /health answers one probe's result;
+	// 0: DefaultHealthCacheTTL.
+	HealthCacheTTL time.Duration
 }
 
 // RequestObserver is told how every request went, once it was answered,
@@ -135,6 +138,10 @@ func New(opts Options) http.Handler {
 		log = slog.Default()
 	}
 	handlers := handlersFor(opts.Service, opts.Ticks)
+	health := newHealthCache(opts.Service.Health, opts.HealthCacheTTL)
+	handlers["health"] = health
+	handlers["hosts-quarantine"] = health.invalidating(handlers["hosts-quarantine"])
+	handlers["hosts-reload"] = health.invalidating(handlers["hosts-reload"])
 	if opts.Route != "" && !slices.ContainsFunc(Routes, func(rt Route) bool { return rt.Name == opts.Route }) {
 		panic("api.New: Options.Route " + opts.Route + " is not in Routes")
 	}
@@ -149,6 +156,9 @@ func New(opts Options) http.Handler {
 			panic("api.New: no handler for route " + rt.Name)
 		}
 		var hh http.Handler = h
+		if !rt.Tick {
+			hh = apiOrigin(hh) // scheduler work (the ticks) keeps its own station slot
+		}
 		if rt.Auth {
 			hh = guard.Wrap(hh)
 		}

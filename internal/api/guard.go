@@ -63,15 +63,21 @@ func (g *Guard) check(r *http.Request) *ops.Error {
 	if g.Token == "" {
 		return ops.Errorf(ops.CodeAuthNotConfigured, "API token not configured on the server")
 	}
-	if !g.tokenMatches(r) {
+	ok, byCookie := g.tokenMatches(r)
+	if !ok {
 		return ops.Errorf(ops.CodeUnauthorized, "missing or invalid token")
+	}
+	if byCookie {
+		return cookieRequestRefusal(r)
 	}
 	return nil
 }
 
 // tokenMatches compares every offered token with the configured one in
 // constant time (over SHA-256 digests, so the length does not leak either).
-func (g *Guard) tokenMatches(r *http.Request) bool {
+// byCookie: only the cookie carried it (what a browser attaches to a
+// cross-site request by itself).
+func (g *Guard) tokenMatches(r *http.Request) (ok, byCookie bool) {
 	want := sha256.Sum256([]byte(g.Token))
 	match := func(got string) bool {
 		if got == "" {
@@ -81,18 +87,18 @@ func (g *Guard) tokenMatches(r *http.Request) bool {
 		return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
 	}
 	if match(r.Header.Get(TokenHeader)) {
-		return true
-	}
-	if c, err := r.Cookie(TokenCookie); err == nil && match(c.Value) {
-		return true
+		return true, false
 	}
 	if g.AllowBearer {
 		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if ok && strings.EqualFold(scheme, "Bearer") && match(strings.TrimSpace(tok)) {
-			return true
+			return true, false
 		}
 	}
-	return false
+	if c, err := r.Cookie(TokenCookie); err == nil && match(c.Value) {
+		return true, true
+	}
+	return false, false
 }
 
 // Source is the caller's address: the peer, or, when the peer is a trusted

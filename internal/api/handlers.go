@@ -23,9 +23,6 @@ func handlersFor(svc Service, ticks Ticks) map[string]http.Handler {
 			}
 			return ticks.ReservationTick(ctx, ev)
 		}, nil),
-		"health": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, http.StatusOK, svc.Health(r.Context()))
-		}),
 		"wol":               post(parseBody[wolWire], svc.Wake, nil),
 		"winrm":             post(parseBody[winrmWire], svc.RunCommand, nil),
 		"heartbeat-poll":    post(parseBody[pollWire], svc.PollHeartbeat, nil),

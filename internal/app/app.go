@@ -379,6 +379,8 @@ func Settings(cfg config.Config) ops.Settings {
 		TimelinePhaseLookback: cfg.TimelinePhaseLookback,
 		HeartbeatStaleAfter:   cfg.HeartbeatStaleAfter(),
 		RelayConfigured:       cfg.RelayURL != "",
+		StationPrefixes:       cfg.StationPrefixes(),
+		MaxGuardGrace:         cfg.MaxGuardGrace(),
 	}
 }
 

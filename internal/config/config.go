@@ -85,6 +85,8 @@ type Config struct {
 	// be: the catalog refuses an entry whose address is not an IP literal
 	// inside one of them (see hosts.Options.StationPrefixes).
 	StationCIDRs []string `env:"OPS_STATION_CIDRS"`
+	// MaxGuardGraceSec: see limits.go.
+	MaxGuardGraceSec int `env:"OPS_MAX_GUARD_GRACE, default=3600"`
 
 	RelayURL    string `env:"OPS_RELAY_URL"`
 	RelaySecret string `env:"OPS_RELAY_SECRET" json:"-"` // secret
@@ -184,7 +186,7 @@ func (c *Config) validate() error {
 	// The steps run in this order, so a configuration with several bad
 	// values names the same first one as before the cut.
 	for _, step := range []func() error{
-		c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
+		c.validateLimits, c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
 		c.validateRelay,
 	} {

@@ -46,6 +46,11 @@ const (
 	MaxOffset = 100 * MaxPageSize
 )
 
+// MaxStoredText caps each text of a stored operation payload (a step's
+// stdout and stderr, any JSON string of the scheduler's flow answer), in
+// bytes; the store applies it to every payload it writes.
+const MaxStoredText = 16 << 10
+
 // NewOperationKey returns a fresh Operation.Key.
 func NewOperationKey() string {
 	b := make([]byte, 16)

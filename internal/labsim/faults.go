@@ -27,6 +27,9 @@ type Faults struct {
 	StaleHeartbeat  bool           // heartbeat timestamp frozen 2h in the past
 	SchemaVersion   string         // heartbeat schemaVersion, e.g. "2.0.0" ("" = "1.0.0")
 	EmptyEventsLog  bool           // session-guard-events.jsonl is empty
+	// Output is, per LabStation command name (as ExitCodes), text the
+	// command prints after its first line: a chatty station.
+	Output map[string]string
 	// DieMidCall powers the host down (as Sleep, per its SleepMode) when a
 	// Receive arrives, before answering it: the connections drop while the
 	// client waits for output. Wake brings it back; the fault stays set.

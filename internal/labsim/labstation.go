@@ -133,6 +133,11 @@ func (h *Host) labStationLocked(args []string, res *execResult) {
 	now := h.sim.now().UTC()
 	say := func(format string, a ...any) { fmt.Fprintf(&out, format+"\r\n", a...) }
 	say("[%s] LabStation %s", now.Format(time.RFC3339), spec.name)
+	if extra, ok := h.faults.Output[spec.name]; ok {
+		out.WriteString(extra)
+	} else {
+		out.WriteString(h.faults.Output[strings.Fields(spec.name)[0]])
+	}
 	secs := func(name string, def int) int {
 		if v, ok := opts[name]; ok {
 			n, _ := strconv.Atoi(v)

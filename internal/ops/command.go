@@ -33,7 +33,7 @@ func (s *Service) checkLine(h hosts.Host, command string, args []string) *Error 
 	if _, err := labstation.CommandLine(h.LabStationExe, command, args); err != nil {
 		return fromLab(h.Name, err)
 	}
-	return nil
+	return s.checkGuardGrace(command, args)
 }
 
 // RunCommand is POST /api/winrm: `<labstation_exe> <command> <args...>`.
@@ -55,6 +55,7 @@ func (s *Service) RunCommand(ctx context.Context, r CommandRequest) (CommandResp
 	}
 	opts := lab.CommandOptions{Transport: r.Transport, UseSSL: r.UseSSL, Port: deref(r.Port),
 		User: r.User, Password: r.Password}
+	defer s.apiSlot(ctx, h.Name)()
 	res, err := s.Lab.RunCommand(ctx, h, r.Command, r.Args, opts)
 	if err != nil {
 		e := fromLab(h.Name, err)

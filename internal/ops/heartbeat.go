@@ -39,7 +39,9 @@ func (s *Service) PollHeartbeat(ctx context.Context, r PollRequest) (PollRespons
 // pollVia reads h's heartbeat through l and finishes the poll.
 func (s *Service) pollVia(ctx context.Context, l lab.Lab, h hosts.Host, include bool) (PollResponse, error) {
 	start := time.Now()
+	release := s.apiSlot(ctx, h.Name)
 	read, err := l.ReadHeartbeat(ctx, h, include)
+	release()
 	return s.finishPoll(ctx, h, start, read, err)
 }
 

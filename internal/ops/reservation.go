@@ -22,7 +22,7 @@ const (
 	// MaxStoredOutput caps stdout and stderr each in a recorded step's
 	// payload (the response carries them whole); a cut one is flagged
 	// with stdoutTruncated / stderrTruncated.
-	MaxStoredOutput = 16 << 10
+	MaxStoredOutput = domain.MaxStoredText
 )
 
 // Step statuses.
@@ -71,6 +71,9 @@ func (s *Service) StartReservation(ctx context.Context, r StartRequest) (FlowRes
 	}
 	if r.Wake == nil || *r.Wake {
 		p, perr := planWake(f.host, r.WakeOptions)
+		if perr == nil {
+			perr = s.checkWakeTargets(r.WakeOptions)
+		}
 		if perr != nil {
 			return FlowResponse{}, perr
 		}
@@ -236,7 +239,9 @@ func (s *Service) wakeStep(ctx context.Context, p wakePlan) Step {
 // error when the command did not run (the step says it as failed).
 func (s *Service) commandStep(ctx context.Context, h hosts.Host, st flowStep) (Step, error) {
 	start := time.Now()
+	release := s.apiSlot(ctx, h.Name)
 	res, err := s.Lab.RunCommand(ctx, h, st.command, st.args, lab.CommandOptions{})
+	release()
 	elapsed := time.Since(start).Milliseconds()
 	step := Step{Action: st.action, DurationMs: elapsed}
 	if err != nil {

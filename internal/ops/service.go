@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/domain"
@@ -35,6 +36,8 @@ type Service struct {
 	// RelayPing, when set, asks the relay whether it answers (Health's
 	// relay.reachable); nil: reachable is false.
 	RelayPing func(ctx context.Context) error
+
+	apiSlots stationGate // the API's share of each station's WinRM slots (apislot.go)
 }
 
 // Settings are the configuration values the use cases read (config.Config
@@ -53,6 +56,12 @@ type Settings struct {
 	// station that answered is probed again half of it later. 0:
 	// DefaultPowerOffProbe.
 	PowerOffProbe time.Duration
+	// StationPrefixes is OPS_STATION_CIDRS: when set, a wake request's
+	// broadcast and ping_target must be IP literals inside it.
+	StationPrefixes []netip.Prefix
+	// MaxGuardGrace is OPS_MAX_GUARD_GRACE: the longest session-guard
+	// grace a command may ask for; 0: DefaultMaxGuardGrace.
+	MaxGuardGrace time.Duration
 }
 
 // DefaultPowerOffProbe is Settings.PowerOffProbe's default: an awake

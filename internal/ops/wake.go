@@ -87,6 +87,9 @@ func (s *Service) Wake(ctx context.Context, r WakeRequest) (WakeResponse, error)
 	}
 	p, perr := planWake(h, WakeOptions{MAC: r.MAC, PingTarget: r.PingTarget, Attempts: r.Attempts,
 		PingTimeout: r.PingTimeout, Broadcast: r.Broadcast, Port: r.Port})
+	if perr == nil {
+		perr = s.checkWakeTargets(WakeOptions{PingTarget: r.PingTarget, Broadcast: r.Broadcast})
+	}
 	if perr != nil {
 		return WakeResponse{}, perr
 	}

@@ -72,6 +72,10 @@ type Store interface {
 	PollStates(ctx context.Context) (map[string]domain.PollState, error)
 	RecordPollFailure(ctx context.Context, host, reason string, backoff func(failures int) time.Duration) (domain.PollState, error)
 	ClearPollFailures(ctx context.Context, host string) error
+	// IsPermanentError tells an error no retry gets past (a packet too
+	// large, a syntax error, a constraint), so a write is not retried for
+	// its whole deadline while the host lock is held.
+	IsPermanentError(err error) bool
 }
 
 // Observer is told about every finished tick (metrics attach here without
@@ -281,12 +285,15 @@ const persistTimeout = 30 * time.Second
 // persist runs a write after the station acted, on a context that outlives
 // the tick's, retrying on failure with a short back-off until
 // persistTimeout: such a write lost would let the reservation be dispatched
-// again, or lose its record.
+// again, or lose its record. An error no retry can get past
+// (store.Permanent) is returned at once.
 func (s *Scheduler) persist(ctx context.Context, what string, fn func(context.Context) error) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistTimeout)
 	defer cancel()
 	p := retry.Policy{First: 100 * time.Millisecond, Max: 3 * time.Second,
-		Retry: func(err error) bool { return !errors.Is(err, domain.ErrTransitionNotAllowed) },
+		Retry: func(err error) bool {
+			return !errors.Is(err, domain.ErrTransitionNotAllowed) && !s.Store.IsPermanentError(err)
+		},
 		Failed: func(attempt int, err error) {
 			s.log().WarnContext(ctx, "database write failed; retrying", "write", what, "attempt", attempt, "err", err)
 		}}

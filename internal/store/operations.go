@@ -11,7 +11,8 @@ import (
 
 const maxActionLen = 32
 
-// RecordOperation inserts op; CreatedAt defaults to the store's clock.
+// RecordOperation inserts op; CreatedAt defaults to the store's clock. Its
+// payload is stored bounded (BoundPayload), whoever built it.
 func (s *Store) RecordOperation(ctx context.Context, op Operation) (int64, error) {
 	if op.ReservationID == "" || op.Action == "" || op.Status == "" {
 		return 0, fmt.Errorf("record operation: reservation id, action and status are required")
@@ -22,6 +23,7 @@ func (s *Store) RecordOperation(ctx context.Context, op Operation) (int64, error
 	if len(op.Payload) > 0 && !json.Valid(op.Payload) {
 		return 0, fmt.Errorf("record operation %s: payload is not valid JSON", op.Action)
 	}
+	op.Payload = BoundPayload(op.Payload)
 	if op.CreatedAt.IsZero() {
 		op.CreatedAt = s.now()
 	}

@@ -133,6 +133,9 @@ func IsConnectionError(err error) bool {
 // Store interfaces (they import no adapter).
 func (s *Store) IsConnectionError(err error) bool { return IsConnectionError(err) }
 
+// IsPermanentError is Permanent, for the use cases' retry decisions.
+func (s *Store) IsPermanentError(err error) bool { return Permanent(err) }
+
 // ms truncates to the millisecond precision of the DATETIME(3) columns, so
 // what is written compares equal to what is read back.
 func ms(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
