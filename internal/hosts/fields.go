@@ -11,8 +11,8 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/netaddr"
-	"github.com/ops-worker/ops-worker/internal/wake"
-	"github.com/ops-worker/ops-worker/internal/winrm"
+	"github.com/ops-worker/ops-worker/internal/wakelimits"
+	"github.com/ops-worker/ops-worker/internal/winrmspec"
 )
 
 // field is one hosts.json field: its name, how its JSON is read into a Host
@@ -42,7 +42,7 @@ var catalogFields = []field{
 	text("broadcast", func(h *Host) *string { return &h.Broadcast }, nil, optionalHost(func(h *Host) string { return h.Broadcast })),
 	text("mac", func(h *Host) *string { return &h.MAC }, nil, checkMAC),
 	text("mode", func(h *Host) *string { return &h.Mode }, nil, checkMode),
-	text("winrm_transport", func(h *Host) *string { return &h.WinRMTransport }, constant(winrm.DefaultTransport), checkTransport),
+	text("winrm_transport", func(h *Host) *string { return &h.WinRMTransport }, constant(winrmspec.DefaultTransport), checkTransport),
 	text("wake_check", func(h *Host) *string { return &h.WakeCheck }, nil, checkWakeCheck),
 	number("winrm_port", func(h *Host) *int { return &h.WinRMPort }, winrmPortDefault, portRange(func(h *Host) int { return h.WinRMPort }, "TCP")),
 	number("wol_port", func(h *Host) *int { return &h.WOLPort }, constant(DefaultWOLPort), portRange(func(h *Host) int { return h.WOLPort }, "UDP")),
@@ -168,9 +168,9 @@ func constant[T any](v T) func(*Host) T { return func(*Host) T { return v } }
 // winrmPortDefault is 5986 with SSL (the default), 5985 without.
 func winrmPortDefault(h *Host) int {
 	if h.WinRMUseSSL {
-		return winrm.DefaultHTTPSPort
+		return winrmspec.DefaultHTTPSPort
 	}
-	return winrm.DefaultHTTPPort
+	return winrmspec.DefaultHTTPPort
 }
 
 func checkName(h *Host, _ Options) error {
@@ -227,8 +227,8 @@ func checkMode(h *Host, _ Options) error {
 
 func checkTransport(h *Host, _ Options) error {
 	h.WinRMTransport = strings.ToLower(h.WinRMTransport)
-	if !slices.Contains(winrm.Transports, h.WinRMTransport) {
-		return fmt.Errorf("%q is not %s", h.WinRMTransport, strings.Join(winrm.Transports, ", "))
+	if !slices.Contains(winrmspec.Transports(), h.WinRMTransport) {
+		return fmt.Errorf("%q is not %s", h.WinRMTransport, strings.Join(winrmspec.Transports(), ", "))
 	}
 	return nil
 }
@@ -253,8 +253,8 @@ func portRange(get func(*Host) int, proto string) func(*Host, Options) error {
 }
 
 func checkWakeAttempts(h *Host, _ Options) error {
-	if h.WakeAttempts < 1 || h.WakeAttempts > wake.MaxAttempts {
-		return fmt.Errorf("%d is outside 1..%d", h.WakeAttempts, wake.MaxAttempts)
+	if h.WakeAttempts < 1 || h.WakeAttempts > wakelimits.MaxAttempts {
+		return fmt.Errorf("%d is outside 1..%d", h.WakeAttempts, wakelimits.MaxAttempts)
 	}
 	return nil
 }
@@ -274,7 +274,7 @@ func checkSkipVerify(h *Host, opts Options) error {
 	if !h.WinRMInsecureSkipVerify {
 		return nil
 	}
-	if h.WinRMTransport == winrm.TransportBasic {
+	if h.WinRMTransport == winrmspec.TransportBasic {
 		return errors.New("not allowed with winrm_transport basic: Basic sends the password to whoever answers an unverified certificate (give the station's CA in winrm_ca_file or OPS_WINRM_CA_FILE)")
 	}
 	if len(opts.StationPrefixes) == 0 {

@@ -1,7 +1,7 @@
 // Package hosts loads and validates the host catalog (hosts.json).
 package hosts
 
-import "github.com/ops-worker/ops-worker/internal/wake"
+import "github.com/ops-worker/ops-worker/internal/wakelimits"
 
 // Host is one Lab Station entry of the catalog, after env: secrets are
 // resolved and values normalised. The JSON names are the hosts.json contract.
@@ -45,16 +45,16 @@ type Host struct {
 
 // Defaults the loader applies to an empty field. The LabStation.exe paths
 // are the catalog's own (LABSTATION.md's install); the WinRM port and
-// transport defaults are winrm's (DefaultHTTPSPort, DefaultHTTPPort,
-// DefaultTransport) and the Wake-on-LAN ones wake's: the names below are
-// those values, not copies. The loader fills every field it defaults but
+// transport defaults are winrmspec's (DefaultHTTPSPort, DefaultHTTPPort,
+// DefaultTransport) and the Wake-on-LAN ones wakelimits': the names below
+// are those values, not copies (winrm and wake use the same ones). The loader fills every field it defaults but
 // broadcast (wake.Request's zero Broadcast is the limited broadcast), so
 // code holding a loaded Host uses its fields as they are.
 const (
 	DefaultLabStationExe = `C:\LabStation\LabStation.exe`
 	DefaultHeartbeatPath = `C:\LabStation\labstation\data\telemetry\heartbeat.json`
 	DefaultEventsPath    = `C:\LabStation\labstation\data\telemetry\session-guard-events.jsonl`
-	DefaultBroadcast     = wake.DefaultBroadcast
-	DefaultWOLPort       = wake.DefaultPort
-	DefaultWakeAttempts  = wake.DefaultAttempts
+	DefaultBroadcast     = wakelimits.DefaultBroadcast
+	DefaultWOLPort       = wakelimits.DefaultPort
+	DefaultWakeAttempts  = wakelimits.DefaultAttempts
 )

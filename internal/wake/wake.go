@@ -34,9 +34,9 @@ const (
 
 // Defaults of /api/wol, applied to zero fields of a Request.
 const (
-	DefaultBroadcast = "255.255.255.255"
-	DefaultPort      = 9
-	DefaultAttempts  = 3
+	DefaultBroadcast = wakelimits.DefaultBroadcast
+	DefaultPort      = wakelimits.DefaultPort
+	DefaultAttempts  = wakelimits.DefaultAttempts
 	DefaultWait      = wakelimits.DefaultWait
 	// MaxAttempts and MaxWait bound one Wake call.
 	MaxAttempts = wakelimits.MaxAttempts

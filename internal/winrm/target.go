@@ -12,25 +12,28 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/ops-worker/ops-worker/internal/winrmspec"
 )
 
-// Transports a Target may name.
+// Transports a Target may name (their home is winrmspec, which the
+// catalog validates with).
 const (
-	TransportNTLM     = "ntlm"
-	TransportBasic    = "basic"
-	TransportKerberos = "kerberos"
+	TransportNTLM     = winrmspec.TransportNTLM
+	TransportBasic    = winrmspec.TransportBasic
+	TransportKerberos = winrmspec.TransportKerberos
 	// DefaultTransport is what an empty Target.Transport means.
-	DefaultTransport = TransportNTLM
+	DefaultTransport = winrmspec.DefaultTransport
 )
 
 // Transports lists every transport a Target may name (the default of
 // OPS_WINRM_ALLOWED_TRANSPORTS, in that order). Do not modify it.
-var Transports = []string{TransportNTLM, TransportKerberos, TransportBasic}
+var Transports = winrmspec.Transports()
 
 // The WS-Management listener ports, what a zero Target.Port means.
 const (
-	DefaultHTTPSPort = 5986
-	DefaultHTTPPort  = 5985
+	DefaultHTTPSPort = winrmspec.DefaultHTTPSPort
+	DefaultHTTPPort  = winrmspec.DefaultHTTPPort
 )
 
 // Target is one WinRM endpoint with its credentials and trust settings.
