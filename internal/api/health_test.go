@@ -10,7 +10,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +21,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/relaytest"
 )
@@ -43,15 +43,8 @@ func (p pingCounter) Ping(ctx context.Context) error {
 // request, one database ping) per cache period; the answer is the probe's,
 // field for field; an older result is refreshed.
 func TestHealth_FloodProbesOncePerPeriod(t *testing.T) {
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: []labsim.HostOptions{{Name: "lab-ws-01"}, {Name: "lab-ws-02"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := sim.WriteHostsJSON(path); err != nil {
-		t.Fatal(err)
-	}
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01"}, labsim.HostOptions{Name: "lab-ws-02"})
+	path := labsimtest.WriteSimHosts(t, sim)
 	doc, err := sim.HostsJSON()
 	if err != nil {
 		t.Fatal(err)

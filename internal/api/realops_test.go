@@ -3,14 +3,13 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/ops"
 )
@@ -55,10 +54,7 @@ func TestHandlers_RealService(t *testing.T) {
 		"winrm_user": "lab", "winrm_pass": "env:TEST_PASS", "labs": []string{"1"},
 	}}}
 	raw, _ := json.Marshal(catalog)
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := labsimtest.WriteHostsFile(t, raw)
 	reg, _, err := hosts.NewRegistry(path, func(string) (string, bool) { return testPasswd, true })
 	if err != nil {
 		t.Fatal(err)

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/logtest"
 
 	"github.com/ops-worker/ops-worker/internal/app"
@@ -34,10 +34,7 @@ const catalog = `{"hosts": [
 
 func mustConfig(t *testing.T, env map[string]string) config.Config {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, []byte(catalog), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := labsimtest.WriteHostsFile(t, catalog)
 	full := map[string]string{"OPS_CONFIG": path}
 	for k, v := range env {
 		full[k] = v
@@ -192,10 +189,7 @@ func TestFromEnv(t *testing.T) {
 }
 
 func TestNew_BadCatalog(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, []byte(`{"hosts": [{"name": "x"}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := labsimtest.WriteHostsFile(t, `{"hosts": [{"name": "x"}]}`)
 	cfg, err := config.LoadMap(context.Background(), map[string]string{"OPS_CONFIG": path})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 )
 
@@ -154,10 +155,7 @@ func TestParse_StationPrefixes(t *testing.T) {
 		t.Errorf("no allowlist: %v", err)
 	}
 	// A registry keeps the rule for its reloads.
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, doc("10.1.2.4"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := labsimtest.WriteHostsFile(t, doc("10.1.2.4"))
 	r, _, err := hosts.NewRegistryWith(path, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -2,10 +2,8 @@ package ops_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/store"
@@ -22,20 +21,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
-
-func startSim(tb testing.TB, opts ...labsim.HostOptions) *labsim.Sim {
-	tb.Helper()
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: opts})
-	if err != nil {
-		tb.Fatalf("labsim: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := sim.Close(); err != nil {
-			tb.Errorf("labsim close: %v", err)
-		}
-	})
-	return sim
-}
 
 // catalogEntry is the hosts.json entry of a simulated station, its password
 // an env: reference resolved by the returned environment.
@@ -51,21 +36,6 @@ func catalogEntry(sim *labsim.Sim, h *labsim.Host, labs ...string) (map[string]a
 		"heartbeat_path": labsim.HeartbeatPath, "events_path": labsim.EventsPath,
 		"broadcast": "127.0.0.1", "wol_port": h.WakePort(), "wake_check": "tcp", "labs": labs,
 	}, map[string]string{ref: h.Password()}
-}
-
-// writeCatalog writes hosts.json and returns its path and the environment
-// that resolves its passwords.
-func writeCatalog(tb testing.TB, entries []map[string]any) string {
-	tb.Helper()
-	body, err := json.Marshal(map[string]any{"hosts": entries})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	path := filepath.Join(tb.TempDir(), "hosts.json")
-	if err := os.WriteFile(path, body, 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	return path
 }
 
 // fixture is a Service on a labsim, a catalog file and (optionally) a
@@ -86,7 +56,7 @@ type fixtureOpts struct {
 
 func newFixture(t *testing.T, fo fixtureOpts, hostOpts ...labsim.HostOptions) *fixture {
 	t.Helper()
-	f := &fixture{sim: startSim(t, hostOpts...), env: map[string]string{}}
+	f := &fixture{sim: labsimtest.Start(t, hostOpts...), env: map[string]string{}}
 	var entries []map[string]any
 	for _, o := range hostOpts {
 		sh := f.sim.Host(o.Name)
@@ -99,7 +69,7 @@ func newFixture(t *testing.T, fo fixtureOpts, hostOpts ...labsim.HostOptions) *f
 	if fo.entries != nil {
 		fo.entries(entries)
 	}
-	f.path = writeCatalog(t, entries)
+	f.path = labsimtest.WriteHostsFile(t, entries)
 	reg, _, err := hosts.NewRegistry(f.path, f.lookup)
 	if err != nil {
 		t.Fatalf("registry: %v", err)

@@ -8,12 +8,12 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/store/storetest"
 
 	"github.com/go-sql-driver/mysql"
@@ -62,15 +62,8 @@ func newWorldDSN(t testing.TB, n int, opt func(i int, o *labsim.HostOptions), ds
 			opt(i, &hs[i])
 		}
 	}
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: hs})
-	if err != nil {
-		t.Fatalf("labsim: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	path := filepath.Join(t.TempDir(), "hosts.json")
-	if err := sim.WriteHostsJSON(path); err != nil {
-		t.Fatal(err)
-	}
+	sim := labsimtest.Start(t, hs...)
+	path := labsimtest.WriteSimHosts(t, sim)
 	w := &world{sim: sim, path: path, dsn: dsn, clock: storetest.NewClock(time.Now().Truncate(time.Second)), logs: &logtest.Buffer{}}
 	w.env = map[string]string{
 		"OPS_CONFIG": path, "MYSQL_DSN": dsn, "LAB_MANAGER_TOKEN": "tick-token",

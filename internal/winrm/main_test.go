@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/leakcheck"
 	"github.com/ops-worker/ops-worker/internal/winrm"
@@ -39,16 +40,7 @@ func startSim(tb testing.TB, hosts ...labsim.HostOptions) *labsim.Sim {
 	for i := range hosts {
 		hosts[i].AllowBasic = true // modes has https-basic; Windows has it off by default
 	}
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: hosts})
-	if err != nil {
-		tb.Fatalf("labsim: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := sim.Close(); err != nil {
-			tb.Errorf("labsim close: %v", err)
-		}
-	})
-	return sim
+	return labsimtest.Start(tb, hosts...)
 }
 
 func target(sim *labsim.Sim, h *labsim.Host, m mode) winrm.Target {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 )
 
 // countingCache counts the sessions the calls' handshakes find and store.
@@ -184,11 +185,7 @@ func TestTLSSession_Scoped(t *testing.T) {
 // strict CBT (labsim's default, as Windows hardened) demands: the binding is
 // to the certificate the resumed session remembers.
 func TestTLSSession_StrictCBTStation(t *testing.T) {
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: []labsim.HostOptions{{Name: "lab-ws-01"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	sim := labsimtest.Start(t, []labsim.HostOptions{{Name: "lab-ws-01"}}...)
 	h := sim.Host("lab-ws-01")
 	// No connection reuse: every call dials and resumes.
 	c := New(Config{OperationTimeout: 5 * time.Second, MaxIdleConns: -1})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
@@ -29,7 +30,7 @@ func BenchmarkHeartbeatPoll200(b *testing.B) {
 	for i := range opts {
 		opts[i] = labsim.HostOptions{Name: fmt.Sprintf("bench-%03d", i+1), Latency: latency}
 	}
-	sim := startSim(b, opts...)
+	sim := labsimtest.Start(b, opts...)
 	var hs []hosts.Host
 	var shs []*labsim.Host
 	for _, sh := range sim.Hosts() {

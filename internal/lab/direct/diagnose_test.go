@@ -10,6 +10,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/wake"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
@@ -29,7 +30,7 @@ func closedPort(t *testing.T) int {
 func TestDirect_UnreachableDiagnosis(t *testing.T) {
 	// Refusing at once, to test the probe after a refused connection
 	// quickly; a blackholed sleeping host: station_test.go.
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true, SleepMode: labsim.SleepRefuse})
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true, SleepMode: labsim.SleepRefuse})
 	ctx := context.Background()
 
 	t.Run("sleeping host", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/leakcheck"
 	"github.com/ops-worker/ops-worker/internal/wake"
@@ -21,20 +22,6 @@ import (
 // TestMain fails the run when goroutines of ours or of the libraries we
 // drive are left running after the suite.
 func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m, 5*time.Second)) }
-
-func startSim(tb testing.TB, opts ...labsim.HostOptions) *labsim.Sim {
-	tb.Helper()
-	sim, err := labsim.Start(context.Background(), labsim.Options{Hosts: opts})
-	if err != nil {
-		tb.Fatalf("labsim: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := sim.Close(); err != nil {
-			tb.Errorf("labsim close: %v", err)
-		}
-	})
-	return sim
-}
 
 // catalogHost is the hosts.json entry of a simulated station.
 func catalogHost(sim *labsim.Sim, h *labsim.Host) hosts.Host {
@@ -60,7 +47,7 @@ func newDirect(cfg winrm.Config) *direct.Direct {
 }
 
 func TestDirect_WakeSleepingHost(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true, BootDelay: 300 * time.Millisecond})
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true, BootDelay: 300 * time.Millisecond})
 	sh := sim.Host("lab-ws-01")
 	h := catalogHost(sim, sh)
 	d := newDirect(winrm.Config{DialTimeout: 500 * time.Millisecond}) // the sleeping host ignores the SYN
@@ -93,7 +80,7 @@ func TestDirect_WakeSleepingHost(t *testing.T) {
 }
 
 func TestDirect_WakeWrongMAC(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true})
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true})
 	sh := sim.Host("lab-ws-01")
 	h := catalogHost(sim, sh)
 	d := newDirect(winrm.Config{})
@@ -119,7 +106,7 @@ func TestDirect_WakeWrongMAC(t *testing.T) {
 }
 
 func TestDirect_RunCommand(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", AllowBasic: true}) // "basic override allowed"
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01", AllowBasic: true}) // "basic override allowed"
 	sh := sim.Host("lab-ws-01")
 	h := catalogHost(sim, sh)
 	d := newDirect(winrm.Config{})
@@ -178,7 +165,7 @@ func TestDirect_RunCommand(t *testing.T) {
 // an argument that cannot reach the program verbatim is refused before
 // anything is sent.
 func TestDirect_RunCommand_DeadlineCoversGuardGrace(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", LocalUser: "student"}) // real time
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01", LocalUser: "student"}) // real time
 	sh := sim.Host("lab-ws-01")
 	h := catalogHost(sim, sh)
 	d := newDirect(winrm.Config{OperationTimeout: 500 * time.Millisecond, CommandTimeout: time.Second})
@@ -200,7 +187,7 @@ func TestDirect_RunCommand_DeadlineCoversGuardGrace(t *testing.T) {
 }
 
 func TestDirect_ReadHeartbeat(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01"})
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01"})
 	sh := sim.Host("lab-ws-01")
 	h := catalogHost(sim, sh)
 	d := newDirect(winrm.Config{})

@@ -9,13 +9,14 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
 
 // One poll is one encoded PowerShell command, in each way a station can be
 // reached.
 func TestDirect_ReadHeartbeat_EveryMode(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", AllowBasic: true})
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01", AllowBasic: true})
 	sh := sim.Host("lab-ws-01")
 	d := newDirect(winrm.Config{})
 	defer d.WinRM.Close()
@@ -52,7 +53,7 @@ func TestDirect_ReadHeartbeat_EveryMode(t *testing.T) {
 
 // The host entry's paths reach the station verbatim or not at all.
 func TestDirect_ReadHeartbeat_Paths(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01"})
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01"})
 	sh := sim.Host("lab-ws-01")
 	d := newDirect(winrm.Config{})
 	defer d.WinRM.Close()

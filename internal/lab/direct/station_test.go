@@ -13,6 +13,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/winrm"
 )
@@ -28,7 +29,7 @@ const (
 // worker says "host not answering" within the dial timeout plus the probe
 // wait, not "timed out" at the call's limit.
 func TestDirect_BlackholedSleepingHostIsDown(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true})
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true})
 	d := newDirect(winrm.Config{OperationTimeout: 20 * time.Second, DialTimeout: testDialTimeout})
 	defer d.WinRM.Close()
 	d.DiagnoseWait = testDiagnoseWait
@@ -54,7 +55,7 @@ func TestDirect_BlackholedSleepingHostIsDown(t *testing.T) {
 // The default dial timeout stays under the call's limit, so a short
 // operation timeout still reports a sleeping host as down, not timed out.
 func TestDirect_BlackholedHostWithShortOperationTimeout(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true})
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01", Asleep: true})
 	d := newDirect(winrm.Config{OperationTimeout: time.Second}) // DialTimeout default (10s) is cut to 500ms
 	defer d.WinRM.Close()
 	d.DiagnoseWait = testDiagnoseWait
@@ -68,7 +69,7 @@ func TestDirect_BlackholedHostWithShortOperationTimeout(t *testing.T) {
 // cmd.exe answers 9009 for a program that does not exist: a failed
 // command with cmd's message, never a success.
 func TestDirect_WrongLabStationPath(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01"})
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01"})
 	d := newDirect(winrm.Config{})
 	defer d.WinRM.Close()
 	h := catalogHost(sim, sim.Host("lab-ws-01"))
@@ -88,7 +89,7 @@ func TestDirect_WrongLabStationPath(t *testing.T) {
 func TestDirect_ShellsExhausted(t *testing.T) {
 	// The leaking client is masterzen's own NTLM, which sends no channel
 	// binding: this station does not check it.
-	sim := startSim(t, labsim.HostOptions{Name: "lab-ws-01", CBT: labsim.CBTNone})
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01", CBT: labsim.CBTNone})
 	sh := sim.Host("lab-ws-01")
 	ep := mzwinrm.NewEndpoint("127.0.0.1", sh.HTTPSPort(), true, false, sim.CACertPEM(), nil, nil, 5*time.Second)
 	params := mzwinrm.NewParameters("PT5S", "en-US", 153600)
@@ -125,7 +126,7 @@ func TestDirect_ShellsExhausted(t *testing.T) {
 // A station that dies while the worker waits for output: a typed error at
 // once (then diagnosed as down), not a hang until the time limit.
 func TestDirect_HostDiesMidCall(t *testing.T) {
-	sim := startSim(t, labsim.HostOptions{Name: "blackhole"}, labsim.HostOptions{Name: "refuse", SleepMode: labsim.SleepRefuse})
+	sim := labsimtest.Start(t, labsim.HostOptions{Name: "blackhole"}, labsim.HostOptions{Name: "refuse", SleepMode: labsim.SleepRefuse})
 	d := newDirect(winrm.Config{OperationTimeout: 20 * time.Second, DialTimeout: testDialTimeout})
 	defer d.WinRM.Close()
 	d.DiagnoseWait = testDiagnoseWait
