@@ -12,7 +12,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/netaddr"
 	"github.com/ops-worker/ops-worker/internal/wakelimits"
-	"github.com/ops-worker/ops-worker/internal/winrmspec"
+	"github.com/ops-worker/ops-worker/internal/winrm/winrmspec"
 )
 
 // field is one hosts.json field: its name, how its JSON is read into a Host

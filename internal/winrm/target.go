@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ops-worker/ops-worker/internal/winrmspec"
+	"github.com/ops-worker/ops-worker/internal/winrm/winrmspec"
 )
 
 // Transports a Target may name (their home is winrmspec, which the

@@ -2,7 +2,8 @@
 // transports and the WS-Management listener ports. A leaf, so that the
 // catalog (and through it the use cases) can validate and default a host
 // without importing the WinRM client; winrm's constants of the same names
-// are these.
+// are these. It imports nothing, as winrm imports nothing else of this
+// module.
 package winrmspec
 
 // Transports a host entry (winrm_transport) may name.
