@@ -25,6 +25,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/relayproto"
+	"github.com/ops-worker/ops-worker/internal/textcut"
 	"github.com/ops-worker/ops-worker/internal/wake"
 )
 
@@ -459,9 +460,6 @@ func (s *Server) heartbeats(ctx context.Context, body []byte, a *audit) (any, er
 	return out, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		s = s[:n] + "..."
-	}
-	return strings.ToValidUTF8(s, "?")
-}
+// truncate cuts s (textcut) and replaces what is not UTF-8 in it: a
+// station's or a client's bytes go into log lines and answers.
+func truncate(s string, n int) string { return strings.ToValidUTF8(textcut.Cut(s, n, "..."), "?") }

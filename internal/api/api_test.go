@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/ops-worker/ops-worker/internal/logtest"
-
 	"github.com/ops-worker/ops-worker/internal/ops"
 )
 

@@ -13,13 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ops-worker/ops-worker/internal/logtest"
-	"github.com/ops-worker/ops-worker/internal/scheduler"
-
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/ops-worker/ops-worker/internal/logtest"
+	"github.com/ops-worker/ops-worker/internal/scheduler"
 )
 
 var (

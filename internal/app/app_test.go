@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
-	"github.com/ops-worker/ops-worker/internal/logtest"
-
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/logtest"
 	"github.com/ops-worker/ops-worker/internal/memsql"
 	"github.com/ops-worker/ops-worker/internal/ops"
 )

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ops-worker/ops-worker/internal/relayproto"
+	"github.com/ops-worker/ops-worker/internal/textcut"
 )
 
 // OPS_RELAY_SECRETS gives each relay its own secret, so that the box of
@@ -71,12 +72,7 @@ func relayKey(raw string) (string, error) {
 	return scheme + "://" + host + strings.TrimRight(u.EscapedPath(), "/"), nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
-}
+func truncate(s string, n int) string { return textcut.Cut(s, n, "...") }
 
 // RelaySecretFor is the secret that signs requests to the relay at
 // relayURL: its OPS_RELAY_SECRETS entry, else OPS_RELAY_SECRET ("" when

@@ -19,6 +19,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"os"
 	"os/exec"
@@ -49,6 +51,14 @@ func Main(m *testing.M) int {
 		server.private.stop()
 	}
 	return code
+}
+
+// MainQuietDriver is Main for suites that kill connections or restart the
+// server on purpose: the driver's own log line for each dropped
+// connection is noise there.
+func MainQuietDriver(m *testing.M) int {
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
+	return Main(m)
 }
 
 // AdminConfig returns a connection config for the test server, starting one

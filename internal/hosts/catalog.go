@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+
+	"github.com/ops-worker/ops-worker/internal/textcut"
 )
 
 // ErrNotFound is returned by lookups of a host the catalog does not hold.
@@ -221,12 +223,7 @@ func parseLabs(v json.RawMessage) ([]string, error) {
 	return out, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
+func truncate(s string, n int) string { return textcut.Cut(s, n, "...") }
 
 func validName(s string) error {
 	if len(s) > 128 {

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/ops-worker/ops-worker/internal/textcut"
 )
 
 // Errors of ParseHeartbeat and ParseLastEvent; match them with errors.Is.
@@ -302,12 +304,4 @@ func parseTime(field string, raw json.RawMessage, required bool) (*time.Time, er
 // present reports a JSON value that is there and not null.
 func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return textcut.Cut(s, n, "…") }

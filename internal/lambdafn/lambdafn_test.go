@@ -22,15 +22,7 @@ const testToken = "lambda-test-token-0123456789"
 // catalog, plus env, logging into the returned buffer.
 func newFunction(t *testing.T, route string, env map[string]string) (*lambdafn.Function, *logtest.Buffer) {
 	t.Helper()
-	hostsPath := labsimtest.WriteHostsFile(t, `{"hosts": []}`)
-	vars := map[string]string{"OPS_CONFIG": hostsPath, "LAB_MANAGER_TOKEN": testToken}
-	for k, v := range env {
-		vars[k] = v
-	}
-	cfg, err := config.LoadMap(t.Context(), vars)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := emptyCatalogConfig(t, env)
 	var logs logtest.Buffer
 	f, err := lambdafn.New(t.Context(), cfg, route, &logs)
 	if err != nil {
@@ -38,6 +30,21 @@ func newFunction(t *testing.T, route string, env map[string]string) (*lambdafn.F
 	}
 	t.Cleanup(func() { _ = f.App.Close() })
 	return f, &logs
+}
+
+// emptyCatalogConfig is the configuration of a function with no database,
+// an empty catalog and the test token, plus env.
+func emptyCatalogConfig(t *testing.T, env map[string]string) config.Config {
+	t.Helper()
+	vars := map[string]string{"OPS_CONFIG": labsimtest.WriteHostsFile(t, `{"hosts": []}`), "LAB_MANAGER_TOKEN": testToken}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := config.LoadMap(t.Context(), vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // event is an HTTP API (v2) event as API Gateway sends it.

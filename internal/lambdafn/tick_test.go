@@ -18,15 +18,7 @@ import (
 // newTick builds a tick function with no database and an empty catalog.
 func newTick(t *testing.T, kind string, env map[string]string) (*lambdafn.TickFunction, *logtest.Buffer) {
 	t.Helper()
-	hostsPath := labsimtest.WriteHostsFile(t, `{"hosts": []}`)
-	vars := map[string]string{"OPS_CONFIG": hostsPath, "LAB_MANAGER_TOKEN": testToken}
-	for k, v := range env {
-		vars[k] = v
-	}
-	cfg, err := config.LoadMap(t.Context(), vars)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := emptyCatalogConfig(t, env)
 	var logs logtest.Buffer
 	f, err := lambdafn.NewTick(t.Context(), cfg, kind, &logs)
 	if err != nil {

@@ -13,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ops-worker/ops-worker/internal/metrics/metricstest"
-
 	"go.yaml.in/yaml/v4"
 
 	"github.com/ops-worker/ops-worker/internal/metrics"
+	"github.com/ops-worker/ops-worker/internal/metrics/metricstest"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/telemetry"
 	"github.com/ops-worker/ops-worker/internal/wake"

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-
 	"log/slog"
 	"net/netip"
 	"time"

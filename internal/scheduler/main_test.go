@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
 	"os"
 	"strconv"
@@ -13,23 +11,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
-	"github.com/ops-worker/ops-worker/internal/store/storetest"
-
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/logtest"
+	"github.com/ops-worker/ops-worker/internal/store/storetest"
 )
 
-func TestMain(m *testing.M) {
-	// The fault tests kill connections: the driver's own log of each is noise.
-	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
-	os.Exit(dbtest.Main(m))
-}
+func TestMain(m *testing.M) { os.Exit(dbtest.MainQuietDriver(m)) }
 
 // world is a labsim, its hosts.json, one database and a clock; instances
 // (app.App, each with its own pool) are built on it.

@@ -10,8 +10,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -23,23 +21,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
-	"github.com/ops-worker/ops-worker/internal/store/storetest"
-
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/labsim"
+	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/scheduler"
+	"github.com/ops-worker/ops-worker/internal/store/storetest"
 )
 
-func TestMain(m *testing.M) {
-	// The restarts drop connections: the driver's log of each is noise.
-	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
-	os.Exit(dbtest.Main(m))
-}
+func TestMain(m *testing.M) { os.Exit(dbtest.MainQuietDriver(m)) }
 
 // knobs are the soak's sizes, from the environment (make soak passes them).
 type knobs struct {
