@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/ops-worker/ops-worker/internal/netaddr"
 	"github.com/ops-worker/ops-worker/internal/ops"
 )
 
@@ -53,7 +54,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 func (g *Guard) check(r *http.Request) *ops.Error {
 	if len(g.Allowed) > 0 {
 		src, ok := g.Source(r)
-		if !ok || !contains(g.Allowed, src) {
+		if !ok || !netaddr.InPrefixes(src, g.Allowed) {
 			return ops.Errorf(ops.CodeForbidden, "source address not allowed")
 		}
 	}
@@ -109,7 +110,7 @@ func (g *Guard) Source(r *http.Request) (netip.Addr, bool) {
 	if !ok {
 		return netip.Addr{}, false
 	}
-	if len(g.TrustedProxies) == 0 || !contains(g.TrustedProxies, peer) {
+	if len(g.TrustedProxies) == 0 || !netaddr.InPrefixes(peer, g.TrustedProxies) {
 		return peer, true
 	}
 	hops := forwardedFor(r.Header.Values("X-Forwarded-For"))
@@ -120,7 +121,7 @@ func (g *Guard) Source(r *http.Request) (netip.Addr, bool) {
 			return netip.Addr{}, false
 		}
 		a = a.Unmap()
-		if !contains(g.TrustedProxies, a) {
+		if !netaddr.InPrefixes(a, g.TrustedProxies) {
 			return a, true
 		}
 	}
@@ -153,13 +154,4 @@ func forwardedFor(values []string) []string {
 		}
 	}
 	return out
-}
-
-func contains(prefixes []netip.Prefix, a netip.Addr) bool {
-	for _, p := range prefixes {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/ops-worker/ops-worker/internal/netaddr"
 	"github.com/ops-worker/ops-worker/internal/textcut"
 )
 
@@ -180,11 +181,8 @@ func outsideStations(addr string, prefixes []netip.Prefix) string {
 	if err != nil {
 		return "is not an IP address: with OPS_STATION_CIDRS set, station addresses must be IP literals inside it (names are not resolved)"
 	}
-	a = a.Unmap()
-	for _, p := range prefixes {
-		if p.Contains(a) {
-			return ""
-		}
+	if netaddr.InPrefixes(a, prefixes) {
+		return ""
 	}
 	return "is outside OPS_STATION_CIDRS"
 }

@@ -159,3 +159,15 @@ func unhex(c byte) (byte, bool) {
 	}
 	return 0, false
 }
+
+// InPrefixes reports whether a (an IPv4-mapped IPv6 address taken as its
+// IPv4 form) lies inside one of prefixes.
+func InPrefixes(a netip.Addr, prefixes []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -3,6 +3,7 @@ package netaddr_test
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -114,4 +115,25 @@ func FuzzParseMAC(f *testing.F) {
 			t.Fatalf("ParseMAC(%q) = %s, net.ParseMAC says %s", s, mac, std)
 		}
 	})
+}
+
+func TestInPrefixes(t *testing.T) {
+	ps := []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24"), netip.MustParsePrefix("fd00::/8")}
+	for _, c := range []struct {
+		addr string
+		want bool
+	}{
+		{"10.1.2.7", true},
+		{"::ffff:10.1.2.7", true}, // IPv4-mapped: its IPv4 form
+		{"10.1.3.7", false},
+		{"fd00::1", true},
+		{"127.0.0.1", false},
+	} {
+		if got := netaddr.InPrefixes(netip.MustParseAddr(c.addr), ps); got != c.want {
+			t.Errorf("InPrefixes(%s) = %v, want %v", c.addr, got, c.want)
+		}
+	}
+	if netaddr.InPrefixes(netip.MustParseAddr("10.1.2.7"), nil) {
+		t.Error("no prefixes: inside")
+	}
 }

@@ -2,6 +2,8 @@ package ops
 
 import (
 	"net/netip"
+
+	"github.com/ops-worker/ops-worker/internal/netaddr"
 )
 
 // checkWakeTargets refuses a request's broadcast or ping_target override
@@ -22,18 +24,9 @@ func (s *Service) checkWakeTargets(r WakeOptions) *Error {
 		if err != nil {
 			return Errorf(CodeBadRequest, "%s '%s' is not an IP address: with OPS_STATION_CIDRS set, it must be an IP literal inside it", f.name, quoteName(f.v))
 		}
-		if !containsAddr(s.Settings.StationPrefixes, a.Unmap()) {
+		if !netaddr.InPrefixes(a, s.Settings.StationPrefixes) {
 			return Errorf(CodeBadRequest, "%s '%s' is outside OPS_STATION_CIDRS", f.name, quoteName(f.v))
 		}
 	}
 	return nil
-}
-
-func containsAddr(prefixes []netip.Prefix, a netip.Addr) bool {
-	for _, p := range prefixes {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
