@@ -85,6 +85,22 @@ func Start(tb testing.TB) *KDC {
 	}
 	k := &KDC{Realm: Realm, Dir: dir, Krb5Conf: filepath.Join(dir, "krb5.conf"),
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), kadmin: kadmin, done: make(chan struct{})}
+	k.writeConfig(tb)
+	k.env = append(os.Environ(), "KRB5_CONFIG="+k.Krb5Conf, "KRB5_KDC_PROFILE="+filepath.Join(dir, "kdc.conf"),
+		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"), "KRB5RCACHEDIR="+dir)
+
+	if out, err := k.run(kdb5util, "create", "-s", "-r", Realm, "-P", "kdctest-master-key"); err != nil {
+		tb.Fatalf("kdctest: kdb5_util create: %v\n%s", err, out)
+	}
+	k.startKDC(tb, krb5kdc)
+	return k
+}
+
+// writeConfig writes the client and KDC profiles and an empty kadmin ACL
+// into k.Dir.
+func (k *KDC) writeConfig(tb testing.TB) {
+	tb.Helper()
+	dir := k.Dir
 	krb5conf := fmt.Sprintf(`[libdefaults]
 	default_realm = %[1]s
 	dns_lookup_kdc = false
@@ -126,12 +142,13 @@ func Start(tb testing.TB) *KDC {
 			tb.Fatalf("kdctest: %v", err)
 		}
 	}
-	k.env = append(os.Environ(), "KRB5_CONFIG="+k.Krb5Conf, "KRB5_KDC_PROFILE="+filepath.Join(dir, "kdc.conf"),
-		"KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"), "KRB5RCACHEDIR="+dir)
+}
 
-	if out, err := k.run(kdb5util, "create", "-s", "-r", Realm, "-P", "kdctest-master-key"); err != nil {
-		tb.Fatalf("kdctest: kdb5_util create: %v\n%s", err, out)
-	}
+// startKDC runs krb5kdc in the foreground and waits until it listens on
+// k.Addr (10 s at most), failing tb with its log when it exits first.
+func (k *KDC) startKDC(tb testing.TB, krb5kdc string) {
+	tb.Helper()
+	dir := k.Dir
 	k.cmd = exec.Command(krb5kdc, "-n", "-r", Realm, "-P", filepath.Join(dir, "kdc.pid"))
 	k.cmd.Env = k.env
 	var stderr bytes.Buffer
@@ -158,7 +175,6 @@ func Start(tb testing.TB) *KDC {
 			tb.Fatalf("kdctest: krb5kdc not listening on %s after 10s", k.Addr)
 		}
 	}
-	return k
 }
 
 func freePort() (int, error) {

@@ -44,7 +44,7 @@ func TestCAFiles_ReadAgainWhenChanged(t *testing.T) {
 // keys on.
 func TestCAFiles_SameSizeSameMtimeReplacement(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("inode and ctime are read on Linux only")
+		t.Skipf("GOOS=%s: the cache reads inode and ctime on linux only", runtime.GOOS)
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ca.pem")

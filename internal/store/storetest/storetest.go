@@ -216,19 +216,7 @@ func testOperations(t *testing.T, b Backend) {
 func testHeartbeat(t *testing.T, b Backend) {
 	s, _ := b.Open(t)
 	s.Now = NewClock(time.Date(2026, 11, 20, 9, 15, 0, 0, time.UTC)).Now
-	raw := Fixture(t, "heartbeat.json")
-	ev := strings.Split(strings.TrimSpace(string(Fixture(t, "session-guard-events.jsonl"))), "\n")
-	tp := func(s string) *time.Time { v, _ := time.Parse(time.RFC3339, s); return &v }
-	// The fixture goes through the real parser and mapping, as a poll does.
-	hb, err := labstation.ParseHeartbeat(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, err := labstation.ParseLastEvent([]byte(ev[len(ev)-1]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := store.NewHeartbeatRecord(store.HostRecord{Name: "LAB-WS-01", Address: "10.1.2.31", MAC: "00:11:22:33:44:55"}, hb, last)
+	rec, raw := fixtureHeartbeat(t)
 
 	// A failure inside the transaction leaves nothing half-written.
 	bad := rec
@@ -249,6 +237,45 @@ func testHeartbeat(t *testing.T, b Backend) {
 	if saved.HostID == 0 || saved.HeartbeatID == 0 || saved.EventID == 0 {
 		t.Fatalf("saved = %+v", saved)
 	}
+	checkHeartbeatRows(t, s, rec, raw)
+
+	// The same file polled again: host refreshed, no duplicate rows.
+	again, err := s.SaveHeartbeat(ctx(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.HostID != saved.HostID || again.HeartbeatID != 0 || again.EventID != 0 {
+		t.Errorf("second save of the same heartbeat: %+v", again)
+	}
+	if n := count(t, s, "SELECT COUNT(*) FROM lab_host_heartbeat"); n != 1 {
+		t.Errorf("heartbeat rows: %d, want 1", n)
+	}
+	checkNewerHeartbeat(t, s)
+}
+
+// fixtureHeartbeat is heartbeat.json and the last session-guard event as
+// a poll maps them (the real parser and mapping), and the raw document.
+func fixtureHeartbeat(t *testing.T) (store.HeartbeatRecord, []byte) {
+	t.Helper()
+	raw := Fixture(t, "heartbeat.json")
+	ev := strings.Split(strings.TrimSpace(string(Fixture(t, "session-guard-events.jsonl"))), "\n")
+	// The fixture goes through the real parser and mapping, as a poll does.
+	hb, err := labstation.ParseHeartbeat(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := labstation.ParseLastEvent([]byte(ev[len(ev)-1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := store.NewHeartbeatRecord(store.HostRecord{Name: "LAB-WS-01", Address: "10.1.2.31", MAC: "00:11:22:33:44:55"}, hb, last)
+	return rec, raw
+}
+
+// checkHeartbeatRows reads back the first save: every mapped column, the
+// raw document and the event row.
+func checkHeartbeatRows(t *testing.T, s *store.Store, rec store.HeartbeatRecord, raw []byte) {
+	t.Helper()
 	var (
 		name, addr, mac, mode, lfUser, lpMode, rawCol string
 		ts, lfAt, lpAt                                time.Time
@@ -281,20 +308,14 @@ func testHeartbeat(t *testing.T, b Backend) {
 	if kind != "session-guard" || !evTS.Equal(*rec.Event.Timestamp) || json.Unmarshal([]byte(payload), &p) != nil || p["action"] != "logoff" {
 		t.Errorf("event row: %s %v %s", kind, evTS, payload)
 	}
+}
 
-	// The same file polled again: host refreshed, no duplicate rows.
-	again, err := s.SaveHeartbeat(ctx(), rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.HostID != saved.HostID || again.HeartbeatID != 0 || again.EventID != 0 {
-		t.Errorf("second save of the same heartbeat: %+v", again)
-	}
-	if n := count(t, s, "SELECT COUNT(*) FROM lab_host_heartbeat"); n != 1 {
-		t.Errorf("heartbeat rows: %d, want 1", n)
-	}
-	// A newer heartbeat from the needs-action fixture: no profile, empty
-	// lastForcedLogoff and lastPowerAction objects.
+// checkNewerHeartbeat saves a newer heartbeat from the needs-action fixture
+// (no profile, empty lastForcedLogoff and lastPowerAction objects) and
+// reads it back as the latest, the host's mode kept.
+func checkNewerHeartbeat(t *testing.T, s *store.Store) {
+	t.Helper()
+	tp := func(s string) *time.Time { v, _ := time.Parse(time.RFC3339, s); return &v }
 	hb2, err := labstation.ParseHeartbeat(Fixture(t, "heartbeat-needs-action.json"))
 	if err != nil {
 		t.Fatal(err)
