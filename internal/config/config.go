@@ -92,6 +92,20 @@ type Config struct {
 	RelaySecret string `env:"OPS_RELAY_SECRET" json:"-"` // secret
 	// RelaySecrets (OPS_RELAY_SECRETS) is a secret per relay URL: see relay.go.
 	RelaySecrets string `env:"OPS_RELAY_SECRETS" json:"-"` // secrets
+
+	// Issue 16 core: the current gateway's proxy credential and the
+	// current worker's environment (internalauth.go, legacyenv.go).
+	// InternalAuthToken (OPS_INTERNAL_AUTH_TOKEN) is the service credential
+	// the current proxy sends, in the header InternalAuthHeader names,
+	// instead of the operator's token (api.Guard admits either).
+	InternalAuthToken  string `env:"OPS_INTERNAL_AUTH_TOKEN" json:"-"` // secret
+	InternalAuthHeader string `env:"OPS_INTERNAL_AUTH_HEADER, default=X-Ops-Internal-Token"`
+	// MySQLHostname, MySQLHostAlias and MySQLPort are the current worker's
+	// database server (MySQLServer): MYSQL_DSN is built from them when it
+	// is not set (legacyenv.go).
+	MySQLHostname  string `env:"MYSQL_HOSTNAME"`
+	MySQLHostAlias string `env:"MYSQL_HOST"`
+	MySQLPort      string `env:"MYSQL_PORT"`
 }
 
 // Load reads the process environment.
@@ -124,7 +138,10 @@ func (d codeDefaults) Lookup(key string) (string, bool) {
 // LoadFrom reads the variables through l and validates them.
 func LoadFrom(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	var c Config
-	l = codeDefaults{l}
+	if err := checkLegacyEnv(l); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	l = codeDefaults{legacyEnv{l}}
 	if err := checkTypes(l); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
@@ -188,7 +205,7 @@ func (c *Config) validate() error {
 	for _, step := range []func() error{
 		c.validateLimits, c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
-		c.validateRelay,
+		c.validateRelay, c.checkInternalAuth,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -447,11 +464,11 @@ func (c Config) TransportAllowed(t string) bool {
 type configFields Config
 
 // redacted is c with every secret (MYSQL_DSN, LAB_MANAGER_TOKEN,
-// OPS_RELAY_SECRET, OPS_RELAY_SECRETS) replaced by a fixed mask; an unset
-// one stays empty.
+// OPS_RELAY_SECRET, OPS_RELAY_SECRETS, OPS_INTERNAL_AUTH_TOKEN) replaced by
+// a fixed mask; an unset one stays empty.
 func (c Config) redacted() configFields {
 	r := configFields(c)
-	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret, &r.RelaySecrets} {
+	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret, &r.RelaySecrets, &r.InternalAuthToken} {
 		if *p != "" {
 			*p = "[REDACTED]"
 		}
