@@ -16,6 +16,9 @@ import (
 const (
 	TokenHeader = "X-Lab-Manager-Token"
 	TokenCookie = "lab_manager_token"
+	// DefaultInternalHeader carries the internal credential when
+	// Guard.InternalHeader is empty (config.DefaultInternalAuthHeader).
+	DefaultInternalHeader = "X-Ops-Internal-Token"
 )
 
 // Guard decides who may call the API: the token, and the source address.
@@ -23,6 +26,15 @@ type Guard struct {
 	// Token is LAB_MANAGER_TOKEN. Empty: every guarded route answers 503,
 	// unless AuthDisabled.
 	Token string
+	// InternalToken is OPS_INTERNAL_AUTH_TOKEN, the service credential the
+	// current gateway's proxy sends (in InternalHeader) after stripping the
+	// operator's token and cookies (GATEWAY.md section 1). Either it or
+	// Token admits a request; with neither set every guarded route answers
+	// 503. A header, never a cookie: no cross-site checks apply to it.
+	InternalToken string
+	// InternalHeader is OPS_INTERNAL_AUTH_HEADER; empty:
+	// DefaultInternalHeader.
+	InternalHeader string
 	// AuthDisabled turns token checks off (OPS_AUTH_DISABLED, development
 	// only). The source allowlist still applies.
 	AuthDisabled bool
@@ -61,8 +73,14 @@ func (g *Guard) check(r *http.Request) *ops.Error {
 	if g.AuthDisabled {
 		return nil
 	}
-	if g.Token == "" {
+	if g.Token == "" && g.InternalToken == "" {
 		return ops.Errorf(ops.CodeAuthNotConfigured, "API token not configured on the server")
+	}
+	if g.internalMatches(r) {
+		return nil
+	}
+	if g.Token == "" {
+		return ops.Errorf(ops.CodeUnauthorized, "missing or invalid token")
 	}
 	ok, byCookie := g.tokenMatches(r)
 	if !ok {
@@ -74,19 +92,34 @@ func (g *Guard) check(r *http.Request) *ops.Error {
 	return nil
 }
 
-// tokenMatches compares every offered token with the configured one in
-// constant time (over SHA-256 digests, so the length does not leak either).
-// byCookie: only the cookie carried it (what a browser attaches to a
-// cross-site request by itself).
-func (g *Guard) tokenMatches(r *http.Request) (ok, byCookie bool) {
-	want := sha256.Sum256([]byte(g.Token))
-	match := func(got string) bool {
-		if got == "" {
-			return false
-		}
-		sum := sha256.Sum256([]byte(got))
-		return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+// secretMatches compares an offered credential with the configured one in
+// constant time (over SHA-256 digests, so the length does not leak
+// either). Nothing offered or nothing configured never matches.
+func secretMatches(got, want string) bool {
+	if got == "" || want == "" {
+		return false
 	}
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}
+
+// internalMatches tells whether r carries the internal credential.
+func (g *Guard) internalMatches(r *http.Request) bool {
+	if g.InternalToken == "" {
+		return false
+	}
+	name := g.InternalHeader
+	if name == "" {
+		name = DefaultInternalHeader
+	}
+	return secretMatches(r.Header.Get(name), g.InternalToken)
+}
+
+// tokenMatches compares every offered operator token with the configured
+// one (secretMatches). byCookie: only the cookie carried it (what a
+// browser attaches to a cross-site request by itself).
+func (g *Guard) tokenMatches(r *http.Request) (ok, byCookie bool) {
+	match := func(got string) bool { return secretMatches(got, g.Token) }
 	if match(r.Header.Get(TokenHeader)) {
 		return true, false
 	}

@@ -77,7 +77,7 @@ func newHarness(t testing.TB, edit ...func(*Options)) *harness {
 
 func checkLogs(t testing.TB, logs string) {
 	t.Helper()
-	for _, secret := range []string{testToken, testPasswd} {
+	for _, secret := range []string{testToken, testPasswd, testInternal} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("a secret is in the log: %s", logs)
 		}
@@ -129,7 +129,7 @@ func checkAnswer(t testing.TB, r *http.Request, w *httptest.ResponseRecorder) {
 		t.Errorf("%s %.80s: X-Request-ID %q", r.Method, r.URL, id)
 	}
 	body := w.Body.Bytes()
-	for _, secret := range []string{testToken, testPasswd} {
+	for _, secret := range []string{testToken, testPasswd, testInternal} {
 		if bytes.Contains(body, []byte(secret)) || strings.Contains(strings.Join(headerValues(w.Header()), "\n"), secret) {
 			t.Errorf("%s %.80s: a secret in the answer: %s", r.Method, r.URL, body)
 		}

@@ -286,6 +286,8 @@ func (a *App) newGuard(o Options) {
 	cfg := a.cfg
 	a.guard = &api.Guard{
 		Token:          cfg.LabManagerToken,
+		InternalToken:  cfg.InternalAuthToken,
+		InternalHeader: cfg.InternalAuthHeader,
 		AuthDisabled:   cfg.AuthDisabled,
 		Allowed:        cfg.AllowedPrefixes(),
 		TrustedProxies: cfg.TrustedProxyPrefixes(),
@@ -294,8 +296,8 @@ func (a *App) newGuard(o Options) {
 	switch {
 	case cfg.AuthDisabled:
 		a.logger.Warn("OPS_AUTH_DISABLED=true: the API accepts every caller without a token; for local development only")
-	case cfg.LabManagerToken == "":
-		a.logger.Warn("LAB_MANAGER_TOKEN is not set: every /api/* route answers 503 until it is")
+	case cfg.LabManagerToken == "" && cfg.InternalAuthToken == "":
+		a.logger.Warn("neither LAB_MANAGER_TOKEN nor OPS_INTERNAL_AUTH_TOKEN is set: every /api/* route answers 503 until one is")
 	}
 }
 

@@ -149,6 +149,11 @@ func TestNew_Guard(t *testing.T) {
 		{"wrong token", map[string]string{"LAB_MANAGER_TOKEN": "t0ken"}, http.Header{"X-Lab-Manager-Token": {"nope"}}, http.StatusUnauthorized},
 		{"source not allowed", map[string]string{"LAB_MANAGER_TOKEN": "t0ken", "OPS_ALLOWED_CIDRS": "10.0.0.0/8"},
 			http.Header{"X-Lab-Manager-Token": {"t0ken"}}, http.StatusForbidden},
+		{"internal credential", map[string]string{"OPS_INTERNAL_AUTH_TOKEN": "svc"}, http.Header{"X-Ops-Internal-Token": {"svc"}}, http.StatusOK},
+		{"internal credential, own header", map[string]string{"OPS_INTERNAL_AUTH_TOKEN": "svc", "OPS_INTERNAL_AUTH_HEADER": "x-gw"},
+			http.Header{"X-Gw": {"svc"}}, http.StatusOK},
+		{"wrong internal credential", map[string]string{"OPS_INTERNAL_AUTH_TOKEN": "svc", "LAB_MANAGER_TOKEN": "t0ken"},
+			http.Header{"X-Ops-Internal-Token": {"svc2"}}, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
