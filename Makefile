@@ -12,7 +12,7 @@ empty :=
 space := $(empty) $(empty)
 RACE_PKGS := $(shell $(GO) list ./... | grep -v -E '/($(subst $(space),|,$(strip $(RACE_EXCEPTIONS))))$$')
 
-.PHONY: all build test test-race test-plain test-ticks soak lint fmt vet tidy-check fuzz bench bench-db bench-winrm bench-api bench-ticks labsim run image clean lambdas lambda-catalog
+.PHONY: all build test test-race test-plain test-ticks soak lint lint-template fmt vet tidy-check fuzz bench bench-db bench-winrm bench-api bench-ticks labsim run image clean lambdas lambda-catalog
 
 all: lint test
 
@@ -66,6 +66,18 @@ soak:
 
 lint: fmt vet
 
+# The SAM template against AWS's linter (cfn-lint runs the SAM transform
+# too). It installs nothing: where cfn-lint is absent it says so loudly and
+# passes, so a developer machine without it can still run everything else.
+CFN_LINT ?= cfn-lint
+lint-template:
+	@if command -v $(CFN_LINT) >/dev/null 2>&1; then \
+		echo "== $(CFN_LINT) template.yaml ($$($(CFN_LINT) --version))"; \
+		$(CFN_LINT) template.yaml; \
+	else \
+		echo "!!!!!!!! SKIPPED: cfn-lint not found: template.yaml was not linted !!!!!!!!"; \
+	fi
+
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -86,6 +98,7 @@ FUZZTIME ?= 15s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime=200x ./internal/hosts
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDSN$$' -fuzztime $(FUZZTIME) -fuzzminimizetime=200x ./internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzLegacyEnv_NoSecret$$' -fuzztime $(FUZZTIME) -fuzzminimizetime=200x ./internal/config
 	@for pkg in ./internal/labstation ./internal/labsim ./internal/netaddr ./internal/winrm ./internal/relayproto ./relay; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime=200x $$pkg || exit 1; \

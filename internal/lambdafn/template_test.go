@@ -260,7 +260,7 @@ func TestTemplate_Environment(t *testing.T) {
 	for id, fn := range tpl.GetAllServerlessFunctionResources() {
 		check(id, fn.Environment)
 	}
-	for _, secret := range []string{"MySQLDsn", "LabManagerToken", "RelaySecret"} {
+	for _, secret := range []string{"MySQLDsn", "LabManagerToken", "RelaySecret", "InternalAuthToken"} {
 		if p, ok := tpl.Parameters[secret]; !ok || p.NoEcho == nil || !*p.NoEcho {
 			t.Errorf("parameter %s: missing or not NoEcho", secret)
 		}
