@@ -36,7 +36,7 @@ func handlersFor(svc Service, ticks Ticks) map[string]http.Handler {
 			return ops.TimelineRequest{ReservationID: p.ReservationID, Limit: p.Limit, Offset: p.Offset}
 		}, svc.Timeline),
 		"operations-recent": get(func(p pageQuery) ops.RecentRequest {
-			return ops.RecentRequest{ReservationID: p.ReservationID, Limit: p.Limit, Offset: p.Offset}
+			return ops.RecentRequest{ReservationID: p.ReservationID, Host: p.Host, Limit: p.Limit, Offset: p.Offset}
 		}, svc.RecentOperations),
 		"hosts-list": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			resp, err := svc.Hosts(r.Context())

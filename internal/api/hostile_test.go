@@ -164,11 +164,13 @@ func TestHandlers_HostileQueries(t *testing.T) {
 func TestParsePageQuery(t *testing.T) {
 	cases := []struct {
 		raw           string
-		id            string
+		id, host      string
 		limit, offset *int
 		bad           bool
 	}{
 		{raw: "reservationId=r&limit=10&offset=5", id: "r", limit: ptr(10), offset: ptr(5)},
+		{raw: "host=lab-ws-01&reservationId=r", id: "r", host: "lab-ws-01"},
+		{raw: "host=a&host=b", bad: true},
 		{raw: "reservation_id=r", id: "r"},
 		{raw: "reservationId=r&reservation_id=r", id: "r"},
 		{raw: "limit=abc&offset=x"},
@@ -190,7 +192,7 @@ func TestParsePageQuery(t *testing.T) {
 			}
 			continue
 		}
-		want := pageQuery{ReservationID: c.id, Limit: c.limit, Offset: c.offset}
+		want := pageQuery{ReservationID: c.id, Host: c.host, Limit: c.limit, Offset: c.offset}
 		if err != nil || !equalPage(got, want) {
 			t.Errorf("%q: got %+v %v, want %+v", c.raw, got, err, want)
 		}
@@ -199,7 +201,7 @@ func TestParsePageQuery(t *testing.T) {
 
 func equalPage(a, b pageQuery) bool {
 	eq := func(x, y *int) bool { return x == nil && y == nil || x != nil && y != nil && *x == *y }
-	return a.ReservationID == b.ReservationID && eq(a.Limit, b.Limit) && eq(a.Offset, b.Offset)
+	return a.ReservationID == b.ReservationID && a.Host == b.Host && eq(a.Limit, b.Limit) && eq(a.Offset, b.Offset)
 }
 
 // TestHandlers_NoSecretAnywhere sends the token and a password where a

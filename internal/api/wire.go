@@ -253,11 +253,13 @@ func queryAlias(q url.Values, name, other string) (string, error) {
 // reservationId (or reservation_id), limit, offset.
 type pageQuery struct {
 	ReservationID string
+	// Host is the recent operations' host filter (the timeline ignores it).
+	Host          string
 	Limit, Offset *int
 }
 
 func parsePageQuery(raw string) (pageQuery, error) {
-	q, err := query(raw, "reservationId", "reservation_id", "limit", "offset")
+	q, err := query(raw, "reservationId", "reservation_id", "host", "limit", "offset")
 	if err != nil {
 		return pageQuery{}, err
 	}
@@ -268,5 +270,5 @@ func parsePageQuery(raw string) (pageQuery, error) {
 	if err != nil {
 		return pageQuery{}, err
 	}
-	return pageQuery{ReservationID: id, Limit: queryInt(q, "limit"), Offset: queryInt(q, "offset")}, nil
+	return pageQuery{ReservationID: id, Host: q.Get("host"), Limit: queryInt(q, "limit"), Offset: queryInt(q, "offset")}, nil
 }

@@ -60,3 +60,11 @@ func NewOperationKey() string {
 
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
+
+// OperationFilter narrows the recent operations: each set field must
+// match (the reservation id; the host's catalog name); zero: every
+// operation.
+type OperationFilter struct {
+	ReservationID string
+	Host          string
+}

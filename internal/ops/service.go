@@ -72,7 +72,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	RecordOperation(ctx context.Context, op domain.Operation) (int64, error)
 	ListOperations(ctx context.Context, reservationID string, limit, offset int) ([]domain.Operation, int, error)
-	RecentOperations(ctx context.Context, reservationID string, limit, offset int) ([]domain.Operation, int, error)
+	RecentOperations(ctx context.Context, f domain.OperationFilter, limit, offset int) ([]domain.Operation, int, error)
 	GetReservation(ctx context.Context, reservationID string) (*domain.Reservation, error)
 	SaveHeartbeat(ctx context.Context, hb domain.HeartbeatRecord) (domain.SavedHeartbeat, error)
 	LatestHeartbeat(ctx context.Context, hostName string) (*domain.StoredHeartbeat, error)

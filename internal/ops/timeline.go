@@ -76,7 +76,7 @@ func (s *Service) Timeline(ctx context.Context, r TimelineRequest) (TimelineResp
 	if lookback <= 0 {
 		lookback = defaultPhaseLookback
 	}
-	recent, _, err := s.Store.RecentOperations(ctx, r.ReservationID, lookback, 0)
+	recent, _, err := s.Store.RecentOperations(ctx, domain.OperationFilter{ReservationID: r.ReservationID}, lookback, 0)
 	if err != nil {
 		return TimelineResponse{}, internal(err)
 	}
@@ -106,13 +106,23 @@ func (s *Service) Timeline(ctx context.Context, r TimelineRequest) (TimelineResp
 }
 
 // RecentOperations is GET /api/operations/recent: newest first, optionally
-// for one reservation.
+// for one reservation, one host, or both. A host not in the catalog is
+// 404 (GATEWAY.md section 2); the filter uses the catalog's spelling of
+// the name, as the operations record it.
 func (s *Service) RecentOperations(ctx context.Context, r RecentRequest) (RecentResponse, error) {
 	if s.Store == nil {
 		return RecentResponse{}, Errorf(CodeDBNotConfigured, "Database not configured")
 	}
+	f := domain.OperationFilter{ReservationID: r.ReservationID}
+	if r.Host != "" {
+		h, herr := s.host(r.Host, "host '%s' not found")
+		if herr != nil {
+			return RecentResponse{}, herr
+		}
+		f.Host = h.Name
+	}
 	limit, offset := s.page(r.Limit, r.Offset)
-	ops, total, err := s.Store.RecentOperations(ctx, r.ReservationID, limit, offset)
+	ops, total, err := s.Store.RecentOperations(ctx, f, limit, offset)
 	if err != nil {
 		return RecentResponse{}, internal(err)
 	}

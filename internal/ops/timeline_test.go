@@ -112,6 +112,22 @@ func TestTimeline(t *testing.T) {
 	if err != nil || len(rr.Operations) != 0 || rr.Pagination.Total != 0 || rr.Pagination.NextOffset != nil {
 		t.Errorf("recent of another reservation = %+v, %v", rr, err)
 	}
+	// By host (the catalog's spelling, whatever the query's case), alone
+	// or with a reservation; a host not in the catalog is 404.
+	rr, err = f.svc.RecentOperations(ctx, ops.RecentRequest{Host: "LAB-WS-02"})
+	if err != nil || len(rr.Operations) != 3 || rr.Operations[0].Host != "lab-ws-02" || rr.Pagination.Total != 3 {
+		t.Errorf("recent of lab-ws-02 = %+v, %v", rr, err)
+	}
+	rr, err = f.svc.RecentOperations(ctx, ops.RecentRequest{Host: "lab-ws-01"})
+	if err != nil || len(rr.Operations) != 0 || rr.Pagination.Total != 0 {
+		t.Errorf("recent of lab-ws-01 = %+v, %v", rr, err)
+	}
+	rr, err = f.svc.RecentOperations(ctx, ops.RecentRequest{Host: "lab-ws-02", ReservationID: "0xother"})
+	if err != nil || len(rr.Operations) != 0 {
+		t.Errorf("recent of lab-ws-02 and another reservation = %+v, %v", rr, err)
+	}
+	_, err = f.svc.RecentOperations(ctx, ops.RecentRequest{Host: "nope"})
+	wantCode(t, err, ops.CodeHostNotFound, "host 'nope' not found")
 }
 
 func TestHosts_QuarantineAndReload(t *testing.T) {

@@ -253,8 +253,10 @@ type TimelineResponse struct {
 // RecentRequest is GET /api/operations/recent.
 type RecentRequest struct {
 	ReservationID string
-	Limit         *int
-	Offset        *int
+	// Host, when set, keeps one host's operations (a catalog name).
+	Host   string
+	Limit  *int
+	Offset *int
 }
 
 // RecentResponse is the 200 of the recent operations.

@@ -20,6 +20,7 @@ type (
 	SavedHeartbeat  = domain.SavedHeartbeat
 	StoredHeartbeat = domain.StoredHeartbeat
 	PollState       = domain.PollState
+	OperationFilter = domain.OperationFilter
 )
 
 const (

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 const maxActionLen = 32
@@ -130,13 +131,23 @@ func (s *Store) ListOperations(ctx context.Context, reservationID string, limit,
 }
 
 // RecentOperations lists operations newest first (created_at DESC, id DESC),
-// across reservations or for one when reservationID is set, with limit and
-// offset clamped as in ListOperations.
-func (s *Store) RecentOperations(ctx context.Context, reservationID string, limit, offset int) ([]Operation, int, error) {
+// those f matches (a reservation, a host, both, or all), with limit and
+// offset clamped as in ListOperations. The host is compared as stored:
+// the caller passes the catalog's own spelling of the name.
+func (s *Store) RecentOperations(ctx context.Context, f OperationFilter, limit, offset int) ([]Operation, int, error) {
 	limit, offset = clampPage(limit, offset)
-	where, args := "", []any{}
-	if reservationID != "" {
-		where, args = "WHERE reservation_id = ?", append(args, reservationID)
+	var conds []string
+	var args []any
+	if f.ReservationID != "" {
+		conds, args = append(conds, "reservation_id = ?"), append(args, f.ReservationID)
+	}
+	if f.Host != "" {
+		// idx_resops_host_created (006) serves this filter with the order.
+		conds, args = append(conds, "host = ?"), append(args, f.Host)
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = "WHERE " + strings.Join(conds, " AND ")
 	}
 	var total int
 	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM reservation_operations `+where, args...).Scan(&total); err != nil {

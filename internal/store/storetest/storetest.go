@@ -87,6 +87,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Candidates", func(t *testing.T) { testCandidates(t, b) })
 	t.Run("CandidateEdges", func(t *testing.T) { testCandidateEdges(t, b) })
 	t.Run("PageBounds", func(t *testing.T) { testPageBounds(t, b) })
+	t.Run("RecentByHost", func(t *testing.T) { testRecentByHost(t, b) })
 	t.Run("Transitions", func(t *testing.T) { testTransitions(t, b) })
 	t.Run("Quarantine", func(t *testing.T) { testQuarantine(t, b) })
 	t.Run("Claims", func(t *testing.T) { testClaims(t, b) })
@@ -204,7 +205,7 @@ func testOperations(t *testing.T, b Backend) {
 	if err != nil || len(page2) != 2 || page2[1].Action != "scheduler:end" {
 		t.Fatalf("second page: %v %v", page2, err)
 	}
-	recent, total, err := s.RecentOperations(ctx(), "", 3, 0)
+	recent, total, err := s.RecentOperations(ctx(), store.OperationFilter{}, 3, 0)
 	if err != nil || total != 7 || len(recent) != 3 || recent[0].ReservationID != "0xother" || recent[1].Action != "scheduler:end" {
 		t.Fatalf("recent: total=%d %+v %v", total, recent, err)
 	}
@@ -568,11 +569,83 @@ func testPageBounds(t *testing.T, b Backend) {
 	if page, _, err := s.ListOperations(ctx(), "0xb", 1<<62, 1<<62); err != nil || len(page) != 0 {
 		t.Errorf("ListOperations(huge, huge) = %d rows, %v; want an empty page", len(page), err)
 	}
-	if page, total, err := s.RecentOperations(ctx(), "", -3, -3); err != nil || total != 3 || len(page) != 0 {
+	if page, total, err := s.RecentOperations(ctx(), store.OperationFilter{}, -3, -3); err != nil || total != 3 || len(page) != 0 {
 		t.Errorf("RecentOperations(-3, -3) = %d rows of %d, %v", len(page), total, err)
 	}
-	if page, _, err := s.RecentOperations(ctx(), "0xb", 1<<62, -1); err != nil || len(page) != 3 {
+	if page, _, err := s.RecentOperations(ctx(), store.OperationFilter{ReservationID: "0xb"}, 1<<62, -1); err != nil || len(page) != 3 {
 		t.Errorf("RecentOperations(huge, -1) = %d rows, %v; want 3", len(page), err)
+	}
+}
+
+// testRecentByHost: the recent operations of one host, alone or with a
+// reservation, newest first, and the index that serves that order.
+func testRecentByHost(t *testing.T, b Backend) {
+	s, _ := b.Open(t)
+	clock := NewClock(time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC))
+	s.Now = clock.Now
+	for _, op := range []store.Operation{
+		{ReservationID: "0xa", Host: "lab-ws-01", Action: "wake"},
+		{ReservationID: "0xa", Host: "lab-ws-02", Action: "wake"},
+		{ReservationID: "0xb", Host: "lab-ws-01", Action: "prepare"},
+		{ReservationID: "0xa", Host: "lab-ws-01", Action: "release"},
+		{ReservationID: "0xc", Action: "scheduler:start"}, // no host
+	} {
+		op.Status = "completed"
+		if _, err := s.RecordOperation(ctx(), op); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second)
+	}
+	actions := func(ops []store.Operation) string {
+		var out []string
+		for _, op := range ops {
+			out = append(out, op.ReservationID+"/"+op.Action)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, c := range []struct {
+		f     store.OperationFilter
+		limit int
+		want  string
+		wantN int
+	}{
+		{store.OperationFilter{Host: "lab-ws-01"}, 10, "0xa/release,0xb/prepare,0xa/wake", 3},
+		{store.OperationFilter{Host: "lab-ws-01"}, 2, "0xa/release,0xb/prepare", 3},
+		{store.OperationFilter{Host: "lab-ws-01", ReservationID: "0xa"}, 10, "0xa/release,0xa/wake", 2},
+		{store.OperationFilter{Host: "lab-ws-02", ReservationID: "0xb"}, 10, "", 0},
+		{store.OperationFilter{Host: "lab-ws-09"}, 10, "", 0},
+		{store.OperationFilter{ReservationID: "0xa"}, 10, "0xa/release,0xa/wake,0xa/wake", 3},
+		{store.OperationFilter{}, 10, "0xc/scheduler:start,0xa/release,0xb/prepare,0xa/wake,0xa/wake", 5},
+	} {
+		page, total, err := s.RecentOperations(ctx(), c.f, c.limit, 0)
+		if err != nil {
+			t.Fatalf("%+v: %v", c.f, err)
+		}
+		if got := actions(page); got != c.want || total != c.wantN {
+			t.Errorf("%+v limit %d: got %q of %d, want %q of %d", c.f, c.limit, got, total, c.want, c.wantN)
+		}
+	}
+	// (host, created_at, id), in that order: the filter and the order.
+	rows, err := s.DB.QueryContext(ctx(), `SELECT column_name FROM information_schema.statistics
+  WHERE table_schema = DATABASE() AND table_name = 'reservation_operations' AND index_name = 'idx_resops_host_created'
+  ORDER BY seq_in_index`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, strings.ToLower(c))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cols, ","); got != "host,created_at,id" {
+		t.Errorf("idx_resops_host_created columns = %q, want host,created_at,id", got)
 	}
 }
 
