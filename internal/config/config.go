@@ -92,6 +92,18 @@ type Config struct {
 	RelaySecret string `env:"OPS_RELAY_SECRET" json:"-"` // secret
 	// RelaySecrets (OPS_RELAY_SECRETS) is a secret per relay URL: see relay.go.
 	RelaySecrets string `env:"OPS_RELAY_SECRETS" json:"-"` // secrets
+
+	// Guacamole's database, which GET /api/hosts reads the gateway's
+	// connections from (guacamole.go): GUACAMOLE_MYSQL_DSN, or built from
+	// the worker database's host and port with the Guacamole account.
+	GuacamoleDSN         string `env:"GUACAMOLE_MYSQL_DSN" json:"-"` // secret
+	GuacamoleUser        string `env:"OPS_GUACAMOLE_MYSQL_USER"`
+	GuacamolePassword    string `env:"OPS_GUACAMOLE_MYSQL_PASSWORD" json:"-"` // secret
+	GuacamoleDatabase    string `env:"GUACAMOLE_MYSQL_DATABASE"`
+	GuacamoleDatabaseAlt string `env:"MYSQL_DATABASE"`
+	GuacamoleDBHostname  string `env:"MYSQL_HOSTNAME"`
+	GuacamoleDBHost      string `env:"MYSQL_HOST"`
+	GuacamoleDBPort      int    `env:"MYSQL_PORT, default=3306"`
 }
 
 // Load reads the process environment.
@@ -188,7 +200,7 @@ func (c *Config) validate() error {
 	for _, step := range []func() error{
 		c.validateLimits, c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
-		c.validateRelay,
+		c.validateRelay, c.checkGuacamole,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -447,11 +459,12 @@ func (c Config) TransportAllowed(t string) bool {
 type configFields Config
 
 // redacted is c with every secret (MYSQL_DSN, LAB_MANAGER_TOKEN,
-// OPS_RELAY_SECRET, OPS_RELAY_SECRETS) replaced by a fixed mask; an unset
+// OPS_RELAY_SECRET, OPS_RELAY_SECRETS, GUACAMOLE_MYSQL_DSN,
+// OPS_GUACAMOLE_MYSQL_PASSWORD) replaced by a fixed mask; an unset
 // one stays empty.
 func (c Config) redacted() configFields {
 	r := configFields(c)
-	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret, &r.RelaySecrets} {
+	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret, &r.RelaySecrets, &r.GuacamoleDSN, &r.GuacamolePassword} {
 		if *p != "" {
 			*p = "[REDACTED]"
 		}
