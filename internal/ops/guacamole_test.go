@@ -52,9 +52,9 @@ func guacService(t *testing.T, dir ops.GuacamoleDirectory) *ops.Service {
 func TestHosts_GuacamoleLinks(t *testing.T) {
 	t.Parallel()
 	dir := guacDir{conns: []domain.GuacConnection{
-		{ID: 1, Name: "RDP 01", Protocol: "rdp", Hostname: " LAB-WS-01 ", Port: "3389"}, // by name, any case
-		{ID: 2, Name: "RDP 02", Protocol: "rdp", Hostname: "10.0.0.2", Port: "3389"},     // by address
-		{ID: 3, Name: "VNC 02", Protocol: "vnc", Hostname: "lab-ws-02"},                  // by name: 02 is ambiguous
+		{ID: 1, Name: "RDP 01", Protocol: "rdp", Hostname: " LAB-WS-01 ", Port: "3389"},   // by name, any case
+		{ID: 2, Name: "RDP 02", Protocol: "rdp", Hostname: "10.0.0.2", Port: "3389"},      // by address
+		{ID: 3, Name: "VNC 02", Protocol: "vnc", Hostname: "lab-ws-02"},                   // by name: 02 is ambiguous
 		{ID: 4, Name: "Bench PC", Protocol: "rdp", Hostname: "bench-pc-07", Port: "3389"}, // no host
 		{ID: 5, Name: "no hostname", Protocol: "ssh"},                                     // no host
 		{ID: 6, Name: "PC 03", Protocol: "rdp", Hostname: "pc-03.LAB.example"},            // by address, any case
