@@ -168,8 +168,12 @@ labsim:
 # README's curl lines, and demo-2 (lab 2 on lab-ws-02, which labsim starts
 # asleep) from 3 minutes after start-up for 3 minutes, which the reservation
 # tick (on, every RUN_SCAN_INTERVAL s) wakes, prepares and marks ACTIVE, then
-# releases, powers off and marks COMPLETED. With RUN_MYSQL_DSN there are no
-# demo reservations and the tick stays off (it would act on real bookings).
+# releases, powers off and marks COMPLETED. The heartbeat tick polls every
+# station every RUN_POLL_INTERVAL s (the first right at start-up). The
+# embedded database also holds Guacamole connection tables (the demo's
+# connections) that GET /api/hosts links the stations to. With RUN_MYSQL_DSN
+# there are no demo reservations or Guacamole connections and the
+# reservation tick stays off (it would act on real bookings).
 # Ctrl-C stops the server gracefully, then labsim. Every packet stays on
 # loopback (the catalog's broadcast address is 127.0.0.1).
 RUN_DIR       := .run
@@ -179,6 +183,7 @@ RUN_PORT      ?= 8081
 RUN_TOKEN     ?= dev-token
 RUN_MYSQL_DSN ?=
 RUN_SCAN_INTERVAL ?= 10
+RUN_POLL_INTERVAL ?= 30
 RUN_DEMO = $(if $(RUN_MYSQL_DSN),,$(shell [ $(RUN_HOSTS) -ge 2 ] && echo yes))
 
 run:
@@ -203,12 +208,15 @@ run:
 	echo "  The server logs the exact times (\"demo: reservation demo-2 ...\"). Watch each step land in the timeline:"; \
 	echo "  curl -s -H 'X-Lab-Manager-Token: $(RUN_TOKEN)' 'localhost:$(RUN_PORT)/api/reservations/timeline?reservationId=demo-2'"; \
 	fi; \
+	echo "Heartbeat tick: every $(RUN_POLL_INTERVAL) s (the first at start-up), so GET /api/hosts shows each awake station Ready by itself."; \
+	$(if $(RUN_MYSQL_DSN),,echo "Guacamole: demo connections in the embedded database link lab-ws-01 (linked) and lab-ws-02 (ambiguous); bench-pc-07 is an unmatched candidate.";) \
 	echo "Try:  curl -s localhost:$(RUN_PORT)/health"; \
 	echo "      curl -s -H 'X-Lab-Manager-Token: $(RUN_TOKEN)' localhost:$(RUN_PORT)/api/hosts"; \
 	echo "Stop: Ctrl-C"; \
 	echo; \
 	OPS_CONFIG=$(RUN_DIR)/hosts.json OPS_BIND=127.0.0.1 OPS_PORT=$(RUN_PORT) \
 	MYSQL_DSN='$(RUN_MYSQL_DSN)' LAB_MANAGER_TOKEN='$(RUN_TOKEN)' OPS_AUTH_DISABLED=false \
+	OPS_POLL_ENABLED=true OPS_POLL_INTERVAL=$(RUN_POLL_INTERVAL) \
 	$(if $(RUN_DEMO),OPS_RESERVATION_AUTOMATION=true OPS_RESERVATION_SCAN_INTERVAL=$(RUN_SCAN_INTERVAL)) \
 	$(RUN_DIR)/ops-worker -log-format text $(if $(RUN_MYSQL_DSN),,-demo-reservation)
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/domain"
+	"github.com/ops-worker/ops-worker/internal/guacamole/guacdemo"
 )
 
 // The reservations -demo-reservation adds (`make run`).
@@ -75,4 +77,33 @@ func logDemoPlan(log *slog.Logger, cfg config.Config, a *app.App, now time.Time)
 		DemoAutoReservationID, DemoAutoLab, host, clock(start.Add(-cfg.StartLead())), clock(end),
 		clock(end.Add(cfg.EndDelay())), cfg.ReservationEndPower),
 		"start", clock(start), "scan_interval", cfg.ScanInterval().String())
+}
+
+// demoGuacamoleDB is the embedded engine's database that holds the demo's
+// Guacamole connection tables (GET /api/hosts reads it with
+// -demo-reservation when no Guacamole database is configured).
+const demoGuacamoleDB = "guacamole_demo"
+
+// DemoGuacamole are the demo's Guacamole connections: one linked to
+// lab-ws-01 (its hostname is the station's name), two on lab-ws-02 (which
+// is then ambiguous), and one for a PC that is in no catalog yet (a
+// provisioning candidate); lab-ws-03 has none (missing).
+var DemoGuacamole = []domain.GuacConnection{
+	{ID: 1, Name: "Lab Station 01 (RDP)", Protocol: "rdp", Hostname: "lab-ws-01", Port: "3389"},
+	{ID: 2, Name: "Lab Station 02 (RDP)", Protocol: "rdp", Hostname: "lab-ws-02", Port: "3389"},
+	{ID: 3, Name: "Lab Station 02 (VNC)", Protocol: "vnc", Hostname: "lab-ws-02", Port: "5900"},
+	{ID: 4, Name: "Bench PC 07 (RDP)", Protocol: "rdp", Hostname: "bench-pc-07", Port: "3389"},
+}
+
+// addDemoGuacamole creates Guacamole's two connection tables in the
+// embedded engine's demoGuacamoleDB and fills them with DemoGuacamole.
+// Like the demo reservations, only on the embedded database.
+func addDemoGuacamole(ctx context.Context, a *app.App) error {
+	if a.DBKind() != app.DBEmbedded {
+		return fmt.Errorf("the demo's Guacamole connections need the embedded database (MYSQL_DSN unset), not %s", a.DBKind())
+	}
+	if err := guacdemo.CreateTables(ctx, a.Store().DB, demoGuacamoleDB); err != nil {
+		return err
+	}
+	return guacdemo.Add(ctx, a.Store().DB, demoGuacamoleDB, DemoGuacamole...)
 }

@@ -60,7 +60,9 @@ type Main struct {
 	// DemoReservation adds the demo's reservations to the embedded
 	// database, for `make run`: "demo-1" (lab 1, CONFIRMED, tomorrow), for
 	// the README's curl lines, and "demo-2" (lab 2, starting in three
-	// minutes, for three), for the reservation tick (see demo.go).
+	// minutes, for three), for the reservation tick; and Guacamole
+	// connection tables that GET /api/hosts links the hosts to (see
+	// demo.go).
 	DemoReservation bool
 	// Healthcheck makes the program a probe instead of a server: GET
 	// /health of the server the same environment starts, exit 0 on 200
@@ -99,7 +101,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Addr, "addr", "", "listen on `host:port` instead of OPS_BIND:OPS_PORT (port 0: any free port)")
 	fs.StringVar(&m.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, else json), json or text")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long requests in flight may take to finish")
-	fs.BoolVar(&m.DemoReservation, "demo-reservation", false, "add reservations "+DemoReservationID+" (lab 1, CONFIRMED, tomorrow) and "+DemoAutoReservationID+" (lab 2, starting in 3 minutes for 3, for OPS_RESERVATION_AUTOMATION) to the embedded database")
+	fs.BoolVar(&m.DemoReservation, "demo-reservation", false, "add reservations "+DemoReservationID+" (lab 1, CONFIRMED, tomorrow) and "+DemoAutoReservationID+" (lab 2, starting in 3 minutes for 3, for OPS_RESERVATION_AUTOMATION) and the demo Guacamole connections (GET /api/hosts links lab-ws-01 and lab-ws-02 to them) to the embedded database")
 	fs.BoolVar(&m.Healthcheck, "healthcheck", false, "probe instead of serving: GET /health of the server on OPS_BIND:OPS_PORT (-addr), loopback for 0.0.0.0; exit 0 on 200, else 1 (a container's HEALTHCHECK)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ops-worker [flags]\n\n"+
@@ -152,6 +154,10 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		m.log.Info("demo reservations added", "reservation_ids", DemoReservationID+","+DemoAutoReservationID)
+		if err := addDemoGuacamole(ctx, m.app); err != nil {
+			return err
+		}
+		m.log.Info("demo Guacamole connections added", "database", demoGuacamoleDB, "connections", len(DemoGuacamole))
 		logDemoPlan(m.log, cfg, m.app, now)
 	}
 	if err := m.serve(ctx, cfg); err != nil {
@@ -201,6 +207,9 @@ func (m *Main) buildApp(ctx context.Context, cfg config.Config) error {
 	}
 	if m.noEmbedded {
 		opts.EmbeddedDB = nil
+	}
+	if m.DemoReservation {
+		opts.EmbeddedGuacamoleDB = demoGuacamoleDB
 	}
 	var err error
 	if m.app, err = app.New(ctx, cfg, opts); err != nil {

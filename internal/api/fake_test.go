@@ -216,10 +216,15 @@ func (f *fakeService) Hosts(context.Context) (ops.HostsResponse, error) {
 		return ops.HostsResponse{}, f.err
 	}
 	pub := hosts.Host{Name: knownHost, Address: "10.0.0.5", WinRMUser: "lab", WinRMPass: testPasswd, Labs: []string{"1"}}.Public()
+	rdp, port := "lab-ws-01", "3389"
+	conn := ops.GuacamoleConnection{ID: 1, Name: "RDP 01", Hostname: &rdp, Protocol: "rdp", Port: &port}
 	return ops.HostsResponse{Hosts: []ops.HostSummary{
-		{Public: pub, Heartbeat: &ops.HeartbeatSummary{Timestamp: &fixedTime, LastSeen: &fixedTime}},
-		{Public: hosts.Host{Name: "lab-ws-02", Address: "10.0.0.6"}.Public()},
-	}}, nil
+		{Public: pub, Heartbeat: &ops.HeartbeatSummary{Timestamp: &fixedTime, LastSeen: &fixedTime},
+			CredentialRef: "10.0.0.5", WinRMConfigured: true,
+			Guacamole: &ops.GuacamoleLink{Status: ops.GuacLinked, Connections: []ops.GuacamoleConnection{conn}}},
+		{Public: hosts.Host{Name: "lab-ws-02", Address: "10.0.0.6"}.Public(), CredentialRef: "10.0.0.6",
+			Guacamole: &ops.GuacamoleLink{Status: ops.GuacMissing, Connections: []ops.GuacamoleConnection{}}},
+	}, GuacamoleAvailable: true, GuacamoleUnmatched: []ops.GuacamoleConnection{{ID: 2, Name: "no hostname", Protocol: "ssh"}}}, nil
 }
 
 func (f *fakeService) RecentOperations(_ context.Context, req ops.RecentRequest) (ops.RecentResponse, error) {

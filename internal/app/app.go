@@ -28,6 +28,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/guacamole"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/lab/direct"
@@ -120,6 +121,11 @@ type Options struct {
 	// connection: LazyDB is meant with SkipMigrations. false: New checks
 	// a connection (store.Open).
 	LazyDB bool
+	// EmbeddedGuacamoleDB names a database of the embedded engine that
+	// holds Guacamole's connection tables (the local demo seeds one), read
+	// when the embedded database runs and no Guacamole database is
+	// configured; "": none.
+	EmbeddedGuacamoleDB string
 	// Observers are the metrics hooks (the local server fills them from
 	// internal/metrics); the zero value observes nothing and costs
 	// nothing, and keeps any metrics library out of a Lambda function.
@@ -150,8 +156,9 @@ type App struct {
 	cfg     config.Config
 	logger  *slog.Logger
 	hosts   *hosts.Registry
-	store   *store.Store // nil: no database
-	embed   EmbeddedDB   // nil: none started
+	store   *store.Store         // nil: no database
+	embed   EmbeddedDB           // nil: none started
+	guac    *guacamole.Directory // nil: no Guacamole database
 	dbKind  string
 	lab     *direct.Lazy
 	service *ops.Service
@@ -201,6 +208,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	// *store.Store in it would look configured and panic on first use.
 	if a.store != nil {
 		a.service.Store = a.store
+	}
+	if err := a.openGuacamole(o); err != nil {
+		return nil, err
 	}
 	a.newScheduler(o)
 	a.newGuard(o)
@@ -471,6 +481,9 @@ func (a *App) Close() error {
 		}
 		if a.store != nil {
 			errs = append(errs, a.store.Close())
+		}
+		if a.guac != nil {
+			errs = append(errs, a.guac.Close())
 		}
 		if a.embed != nil {
 			errs = append(errs, a.embed.Close())

@@ -106,6 +106,15 @@ type Config struct {
 	MySQLHostname  string `env:"MYSQL_HOSTNAME"`
 	MySQLHostAlias string `env:"MYSQL_HOST"`
 	MySQLPort      string `env:"MYSQL_PORT"`
+
+	// Guacamole's database, which GET /api/hosts reads the gateway's
+	// connections from (guacamole.go): GUACAMOLE_MYSQL_DSN, or built from
+	// the worker database's host and port with the Guacamole account.
+	GuacamoleDSN         string `env:"GUACAMOLE_MYSQL_DSN" json:"-"` // secret
+	GuacamoleUser        string `env:"OPS_GUACAMOLE_MYSQL_USER"`
+	GuacamolePassword    string `env:"OPS_GUACAMOLE_MYSQL_PASSWORD" json:"-"` // secret
+	GuacamoleDatabase    string `env:"GUACAMOLE_MYSQL_DATABASE"`
+	GuacamoleDatabaseAlt string `env:"MYSQL_DATABASE"`
 }
 
 // Load reads the process environment.
@@ -205,7 +214,7 @@ func (c *Config) validate() error {
 	for _, step := range []func() error{
 		c.validateLimits, c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
-		c.validateRelay, c.checkInternalAuth,
+		c.validateRelay, c.checkInternalAuth, c.checkGuacamole,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -464,11 +473,12 @@ func (c Config) TransportAllowed(t string) bool {
 type configFields Config
 
 // redacted is c with every secret (MYSQL_DSN, LAB_MANAGER_TOKEN,
-// OPS_RELAY_SECRET, OPS_RELAY_SECRETS, OPS_INTERNAL_AUTH_TOKEN) replaced by
-// a fixed mask; an unset one stays empty.
+// OPS_RELAY_SECRET, OPS_RELAY_SECRETS, OPS_INTERNAL_AUTH_TOKEN,
+// GUACAMOLE_MYSQL_DSN, OPS_GUACAMOLE_MYSQL_PASSWORD) replaced by a fixed
+// mask; an unset one stays empty.
 func (c Config) redacted() configFields {
 	r := configFields(c)
-	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret, &r.RelaySecrets, &r.InternalAuthToken} {
+	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret, &r.RelaySecrets, &r.InternalAuthToken, &r.GuacamoleDSN, &r.GuacamolePassword} {
 		if *p != "" {
 			*p = "[REDACTED]"
 		}

@@ -126,6 +126,14 @@ func checkLegacyEnv(l envconfig.Lookuper) error {
 			return fmt.Errorf("%s and %s are both set and disagree (%q, %q): they are one setting; set one of them", a[0], a[1], ours, theirs)
 		}
 	}
+	// The server parts also name Guacamole's database server: check them
+	// whether or not they build MYSQL_DSN.
+	if _, _, err := mysqlHost(l); err != nil {
+		return err
+	}
+	if _, err := mysqlPort(l); err != nil {
+		return err
+	}
 	if _, set := l.Lookup("MYSQL_DSN"); set {
 		// MYSQL_DSN wins over the parts, as in the current worker (whose
 		// .env sets the parts for every service of the gateway).
@@ -136,15 +144,20 @@ func checkLegacyEnv(l envconfig.Lookuper) error {
 }
 
 // builtDSN is the DSN of the current worker's parts; ok is false when
-// neither the user nor a host is set (make run, with no variables, keeps
-// its embedded database).
+// OPS_BACKEND_MYSQL_USER is not set (make run, with no variables, keeps
+// its embedded database; MYSQL_HOSTNAME alone may name only Guacamole's
+// server).
 func builtDSN(l envconfig.Lookuper) (dsn string, ok bool, err error) {
-	host, hostSet, err := mysqlHost(l)
+	host, _, err := mysqlHost(l)
 	if err != nil {
 		return "", false, err
 	}
 	user := lookupNonEmpty(l, envBackendUser)
-	if !hostSet && user == "" {
+	if user == "" {
+		_, passSet := l.Lookup(envBackendPass)
+		if passSet || lookupNonEmpty(l, envOpsDatabase) != "" {
+			return "", false, fmt.Errorf("MYSQL_DSN is not set and the worker's database is given by parts (%s or %s), but %s is not set", envBackendPass, envOpsDatabase, envBackendUser)
+		}
 		return "", false, nil
 	}
 	port, err := mysqlPort(l)
@@ -158,9 +171,6 @@ func builtDSN(l envconfig.Lookuper) (dsn string, ok bool, err error) {
 	if db == "" {
 		return "", false, fmt.Errorf("MYSQL_DSN is not set and the database is given by parts (%s, %s or %s), but no database is named: set %s (or %s)",
 			envBackendUser, envMySQLHostname, envMySQLHost, envOpsDatabase, envChainDatabase)
-	}
-	if user == "" {
-		return "", false, fmt.Errorf("MYSQL_DSN is not set and %s/%s name the database server, but %s is not set", envMySQLHostname, envMySQLHost, envBackendUser)
 	}
 	pass, _ := l.Lookup(envBackendPass) // a password is taken verbatim
 	return BuildDSN(host, port, user, pass, db), true, nil

@@ -61,6 +61,7 @@ var catalogFields = []field{
 	flag("quarantined", func(h *Host) *bool { return &h.Quarantined }, false, nil),
 	labList("labs", func(h *Host) *[]string { return &h.Labs }),
 	text("relay", func(h *Host) *string { return &h.Relay }, nil, checkRelay),
+	text("credential_ref", func(h *Host) *string { return &h.CredentialRef }, nil, checkCredentialRef),
 }
 
 // knownField reports whether name is a field of catalogFields.
@@ -301,5 +302,32 @@ func CheckRelayURL(raw string) error {
 	if (err == nil && u.User != nil) || (err != nil && strings.Contains(raw, "@")) {
 		return errors.New("must not carry a user name or password (user:pass@): the relay is authenticated by the relay secret, and the URL is logged and shown")
 	}
+	return nil
+}
+
+// maxCredentialRef bounds a credential_ref (the page's own limit for one).
+const maxCredentialRef = 128
+
+// checkCredentialRef lower-cases the reference (the older worker matched
+// references case-insensitively) and keeps a given one to the characters a
+// key of a credential file and the page accept: letters, digits and
+// . _ : -, a letter or digit first. Absent, it is the address in lower case
+// (the older worker's default), which is checked as an address already.
+func checkCredentialRef(h *Host, _ Options) error {
+	if h.CredentialRef == "" {
+		h.CredentialRef = strings.ToLower(h.Address)
+		return nil
+	}
+	ref := strings.ToLower(h.CredentialRef)
+	if len(ref) > maxCredentialRef {
+		return fmt.Errorf("longer than %d characters", maxCredentialRef)
+	}
+	for i, r := range ref {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || i > 0 && strings.ContainsRune("._:-", r)
+		if !ok {
+			return fmt.Errorf("%q is not a credential reference (letters, digits and . _ : -, starting with a letter or digit)", truncate(h.CredentialRef, 64))
+		}
+	}
+	h.CredentialRef = ref
 	return nil
 }

@@ -44,7 +44,7 @@ func TestFieldTableDecodesEachField(t *testing.T) {
 		"winrm_tls_server_name": "tls.lab", "heartbeat_path": `C:\hb.json`, "events_path": `C:\ev.jsonl`,
 		"labstation_exe": `C:\LS\LabStation.exe`, "ping_target": "10.0.0.2", "broadcast": "10.0.0.255",
 		"wol_port": 7, "wake_attempts": 2, "wake_check": "tcp", "labs": []any{"1", "2"},
-		"quarantined": true, "relay": "https://relay.lab:8443",
+		"quarantined": true, "relay": "https://relay.lab:8443", "credential_ref": "lab-ws-01.admin",
 	}
 	if len(doc) != len(catalogFields) {
 		t.Fatalf("the document sets %d fields, the table has %d: add the new one here", len(doc), len(catalogFields))

@@ -41,6 +41,11 @@ type Host struct {
 	Labs        []string `json:"labs"`
 	Quarantined bool     `json:"quarantined,omitempty"`
 	Relay       string   `json:"relay,omitempty"`
+
+	// CredentialRef names the host's WinRM credentials for a credential
+	// store (GATEWAY.md's credentialRef): lower case, default the address.
+	// Not a secret; the catalog's winrm_user/winrm_pass still apply.
+	CredentialRef string `json:"credential_ref,omitempty"`
 }
 
 // Defaults the loader applies to an empty field. The LabStation.exe paths

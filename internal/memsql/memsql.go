@@ -39,8 +39,10 @@ type Server struct {
 	cfg  *mysql.Config
 }
 
-// Start creates database dbName in memory and serves it.
-func Start(ctx context.Context, dbName string) (*Server, error) {
+// Start creates database dbName, and the databases more names, in memory
+// and serves them; Config reaches dbName. (A database made with CREATE
+// DATABASE instead lacks the primary-key indexes a foreign key needs.)
+func Start(ctx context.Context, dbName string, more ...string) (*Server, error) {
 	// go-mysql-server logs every connection and every failed query through
 	// logrus; the store reports its own errors.
 	logrus.SetLevel(logrus.ErrorLevel)
@@ -60,9 +62,13 @@ func Start(ctx context.Context, dbName string) (*Server, error) {
 		return nil, fmt.Errorf("embedded database: listen: %w", err)
 	}
 
-	db := memory.NewDatabase(dbName)
-	db.BaseDatabase.EnablePrimaryKeyIndexes()
-	pro := memory.NewDBProvider(db)
+	var dbs []sql.Database
+	for _, name := range append([]string{dbName}, more...) {
+		db := memory.NewDatabase(name)
+		db.BaseDatabase.EnablePrimaryKeyIndexes()
+		dbs = append(dbs, db)
+	}
+	pro := memory.NewDBProvider(dbs...)
 	engine := sqle.NewDefault(pro)
 	srv, err := server.NewServer(server.Config{Protocol: "unix", Socket: sock, Listener: l}, engine, sql.NewContext, memory.NewSessionBuilder(pro), nil)
 	if err != nil {

@@ -17,7 +17,7 @@ const module = "github.com/ops-worker/ops-worker/"
 // through another package: the database, the WinRM client, the magic
 // packet sender, the relay client (issue 14: a column or a wire change
 // must not ripple into the use cases).
-var adapters = []string{"internal/store", "internal/winrm", "internal/wake", "internal/relayclient"}
+var adapters = []string{"internal/store", "internal/winrm", "internal/wake", "internal/relayclient", "internal/guacamole"}
 
 // TestUseCasesImportNoAdapter walks the imports of internal/ops and
 // internal/scheduler (go list -deps) and fails on any path to an adapter.

@@ -93,7 +93,9 @@ func (s *Service) SetQuarantine(ctx context.Context, r QuarantineRequest) (Quara
 }
 
 // Hosts is GET /api/hosts: the catalog without secrets, the merged
-// quarantine flag, and with a database the latest heartbeat in short.
+// quarantine flag, with a database the latest heartbeat in short, whether
+// each host's WinRM credentials resolve, and its Guacamole link (an
+// unreadable Guacamole database is said, never a failure of the list).
 func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
 	c := s.Registry.Catalog()
 	q := s.QuarantineFlags(ctx, c)
@@ -119,8 +121,15 @@ func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
 		}
 	}
 	out := HostsResponse{Hosts: make([]HostSummary, 0, c.Len())}
-	for _, h := range c.Hosts() {
-		sum := HostSummary{Public: h.Public()}
+	hs := c.Hosts()
+	links := s.guacamole(ctx, hs, &out)
+	creds := s.credentials()
+	for i, h := range hs {
+		sum := HostSummary{Public: h.Public(), CredentialRef: h.CredentialRef, Guacamole: links[i],
+			WinRMConfigured: creds.WinRMConfigured(ctx, h)}
+		if h.MAC != "" {
+			sum.MAC = &h.MAC
+		}
 		sum.Quarantined = q[h.Name]
 		if p, ok := polls[strings.ToLower(h.Name)]; ok && (p.Failures > 0 || p.NextPollAt != nil) {
 			sum.Poll = &PollBackoff{Failures: p.Failures, NextPollAt: utc(p.NextPollAt), LastError: p.LastError,

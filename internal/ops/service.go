@@ -35,6 +35,12 @@ type Service struct {
 	// RelayPing, when set, asks the relay whether it answers (Health's
 	// relay.reachable); nil: reachable is false.
 	RelayPing func(ctx context.Context) error
+	// Guacamole, when set, is the gateway's Guacamole database that GET
+	// /api/hosts links hosts to (guacamole.go); nil: not configured.
+	Guacamole GuacamoleDirectory
+	// Credentials tells GET /api/hosts whether a host's WinRM credentials
+	// resolve; nil: the catalog's (CatalogCredentials).
+	Credentials CredentialResolver
 
 	apiSlots stationGate // the API's share of each station's WinRM slots (apislot.go)
 }

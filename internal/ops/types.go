@@ -293,6 +293,20 @@ type HostSummary struct {
 	// Poll is the heartbeat tick's back-off of the host (new): null when
 	// its last poll succeeded or it was never polled by a tick.
 	Poll *PollBackoff `json:"poll"`
+
+	// The current Lab Manager page's fields (GATEWAY.md section 2).
+	// CredentialRef is the catalog's credential_ref (default: the address).
+	CredentialRef string `json:"credentialRef"`
+	// WinRMConfigured: the host's WinRM credentials resolve (never the
+	// credentials themselves).
+	WinRMConfigured bool `json:"winrmConfigured"`
+	// MAC shadows hosts.Public's (omitted when empty) so that the page
+	// always finds the key: null when the entry has none.
+	MAC *string `json:"mac"`
+	// Guacamole is the host's link to Guacamole's connections; null when
+	// the Guacamole database is not configured or could not be read
+	// (HostsResponse.GuacamoleError says why).
+	Guacamole *GuacamoleLink `json:"guacamole"`
 }
 
 // PollBackoff is a host's heartbeat-poll back-off, as the heartbeat tick
@@ -319,6 +333,12 @@ type HeartbeatSummary struct {
 // HostsResponse is the 200 of GET /api/hosts.
 type HostsResponse struct {
 	Hosts []HostSummary `json:"hosts"`
+	// GuacamoleAvailable: Guacamole's connections were read; else
+	// GuacamoleError says why ("Guacamole database not configured", or
+	// "Guacamole query failed: ...", without any secret).
+	GuacamoleAvailable bool                  `json:"guacamoleAvailable"`
+	GuacamoleError     string                `json:"guacamoleError,omitempty"`
+	GuacamoleUnmatched []GuacamoleConnection `json:"guacamoleUnmatched"` // connections linked to no host
 }
 
 // HealthResponse is GET /health.

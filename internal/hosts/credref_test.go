@@ -1,0 +1,39 @@
+package hosts_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+)
+
+// credential_ref: lower case, the address by default, and a given one of
+// the characters a credential key may hold.
+func TestParse_CredentialRef(t *testing.T) {
+	for _, tt := range []struct {
+		entry, want, err string
+	}{
+		{`"address": "PC-01.Lab.example"`, "pc-01.lab.example", ""},
+		{`"address": "fe80::1"`, "fe80::1", ""},
+		{`"address": "10.0.0.1", "credential_ref": " Lab-WS-01.Admin "`, "lab-ws-01.admin", ""},
+		{`"address": "10.0.0.1", "credential_ref": "env:GUAC_REF"`, "from-env:1", ""},
+		{`"address": "10.0.0.1", "credential_ref": "a b"`, "", `field credential_ref: "a b" is not a credential reference`},
+		{`"address": "10.0.0.1", "credential_ref": "-x"`, "", "field credential_ref"},
+		{`"address": "10.0.0.1", "credential_ref": "` + strings.Repeat("a", 129) + `"`, "", "longer than 128"},
+	} {
+		c, _, err := hosts.Parse([]byte(`{"hosts": [{"name": "h1", `+tt.entry+`}]}`), env(map[string]string{"GUAC_REF": "From-Env:1"}))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: error %v, want %q", tt.entry, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.entry, err)
+			continue
+		}
+		if h, _ := c.Get("h1"); h.CredentialRef != tt.want {
+			t.Errorf("%s: credential_ref %q, want %q", tt.entry, h.CredentialRef, tt.want)
+		}
+	}
+}
