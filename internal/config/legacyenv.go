@@ -148,15 +148,14 @@ func checkLegacyEnv(l envconfig.Lookuper) error {
 // its embedded database; MYSQL_HOSTNAME alone may name only Guacamole's
 // server).
 func builtDSN(l envconfig.Lookuper) (dsn string, ok bool, err error) {
-	host, _, err := mysqlHost(l)
+	host, hostSet, err := mysqlHost(l)
 	if err != nil {
 		return "", false, err
 	}
 	user := lookupNonEmpty(l, envBackendUser)
 	if user == "" {
-		_, passSet := l.Lookup(envBackendPass)
-		if passSet || lookupNonEmpty(l, envOpsDatabase) != "" {
-			return "", false, fmt.Errorf("MYSQL_DSN is not set and the worker's database is given by parts (%s or %s), but %s is not set", envBackendPass, envOpsDatabase, envBackendUser)
+		if hostSet && lookupNonEmpty(l, envOpsDatabase) != "" {
+			return "", false, fmt.Errorf("MYSQL_DSN is not set and %s/%s with %s name the worker's database, but %s is not set", envMySQLHostname, envMySQLHost, envOpsDatabase, envBackendUser)
 		}
 		return "", false, nil
 	}
