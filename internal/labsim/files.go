@@ -106,6 +106,7 @@ func (h *Host) heartbeatLocked() []byte {
 	doc["operations"] = ops
 	if st, ok := doc["status"].(map[string]any); ok {
 		st["localSessionActive"] = local
+		st["localModeEnabled"] = h.localModeLocked()
 		if h.faults.SchemaVersion != "" {
 			st["schemaVersion"] = h.faults.SchemaVersion
 		}

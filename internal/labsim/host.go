@@ -69,7 +69,8 @@ type Host struct {
 	records    []CommandRecord
 	faults     Faults
 	state      stationState
-	files      map[string][]byte // extra files written by status-json <path>
+	files      map[string][]byte // extra files: SetFile, Set-Content
+	dirs       map[string]bool   // folders of the files ever put there (fs.go)
 }
 
 // stationState is what the Lab Station itself remembers.
@@ -105,6 +106,7 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 		asleep:           o.Asleep,
 		shells:           map[string]*shell{},
 		files:            map[string][]byte{},
+		dirs:             map[string]bool{},
 	}
 	if h.name == "" {
 		h.name = fmt.Sprintf("lab-ws-%02d", i+1)
@@ -295,6 +297,9 @@ func (h *Host) SetFile(path string, data []byte) {
 		return
 	}
 	h.files[normPath(path)] = append([]byte(nil), data...)
+	for d := parentDir(normPath(path)); d != ""; d = parentDir(d) {
+		h.dirs[d] = true
+	}
 }
 
 // SetLocalUser signs a local console user in ("" signs nobody in).
