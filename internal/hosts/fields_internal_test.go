@@ -43,7 +43,7 @@ func TestFieldTableDecodesEachField(t *testing.T) {
 		"winrm_use_ssl": false, "winrm_ca_file": "/ca.pem", "winrm_insecure_skip_verify": true,
 		"winrm_tls_server_name": "tls.lab", "heartbeat_path": `C:\hb.json`, "events_path": `C:\ev.jsonl`,
 		"local_mode_flag_path": `C:\Lab Station\local mode.flag`,
-		"labstation_exe": `C:\LS\LabStation.exe`, "ping_target": "10.0.0.2", "broadcast": "10.0.0.255",
+		"labstation_exe":       `C:\LS\LabStation.exe`, "ping_target": "10.0.0.2", "broadcast": "10.0.0.255",
 		"wol_port": 7, "wake_attempts": 2, "wake_check": "tcp", "labs": []any{"1", "2"},
 		"quarantined": true, "relay": "https://relay.lab:8443",
 	}

@@ -222,7 +222,7 @@ func psTokenize(s string) ([]psTok, error) {
 // ---- parser ----
 
 type psStmt struct {
-	kind      string // "cmd", "assign", "try", "if"
+	kind      string   // "cmd", "assign", "try", "if"
 	words     []psTok  // an if's: its condition
 	try, catc []psStmt // an if's: then and else
 	pos       int
