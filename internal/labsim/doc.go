@@ -163,7 +163,8 @@
 //     under Faults.DeniedPaths (access denied), Remove-Item when the file
 //     does not exist or is one the station's service holds open (fs.go);
 //     while LocalModeFlagPath exists, the heartbeat reports
-//     status.localModeEnabled true;
+//     status.localModeEnabled true, and creating or removing it rewrites
+//     the heartbeat at once (a new timestamp);
 //   - exit <n>.
 //
 // Errors follow PowerShell: a missing file is a non-terminating error

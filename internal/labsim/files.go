@@ -80,7 +80,11 @@ func (h *Host) heartbeatTime() time.Time {
 	if n < 0 {
 		n = 0
 	}
-	return h.bootedAt.Add(n * h.hbEvery).UTC().Truncate(time.Second)
+	t := h.bootedAt.Add(n * h.hbEvery).UTC().Truncate(time.Second)
+	if h.rewroteAt.After(t) {
+		return h.rewroteAt // rewritten out of turn (flagChangedLocked)
+	}
+	return t
 }
 
 func (h *Host) heartbeatLocked() []byte {

@@ -3,6 +3,7 @@ package labsim
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // The station's file system, as far as the simulated PowerShell writes
@@ -66,6 +67,24 @@ func (h *Host) deniedLocked(p string) bool {
 func ownFile(p string) bool {
 	p = normPath(p)
 	return p == normPath(HeartbeatPath) || p == normPath(EventsPath)
+}
+
+// flagChangedLocked is called after p was written or removed: a change of
+// the local-mode flag makes the station's service rewrite its heartbeat at
+// once (a new timestamp, so the worker stores the new document: it keeps
+// one row per timestamp), each rewrite at least a second after the last,
+// as the timestamps have whole seconds. A real station reports the flag at
+// its service's next rewrite, up to its interval later.
+func (h *Host) flagChangedLocked(p string) {
+	if normPath(p) != normPath(LocalModeFlagPath) {
+		return
+	}
+	prev := h.heartbeatTime()
+	t := h.sim.now().UTC().Truncate(time.Second)
+	if !t.After(prev) {
+		t = prev.Add(time.Second)
+	}
+	h.rewroteAt = t
 }
 
 // localModeLocked reports whether the local-mode flag exists.
@@ -185,7 +204,11 @@ func (r *psRun) setContent(st psStmt) any {
 	if _, ok := p["nonewline"]; !ok {
 		data += "\r\n"
 	}
+	_, existed := h.files[np]
 	h.files[np] = []byte(data)
+	if !existed {
+		h.flagChangedLocked(np)
+	}
 	return nil
 }
 
@@ -220,6 +243,7 @@ func (r *psRun) removeItem(st psStmt) any {
 			fmt.Sprintf("WriteError: (%s:FileInfo) [Remove-Item], IOException", path), "RemoveFileSystemItemIOError")
 	}
 	delete(h.files, np)
+	h.flagChangedLocked(np)
 	return nil
 }
 

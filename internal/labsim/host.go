@@ -71,6 +71,7 @@ type Host struct {
 	state      stationState
 	files      map[string][]byte // extra files: SetFile, Set-Content
 	dirs       map[string]bool   // folders of the files ever put there (fs.go)
+	rewroteAt  time.Time         // the heartbeat's last out-of-turn rewrite (fs.go)
 }
 
 // stationState is what the Lab Station itself remembers.
@@ -293,10 +294,17 @@ func (h *Host) SetFile(path string, data []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if data == nil {
-		delete(h.files, normPath(path))
+		if _, existed := h.files[normPath(path)]; existed {
+			delete(h.files, normPath(path))
+			h.flagChangedLocked(path)
+		}
 		return
 	}
+	_, existed := h.files[normPath(path)]
 	h.files[normPath(path)] = append([]byte(nil), data...)
+	if !existed {
+		h.flagChangedLocked(path)
+	}
 	for d := parentDir(normPath(path)); d != ""; d = parentDir(d) {
 		h.dirs[d] = true
 	}
