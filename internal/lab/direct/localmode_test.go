@@ -81,3 +81,25 @@ func TestDirect_SetLocalMode(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkSetLocalMode is one flag change (one PowerShell command over
+// WinRM, HTTPS with NTLM) against labsim on loopback, and the WS-Management
+// requests it takes.
+//
+//	go test -run '^$' -bench SetLocalMode ./internal/lab/direct/
+func BenchmarkSetLocalMode(b *testing.B) {
+	sim := labsimtest.Start(b, labsim.HostOptions{Name: "lab-ws-01"})
+	sh := sim.Host("lab-ws-01")
+	h := catalogHost(sim, sh)
+	d := newDirect(winrm.Config{})
+	ctx := context.Background()
+	before := sh.HTTPRequests()
+	on := false
+	for b.Loop() {
+		on = !on
+		if err := d.SetLocalMode(ctx, h, on); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(sh.HTTPRequests()-before)/float64(b.N), "wsman-requests/op")
+}
