@@ -304,6 +304,8 @@ build-HostsReloadFunction: lambda-catalog
 	$(call lambda_artifact,hosts-reload)
 build-HostsQuarantineFunction: lambda-catalog
 	$(call lambda_artifact,hosts-quarantine)
+build-HostsLocalModeFunction: lambda-catalog
+	$(call lambda_artifact,hosts-local-mode)
 build-HostsListFunction: lambda-catalog
 	$(call lambda_artifact,hosts-list)
 build-OperationsRecentFunction: lambda-catalog

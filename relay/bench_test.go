@@ -153,6 +153,7 @@ func (nopLab) RunCommand(context.Context, hosts.Host, string, []string, lab.Comm
 func (nopLab) ReadHeartbeat(context.Context, hosts.Host, bool) (lab.HeartbeatRead, error) {
 	return lab.HeartbeatRead{}, nil
 }
+func (nopLab) SetLocalMode(context.Context, hosts.Host, bool) error { return nil }
 
 // BenchmarkRelay_Overhead is the latency the relay itself adds to a
 // command on loopback: signing, HTTP, verification, the replay cache,

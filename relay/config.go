@@ -48,6 +48,7 @@ type Config struct {
 	WinRMCAFile      string
 	WinRMTransports  []string // nil: every transport (winrm.Transports)
 	AllowedCommands  []string // RELAY_ALLOWED_COMMANDS; nil: labstation.DefaultAllowList
+	NoLocalMode      bool     // RELAY_LOCAL_MODE=false: refuse local-mode requests
 	OperationTimeout time.Duration
 	CommandTimeout   time.Duration
 	HeartbeatStale   time.Duration
@@ -204,6 +205,8 @@ func New(c Config, logger *slog.Logger) (*Server, *winrm.Client, error) {
 		Verifier: &relayproto.Verifier{Secrets: secrets, Relays: relays, Replay: &relayproto.ReplayCache{Size: c.ReplayCacheSize}},
 		InFlight: c.InFlightPerHost,
 		Logger:   logger,
+
+		NoLocalMode: c.NoLocalMode,
 
 		AllowedCommands: allowed,
 	}

@@ -51,6 +51,9 @@ type Server struct {
 	// (RELAY_ALLOWED_COMMANDS); any other is refused before a slot is
 	// taken or a station touched. nil: labstation.DefaultAllowList.
 	AllowedCommands []string
+	// NoLocalMode refuses every local-mode request (RELAY_LOCAL_MODE=false),
+	// for a relay whose operator does not let workers write station files.
+	NoLocalMode bool
 	// InFlight is the most WinRM calls in flight per host; 0: DefaultInFlight.
 	InFlight int
 	Logger   *slog.Logger // nil: slog.Default()
@@ -85,6 +88,7 @@ var routes = map[string]route{
 	relayproto.PathCommand:    {http.MethodPost, (*Server).command},
 	relayproto.PathHeartbeat:  {http.MethodPost, (*Server).heartbeat},
 	relayproto.PathHeartbeats: {http.MethodPost, (*Server).heartbeats},
+	relayproto.PathLocalMode:  {http.MethodPost, (*Server).localMode},
 }
 
 // audit is the one log line of a request.
@@ -418,6 +422,33 @@ func (s *Server) readOne(ctx context.Context, h hosts.Host, includeEvents bool) 
 	}
 	out.Stale, out.DurationNS = hb.Stale, int64(hb.Duration)
 	return out
+}
+
+// localMode writes or removes the flag at the path of the relay's own
+// catalog entry, holding one of the host's slots.
+func (s *Server) localMode(ctx context.Context, body []byte, a *audit) (any, error) {
+	var req relayproto.LocalModeRequest
+	if err := Decode(body, &req); err != nil {
+		return nil, err
+	}
+	h, err := s.host(req.Host, a)
+	if err != nil {
+		return nil, err
+	}
+	a.attrs = append(a.attrs, "enabled", req.Enabled)
+	if s.NoLocalMode {
+		return nil, &lab.Error{Op: "set local mode", Host: h.Name, Kind: lab.ErrPolicy, Err: &lab.PolicyError{
+			Field: "enabled", Reason: "local mode is turned off on this relay (RELAY_LOCAL_MODE=false)"}}
+	}
+	release, err := s.slot(ctx, h.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if err := s.Lab.SetLocalMode(ctx, h, req.Enabled); err != nil {
+		return nil, err
+	}
+	return relayproto.LocalModeResponse{LocalModeEnabled: req.Enabled}, nil
 }
 
 func (s *Server) heartbeats(ctx context.Context, body []byte, a *audit) (any, error) {

@@ -136,6 +136,7 @@ func hostileRoutes() []hostileRoute {
 		}},
 		{"/api/hosts/quarantine", func(v string) map[string]any { return map[string]any{"host": v} }},
 		{"/api/hosts/reload", nil},
+		{"/api/hosts/local-mode", func(v string) map[string]any { return map[string]any{"host": v, "enabled": true} }},
 	}
 }
 

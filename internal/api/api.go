@@ -29,6 +29,7 @@ type Service interface {
 	Hosts(ctx context.Context) (ops.HostsResponse, error)
 	RecentOperations(ctx context.Context, req ops.RecentRequest) (ops.RecentResponse, error)
 	Health(ctx context.Context) ops.HealthResponse
+	SetLocalMode(ctx context.Context, req ops.LocalModeRequest) (ops.LocalModeResponse, error)
 }
 
 // Options configure New.
@@ -118,6 +119,7 @@ var Routes = []Route{
 	{Method: "GET", Path: "/api/openapi.json", Name: "openapi", Auth: true},
 	{Method: "POST", Path: "/api/ticks/heartbeats", Name: "ticks-heartbeats", Auth: true, Tick: true},
 	{Method: "POST", Path: "/api/ticks/reservations", Name: "ticks-reservations", Auth: true, Tick: true},
+	{Method: "POST", Path: "/api/hosts/local-mode", Name: "hosts-local-mode", Auth: true},
 }
 
 // New returns the handler of every route in Routes (and /metrics when

@@ -242,3 +242,20 @@ func (f *fakeService) Health(context.Context) ops.HealthResponse {
 
 // errInternal is an unexpected failure whose text must stay in the log.
 var errInternal = errors.New("dial tcp 10.0.0.9:3306: connection refused (internal detail)")
+
+func (f *fakeService) SetLocalMode(_ context.Context, req ops.LocalModeRequest) (ops.LocalModeResponse, error) {
+	f.record("SetLocalMode", req)
+	if f.err != nil {
+		return ops.LocalModeResponse{}, f.err
+	}
+	switch {
+	case req.Host == "":
+		return ops.LocalModeResponse{}, ops.Errorf(ops.CodeBadRequest, "host is required")
+	case req.Enabled == nil:
+		return ops.LocalModeResponse{}, ops.Errorf(ops.CodeBadRequest, "enabled is required")
+	}
+	if err := hostErr(req.Host); err != nil {
+		return ops.LocalModeResponse{}, err
+	}
+	return ops.LocalModeResponse{Host: req.Host, LocalModeEnabled: *req.Enabled}, nil
+}

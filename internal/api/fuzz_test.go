@@ -30,6 +30,10 @@ var postDecoders = []struct {
 		_, _, err := parseBody[quarantineWire, *quarantineWire, ops.QuarantineRequest](b)
 		return err
 	}},
+	{"/api/hosts/local-mode", func(b []byte) error {
+		_, _, err := parseBody[localModeWire, *localModeWire, ops.LocalModeRequest](b)
+		return err
+	}},
 }
 
 func TestPostDecodersCoverPostRoutes(t *testing.T) {
@@ -81,7 +85,7 @@ func FuzzPostBodies(f *testing.F) {
 	for i := range postDecoders {
 		for _, s := range []string{``, `{}`, `{"host":"lab-ws-01","command":"status","args":["a"]}`,
 			`{"reservationId":"0xabc123","hostName":"lab-ws-01","wakeOptions":{"port":9},"powerAction":{"mode":"shutdown"}}`,
-			`{"host":"a","name":"b"}`, `{"args":[null]}`, `{"HOST":1}`, `{"a":{"a":1,"a":2}}`, `[`} {
+			`{"host":"a","name":"b"}`, `{"host":"lab-ws-01","enabled":"true"}`, `{"host":"lab-ws-01","enabled":1}`, `{"args":[null]}`, `{"HOST":1}`, `{"a":{"a":1,"a":2}}`, `[`} {
 			f.Add(uint8(i), []byte(s))
 		}
 	}

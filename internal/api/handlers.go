@@ -32,6 +32,7 @@ func handlersFor(svc Service, ticks Ticks) map[string]http.Handler {
 			return svc.ReloadHosts(ctx)
 		}, nil),
 		"hosts-quarantine": post(parseBody[quarantineWire], svc.SetQuarantine, nil),
+		"hosts-local-mode": post(parseBody[localModeWire], svc.SetLocalMode, nil),
 		"reservation-timeline": get(func(p pageQuery) ops.TimelineRequest {
 			return ops.TimelineRequest{ReservationID: p.ReservationID, Limit: p.Limit, Offset: p.Offset}
 		}, svc.Timeline),

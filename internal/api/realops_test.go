@@ -45,6 +45,8 @@ func (stubLab) ReadHeartbeat(context.Context, hosts.Host, bool) (lab.HeartbeatRe
 	return lab.HeartbeatRead{Heartbeat: hb, LastEvent: ev, Duration: time.Millisecond}, nil
 }
 
+func (stubLab) SetLocalMode(context.Context, hosts.Host, bool) error { return nil }
+
 // TestHandlers_RealService runs every route over the real use cases (a
 // stub lab, no database): the answers of the real response types must
 // match openapi.json too, and carry no password from the catalog.

@@ -170,6 +170,17 @@ func (w *quarantineWire) request() (ops.QuarantineRequest, error) {
 	return ops.QuarantineRequest{Host: host, Quarantined: w.Quarantined}, nil
 }
 
+// localModeWire is POST /api/hosts/local-mode: enabled is a JSON boolean
+// (a string or number is refused by the strict decoding), required.
+type localModeWire struct {
+	Host    string `json:"host"`
+	Enabled *bool  `json:"enabled"`
+}
+
+func (w *localModeWire) request() (ops.LocalModeRequest, error) {
+	return ops.LocalModeRequest{Host: w.Host, Enabled: w.Enabled}, nil
+}
+
 // reloadWire is the (empty) body of POST /api/hosts/reload: still decoded,
 // so that a body that is not a JSON object is refused like everywhere.
 type reloadWire struct{}

@@ -100,6 +100,18 @@ func TestParse_Errors(t *testing.T) {
 		{"exe with parenthesis", `{"hosts":[{"name":"h1","address":"a","labstation_exe":"C:\\x(86)\\LabStation.exe"}]}`, []string{"labstation_exe"}},
 		{"exe with percent", `{"hosts":[{"name":"h1","address":"a","labstation_exe":"C:\\%TEMP%\\LabStation.exe"}]}`, []string{"labstation_exe"}},
 		{"exe relative", `{"hosts":[{"name":"h1","address":"a","labstation_exe":"LabStation.exe"}]}`, []string{"labstation_exe", "absolute"}},
+		// The paths quoted into PowerShell: refused at load what quoting
+		// would refuse at the first call, and what is no Windows file path.
+		{"flag with newline", `{"hosts":[{"name":"h1","address":"a","local_mode_flag_path":"C:\\x\n'; Remove-Item C:\\ -Recurse; '"}]}`,
+			[]string{`"h1"`, "local_mode_flag_path", "control character"}},
+		{"flag with typographic quote", `{"hosts":[{"name":"h1","address":"a","local_mode_flag_path":"C:\\x\u2019; calc; \u2019.flag"}]}`,
+			[]string{"local_mode_flag_path", "typographic quote"}},
+		{"flag relative", `{"hosts":[{"name":"h1","address":"a","local_mode_flag_path":"local-mode.flag"}]}`, []string{"local_mode_flag_path", "absolute"}},
+		{"flag folder", `{"hosts":[{"name":"h1","address":"a","local_mode_flag_path":"C:\\data\\"}]}`, []string{"local_mode_flag_path", "folder"}},
+		{"flag wildcard", `{"hosts":[{"name":"h1","address":"a","local_mode_flag_path":"C:\\data\\*.flag"}]}`, []string{"local_mode_flag_path", "cannot hold"}},
+		{"flag type", `{"hosts":[{"name":"h1","address":"a","local_mode_flag_path":true}]}`, []string{"local_mode_flag_path", "string"}},
+		{"heartbeat with tab", `{"hosts":[{"name":"h1","address":"a","heartbeat_path":"C:\\hb\t.json"}]}`, []string{"heartbeat_path", "control character"}},
+		{"events relative", `{"hosts":[{"name":"h1","address":"a","events_path":"ev.jsonl"}]}`, []string{"events_path", "absolute"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,6 +123,33 @@ func TestParse_Errors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// The flag's default lies under the heartbeat's install root, as the Lab
+// Station keeps it; a path with a quote in it is fine (it is quoted).
+func TestParse_LocalModeFlagPath(t *testing.T) {
+	tests := []struct{ name, entry, want string }{
+		{"default", `{"name":"h1","address":"a"}`, hosts.DefaultLocalModeFlagPath},
+		{"under the heartbeat's root", `{"name":"h1","address":"a","heartbeat_path":"D:\\Lab Station\\LabStation\\Data\\Telemetry\\heartbeat.json"}`,
+			`D:\Lab Station\labstation\data\local-mode.flag`},
+		{"heartbeat elsewhere", `{"name":"h1","address":"a","heartbeat_path":"C:\\hb.json"}`, hosts.DefaultLocalModeFlagPath},
+		{"given", `{"name":"h1","address":"a","local_mode_flag_path":"C:\\O'Brien\\flag"}`, `C:\O'Brien\flag`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := hosts.Parse([]byte(`{"hosts":[`+tt.entry+`]}`), env(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, _ := c.Get("h1")
+			if got := h.LocalModeFlagPath; got != tt.want {
+				t.Errorf("local_mode_flag_path = %q, want %q", got, tt.want)
+			}
+			if got := h.Public().LocalModeFlagPath; got != tt.want {
+				t.Errorf("Public().LocalModeFlagPath = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -48,8 +48,10 @@ var catalogFields = []field{
 	number("wol_port", func(h *Host) *int { return &h.WOLPort }, constant(DefaultWOLPort), portRange(func(h *Host) int { return h.WOLPort }, "UDP")),
 	number("wake_attempts", func(h *Host) *int { return &h.WakeAttempts }, constant(DefaultWakeAttempts), checkWakeAttempts),
 	text("labstation_exe", func(h *Host) *string { return &h.LabStationExe }, constant(DefaultLabStationExe), checkExe),
-	text("heartbeat_path", func(h *Host) *string { return &h.HeartbeatPath }, constant(DefaultHeartbeatPath), nil),
-	text("events_path", func(h *Host) *string { return &h.EventsPath }, constant(DefaultEventsPath), nil),
+	text("heartbeat_path", func(h *Host) *string { return &h.HeartbeatPath }, constant(DefaultHeartbeatPath), dataPath(func(h *Host) string { return h.HeartbeatPath })),
+	text("events_path", func(h *Host) *string { return &h.EventsPath }, constant(DefaultEventsPath), dataPath(func(h *Host) string { return h.EventsPath })),
+	// After heartbeat_path: its default is derived from that path's install root.
+	text("local_mode_flag_path", func(h *Host) *string { return &h.LocalModeFlagPath }, localModeFlagDefault, dataPath(func(h *Host) string { return h.LocalModeFlagPath })),
 	text("winrm_user", func(h *Host) *string { return &h.WinRMUser }, nil, nil),
 	text("winrm_pass", func(h *Host) *string { return &h.WinRMPass }, nil, nil),
 	text("winrm_ca_file", func(h *Host) *string { return &h.WinRMCAFile }, nil, nil),
@@ -282,6 +284,29 @@ func checkSkipVerify(h *Host, opts Options) error {
 		return errors.New("needs OPS_STATION_CIDRS: without a verified certificate, only the station networks say who may answer")
 	}
 	return nil
+}
+
+// dataPath checks a station file the worker quotes into PowerShell
+// (labstation.CheckDataPath): refused here, at load, what the direct Lab
+// would refuse at the first call.
+func dataPath(get func(*Host) string) func(*Host, Options) error {
+	return func(h *Host, _ Options) error { return labstation.CheckDataPath(get(h)) }
+}
+
+// heartbeatTail is where heartbeat.json lies under a Lab Station install
+// root (LABSTATION.md), the flag's folder being that root's data folder.
+const heartbeatTail = `\labstation\data\telemetry\heartbeat.json`
+
+// localModeFlagDefault is the flag beside the host's heartbeat: a station
+// installed elsewhere (C:\Lab Station\...) keeps its flag under the same
+// root, as the Lab Station itself does; any other heartbeat path gets
+// DefaultLocalModeFlagPath.
+func localModeFlagDefault(h *Host) string {
+	p := h.HeartbeatPath
+	if len(p) > len(heartbeatTail) && strings.EqualFold(p[len(p)-len(heartbeatTail):], heartbeatTail) {
+		return p[:len(p)-len(heartbeatTail)] + `\labstation\data\local-mode.flag`
+	}
+	return DefaultLocalModeFlagPath
 }
 
 func checkRelay(h *Host, _ Options) error {

@@ -42,7 +42,8 @@ func TestFieldTableDecodesEachField(t *testing.T) {
 		"winrm_user": "svc", "winrm_pass": "pw", "winrm_transport": "kerberos", "winrm_port": 5999,
 		"winrm_use_ssl": false, "winrm_ca_file": "/ca.pem", "winrm_insecure_skip_verify": true,
 		"winrm_tls_server_name": "tls.lab", "heartbeat_path": `C:\hb.json`, "events_path": `C:\ev.jsonl`,
-		"labstation_exe": `C:\LS\LabStation.exe`, "ping_target": "10.0.0.2", "broadcast": "10.0.0.255",
+		"local_mode_flag_path": `C:\Lab Station\local mode.flag`,
+		"labstation_exe":       `C:\LS\LabStation.exe`, "ping_target": "10.0.0.2", "broadcast": "10.0.0.255",
 		"wol_port": 7, "wake_attempts": 2, "wake_check": "tcp", "labs": []any{"1", "2"},
 		"quarantined": true, "relay": "https://relay.lab:8443", "credential_ref": "lab-ws-01.admin",
 	}

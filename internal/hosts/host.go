@@ -27,6 +27,10 @@ type Host struct {
 	HeartbeatPath string `json:"heartbeat_path,omitempty"`
 	EventsPath    string `json:"events_path,omitempty"`
 	LabStationExe string `json:"labstation_exe,omitempty"`
+	// LocalModeFlagPath is the file whose presence tells the station's
+	// service (and its heartbeat's status.localModeEnabled) that the
+	// station is in local-use-only mode.
+	LocalModeFlagPath string `json:"local_mode_flag_path,omitempty"`
 
 	PingTarget   string `json:"ping_target,omitempty"`
 	Broadcast    string `json:"broadcast,omitempty"`
@@ -59,7 +63,10 @@ const (
 	DefaultLabStationExe = `C:\LabStation\LabStation.exe`
 	DefaultHeartbeatPath = `C:\LabStation\labstation\data\telemetry\heartbeat.json`
 	DefaultEventsPath    = `C:\LabStation\labstation\data\telemetry\session-guard-events.jsonl`
-	DefaultBroadcast     = wakelimits.DefaultBroadcast
-	DefaultWOLPort       = wakelimits.DefaultPort
-	DefaultWakeAttempts  = wakelimits.DefaultAttempts
+	// DefaultLocalModeFlagPath is the flag of a station whose heartbeat
+	// path is not under a Lab Station install root (localModeFlagDefault).
+	DefaultLocalModeFlagPath = `C:\LabStation\labstation\data\local-mode.flag`
+	DefaultBroadcast         = wakelimits.DefaultBroadcast
+	DefaultWOLPort           = wakelimits.DefaultPort
+	DefaultWakeAttempts      = wakelimits.DefaultAttempts
 )

@@ -32,6 +32,7 @@ type Public struct {
 	HeartbeatPath           string   `json:"heartbeat_path"`
 	EventsPath              string   `json:"events_path"`
 	LabStationExe           string   `json:"labstation_exe"`
+	LocalModeFlagPath       string   `json:"local_mode_flag_path"`
 	PingTarget              string   `json:"ping_target,omitempty"`
 	Broadcast               string   `json:"broadcast,omitempty"`
 	WOLPort                 int      `json:"wol_port"`
@@ -49,7 +50,8 @@ func (h Host) Public() Public {
 		WinRMUser: h.WinRMUser, WinRMTransport: h.WinRMTransport, WinRMPort: h.WinRMPort,
 		WinRMUseSSL: h.WinRMUseSSL, WinRMCAFile: h.WinRMCAFile, WinRMInsecureSkipVerify: h.WinRMInsecureSkipVerify,
 		HeartbeatPath: h.HeartbeatPath, EventsPath: h.EventsPath, LabStationExe: h.LabStationExe,
-		PingTarget: h.PingTarget, Broadcast: h.Broadcast, WOLPort: h.WOLPort, WakeAttempts: h.WakeAttempts,
+		LocalModeFlagPath: h.LocalModeFlagPath,
+		PingTarget:        h.PingTarget, Broadcast: h.Broadcast, WOLPort: h.WOLPort, WakeAttempts: h.WakeAttempts,
 		WakeCheck: h.WakeCheck, Labs: append([]string{}, h.Labs...), Quarantined: h.Quarantined, Relay: h.Relay,
 	}
 }

@@ -27,6 +27,10 @@ type Lab interface {
 	// the last event. An unreadable or unparsable events log leaves
 	// LastEvent nil (EventsErr says why) and still returns the heartbeat.
 	ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents bool) (HeartbeatRead, error)
+	// SetLocalMode writes (enabled) or removes (disabled) the host's
+	// local-mode flag file, the catalog's local_mode_flag_path; removing
+	// an absent flag succeeds. The station's heartbeat then reports it.
+	SetLocalMode(ctx context.Context, h hosts.Host, enabled bool) error
 }
 
 // WakeOptions are the per-request values of /api/wol; zero values take the

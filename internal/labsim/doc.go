@@ -154,6 +154,17 @@
 //     -ErrorAction Stop; each output line ends with CR LF;
 //   - Write-Output '<text>' (and a bare string statement);
 //   - try { ... } catch { ... } (an optional [Type] after catch);
+//   - if (<condition>) { ... } [else { ... }], the condition being
+//     Test-Path, $true or $false;
+//   - Set-Content [-LiteralPath|-Path] '<path>' [-Value] '<text>'
+//     (-Encoding, -NoNewline, -Force), Remove-Item '<path>' (-Force; files
+//     only) and Test-Path '<path>' (-PathType): Set-Content fails as
+//     Windows does when the folder does not exist, both when the path is
+//     under Faults.DeniedPaths (access denied), Remove-Item when the file
+//     does not exist or is one the station's service holds open (fs.go);
+//     while LocalModeFlagPath exists, the heartbeat reports
+//     status.localModeEnabled true, and creating or removing it rewrites
+//     the heartbeat at once (a new timestamp);
 //   - exit <n>.
 //
 // Errors follow PowerShell: a missing file is a non-terminating error

@@ -34,4 +34,8 @@ type Faults struct {
 	// Receive arrives, before answering it: the connections drop while the
 	// client waits for output. Wake brings it back; the fault stays set.
 	DieMidCall bool
+	// DeniedPaths are files or folders (any case or slash) that Set-Content
+	// and Remove-Item may not write at or under: access denied, as an ACL
+	// or a read-only file gives on Windows.
+	DeniedPaths []string
 }

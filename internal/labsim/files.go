@@ -80,7 +80,11 @@ func (h *Host) heartbeatTime() time.Time {
 	if n < 0 {
 		n = 0
 	}
-	return h.bootedAt.Add(n * h.hbEvery).UTC().Truncate(time.Second)
+	t := h.bootedAt.Add(n * h.hbEvery).UTC().Truncate(time.Second)
+	if h.rewroteAt.After(t) {
+		return h.rewroteAt // rewritten out of turn (flagChangedLocked)
+	}
+	return t
 }
 
 func (h *Host) heartbeatLocked() []byte {
@@ -106,6 +110,7 @@ func (h *Host) heartbeatLocked() []byte {
 	doc["operations"] = ops
 	if st, ok := doc["status"].(map[string]any); ok {
 		st["localSessionActive"] = local
+		st["localModeEnabled"] = h.localModeLocked()
 		if h.faults.SchemaVersion != "" {
 			st["schemaVersion"] = h.faults.SchemaVersion
 		}

@@ -69,7 +69,9 @@ type Host struct {
 	records    []CommandRecord
 	faults     Faults
 	state      stationState
-	files      map[string][]byte // extra files written by status-json <path>
+	files      map[string][]byte // extra files: SetFile, Set-Content
+	dirs       map[string]bool   // folders of the files ever put there (fs.go)
+	rewroteAt  time.Time         // the heartbeat's last out-of-turn rewrite (fs.go)
 }
 
 // stationState is what the Lab Station itself remembers.
@@ -105,6 +107,7 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 		asleep:           o.Asleep,
 		shells:           map[string]*shell{},
 		files:            map[string][]byte{},
+		dirs:             map[string]bool{},
 	}
 	if h.name == "" {
 		h.name = fmt.Sprintf("lab-ws-%02d", i+1)
@@ -291,10 +294,20 @@ func (h *Host) SetFile(path string, data []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if data == nil {
-		delete(h.files, normPath(path))
+		if _, existed := h.files[normPath(path)]; existed {
+			delete(h.files, normPath(path))
+			h.flagChangedLocked(path)
+		}
 		return
 	}
+	_, existed := h.files[normPath(path)]
 	h.files[normPath(path)] = append([]byte(nil), data...)
+	if !existed {
+		h.flagChangedLocked(path)
+	}
+	for d := parentDir(normPath(path)); d != ""; d = parentDir(d) {
+		h.dirs[d] = true
+	}
 }
 
 // SetLocalUser signs a local console user in ("" signs nobody in).

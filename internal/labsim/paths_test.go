@@ -15,6 +15,7 @@ func TestPaths_AreTheCatalogDefaults(t *testing.T) {
 		{"LabStation.exe", labsim.DefaultLabStationExe, hosts.DefaultLabStationExe},
 		{"heartbeat", labsim.HeartbeatPath, hosts.DefaultHeartbeatPath},
 		{"events", labsim.EventsPath, hosts.DefaultEventsPath},
+		{"local-mode flag", labsim.LocalModeFlagPath, hosts.DefaultLocalModeFlagPath},
 	} {
 		if c.sim != c.catalog {
 			t.Errorf("%s: labsim %q, catalog default %q", c.name, c.sim, c.catalog)

@@ -130,6 +130,8 @@ const (
 	tkSep // ; or newline
 	tkAssign
 	tkPipe
+	tkLParen
+	tkRParen
 )
 
 type psTok struct {
@@ -163,6 +165,12 @@ func psTokenize(s string) ([]psTok, error) {
 			i++
 		case c == '|':
 			toks = append(toks, psTok{tkPipe, "|", i})
+			i++
+		case c == '(':
+			toks = append(toks, psTok{tkLParen, "(", i})
+			i++
+		case c == ')':
+			toks = append(toks, psTok{tkRParen, ")", i})
 			i++
 		case c == '\'':
 			start := i
@@ -202,7 +210,7 @@ func psTokenize(s string) ([]psTok, error) {
 			i += j + 2
 		default:
 			start := i
-			for i < len(s) && !strings.ContainsRune(" \t\r\n;{}=|'\"", rune(s[i])) {
+			for i < len(s) && !strings.ContainsRune(" \t\r\n;{}=|'\"()", rune(s[i])) {
 				i++
 			}
 			toks = append(toks, psTok{tkWord, s[start:i], start})
@@ -214,9 +222,9 @@ func psTokenize(s string) ([]psTok, error) {
 // ---- parser ----
 
 type psStmt struct {
-	kind      string // "cmd", "assign", "try", "exit"
-	words     []psTok
-	try, catc []psStmt
+	kind      string   // "cmd", "assign", "try", "if"
+	words     []psTok  // an if's: its condition
+	try, catc []psStmt // an if's: then and else
 	pos       int
 }
 
@@ -294,8 +302,19 @@ func (p *psParser) list(inBlock bool) ([]psStmt, error) {
 			out = append(out, st)
 			continue
 		}
+		if t.kind == tkWord && strings.EqualFold(t.text, "if") {
+			st, err := p.ifStmt()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, st)
+			continue
+		}
 		st := psStmt{kind: "cmd", pos: t.pos}
 		for t := p.peek(); t != nil && t.kind != tkSep && t.kind != tkRBrace; t = p.peek() {
+			if t.kind == tkLParen || t.kind == tkRParen {
+				return nil, errors.New("labsim: subexpressions are not in the simulated subset")
+			}
 			if t.kind == tkLBrace {
 				return nil, errors.New("labsim: script blocks are not in the simulated subset")
 			}
@@ -307,6 +326,49 @@ func (p *psParser) list(inBlock bool) ([]psStmt, error) {
 		}
 		out = append(out, st)
 	}
+}
+
+// ifStmt parses if (<command>) { ... } [else { ... }]: the condition is
+// one command (Test-Path, or $true / $false).
+func (p *psParser) ifStmt() (psStmt, error) {
+	st := psStmt{kind: "if", pos: p.peek().pos}
+	p.i++
+	if t := p.peek(); t == nil || t.kind != tkLParen {
+		return st, errors.New("Missing '(' after 'if' in if statement.")
+	}
+	p.i++
+	for t := p.peek(); ; t = p.peek() {
+		if t == nil || t.kind == tkSep || t.kind == tkLBrace || t.kind == tkRBrace {
+			return st, errors.New("Missing closing ')' after expression in 'if' statement.")
+		}
+		if t.kind == tkRParen {
+			p.i++
+			break
+		}
+		if t.kind == tkLParen {
+			return st, errors.New("labsim: nested parentheses are not in the simulated subset")
+		}
+		st.words = append(st.words, *t)
+		p.i++
+	}
+	if len(st.words) == 0 {
+		return st, errors.New("If statement is missing the condition after 'if ('.")
+	}
+	var err error
+	if st.try, err = p.block(); err != nil {
+		return st, err
+	}
+	save := p.i
+	p.skipSeps()
+	if t := p.peek(); t != nil && t.kind == tkWord && strings.EqualFold(t.text, "else") {
+		p.i++
+		if st.catc, err = p.block(); err != nil {
+			return st, err
+		}
+	} else {
+		p.i = save
+	}
+	return st, nil
 }
 
 // ---- interpreter ----
@@ -369,6 +431,21 @@ func (r *psRun) exec(stmts []psStmt, inTry bool) any {
 				r.lastOK = true
 				unwind = r.exec(st.catc, inTry)
 			}
+		case "if":
+			var cond bool
+			cond, unwind = r.condition(st)
+			if unwind == nil {
+				r.lastOK = true
+				branch := st.try
+				if !cond {
+					branch = st.catc
+				}
+				if u := r.exec(branch, inTry); u != nil {
+					return u
+				}
+				continue
+			}
+			r.lastOK = false
 		case "assign":
 			unwind = r.assign(st)
 			r.lastOK = unwind == nil
@@ -446,6 +523,17 @@ func (r *psRun) command(st psStmt) any {
 	switch strings.ToLower(name) {
 	case "get-content", "gc", "cat", "type":
 		return r.getContent(st)
+	case "set-content", "sc":
+		return r.setContent(st)
+	case "remove-item", "rm", "del", "erase", "ri":
+		return r.removeItem(st)
+	case "test-path":
+		ok, err := r.testPath(st)
+		if err != nil {
+			return err
+		}
+		r.out.WriteString(map[bool]string{true: "True", false: "False"}[ok] + "\r\n")
+		return nil
 	case "write-output", "echo", "write":
 		for _, w := range st.words[1:] {
 			r.out.WriteString(r.value(w) + "\r\n")

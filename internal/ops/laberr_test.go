@@ -29,6 +29,7 @@ func (l errLab) RunCommand(context.Context, hosts.Host, string, []string, lab.Co
 func (l errLab) ReadHeartbeat(context.Context, hosts.Host, bool) (lab.HeartbeatRead, error) {
 	return lab.HeartbeatRead{}, l.err
 }
+func (l errLab) SetLocalMode(context.Context, hosts.Host, bool) error { return l.err }
 
 func TestLabErrorMapping(t *testing.T) {
 	t.Parallel()

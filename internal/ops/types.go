@@ -356,3 +356,15 @@ type Relay struct {
 	Configured bool `json:"configured"`
 	Reachable  bool `json:"reachable"`
 }
+
+// LocalModeRequest is POST /api/hosts/local-mode.
+type LocalModeRequest struct {
+	Host    string
+	Enabled *bool // required
+}
+
+// LocalModeResponse is its 200.
+type LocalModeResponse struct {
+	Host             string `json:"host"`
+	LocalModeEnabled bool   `json:"localModeEnabled"`
+}

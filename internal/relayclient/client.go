@@ -241,6 +241,21 @@ func (c *Client) ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents 
 	return c.heartbeat(h.Name, out)
 }
 
+// SetLocalMode asks the relay to write or remove h's local-mode flag: the
+// relay's catalog names the file, the request only the host.
+func (c *Client) SetLocalMode(ctx context.Context, h hosts.Host, enabled bool) error {
+	var out relayproto.LocalModeResponse
+	in := relayproto.LocalModeRequest{Host: h.Name, Enabled: enabled}
+	if err := c.call(ctx, http.MethodPost, relayproto.PathLocalMode, in, &out); err != nil {
+		return labErr("set local mode", h.Name, err)
+	}
+	if out.LocalModeEnabled != enabled {
+		return &lab.Error{Op: "set local mode", Host: h.Name, Kind: lab.ErrProtocol,
+			Err: fmt.Errorf("relay answered local mode %v for a request of %v", out.LocalModeEnabled, enabled)}
+	}
+	return nil
+}
+
 // ReadHeartbeats reads every host of hs in one signed request.
 func (c *Client) ReadHeartbeats(ctx context.Context, hs []hosts.Host, includeEvents bool) []lab.HeartbeatResult {
 	res := make([]lab.HeartbeatResult, len(hs))

@@ -97,6 +97,11 @@ func (r *Router) ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents 
 	return l.ReadHeartbeat(ctx, h, includeEvents)
 }
 
+func (r *Router) SetLocalMode(ctx context.Context, h hosts.Host, enabled bool) error {
+	l, _ := r.pick(h)
+	return l.SetLocalMode(ctx, h, enabled)
+}
+
 // Routes groups hs by the way they are reached: one route per relay URL
 // and one for the direct hosts, in the order each first occurs.
 func (r *Router) Routes(hs []hosts.Host) []lab.Route {

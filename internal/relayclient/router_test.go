@@ -56,6 +56,10 @@ func (l *seenLab) ReadHeartbeat(_ context.Context, h hosts.Host, _ bool) (lab.He
 	hb, err := labstation.ParseHeartbeat(raw)
 	return lab.HeartbeatRead{Heartbeat: hb}, err
 }
+func (l *seenLab) SetLocalMode(_ context.Context, h hosts.Host, _ bool) error {
+	l.saw(h)
+	return nil
+}
 
 // stubRelay is a relay over a seenLab, counting requests per path.
 func stubRelay(t *testing.T, cat *hosts.Catalog) (*httptest.Server, *seenLab, map[string]int) {

@@ -19,6 +19,7 @@ const (
 	PathCommand    = "/v1/command"    // CommandRequest -> CommandResponse
 	PathHeartbeat  = "/v1/heartbeat"  // HeartbeatRequest -> HeartbeatResponse
 	PathHeartbeats = "/v1/heartbeats" // BatchRequest -> BatchResponse
+	PathLocalMode  = "/v1/local-mode" // LocalModeRequest -> LocalModeResponse
 )
 
 // MaxBody is the largest request body the relay reads (413 above it).
@@ -111,6 +112,18 @@ type HeartbeatResponse struct {
 	Stale      bool            `json:"stale"`
 	DurationNS int64           `json:"duration_ns"`
 	Error      *Error          `json:"error,omitempty"`
+}
+
+// LocalModeRequest writes (Enabled) or removes a host's local-mode flag.
+// It names no path: the relay writes its own catalog's path for the host.
+type LocalModeRequest struct {
+	Host    string `json:"host"`
+	Enabled bool   `json:"enabled"`
+}
+
+// LocalModeResponse is the flag's state after the request.
+type LocalModeResponse struct {
+	LocalModeEnabled bool `json:"local_mode_enabled"`
 }
 
 // BatchRequest reads many hosts' heartbeats in one signed request.

@@ -30,7 +30,8 @@ func catalogHost(sim *labsim.Sim, h *labsim.Host) hosts.Host {
 		WinRMUser: h.User(), WinRMPass: h.Password(), WinRMTransport: "ntlm",
 		WinRMPort: h.HTTPSPort(), WinRMUseSSL: true, WinRMCAFile: sim.CAFile(),
 		HeartbeatPath: labsim.HeartbeatPath, EventsPath: labsim.EventsPath, LabStationExe: labsim.DefaultLabStationExe,
-		Broadcast: "127.0.0.1", WOLPort: h.WakePort(), WakeCheck: "tcp", Labs: []string{"1"},
+		LocalModeFlagPath: labsim.LocalModeFlagPath,
+		Broadcast:         "127.0.0.1", WOLPort: h.WakePort(), WakeCheck: "tcp", Labs: []string{"1"},
 	}
 }
 

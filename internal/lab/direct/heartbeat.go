@@ -85,18 +85,12 @@ func readHeartbeat(ctx context.Context, c *winrm.Client, t winrm.Target, heartbe
 }
 
 // quotePS quotes s as a PowerShell single-quoted (verbatim) string. It
-// refuses (lab.ErrArgument) what could end the string or the statement
-// differently on a real station: NUL, line breaks, other control
-// characters, and the typographic single quotes that PowerShell also
-// treats as quote characters.
+// refuses (lab.ErrArgument) what labstation.CheckPSLiteral refuses: what
+// could end the string or the statement differently on a real station. The
+// catalog refuses the same in its paths at load.
 func quotePS(s string) (string, error) {
-	for _, r := range s {
-		switch {
-		case r < 0x20 || r == 0x7f:
-			return "", fmt.Errorf("%w: control character %U in %q", lab.ErrArgument, r, s)
-		case r == '\u2018' || r == '\u2019' || r == '\u201a' || r == '\u201b':
-			return "", fmt.Errorf("%w: typographic quote %U in %q", lab.ErrArgument, r, s)
-		}
+	if err := labstation.CheckPSLiteral(s); err != nil {
+		return "", err
 	}
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'", nil
 }

@@ -58,6 +58,10 @@ func (l *Lazy) ReadHeartbeat(ctx context.Context, h hosts.Host, includeEvents bo
 	return l.full().ReadHeartbeat(ctx, h, includeEvents)
 }
 
+func (l *Lazy) SetLocalMode(ctx context.Context, h hosts.Host, enabled bool) error {
+	return l.full().SetLocalMode(ctx, h, enabled)
+}
+
 // IdleConnections is the number of station connections the WinRM client
 // keeps for reuse (0 before it is built).
 func (l *Lazy) IdleConnections() int {

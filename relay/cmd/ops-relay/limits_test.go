@@ -70,6 +70,7 @@ func TestMain_ParseFlagsRefusesRelayKnobs(t *testing.T) {
 		"relay id upper":     {map[string]string{"RELAY_ID": "Relay.lab.example"}, "RELAY_ID"},
 		"max conns":          {map[string]string{"RELAY_MAX_CONNS": "0"}, "RELAY_MAX_CONNS"},
 		"max conns word":     {map[string]string{"RELAY_MAX_CONNS": "many"}, "RELAY_MAX_CONNS"},
+		"local mode word":    {map[string]string{"RELAY_LOCAL_MODE": "maybe"}, "RELAY_LOCAL_MODE"},
 	} {
 		env := map[string]string{"RELAY_SECRETS": testSecret, "RELAY_SUBNETS": "10.1.2.0/24"}
 		for k, v := range tc.env {
@@ -84,6 +85,20 @@ func TestMain_ParseFlagsRefusesRelayKnobs(t *testing.T) {
 	m := &Main{Getenv: func(k string) string { return env[k] }}
 	if err := m.ParseFlags(nil); err != nil || strings.Join(m.Config.Relays, ",") != "relay-a.lab.example,10.1.2.5" || m.Config.MaxConns != 512 {
 		t.Errorf("RELAY_ID: %v, %q, max conns %d", err, m.Config.Relays, m.Config.MaxConns)
+	}
+}
+
+// RELAY_LOCAL_MODE=false: the relay writes no station's flag, and says
+// why, with nothing sent to the station.
+func TestMain_LocalModeOff(t *testing.T) {
+	m, sim := runMain(t, map[string]string{"RELAY_LOCAL_MODE": "false"})
+	c := &relayclient.Client{URL: "http://" + m.Addr(), Secret: []byte(testSecret)}
+	err := c.SetLocalMode(context.Background(), hosts1(), true)
+	if !errors.Is(err, lab.ErrPolicy) || !strings.Contains(err.Error(), "RELAY_LOCAL_MODE") {
+		t.Errorf("err = %v, want lab.ErrPolicy naming RELAY_LOCAL_MODE", err)
+	}
+	if n := sim.Host("lab-ws-01").HTTPRequests(); n != 0 || sim.Host("lab-ws-01").LocalMode() {
+		t.Errorf("labsim received %d WinRM requests; flag %v", n, sim.Host("lab-ws-01").LocalMode())
 	}
 }
 

@@ -72,7 +72,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	fs := flag.NewFlagSet("ops-relay", flag.ContinueOnError)
 	c := &m.Config
-	var subnets, transports, relays, commands, maxConns string
+	var subnets, transports, relays, commands, maxConns, localMode string
 	fs.StringVar(&c.Listen, "listen", env("RELAY_LISTEN", "127.0.0.1:8740"), "listen on `host:port` (RELAY_LISTEN); plain HTTP only on loopback")
 	fs.StringVar(&c.TLSCert, "tls-cert", env("RELAY_TLS_CERT", ""), "TLS certificate `file` (RELAY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("RELAY_TLS_KEY", ""), "TLS key `file` (RELAY_TLS_KEY)")
@@ -82,6 +82,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&transports, "winrm-transports", env("RELAY_WINRM_TRANSPORTS", strings.Join(winrm.Transports, ",")), "allowed WinRM transports (RELAY_WINRM_TRANSPORTS)")
 	fs.StringVar(&relays, "id", env("RELAY_ID", ""), "comma-separated `names` the relay answers to: the host of its URL (RELAY_ID); default: the TLS certificate's names")
 	fs.StringVar(&commands, "allowed-commands", env("RELAY_ALLOWED_COMMANDS", labstation.DefaultAllowedCommands), "comma-separated LabStation.exe `commands` the relay runs (RELAY_ALLOWED_COMMANDS)")
+	fs.StringVar(&localMode, "local-mode", env("RELAY_LOCAL_MODE", "true"), "write and remove the stations' local-mode flags on request: true or false (RELAY_LOCAL_MODE)")
 	fs.StringVar(&maxConns, "max-conns", env("RELAY_MAX_CONNS", strconv.Itoa(relay.DefaultMaxConns)), "most `connections` served at once (RELAY_MAX_CONNS)")
 	fs.StringVar(&c.ICMP, "icmp", env("RELAY_ICMP", ""), `ICMP probes: "" (auto) or off (RELAY_ICMP)`)
 	fs.StringVar(&m.LogFormat, "log-format", env("RELAY_LOG_FORMAT", "json"), "log format: json or text")
@@ -104,6 +105,13 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if c.MaxConns, err = strconv.Atoi(strings.TrimSpace(maxConns)); err != nil || c.MaxConns <= 0 {
 		return fmt.Errorf("-max-conns (RELAY_MAX_CONNS): %q is not a positive number", maxConns)
+	}
+	switch strings.ToLower(strings.TrimSpace(localMode)) {
+	case "true", "1", "yes":
+	case "false", "0", "no":
+		c.NoLocalMode = true
+	default:
+		return fmt.Errorf("-local-mode (RELAY_LOCAL_MODE): %q is not true or false", localMode)
 	}
 	c.Secrets = relay.SplitList(m.getenv("RELAY_SECRETS"))
 	if m.LogFormat != "json" && m.LogFormat != "text" {
