@@ -35,6 +35,9 @@ type Service struct {
 	// RelayPing, when set, asks the relay whether it answers (Health's
 	// relay.reachable); nil: reachable is false.
 	RelayPing func(ctx context.Context) error
+	// Notifier, when set, is told of every failed wake or command step
+	// (notify.go); nil: nobody is.
+	Notifier Notifier
 
 	apiSlots stationGate // the API's share of each station's WinRM slots (apislot.go)
 }
