@@ -78,7 +78,7 @@ func (s *notifySink) wait(t *testing.T, n int) {
 // opRow is one reservation_operations row.
 type opRow struct {
 	reservation, host, action, status, message, payload string
-	success                                              bool
+	success                                             bool
 }
 
 func (e *e2eEnv) operations(t *testing.T, action string) []opRow {
