@@ -281,3 +281,59 @@ func TestE2E_NotificationSinkDownOrSlow(t *testing.T) {
 		}
 	})
 }
+
+// TestE2E_NotificationFromReservationTick: the reservation tick's start
+// flow (POST /api/ticks/reservations, as the local timers and the Lambda
+// tick run it) notifies its failed prepare like the API's.
+func TestE2E_NotificationFromReservationTick(t *testing.T) {
+	sink := newNotifySink(t, false)
+	e := startE2E(t, e2eOpts{hosts: []labsim.HostOptions{{Name: "lab-ws-01"}},
+		env: map[string]string{"OPS_WEBHOOK_URL": sink.srv.URL + "/hook"}})
+	e.sim.Host("lab-ws-01").SetFaults(labsim.Faults{ExitCodes: map[string]int{"prepare-session": 2}})
+	e.insertReservation(t, "r-tick", "1", "CONFIRMED", time.Now().Add(30*time.Second))
+	r := e.do(t, "POST", "/api/ticks/reservations", nil)
+	if r.code != http.StatusOK {
+		t.Fatalf("tick: %s", r)
+	}
+	rows := e.waitOps(t, "notification", 1)
+	if n := rows[0]; n.reservation != "r-tick" || n.host != "lab-ws-01" || !n.success {
+		t.Errorf("record %+v", n)
+	}
+	sink.wait(t, 1)
+	hook := sink.requests()[0]
+	if hook.body["reservationId"] != "r-tick" || hook.body["action"] != "prepare" || hook.body["flow"] != "reservation-start" {
+		t.Errorf("webhook body %s", hook.raw)
+	}
+}
+
+// TestE2E_NotificationsDrainedAtShutdown: the graceful shutdown sends
+// what is queued (and records it) before the database closes.
+func TestE2E_NotificationsDrainedAtShutdown(t *testing.T) {
+	sink := newNotifySink(t, true)
+	e := startE2E(t, e2eOpts{hosts: []labsim.HostOptions{{Name: "lab-ws-01"}},
+		env: map[string]string{"OPS_WEBHOOK_URL": sink.srv.URL + "/hook", "OPS_ALERT_FAILURE_THRESHOLD": "10"}})
+	e.sim.Host("lab-ws-01").SetFaults(labsim.Faults{ExitCodes: map[string]int{"status": 3}})
+	for range 2 {
+		if r := e.do(t, "POST", "/api/winrm", map[string]any{"host": "lab-ws-01", "command": "status"}); r.code != http.StatusOK {
+			t.Fatalf("winrm: %s", r)
+		}
+	}
+	sink.wait(t, 1) // the first is held by the sink, the second queued
+	closed := make(chan error, 1)
+	go func() { closed <- e.m.Close() }()
+	close(sink.release)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if n := len(sink.requests()); n != 2 {
+		t.Errorf("sink got %d, want both", n)
+	}
+	if rows := e.operations(t, "notification"); len(rows) != 2 {
+		t.Errorf("records after shutdown: %+v", rows)
+	}
+}
