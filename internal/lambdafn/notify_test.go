@@ -96,8 +96,10 @@ func TestFunction_FlushesNotifications(t *testing.T) {
 	t.Run("bounded by the flush wait", func(t *testing.T) {
 		hold := make(chan struct{})
 		sink := newHeldSink(t, hold)
-		t.Cleanup(func() { close(hold) })
 		f, logs := build(t, failingWinRM(t, sink, map[string]string{"OPS_NOTIFY_FLUSH_WAIT": "1", "OPS_NOTIFY_TIMEOUT": "60"}))
+		// Before the function's Close (cleanups run last first), whose
+		// drain then finds the sink answering.
+		t.Cleanup(func() { close(hold) })
 		resp, err := f.Handler(ctx, statusCall.event())
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("invoke: %d %v", resp.StatusCode, err)
