@@ -38,7 +38,7 @@ type received struct {
 	at     time.Time
 }
 
-func newSink(t *testing.T, statuses ...int) *sink {
+func newSink(t testing.TB, statuses ...int) *sink {
 	t.Helper()
 	s := &sink{statuses: statuses}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
