@@ -6,9 +6,13 @@
 // versioned JSON body of WebhookBody, optionally signed with HMAC-SHA256).
 //
 // Notify never blocks the step that failed: it puts the event in a
-// bounded queue and returns; one goroutine sends, with retries and
-// back-off (internal/retry), and records each delivery as an operation
-// ("notification" or "alert"). A full queue drops the event, with a log
+// bounded queue and returns; one goroutine takes the events in order and
+// sends each to its targets at once, with retries and back-off
+// (internal/retry), and records each delivery as an operation
+// ("notification" or "alert"). A target that is down holds the queue for
+// its retries (at the defaults, four tries of up to 10 s and 30 s of
+// waits): a burst of failures then overflows the queue and is dropped,
+// counted, rather than held in memory without bound. A full queue drops the event, with a log
 // line and a metric. Flush waits, bounded, for the queue to empty (a
 // Lambda invocation's end); Close drains it, bounded, then stops.
 package notify

@@ -567,3 +567,24 @@ func TestNotify_TLSVerified(t *testing.T) {
 		t.Errorf("record %+v", op)
 	}
 }
+
+// A target that holds its request does not hold the other back: both
+// are sent at once, and the record waits for both.
+func TestNotify_TargetsIndependent(t *testing.T) {
+	t.Parallel()
+	held, hook := newSink(t), newSink(t)
+	held.block = make(chan struct{})
+	rec := &memRecorder{}
+	d := newDispatcher(t, notify.Config{ServiceURL: held.srv.URL, WebhookURL: hook.srv.URL, RetryAttempts: -1,
+		Timeout: time.Minute}, rec, nil, nil)
+	d.Notify(failure("lab-ws-01"))
+	waitFor(t, func() bool { return len(hook.got()) == 1 && len(held.got()) == 1 })
+	if len(rec.all()) != 0 {
+		t.Error("recorded before every target answered")
+	}
+	close(held.block)
+	flush(t, d)
+	if ops := rec.all(); len(ops) != 1 || !ops[0].Success {
+		t.Errorf("records %+v", ops)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/domain"
@@ -18,41 +19,48 @@ const NoReservation = "-"
 // recordTimeout bounds the write of one delivery's record.
 const recordTimeout = 5 * time.Second
 
-// deliver sends j to every target, then records the outcome.
+// deliver sends j to every target at once (a dead e-mail relay's retries
+// do not hold the webhook back), then records the outcome.
 func (d *Dispatcher) deliver(ctx context.Context, j job) {
 	if ctx.Err() != nil {
 		d.dropped(j, "shutting down")
 		return
 	}
-	var results []delivery
-	for _, t := range d.targets {
-		var body []byte
-		var err error
-		if t.name == TargetService {
-			body, err = d.serviceBody(j)
-		} else {
-			body, err = d.webhookBody(j)
-		}
-		if err != nil {
-			// Marshalling our own types of strings and numbers; say it if it ever happens.
-			results = append(results, delivery{target: t, err: fmt.Errorf("body: %w", err)})
-			d.observe(t.name, OutcomeFailed)
-			continue
-		}
-		r := d.post(ctx, t, j, body)
-		results = append(results, r)
-		f := j.failure
-		if r.err == nil {
-			d.observe(t.name, OutcomeSent)
-			d.log.Info("notification sent", "kind", j.kind, "target", t.name, "origin", t.origin, "host", f.Host,
-				"action", f.Action, "reservation", f.ReservationID, "attempts", r.attempts, "status", r.status)
-		} else {
-			d.observe(t.name, OutcomeFailed)
-			d.log.Warn("notification failed", "kind", j.kind, "target", t.name, "origin", t.origin, "host", f.Host,
-				"action", f.Action, "reservation", f.ReservationID, "attempts", r.attempts, "error", describe(r.err))
-		}
+	results := make([]delivery, len(d.targets))
+	var wg sync.WaitGroup
+	for i, t := range d.targets {
+		wg.Go(func() { results[i] = d.deliverTo(ctx, t, j) })
 	}
+	wg.Wait()
 	d.record(j, results)
+}
+
+// deliverTo sends j to t, counts and logs the outcome.
+func (d *Dispatcher) deliverTo(ctx context.Context, t target, j job) delivery {
+	var body []byte
+	var err error
+	if t.name == TargetService {
+		body, err = d.serviceBody(j)
+	} else {
+		body, err = d.webhookBody(j)
+	}
+	if err != nil {
+		// Marshalling our own types of strings and numbers; said if it ever happens.
+		d.observe(t.name, OutcomeFailed)
+		return delivery{target: t, err: fmt.Errorf("body: %w", err)}
+	}
+	r := d.post(ctx, t, j, body)
+	f := j.failure
+	if r.err == nil {
+		d.observe(t.name, OutcomeSent)
+		d.log.Info("notification sent", "kind", j.kind, "target", t.name, "origin", t.origin, "host", f.Host,
+			"action", f.Action, "reservation", f.ReservationID, "attempts", r.attempts, "status", r.status)
+	} else {
+		d.observe(t.name, OutcomeFailed)
+		d.log.Warn("notification failed", "kind", j.kind, "target", t.name, "origin", t.origin, "host", f.Host,
+			"action", f.Action, "reservation", f.ReservationID, "attempts", r.attempts, "error", describe(r.err))
+	}
+	return r
 }
 
 // record writes j's deliveries as one operation: action "notification" or
