@@ -33,6 +33,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/notify"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/scheduler"
@@ -148,6 +149,8 @@ type Observers struct {
 	// Lambda tick function sets Ticks to &telemetry.EMFWriter{W: os.Stdout}.
 	Ticks   telemetry.TickObserver
 	Backoff telemetry.BackoffObserver
+	// Notify: every failure notification sent, failed or dropped.
+	Notify notify.Observer
 }
 
 // App is a built worker. Handler serves its API; Close releases what New
@@ -163,6 +166,7 @@ type App struct {
 	lab     *direct.Lazy
 	service *ops.Service
 	sched   *scheduler.Scheduler
+	notify  *notify.Dispatcher // nil: no notification target
 	guard   *api.Guard
 	handler http.Handler
 	obs     Observers
@@ -210,6 +214,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		a.service.Store = a.store
 	}
 	if err := a.openGuacamole(o); err != nil {
+		return nil, err
+	}
+	if err := a.newNotifier(o); err != nil {
 		return nil, err
 	}
 	a.newScheduler(o)
@@ -476,6 +483,13 @@ func (a *App) WinRMIdleConnections() int {
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
 		var errs []error
+		// The notifications queued are sent (and recorded) before the
+		// database closes, for at most notifyDrainTimeout.
+		if a.notify != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), notifyDrainTimeout)
+			errs = append(errs, a.notify.Close(ctx))
+			cancel()
+		}
 		if a.lab != nil {
 			errs = append(errs, a.lab.Close())
 		}

@@ -115,6 +115,23 @@ type Config struct {
 	GuacamolePassword    string `env:"OPS_GUACAMOLE_MYSQL_PASSWORD" json:"-"` // secret
 	GuacamoleDatabase    string `env:"GUACAMOLE_MYSQL_DATABASE"`
 	GuacamoleDatabaseAlt string `env:"MYSQL_DATABASE"`
+	// Failure notifications and alerts (issue 16; notify.go, internal/notify).
+	// The NOTIFICATION_SERVICE_* names are the gateway worker's.
+	NotificationURL             string   `env:"NOTIFICATION_SERVICE_URL"`
+	NotificationRecipients      []string `env:"NOTIFICATION_SERVICE_RECIPIENTS"`
+	NotificationEnabled         bool     `env:"NOTIFICATION_SERVICE_ENABLED, default=true"`
+	NotificationToken           string   `env:"NOTIFICATION_SERVICE_ACCESS_TOKEN" json:"-"` // secret
+	NotificationTokenHeader     string   `env:"NOTIFICATION_SERVICE_ACCESS_TOKEN_HEADER, default=X-Access-Token"`
+	NotificationRetryAttempts   int      `env:"NOTIFICATION_SERVICE_RETRY_ATTEMPTS, default=3"`
+	NotificationRetryBackoffSec int      `env:"NOTIFICATION_SERVICE_RETRY_BACKOFF_SECONDS, default=5"`
+	WebhookURL                  string   `env:"OPS_WEBHOOK_URL" json:"-"`    // secret: a chat webhook's path is its credential
+	WebhookSecret               string   `env:"OPS_WEBHOOK_SECRET" json:"-"` // secret
+	AlertThreshold              int      `env:"OPS_ALERT_FAILURE_THRESHOLD, default=3"`
+	AlertWindowSec              int      `env:"OPS_ALERT_WINDOW_SECONDS, default=300"`
+	AlertCooldownSec            int      `env:"OPS_ALERT_COOLDOWN_SECONDS, default=900"`
+	NotifyTimeoutSec            int      `env:"OPS_NOTIFY_TIMEOUT, default=10"`
+	NotifyQueueSize             int      `env:"OPS_NOTIFY_QUEUE_SIZE, default=256"`
+	NotifyFlushWaitSec          int      `env:"OPS_NOTIFY_FLUSH_WAIT, default=5"`
 }
 
 // Load reads the process environment.
@@ -162,6 +179,7 @@ func LoadFrom(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	c.AllowedCIDRs = cleanList(c.AllowedCIDRs, false)
 	c.TrustedProxies = cleanList(c.TrustedProxies, false)
 	c.StationCIDRs = cleanList(c.StationCIDRs, false)
+	c.NotificationRecipients = cleanList(c.NotificationRecipients, false)
 	c.LogLevel = strings.ToUpper(strings.TrimSpace(c.LogLevel))
 	if err := c.validate(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
@@ -214,7 +232,7 @@ func (c *Config) validate() error {
 	for _, step := range []func() error{
 		c.validateLimits, c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
-		c.validateRelay, c.checkInternalAuth, c.checkGuacamole,
+		c.validateRelay, c.checkInternalAuth, c.checkGuacamole, c.validateNotify,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -478,7 +496,8 @@ type configFields Config
 // mask; an unset one stays empty.
 func (c Config) redacted() configFields {
 	r := configFields(c)
-	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret, &r.RelaySecrets, &r.InternalAuthToken, &r.GuacamoleDSN, &r.GuacamolePassword} {
+	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret, &r.RelaySecrets, &r.InternalAuthToken,
+		&r.GuacamoleDSN, &r.GuacamolePassword, &r.NotificationToken, &r.WebhookURL, &r.WebhookSecret} {
 		if *p != "" {
 			*p = "[REDACTED]"
 		}

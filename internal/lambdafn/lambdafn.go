@@ -71,7 +71,40 @@ func New(ctx context.Context, cfg config.Config, route string, out io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Function{App: a, Handler: httpadapter.NewV2(a.Handler()).ProxyWithContext}, nil
+	proxy := httpadapter.NewV2(a.Handler()).ProxyWithContext
+	flushWait := cfg.NotifyFlushWait()
+	h := func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		resp, err := proxy(ctx, ev)
+		FlushNotifications(ctx, a, flushWait)
+		return resp, err
+	}
+	return &Function{App: a, Handler: h}, nil
+}
+
+// FlushNotifications is the end of an invocation: Lambda freezes the
+// process once the handler returns, so the failure notifications this
+// invocation queued are sent now, for at most wait (OPS_NOTIFY_FLUSH_WAIT)
+// and never past the invocation's deadline less a second. An invocation
+// with no failure waits for nothing. What is not sent by then (a sink that
+// is slow or down, a retry's back-off) stays queued in the frozen process:
+// it goes on when the next invocation thaws this instance, and is lost if
+// the instance is never invoked again.
+func FlushNotifications(ctx context.Context, a *app.App, wait time.Duration) {
+	if wait <= 0 {
+		return
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)-time.Second)
+	}
+	if wait <= 0 {
+		return
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
+	defer cancel()
+	if err := a.FlushNotifications(fctx); err != nil {
+		a.Logger().WarnContext(ctx, "notifications left queued at the end of the invocation", "pending",
+			a.Notifier().Pending(), "wait", wait.String())
+	}
 }
 
 // Options are the app.Options of a Lambda function serving route ("": the

@@ -50,6 +50,8 @@ type TickFunction struct {
 	// redeploy).
 	Enabled bool
 	Switch  string
+
+	flushWait time.Duration // OPS_NOTIFY_FLUSH_WAIT (FlushNotifications)
 }
 
 // NewTick builds the tick function of kind from cfg, logging JSON to out
@@ -77,7 +79,7 @@ func NewTick(ctx context.Context, cfg config.Config, kind string, out io.Writer)
 		return nil, err
 	}
 	return &TickFunction{App: a, Kind: kind, Every: every, N: scheduler.TicksPer(scheduler.EventBridgeRate, every),
-		Enabled: enabled, Switch: swtch}, nil
+		Enabled: enabled, Switch: swtch, flushWait: cfg.NotifyFlushWait()}, nil
 }
 
 // Handle runs N ticks, Every apart, for one scheduled event, stopping
@@ -110,6 +112,7 @@ func (f *TickFunction) Handle(ctx context.Context, ev events.EventBridgeEvent) (
 		return s, err
 	})
 	res.Ticks = append(res.Ticks, sums...)
+	FlushNotifications(ctx, f.App, f.flushWait)
 	return res, err
 }
 

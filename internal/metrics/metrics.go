@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ops-worker/ops-worker/internal/api"
+	"github.com/ops-worker/ops-worker/internal/notify"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/telemetry"
 	"github.com/ops-worker/ops-worker/internal/wake"
@@ -91,6 +92,8 @@ type Metrics struct {
 	tickLastSuccess *prometheus.GaugeVec
 	tickItems       *prometheus.CounterVec
 	claims          *prometheus.CounterVec
+
+	notifications *prometheus.CounterVec // notify.go
 }
 
 // The hooks Metrics implements.
@@ -101,6 +104,7 @@ var (
 	_ ops.PollObserver          = (*Metrics)(nil)
 	_ telemetry.TickObserver    = (*Metrics)(nil)
 	_ telemetry.BackoffObserver = (*Metrics)(nil)
+	_ notify.Observer           = (*Metrics)(nil)
 )
 
 // RegisterIdleConnections exports n (the WinRM client's kept connections)
@@ -176,6 +180,8 @@ func New(o Options) *Metrics {
 	f(m.tickLastSuccess)
 	f(m.tickItems)
 	f(m.claims)
+	m.notifications = newNotificationCounter()
+	f(m.notifications)
 
 	if !o.NoRuntime {
 		f(collectors.NewGoCollector())

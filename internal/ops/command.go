@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
@@ -60,7 +61,14 @@ func (s *Service) RunCommand(ctx context.Context, r CommandRequest) (CommandResp
 	if err != nil {
 		e := fromLab(h.Name, err)
 		s.log().WarnContext(ctx, "command failed", "host", h.Name, "command", r.Command, "code", e.Code, "err", err)
+		s.notify(ctx, domain.Failure{Host: h.Name, LabID: firstLab(h), Flow: domain.FlowCommand, Action: r.Command,
+			Code: string(e.Code), Message: e.Message}, err)
 		return CommandResponse{}, e
+	}
+	if !res.Outcome.Success() {
+		fl := exitFailure(h, domain.FlowCommand, r.Command, res.ExitCode)
+		fl.Details = map[string]any{"exitCode": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr, "args": r.Args}
+		s.notify(ctx, fl, nil)
 	}
 	s.log().InfoContext(ctx, "command", "host", h.Name, "command", r.Command, "exit_code", res.ExitCode,
 		"duration_ms", res.Duration.Milliseconds())

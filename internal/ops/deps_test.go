@@ -15,9 +15,9 @@ const module = "github.com/ops-worker/ops-worker/"
 
 // adapters are the packages the use cases must not reach, not even
 // through another package: the database, the WinRM client, the magic
-// packet sender, the relay client (issue 14: a column or a wire change
+// packet sender, the relay client, the notification sender (issue 14: a column or a wire change
 // must not ripple into the use cases).
-var adapters = []string{"internal/store", "internal/winrm", "internal/wake", "internal/relayclient", "internal/guacamole"}
+var adapters = []string{"internal/store", "internal/winrm", "internal/wake", "internal/relayclient", "internal/guacamole", "internal/notify"}
 
 // TestUseCasesImportNoAdapter walks the imports of internal/ops and
 // internal/scheduler (go list -deps) and fails on any path to an adapter.

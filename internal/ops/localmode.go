@@ -13,12 +13,6 @@ import (
 // ActionLocalMode is the operation recorded for each local-mode change.
 const ActionLocalMode = "local-mode"
 
-// HostOperationReservation is the reservation id a host's own operations
-// (not a reservation's step) are recorded under: reservation_operations
-// requires one, and this keeps them listable (GET /api/operations/recent
-// ?reservationId=host:<name>) and apart from every reservation's.
-func HostOperationReservation(host string) string { return "host:" + host }
-
 // SetLocalMode is POST /api/hosts/local-mode: writes (enabled) or removes
 // the station's local-mode flag file, and records the attempt as a
 // local-mode operation, success or failure. A quarantined host is not
@@ -57,7 +51,7 @@ func (s *Service) SetLocalMode(ctx context.Context, r LocalModeRequest) (LocalMo
 	return LocalModeResponse{Host: h.Name, LocalModeEnabled: enabled}, nil
 }
 
-// recordHostOp records an operation on h itself (HostOperationReservation).
+// recordHostOp records an operation on h itself (domain.HostScope).
 // It never fails the request: the change is made on the station whatever
 // the database says, and a write that fails is logged. Without a database
 // nothing is recorded.
@@ -75,7 +69,7 @@ func (s *Service) recordHostOp(ctx context.Context, h hosts.Host, action string,
 		status = StatusFailed
 	}
 	dur := int(elapsed.Milliseconds())
-	op := domain.Operation{ReservationID: HostOperationReservation(h.Name), Host: h.Name, Action: action,
+	op := domain.Operation{ReservationID: domain.HostScope(h.Name), Host: h.Name, Action: action,
 		Status: status, Success: success, ResponseCode: &code, DurationMs: &dur, Payload: data,
 		Message: message, CreatedAt: s.now().UTC(), Key: domain.NewOperationKey()}
 	wctx, cancel := detached(ctx)

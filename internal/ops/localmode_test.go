@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/ops"
 )
@@ -39,7 +40,7 @@ func TestSetLocalMode(t *testing.T) {
 		t.Fatalf("disable: %+v, %v; station flag %v", r, err, sh.LocalMode())
 	}
 
-	rr, err := f.svc.RecentOperations(ctx, ops.RecentRequest{ReservationID: ops.HostOperationReservation("lab-ws-01")})
+	rr, err := f.svc.RecentOperations(ctx, ops.RecentRequest{ReservationID: domain.HostScope("lab-ws-01")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,9 @@ type flow struct {
 	reservationID string
 	labID         string
 	host          hosts.Host
-	steps         []flowStep
+	// kind is domain.FlowStart or domain.FlowEnd (for the notifier).
+	kind  string
+	steps []flowStep
 	// skipWhenAsleep (the end flow): a command step that finds the station
 	// asleep (lab.ErrHostDown) and the command steps after it are recorded
 	// skipped, not failed (see EndReservation).
@@ -69,6 +71,7 @@ func (s *Service) StartReservation(ctx context.Context, r StartRequest) (FlowRes
 	if err != nil {
 		return FlowResponse{}, err
 	}
+	f.kind = domain.FlowStart
 	if r.Wake == nil || *r.Wake {
 		p, perr := planWake(f.host, r.WakeOptions)
 		if perr == nil {
@@ -126,6 +129,7 @@ func (s *Service) EndReservation(ctx context.Context, r EndRequest) (FlowRespons
 		return FlowResponse{}, err
 	}
 	f.skipWhenAsleep = true
+	f.kind = domain.FlowEnd
 	if r.Release == nil || *r.Release {
 		args := r.ReleaseArgs
 		if args == nil {
@@ -180,9 +184,10 @@ func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 	asleep := false
 	for _, st := range f.steps {
 		var step Step
+		var stepErr error // the Lab's error of a step that got no answer
 		switch {
 		case st.wake != nil:
-			step = s.wakeStep(ctx, *st.wake)
+			step, stepErr = s.wakeStep(ctx, *st.wake)
 		case st.powerOff > 0:
 			if asleep {
 				continue // down already: nothing to confirm
@@ -191,9 +196,8 @@ func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 		case asleep:
 			step = skippedAsleep(st, 0)
 		default:
-			var err error
-			step, err = s.commandStep(ctx, f.host, st)
-			if f.skipWhenAsleep && errors.Is(err, lab.ErrHostDown) {
+			step, stepErr = s.commandStep(ctx, f.host, st)
+			if f.skipWhenAsleep && errors.Is(stepErr, lab.ErrHostDown) {
 				asleep = true
 				step = skippedAsleep(st, step.DurationMs)
 				s.log().InfoContext(ctx, "station asleep: end steps skipped", "reservation", f.reservationID,
@@ -201,6 +205,7 @@ func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 			}
 		}
 		step.RecordError = s.record(ctx, f, step)
+		s.notifyStep(ctx, f, st, step, stepErr)
 		out.Steps = append(out.Steps, step)
 		s.log().InfoContext(ctx, "reservation step", "reservation", f.reservationID, "host", f.host.Name,
 			"action", step.Action, "status", step.Status, "duration_ms", step.DurationMs)
@@ -212,8 +217,9 @@ func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 	return out, nil
 }
 
-// wakeStep runs the wake of a flow, as /api/wol does.
-func (s *Service) wakeStep(ctx context.Context, p wakePlan) Step {
+// wakeStep runs the wake of a flow, as /api/wol does; err is the Lab's
+// error when the wake could not run.
+func (s *Service) wakeStep(ctx context.Context, p wakePlan) (Step, error) {
 	start := time.Now()
 	res, err := s.Lab.Wake(ctx, p.host, p.opts)
 	details := map[string]any{"mac": p.mac, "pingTarget": cmp.Or(res.PingTarget, p.pingTarget),
@@ -232,7 +238,7 @@ func (s *Service) wakeStep(ctx context.Context, p wakePlan) Step {
 	default:
 		step.Status, step.Message = StatusFailed, "Host did not respond to ping"
 	}
-	return step
+	return step, err
 }
 
 // commandStep runs one LabStation command of a flow; err is the Lab's

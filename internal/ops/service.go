@@ -41,6 +41,9 @@ type Service struct {
 	// Credentials tells GET /api/hosts whether a host's WinRM credentials
 	// resolve; nil: the catalog's (CatalogCredentials).
 	Credentials CredentialResolver
+	// Notifier, when set, is told of every failed wake or command step
+	// (notify.go); nil: nobody is.
+	Notifier Notifier
 
 	apiSlots stationGate // the API's share of each station's WinRM slots (apislot.go)
 }

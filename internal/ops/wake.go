@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/netaddr"
@@ -100,7 +101,14 @@ func (s *Service) Wake(ctx context.Context, r WakeRequest) (WakeResponse, error)
 	if err != nil {
 		e := fromLab(h.Name, err)
 		s.log().WarnContext(ctx, "wake failed", "host", h.Name, "code", e.Code, "err", err)
+		s.notify(ctx, domain.Failure{Host: h.Name, LabID: firstLab(h), Flow: domain.FlowWake, Action: ActionWake,
+			Code: string(e.Code), Message: e.Message}, err)
 		return WakeResponse{}, e
+	}
+	if !res.Success {
+		s.notify(ctx, domain.Failure{Host: h.Name, LabID: firstLab(h), Flow: domain.FlowWake, Action: ActionWake,
+			Code: domain.FailureNoResponse, Message: "Host did not respond to ping",
+			Details: map[string]any{"mac": p.mac, "pingTarget": p.pingTarget, "attemptsUsed": res.AttemptsUsed}}, nil)
 	}
 	s.log().InfoContext(ctx, "wake", "host", h.Name, "success", res.Success, "attempts_used", res.AttemptsUsed,
 		"reached_by", res.ReachedBy, "duration_ms", res.Duration.Milliseconds())
