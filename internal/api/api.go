@@ -63,6 +63,9 @@ type Options struct {
 	// HealthCacheTTL is how long GET /health answers one probe's result;
 	// 0: DefaultHealthCacheTTL.
 	HealthCacheTTL time.Duration
+	// Streams serves GET /api/heartbeat/stream (see StreamOptions); its
+	// zero value answers that route 503.
+	Streams StreamOptions
 }
 
 // RequestObserver is told how every request went, once it was answered,
@@ -118,6 +121,7 @@ var Routes = []Route{
 	{Method: "GET", Path: "/api/openapi.json", Name: "openapi", Auth: true},
 	{Method: "POST", Path: "/api/ticks/heartbeats", Name: "ticks-heartbeats", Auth: true, Tick: true},
 	{Method: "POST", Path: "/api/ticks/reservations", Name: "ticks-reservations", Auth: true, Tick: true},
+	{Method: "GET", Path: "/api/heartbeat/stream", Name: "heartbeat-stream", Auth: true},
 }
 
 // New returns the handler of every route in Routes (and /metrics when
@@ -140,6 +144,7 @@ func New(opts Options) http.Handler {
 	handlers := handlersFor(opts.Service, opts.Ticks)
 	health := newHealthCache(opts.Service.Health, opts.HealthCacheTTL)
 	handlers["health"] = health
+	handlers["heartbeat-stream"] = streamHandler(opts.Streams)
 	handlers["hosts-quarantine"] = health.invalidating(handlers["hosts-quarantine"])
 	handlers["hosts-reload"] = health.invalidating(handlers["hosts-reload"])
 	if opts.Route != "" && !slices.ContainsFunc(Routes, func(rt Route) bool { return rt.Name == opts.Route }) {

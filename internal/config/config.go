@@ -92,6 +92,11 @@ type Config struct {
 	RelaySecret string `env:"OPS_RELAY_SECRET" json:"-"` // secret
 	// RelaySecrets (OPS_RELAY_SECRETS) is a secret per relay URL: see relay.go.
 	RelaySecrets string `env:"OPS_RELAY_SECRETS" json:"-"` // secrets
+
+	// Heartbeat streams (GET /api/heartbeat/stream): see stream.go.
+	HeartbeatSSEIntervalSec     int `env:"OPS_HEARTBEAT_SSE_INTERVAL_SECONDS, default=10"`
+	HeartbeatStreamMax          int `env:"OPS_HEARTBEAT_STREAM_MAX, default=2000"`
+	HeartbeatStreamEndMarginSec int `env:"OPS_HEARTBEAT_STREAM_END_MARGIN, default=10"`
 }
 
 // Load reads the process environment.
@@ -188,7 +193,7 @@ func (c *Config) validate() error {
 	for _, step := range []func() error{
 		c.validateLimits, c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
-		c.validateRelay,
+		c.validateRelay, c.validateStream,
 	} {
 		if err := step(); err != nil {
 			return err

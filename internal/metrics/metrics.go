@@ -91,6 +91,8 @@ type Metrics struct {
 	tickLastSuccess *prometheus.GaugeVec
 	tickItems       *prometheus.CounterVec
 	claims          *prometheus.CounterVec
+
+	streams streamMetrics
 }
 
 // The hooks Metrics implements.
@@ -176,6 +178,7 @@ func New(o Options) *Metrics {
 	f(m.tickLastSuccess)
 	f(m.tickItems)
 	f(m.claims)
+	m.streams = newStreamMetrics(f)
 
 	if !o.NoRuntime {
 		f(collectors.NewGoCollector())
