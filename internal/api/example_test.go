@@ -31,4 +31,5 @@ func ExampleRoutes() {
 	// GET  /api/openapi.json (token)
 	// POST /api/ticks/heartbeats (token)
 	// POST /api/ticks/reservations (token)
+	// GET  /api/heartbeat/stream (token)
 }
