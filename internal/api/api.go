@@ -96,6 +96,12 @@ type Route struct {
 	// same tick from an EventBridge schedule (functions/tick-<name>), so
 	// its template gives these no HTTP route.
 	Tick bool
+	// Stream marks a long-lived streaming route (GET
+	// /api/heartbeat/stream): a Lambda deployment serves it from a
+	// response-streaming function behind a function URL
+	// (functions/<name>, InvokeMode RESPONSE_STREAM), not through the
+	// HTTP API, which buffers whole answers and ends them at 30 s.
+	Stream bool
 }
 
 // Ticks runs the scheduler's ticks (*scheduler.Scheduler has it).
@@ -121,7 +127,7 @@ var Routes = []Route{
 	{Method: "GET", Path: "/api/openapi.json", Name: "openapi", Auth: true},
 	{Method: "POST", Path: "/api/ticks/heartbeats", Name: "ticks-heartbeats", Auth: true, Tick: true},
 	{Method: "POST", Path: "/api/ticks/reservations", Name: "ticks-reservations", Auth: true, Tick: true},
-	{Method: "GET", Path: "/api/heartbeat/stream", Name: "heartbeat-stream", Auth: true},
+	{Method: "GET", Path: "/api/heartbeat/stream", Name: "heartbeat-stream", Auth: true, Stream: true},
 }
 
 // New returns the handler of every route in Routes (and /metrics when
