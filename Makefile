@@ -318,6 +318,8 @@ build-TickHeartbeatsFunction: lambda-catalog
 	$(call lambda_artifact,tick-heartbeats)
 build-TickReservationsFunction: lambda-catalog
 	$(call lambda_artifact,tick-reservations)
+build-HeartbeatStreamFunction: lambda-catalog
+	$(call lambda_artifact,heartbeat-stream)
 
 clean:
 	rm -rf bin .aws-sam

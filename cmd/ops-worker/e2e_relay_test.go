@@ -26,7 +26,11 @@ const e2eRelaySecret = "relay-e2e-S3cret-0123456789abcdefghij"
 func startRelayMode(t *testing.T, o e2eOpts) (*e2eEnv, *logtest.Buffer) {
 	t.Helper()
 	r := relaytest.Listen(t)
-	o.env = map[string]string{"OPS_RELAY_URL": r.URL, "OPS_RELAY_SECRET": e2eRelaySecret}
+	env := map[string]string{"OPS_RELAY_URL": r.URL, "OPS_RELAY_SECRET": e2eRelaySecret}
+	for k, v := range o.env {
+		env[k] = v
+	}
+	o.env = env
 	o.catalog = func(hs []map[string]any) {
 		for _, h := range hs {
 			delete(h, "winrm_pass")

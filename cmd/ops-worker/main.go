@@ -203,7 +203,7 @@ func (m *Main) buildApp(ctx context.Context, cfg config.Config) error {
 		EmbeddedDB:     embeddedDB,
 		MetricsHandler: m.metrics.Handler(),
 		Observers: app.Observers{HTTP: m.metrics, WinRM: m.metrics, Wake: m.metrics, Polls: m.metrics,
-			Ticks: m.metrics, Backoff: m.metrics, Notify: m.metrics},
+			Ticks: m.metrics, Backoff: m.metrics, Notify: m.metrics, Streams: m.metrics},
 	}
 	if m.noEmbedded {
 		opts.EmbeddedDB = nil
@@ -252,6 +252,9 @@ func (m *Main) serve(ctx context.Context, cfg config.Config) error {
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for handlers, and a heartbeat stream never ends by
+	// itself: end them all as soon as it starts.
+	m.srv.RegisterOnShutdown(m.app.CloseStreams)
 	m.done = make(chan struct{})
 	go func() {
 		defer close(m.done)

@@ -64,6 +64,9 @@ type Options struct {
 	// HealthCacheTTL is how long GET /health answers one probe's result;
 	// 0: DefaultHealthCacheTTL.
 	HealthCacheTTL time.Duration
+	// Streams serves GET /api/heartbeat/stream (see StreamOptions); its
+	// zero value answers that route 503.
+	Streams StreamOptions
 }
 
 // RequestObserver is told how every request went, once it was answered,
@@ -94,6 +97,12 @@ type Route struct {
 	// same tick from an EventBridge schedule (functions/tick-<name>), so
 	// its template gives these no HTTP route.
 	Tick bool
+	// Stream marks a long-lived streaming route (GET
+	// /api/heartbeat/stream): a Lambda deployment serves it from a
+	// response-streaming function behind a function URL
+	// (functions/<name>, InvokeMode RESPONSE_STREAM), not through the
+	// HTTP API, which buffers whole answers and ends them at 30 s.
+	Stream bool
 }
 
 // Ticks runs the scheduler's ticks (*scheduler.Scheduler has it).
@@ -120,6 +129,7 @@ var Routes = []Route{
 	{Method: "POST", Path: "/api/ticks/heartbeats", Name: "ticks-heartbeats", Auth: true, Tick: true},
 	{Method: "POST", Path: "/api/ticks/reservations", Name: "ticks-reservations", Auth: true, Tick: true},
 	{Method: "POST", Path: "/api/hosts/local-mode", Name: "hosts-local-mode", Auth: true},
+	{Method: "GET", Path: "/api/heartbeat/stream", Name: "heartbeat-stream", Auth: true, Stream: true},
 }
 
 // New returns the handler of every route in Routes (and /metrics when
@@ -142,6 +152,7 @@ func New(opts Options) http.Handler {
 	handlers := handlersFor(opts.Service, opts.Ticks)
 	health := newHealthCache(opts.Service.Health, opts.HealthCacheTTL)
 	handlers["health"] = health
+	handlers["heartbeat-stream"] = streamHandler(opts.Streams)
 	handlers["hosts-quarantine"] = health.invalidating(handlers["hosts-quarantine"])
 	handlers["hosts-reload"] = health.invalidating(handlers["hosts-reload"])
 	if opts.Route != "" && !slices.ContainsFunc(Routes, func(rt Route) bool { return rt.Name == opts.Route }) {

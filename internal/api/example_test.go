@@ -32,4 +32,5 @@ func ExampleRoutes() {
 	// POST /api/ticks/heartbeats (token)
 	// POST /api/ticks/reservations (token)
 	// POST /api/hosts/local-mode (token)
+	// GET  /api/heartbeat/stream (token)
 }

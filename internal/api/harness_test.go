@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/ops-worker/ops-worker/internal/heartbeatstream"
 	"github.com/ops-worker/ops-worker/internal/logtest"
 	"github.com/ops-worker/ops-worker/internal/scheduler"
 )
@@ -66,6 +67,7 @@ func newHarness(t testing.TB, edit ...func(*Options)) *harness {
 		Ticks:   fakeTicks{},
 		Guard:   &Guard{Token: testToken},
 		Logger:  slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Streams: StreamOptions{Hub: heartbeatstream.New(beatSource{}, heartbeatstream.Options{})},
 	}
 	for _, e := range edit {
 		e(&opts)

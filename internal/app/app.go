@@ -29,6 +29,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/guacamole"
+	"github.com/ops-worker/ops-worker/internal/heartbeatstream"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/lab/direct"
@@ -151,6 +152,8 @@ type Observers struct {
 	Backoff telemetry.BackoffObserver
 	// Notify: every failure notification sent, failed or dropped.
 	Notify notify.Observer
+	// Streams: the heartbeat streams' open count and their hub's beats.
+	Streams heartbeatstream.Observer
 }
 
 // App is a built worker. Handler serves its API; Close releases what New
@@ -170,6 +173,7 @@ type App struct {
 	guard   *api.Guard
 	handler http.Handler
 	obs     Observers
+	streams *heartbeatstream.Hub
 
 	closeOnce sync.Once
 	closeErr  error
@@ -221,6 +225,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	}
 	a.newScheduler(o)
 	a.newGuard(o)
+	a.streams = heartbeatstream.New(a.service, heartbeatstream.Options{Interval: cfg.HeartbeatSSEInterval(),
+		Max: cfg.HeartbeatStreamMax, Observer: o.Observers.Streams, Logger: a.logger})
 	a.handler = newHandler(handlerDeps{
 		service:           a.service,
 		guard:             a.guard,
@@ -230,6 +236,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		route:             o.Route,
 		observer:          o.Observers.HTTP,
 		ticks:             a.sched,
+		streams:           api.StreamOptions{Hub: a.streams, EndMargin: cfg.HeartbeatStreamEndMargin()},
 	})
 	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
 		"hosts_loaded", a.hosts.Catalog().Len(), "hosts_path", cfg.HostsPath)
@@ -443,6 +450,19 @@ func FlowTimeout(cfg config.Config) time.Duration {
 	return 2*guard + cfg.PowerOffWait() + 2*time.Minute
 }
 
+// CloseStreams ends every heartbeat stream (their pollers stop, each
+// stream's handler returns) and refuses new ones: http.Server.Shutdown
+// waits for handlers but never ends a stream by itself, so the local
+// server calls this from RegisterOnShutdown. Close calls it too.
+func (a *App) CloseStreams() {
+	if a.streams != nil {
+		a.streams.Close()
+	}
+}
+
+// Streams is the heartbeat streams' hub.
+func (a *App) Streams() *heartbeatstream.Hub { return a.streams }
+
 // Handler is the whole HTTP API (every route, guard, request ids).
 func (a *App) Handler() http.Handler { return a.handler }
 
@@ -483,6 +503,7 @@ func (a *App) WinRMIdleConnections() int {
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
 		var errs []error
+		a.CloseStreams() // first: a stream's poll could still fail and notify
 		// The notifications queued are sent (and recorded) before the
 		// database closes, for at most notifyDrainTimeout.
 		if a.notify != nil {

@@ -18,10 +18,12 @@ type handlerDeps struct {
 	route             string
 	observer          api.RequestObserver
 	ticks             api.Ticks
+	streams           api.StreamOptions
 }
 
 // newHandler builds the HTTP API.
 func newHandler(d handlerDeps) http.Handler {
 	return api.New(api.Options{Service: d.service, Guard: d.guard, Logger: d.logger,
-		RequestIDFallback: d.requestIDFallback, MetricsHandler: d.metrics, Route: d.route, Observer: d.observer, Ticks: d.ticks})
+		RequestIDFallback: d.requestIDFallback, MetricsHandler: d.metrics, Route: d.route, Observer: d.observer, Ticks: d.ticks,
+		Streams: d.streams})
 }

@@ -132,6 +132,10 @@ type Config struct {
 	NotifyTimeoutSec            int      `env:"OPS_NOTIFY_TIMEOUT, default=10"`
 	NotifyQueueSize             int      `env:"OPS_NOTIFY_QUEUE_SIZE, default=256"`
 	NotifyFlushWaitSec          int      `env:"OPS_NOTIFY_FLUSH_WAIT, default=5"`
+	// Heartbeat streams (GET /api/heartbeat/stream): see stream.go.
+	HeartbeatSSEIntervalSec     int `env:"OPS_HEARTBEAT_SSE_INTERVAL_SECONDS, default=10"`
+	HeartbeatStreamMax          int `env:"OPS_HEARTBEAT_STREAM_MAX, default=2000"`
+	HeartbeatStreamEndMarginSec int `env:"OPS_HEARTBEAT_STREAM_END_MARGIN, default=10"`
 }
 
 // Load reads the process environment.
@@ -232,7 +236,7 @@ func (c *Config) validate() error {
 	for _, step := range []func() error{
 		c.validateLimits, c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
-		c.validateRelay, c.checkInternalAuth, c.checkGuacamole, c.validateNotify,
+		c.validateRelay, c.checkInternalAuth, c.checkGuacamole, c.validateNotify, c.validateStream,
 	} {
 		if err := step(); err != nil {
 			return err

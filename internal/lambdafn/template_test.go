@@ -161,8 +161,8 @@ func TestTemplate_Routes(t *testing.T) {
 		}
 	}
 	for _, rt := range api.Routes {
-		if rt.Tick {
-			continue // fired by EventBridge schedules in Lambda, not HTTP routes
+		if rt.Tick || rt.Stream {
+			continue // EventBridge schedules, or function URLs (TestTemplate_StreamFunctions)
 		}
 		key := rt.Method + " " + rt.Path
 		id, ok := got[key]
@@ -176,6 +176,49 @@ func TestTemplate_Routes(t *testing.T) {
 	}
 	for key, id := range got {
 		t.Errorf("template route %s (%s) is not in api.Routes", key, id)
+	}
+}
+
+// TestTemplate_StreamFunctions: each streaming route (api.Route.Stream)
+// is served by its function through a function URL with response
+// streaming, its own timeout and no HTTP API event; no other function has
+// a function URL.
+func TestTemplate_StreamFunctions(t *testing.T) {
+	tpl := openTemplate(t)
+	fns := tpl.GetAllServerlessFunctionResources()
+	streams := map[string]bool{}
+	for _, rt := range api.Routes {
+		if !rt.Stream {
+			continue
+		}
+		id := logicalID(rt.Name)
+		streams[id] = true
+		fn, ok := fns[id]
+		if !ok {
+			t.Errorf("streaming route %s %s has no function %s", rt.Method, rt.Path, id)
+			continue
+		}
+		u := fn.FunctionUrlConfig
+		if u == nil || u.InvokeMode == nil || *u.InvokeMode != "RESPONSE_STREAM" {
+			t.Errorf("%s: FunctionUrlConfig %+v, want InvokeMode RESPONSE_STREAM", id, u)
+		}
+		if len(fn.Events) != 0 {
+			t.Errorf("%s: events %v, want none (the HTTP API cannot stream)", id, fn.Events)
+		}
+		if fn.Timeout == nil {
+			t.Errorf("%s: no Timeout of its own (the stream ends a margin before it)", id)
+		}
+	}
+	if len(streams) == 0 {
+		t.Fatal("no streaming route in api.Routes")
+	}
+	for id, fn := range fns {
+		if fn.FunctionUrlConfig != nil && !streams[id] {
+			t.Errorf("%s has a function URL but serves no streaming route", id)
+		}
+	}
+	if _, ok := tpl.Outputs["HeartbeatStreamUrl"]; !ok {
+		t.Error("no output HeartbeatStreamUrl")
 	}
 }
 

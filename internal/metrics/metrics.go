@@ -94,6 +94,7 @@ type Metrics struct {
 	claims          *prometheus.CounterVec
 
 	notifications *prometheus.CounterVec // notify.go
+	streams       streamMetrics
 }
 
 // The hooks Metrics implements.
@@ -182,6 +183,7 @@ func New(o Options) *Metrics {
 	f(m.claims)
 	m.notifications = newNotificationCounter()
 	f(m.notifications)
+	m.streams = newStreamMetrics(f)
 
 	if !o.NoRuntime {
 		f(collectors.NewGoCollector())

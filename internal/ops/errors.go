@@ -42,6 +42,9 @@ const (
 	CodeInternal            Code = "INTERNAL_ERROR"
 	// CodeSchedulerNotConfigured: a tick route of a handler without ticks.
 	CodeSchedulerNotConfigured Code = "SCHEDULER_NOT_CONFIGURED"
+	// CodeServiceBusy: a bounded resource is full (OPS_HEARTBEAT_STREAM_MAX
+	// open heartbeat streams) or the process is shutting down.
+	CodeServiceBusy Code = "SERVICE_BUSY"
 )
 
 // codeStatus is the one table from code to HTTP status (API.md). Adding a
@@ -73,6 +76,7 @@ var codeStatus = map[Code]int{
 	CodeInternal:         500,
 
 	CodeSchedulerNotConfigured: 503,
+	CodeServiceBusy:            503,
 }
 
 // Status is the HTTP status of c; an unknown code is a 500.
