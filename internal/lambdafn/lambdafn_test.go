@@ -187,7 +187,8 @@ func TestDatabaseDown(t *testing.T) {
 	dsn := "ops:secret@tcp(" + freeAddr(t) + ")/ops?timeout=1s"
 	f, _ := newFunction(t, "health", map[string]string{"MYSQL_DSN": dsn})
 	resp := invoke(t, f, event("GET", "/health", "127.0.0.1", nil))
-	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"db":false`) || !strings.Contains(resp.Body, `"db_kind":"mysql"`) {
+	if resp.StatusCode != 503 || !strings.Contains(resp.Body, `"db":false`) || !strings.Contains(resp.Body, `"db_kind":"mysql"`) ||
+		!strings.Contains(resp.Body, `"status":"degraded"`) || !strings.Contains(resp.Body, `"failing":["db"]`) || strings.Contains(resp.Body, "secret") {
 		t.Errorf("/health with the database down: %d %s", resp.StatusCode, resp.Body)
 	}
 	g, _ := newFunction(t, "operations-recent", map[string]string{"MYSQL_DSN": dsn})

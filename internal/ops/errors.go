@@ -42,6 +42,8 @@ const (
 	CodeInternal            Code = "INTERNAL_ERROR"
 	// CodeSchedulerNotConfigured: a tick route of a handler without ticks.
 	CodeSchedulerNotConfigured Code = "SCHEDULER_NOT_CONFIGURED"
+	// CodeDegraded: GET /health with a configured part not answering.
+	CodeDegraded Code = "DEGRADED"
 )
 
 // codeStatus is the one table from code to HTTP status (API.md). Adding a
@@ -73,6 +75,7 @@ var codeStatus = map[Code]int{
 	CodeInternal:         500,
 
 	CodeSchedulerNotConfigured: 503,
+	CodeDegraded:               503,
 }
 
 // Status is the HTTP status of c; an unknown code is a 500.
