@@ -210,3 +210,20 @@ func TestMigrate_Events(t *testing.T) {
 		t.Errorf("Create without a database: %v", err)
 	}
 }
+
+// The current gateway's service credential admits a function's route as
+// the operator token does (API Gateway gives header names in lower case);
+// a wrong one is 401.
+func TestInternalCredential(t *testing.T) {
+	const internal = "lambda-internal-svc-token"
+	f, _ := newFunction(t, "hosts-list", map[string]string{"OPS_INTERNAL_AUTH_TOKEN": internal})
+	if resp := invoke(t, f, event("GET", "/api/hosts", "203.0.113.9", map[string]string{"x-ops-internal-token": internal})); resp.StatusCode != 200 {
+		t.Errorf("internal credential: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp := invoke(t, f, event("GET", "/api/hosts", "203.0.113.9", map[string]string{"x-ops-internal-token": internal + "x"})); resp.StatusCode != 401 || strings.Contains(resp.Body, internal) {
+		t.Errorf("wrong internal credential: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp := invoke(t, f, event("GET", "/api/hosts", "203.0.113.9", map[string]string{"x-lab-manager-token": testToken})); resp.StatusCode != 200 {
+		t.Errorf("operator token beside it: %d %s", resp.StatusCode, resp.Body)
+	}
+}
