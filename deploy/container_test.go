@@ -523,7 +523,7 @@ func TestCompose(t *testing.T) {
 		if !known[name] {
 			t.Errorf("compose.yaml sets %s, which the worker does not read", name)
 		}
-		secret := name == "LAB_MANAGER_TOKEN" || name == "OPS_RELAY_SECRET"
+		secret := name == "LAB_MANAGER_TOKEN" || name == "OPS_RELAY_SECRET" || name == "OPS_INTERNAL_AUTH_TOKEN"
 		if name == "MYSQL_DSN" {
 			// A literal DSN only in the commented example, without a
 			// password of substance.

@@ -26,6 +26,8 @@ type fakeService struct {
 	// log, when set, gets a line per Wake, logged with the request's
 	// context as the use cases do.
 	log *slog.Logger
+	// dbDown makes Health report the database not answering.
+	dbDown bool
 }
 
 const (
@@ -237,7 +239,10 @@ func (f *fakeService) RecentOperations(_ context.Context, req ops.RecentRequest)
 
 func (f *fakeService) Health(context.Context) ops.HealthResponse {
 	f.record("Health", struct{}{})
-	return ops.HealthResponse{Status: "ok", HostsLoaded: 1, DB: true, Version: "test", DBKind: "embedded-memory"}
+	if f.dbDown {
+		return ops.HealthResponse{Status: ops.HealthDegraded, HostsLoaded: 1, Version: "test", DBKind: "mysql", Failing: []string{"db"}}
+	}
+	return ops.HealthResponse{Status: ops.HealthOK, HostsLoaded: 1, DB: true, Version: "test", DBKind: "embedded-memory", Failing: []string{}}
 }
 
 // errInternal is an unexpected failure whose text must stay in the log.

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,7 +94,24 @@ func (c *healthCache) invalidating(h http.Handler) http.Handler {
 	})
 }
 
-// ServeHTTP is GET /health: always 200 with the (cached) probe.
+// degradedHealth is a degraded probe as a 503: the probe's fields with the
+// error contract's, so a monitor reads either.
+type degradedHealth struct {
+	ops.HealthResponse
+	Error     string   `json:"error"`
+	Code      ops.Code `json:"code"`
+	RequestID string   `json:"requestId"`
+}
+
+// ServeHTTP is GET /health: the (cached) probe, 200 when every configured
+// part answers, else 503 naming the failing ones.
 func (c *healthCache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, c.get(r.Context()))
+	v := c.get(r.Context())
+	if !v.Degraded() {
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	writeJSON(w, ops.CodeDegraded.Status(), degradedHealth{HealthResponse: v,
+		Error: "Service degraded: not answering: " + strings.Join(v.Failing, ", "),
+		Code:  ops.CodeDegraded, RequestID: requestIDFrom(r.Context())})
 }

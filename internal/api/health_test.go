@@ -151,3 +151,85 @@ func TestHealth_FloodProbesOncePerPeriod(t *testing.T) {
 		t.Errorf("after a quarantine (%d): %d %s %v; want hosts_loaded 1", res.StatusCode, code, body, err)
 	}
 }
+
+// A configured database that stops answering makes /health a 503 that
+// names it (status degraded, failing ["db"], the error contract's fields
+// too); once it answers again, 200. A real mariadbd of the test's own is
+// stopped and started.
+func TestHealth_DegradedWhileDatabaseDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a private mariadbd")
+	}
+	srv := dbtest.NewPrivate(t)
+	path := labsimtest.WriteSimHosts(t, labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01"}))
+	dsn := srv.NewDatabase(t)
+	cfg, err := config.LoadMap(context.Background(), map[string]string{"OPS_CONFIG": path, "MYSQL_DSN": dsn, "LAB_MANAGER_TOKEN": "health-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	const ttl = 50 * time.Millisecond
+	hs := httptest.NewServer(api.New(api.Options{Service: a.Service(), HealthCacheTTL: ttl, Guard: &api.Guard{Token: "health-token"}, Logger: slog.New(slog.DiscardHandler)}))
+	defer hs.Close()
+	type answer struct {
+		ops.HealthResponse
+		Error     string `json:"error"`
+		Code      string `json:"code"`
+		RequestID string `json:"requestId"`
+	}
+	get := func() (int, answer, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, hs.URL+"/health", nil)
+		req.Header.Set("X-Request-ID", "health-probe-1")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		var v answer
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatalf("/health: %d %s: %v", res.StatusCode, b, err)
+		}
+		return res.StatusCode, v, string(b)
+	}
+	// until polls /health until it answers want (bounded: the cache period
+	// and a connect timeout, many times over).
+	until := func(want int) (answer, string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code, v, body := get()
+			if code == want {
+				return v, body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/health never answered %d: last %d %s", want, code, body)
+			}
+			time.Sleep(ttl)
+		}
+	}
+	v, body := until(http.StatusOK)
+	if v.Status != ops.HealthOK || !v.DB || v.Failing == nil || len(v.Failing) != 0 || v.Code != "" || v.Error != "" {
+		t.Errorf("healthy: %s", body)
+	}
+
+	srv.Stop()
+	v, body = until(http.StatusServiceUnavailable)
+	if v.Status != ops.HealthDegraded || v.DB || strings.Join(v.Failing, ",") != "db" || v.DBKind != "mysql" || v.HostsLoaded != 1 ||
+		v.Code != string(ops.CodeDegraded) || v.RequestID != "health-probe-1" || !strings.Contains(v.Error, "db") {
+		t.Errorf("database down: %s", body)
+	}
+
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	v, body = until(http.StatusOK)
+	if v.Status != ops.HealthOK || !v.DB || len(v.Failing) != 0 {
+		t.Errorf("database back: %s", body)
+	}
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
@@ -83,5 +84,39 @@ func TestGuard_InternalCredential(t *testing.T) {
 	}
 	if w := onlyInternal.do(t, "GET", "/api/nope", "", internal("X-Gw-Service")); w.Code != 404 {
 		t.Errorf("unknown route with the internal credential: %d", w.Code)
+	}
+}
+
+// A degraded probe is a 503 in the error contract (the harness checks it
+// and the OpenAPI document), with the probe's fields; a healthy one 200.
+func TestHealth_DegradedIs503(t *testing.T) {
+	hs := newHarness(t)
+	hs.svc.dbDown = true
+	w := hs.do(t, "GET", "/health", "", noEdit)
+	eb := errorOf(t, w)
+	if w.Code != 503 || eb.Code != ops.CodeDegraded || !strings.Contains(w.Body.String(), `"failing":["db"]`) ||
+		!strings.Contains(w.Body.String(), `"status":"degraded"`) || !strings.Contains(w.Body.String(), `"db":false`) {
+		t.Errorf("degraded: %d %s", w.Code, w.Body)
+	}
+	ok := newHarness(t)
+	if w := ok.do(t, "GET", "/health", "", noEdit); w.Code != 200 || !strings.Contains(w.Body.String(), `"failing":[]`) {
+		t.Errorf("healthy: %d %s", w.Code, w.Body)
+	}
+}
+
+// BenchmarkGuard_Check: the guard's cost per request by credential (two
+// SHA-256 digests each; the internal one is tried first).
+func BenchmarkGuard_Check(b *testing.B) {
+	g := &Guard{Token: testToken, InternalToken: testInternal}
+	for _, c := range []struct {
+		name, header, value string
+	}{{"operator", TokenHeader, testToken}, {"internal", DefaultInternalHeader, testInternal}, {"wrong", TokenHeader, "nope"}} {
+		b.Run(c.name, func(b *testing.B) {
+			r, _ := http.NewRequest(http.MethodGet, "/api/hosts", nil)
+			r.Header.Set(c.header, c.value)
+			for b.Loop() {
+				_ = g.check(r)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
@@ -163,6 +164,10 @@ func TestNew_Guard(t *testing.T) {
 				t.Errorf("GET /api/hosts: got %d, want %d (%v)", w.Code, tt.want, body)
 			}
 		})
+	}
+	// The guard's default header is the configuration's (api links no config).
+	if api.DefaultInternalHeader != config.DefaultInternalAuthHeader {
+		t.Errorf("api.DefaultInternalHeader %q, config.DefaultInternalAuthHeader %q", api.DefaultInternalHeader, config.DefaultInternalAuthHeader)
 	}
 	t.Run("right token", func(t *testing.T) {
 		a, _ := mustNew(t, mustConfig(t, map[string]string{"LAB_MANAGER_TOKEN": "t0ken"}), app.Options{})

@@ -88,12 +88,16 @@ func (c Config) MySQLServer() (host, port string) {
 type legacyEnv struct{ l envconfig.Lookuper }
 
 func (e legacyEnv) Lookup(key string) (string, bool) {
-	if v, ok := e.l.Lookup(key); ok {
-		return v, true
+	v, set := e.l.Lookup(key)
+	if key == "MYSQL_DSN" && strings.TrimSpace(v) == "" {
+		// Empty is unset here, as in the current worker: its compose file
+		// may pass MYSQL_DSN through empty beside the parts.
+		if dsn, ok, err := builtDSN(e.l); ok && err == nil {
+			return dsn, true
+		}
 	}
-	if key == "MYSQL_DSN" {
-		dsn, ok, err := builtDSN(e.l)
-		return dsn, ok && err == nil
+	if set {
+		return v, true
 	}
 	for _, a := range listAliases {
 		if a[0] == key {
@@ -134,7 +138,7 @@ func checkLegacyEnv(l envconfig.Lookuper) error {
 	if _, err := mysqlPort(l); err != nil {
 		return err
 	}
-	if _, set := l.Lookup("MYSQL_DSN"); set {
+	if v, _ := l.Lookup("MYSQL_DSN"); strings.TrimSpace(v) != "" {
 		// MYSQL_DSN wins over the parts, as in the current worker (whose
 		// .env sets the parts for every service of the gateway).
 		return nil

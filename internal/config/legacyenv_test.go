@@ -28,6 +28,7 @@ func TestLoad_LegacyDSN(t *testing.T) {
 		{"OPS_MYSQL_DATABASE wins", map[string]string{"OPS_BACKEND_MYSQL_USER": "u", "OPS_MYSQL_DATABASE": "ops", "BLOCKCHAIN_MYSQL_DATABASE": "chain"}, "u", "", "mysql:3306", "ops"},
 		{"hostile password", map[string]string{"OPS_BACKEND_MYSQL_USER": "u", "OPS_BACKEND_MYSQL_PASSWORD": "p@s:s/w?o#r%d&x=1 )(", "OPS_MYSQL_DATABASE": "ops"},
 			"u", "p@s:s/w?o#r%d&x=1 )(", "mysql:3306", "ops"},
+		{"empty MYSQL_DSN is unset", map[string]string{"MYSQL_DSN": " ", "OPS_BACKEND_MYSQL_USER": "u", "OPS_MYSQL_DATABASE": "ops"}, "u", "", "mysql:3306", "ops"},
 		{"MYSQL_DSN wins", map[string]string{"MYSQL_DSN": "a:b@tcp(h:1)/d", "MYSQL_HOSTNAME": "mysql", "OPS_BACKEND_MYSQL_USER": "u"}, "a", "b", "h:1", "d"},
 		{"IPv6 host", map[string]string{"MYSQL_HOSTNAME": "::1", "OPS_BACKEND_MYSQL_USER": "u", "OPS_MYSQL_DATABASE": "ops"}, "u", "", "[::1]:3306", "ops"},
 	}

@@ -187,7 +187,8 @@ func TestDatabaseDown(t *testing.T) {
 	dsn := "ops:secret@tcp(" + freeAddr(t) + ")/ops?timeout=1s"
 	f, _ := newFunction(t, "health", map[string]string{"MYSQL_DSN": dsn})
 	resp := invoke(t, f, event("GET", "/health", "127.0.0.1", nil))
-	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"db":false`) || !strings.Contains(resp.Body, `"db_kind":"mysql"`) {
+	if resp.StatusCode != 503 || !strings.Contains(resp.Body, `"db":false`) || !strings.Contains(resp.Body, `"db_kind":"mysql"`) ||
+		!strings.Contains(resp.Body, `"status":"degraded"`) || !strings.Contains(resp.Body, `"failing":["db"]`) || strings.Contains(resp.Body, "secret") {
 		t.Errorf("/health with the database down: %d %s", resp.StatusCode, resp.Body)
 	}
 	g, _ := newFunction(t, "operations-recent", map[string]string{"MYSQL_DSN": dsn})
@@ -207,5 +208,22 @@ func TestMigrate_Events(t *testing.T) {
 	}
 	if _, _, err := lambdafn.Migrate(t.Context(), f.App, cfn.Event{RequestType: cfn.RequestCreate}); err == nil || !strings.Contains(err.Error(), "MYSQL_DSN") {
 		t.Errorf("Create without a database: %v", err)
+	}
+}
+
+// The current gateway's service credential admits a function's route as
+// the operator token does (API Gateway gives header names in lower case);
+// a wrong one is 401.
+func TestInternalCredential(t *testing.T) {
+	const internal = "lambda-internal-svc-token"
+	f, _ := newFunction(t, "hosts-list", map[string]string{"OPS_INTERNAL_AUTH_TOKEN": internal})
+	if resp := invoke(t, f, event("GET", "/api/hosts", "203.0.113.9", map[string]string{"x-ops-internal-token": internal})); resp.StatusCode != 200 {
+		t.Errorf("internal credential: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp := invoke(t, f, event("GET", "/api/hosts", "203.0.113.9", map[string]string{"x-ops-internal-token": internal + "x"})); resp.StatusCode != 401 || strings.Contains(resp.Body, internal) {
+		t.Errorf("wrong internal credential: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp := invoke(t, f, event("GET", "/api/hosts", "203.0.113.9", map[string]string{"x-lab-manager-token": testToken})); resp.StatusCode != 200 {
+		t.Errorf("operator token beside it: %d %s", resp.StatusCode, resp.Body)
 	}
 }

@@ -181,8 +181,14 @@ func (e *emulated) invokeRaw(t testing.TB, ev any) []byte {
 type call struct {
 	method, path, query, body string
 	token                     bool
-	sourceIP                  string
+	// internal sends testInternal in X-Ops-Internal-Token, as the current
+	// gateway's proxy does.
+	internal bool
+	sourceIP string
 }
+
+// testInternal is OPS_INTERNAL_AUTH_TOKEN of the comparison's worlds.
+const testInternal = "rie-internal-svc-token"
 
 const callRequestID = "rie-compare-1"
 
@@ -200,6 +206,9 @@ func (c call) event() events.APIGatewayV2HTTPRequest {
 	if c.token {
 		ev.Headers["x-lab-manager-token"] = testToken
 	}
+	if c.internal {
+		ev.Headers["x-ops-internal-token"] = testInternal
+	}
 	return ev
 }
 
@@ -215,6 +224,9 @@ func (c call) request() *http.Request {
 	}
 	if c.token {
 		r.Header.Set("X-Lab-Manager-Token", testToken)
+	}
+	if c.internal {
+		r.Header.Set("X-Ops-Internal-Token", testInternal)
 	}
 	src := c.sourceIP
 	if src == "" {
@@ -399,7 +411,8 @@ func migrateUnderRIE(t *testing.T, w twin) {
 // server's handler, in twin worlds: the answers must be equal.
 func TestRIE_SameAnswersAsLocalServer(t *testing.T) {
 	rieBinary(t)
-	lw, sw := newWorld(t, nil), newWorld(t, nil)
+	internal := map[string]string{"OPS_INTERNAL_AUTH_TOKEN": testInternal}
+	lw, sw := newWorld(t, internal), newWorld(t, internal)
 	migrateUnderRIE(t, lw)
 	srv := localServer(t, sw)
 	start := time.Now().UTC().Add(10 * time.Minute).Truncate(time.Minute)
@@ -421,6 +434,8 @@ func TestRIE_SameAnswersAsLocalServer(t *testing.T) {
 		{"winrm", call{method: "POST", path: "/api/winrm", body: `{"host":"lab-ws-01","command":"format","args":["c:"]}`, token: true}, 400},
 		{"winrm", call{method: "POST", path: "/api/winrm", body: `{"host":"lab-ws-01","command":"status-json"}`}, 401},
 		{"winrm", call{method: "POST", path: "/api/winrm", body: `{"host":"lab-ws-01","command":"status-json"}`, token: true}, 200},
+		{"winrm", call{method: "POST", path: "/api/winrm", body: `{"host":"lab-ws-01","command":"status-json"}`, internal: true}, 200},
+		{"hosts-list", call{method: "GET", path: "/api/hosts", internal: true}, 200},
 		{"reservation-start", call{method: "POST", path: "/api/reservations/start", body: `{"reservationId":"rie-1","host":"lab-ws-01","labId":"1"}`, token: true}, 200},
 		{"reservation-timeline", call{method: "GET", path: "/api/reservations/timeline", query: "reservationId=rie-1", token: true}, 200},
 	}

@@ -45,6 +45,8 @@ const (
 	// CodeServiceBusy: a bounded resource is full (OPS_HEARTBEAT_STREAM_MAX
 	// open heartbeat streams) or the process is shutting down.
 	CodeServiceBusy Code = "SERVICE_BUSY"
+	// CodeDegraded: GET /health with a configured part not answering.
+	CodeDegraded Code = "DEGRADED"
 )
 
 // codeStatus is the one table from code to HTTP status (API.md). Adding a
@@ -77,6 +79,7 @@ var codeStatus = map[Code]int{
 
 	CodeSchedulerNotConfigured: 503,
 	CodeServiceBusy:            503,
+	CodeDegraded:               503,
 }
 
 // Status is the HTTP status of c; an unknown code is a 500.

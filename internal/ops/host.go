@@ -167,18 +167,20 @@ const relayPingTimeout = 2 * time.Second
 // healthTimeout bounds the database ping and flag read of Health.
 const healthTimeout = 3 * time.Second
 
-// Health is GET /health. It never fails: a database that does not answer
-// is "db": false.
+// Health is GET /health. It never fails: a configured database that does
+// not answer is "db": false, status degraded and "failing": ["db"]; no
+// database configured is not degraded.
 func (s *Service) Health(ctx context.Context) HealthResponse {
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
-	out := HealthResponse{Status: "ok", Version: s.Version, DBKind: s.DBKind}
+	out := HealthResponse{Status: HealthOK, Version: s.Version, DBKind: s.DBKind, Failing: []string{}}
 	if out.DBKind == "" {
 		out.DBKind = "none"
 	}
 	if s.Store != nil {
 		if err := s.Store.Ping(ctx); err != nil {
 			s.log().WarnContext(ctx, "health: database ping failed", "err", err)
+			out.Status, out.Failing = HealthDegraded, append(out.Failing, "db")
 		} else {
 			out.DB = true
 		}

@@ -343,13 +343,26 @@ type HostsResponse struct {
 
 // HealthResponse is GET /health.
 type HealthResponse struct {
-	Status      string `json:"status"`
+	Status      string `json:"status"` // HealthOK or HealthDegraded
 	HostsLoaded int    `json:"hosts_loaded"`
 	DB          bool   `json:"db"`
 	Version     string `json:"version"`
 	DBKind      string `json:"db_kind"` // "mysql", "embedded-memory" or "none"
 	Relay       *Relay `json:"relay"`   // null in direct mode
+	// Failing names the configured parts that do not answer ("db"); empty
+	// (never null) when Status is HealthOK.
+	Failing []string `json:"failing"`
 }
+
+// GET /health's statuses: degraded is a 503 (issue 16), so a container
+// health check or a load balancer sees a worker whose database is gone.
+const (
+	HealthOK       = "ok"
+	HealthDegraded = "degraded"
+)
+
+// Degraded tells whether a configured part does not answer.
+func (h HealthResponse) Degraded() bool { return len(h.Failing) > 0 }
 
 // Relay is the relay's state in /health.
 type Relay struct {
