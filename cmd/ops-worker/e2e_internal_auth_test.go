@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -65,6 +67,7 @@ var internalRouteCall = map[string]struct {
 	"hosts-list":           {"/api/hosts", nil},
 	"operations-recent":    {"/api/operations/recent?host=lab-ws-01&limit=50", nil},
 	"openapi":              {"/api/openapi.json", nil},
+	"hosts-local-mode":     {"/api/hosts/local-mode", map[string]any{"host": "lab-ws-02", "enabled": false}},
 	"ticks-heartbeats":     {"/api/ticks/heartbeats", map[string]any{}},
 	"ticks-reservations":   {"/api/ticks/reservations", map[string]any{}},
 }
@@ -82,6 +85,10 @@ func TestE2E_InternalCredential(t *testing.T) {
 	viaProxy.base = currentProxy(t, e.base, api.DefaultInternalHeader, e2eInternal)
 	for _, rt := range api.Routes {
 		if !rt.Auth {
+			continue
+		}
+		if rt.Stream {
+			streamStarts(t, viaProxy.base+rt.Path+"?host=lab-ws-01")
 			continue
 		}
 		call, known := internalRouteCall[rt.Name]
@@ -130,6 +137,34 @@ func TestE2E_InternalCredential(t *testing.T) {
 	if after := e.queryInt(t, "SELECT COUNT(*) FROM reservation_operations"); after != before {
 		t.Errorf("refused calls recorded %d operations", after-before)
 	}
+}
+
+// streamStarts opens a heartbeat stream as the page does (through the
+// current proxy) and wants its first event, then leaves.
+func streamStarts(t *testing.T, target string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asBrowser(req)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s through the current proxy: %v", target, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("GET %s through the current proxy: %d %s", target, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "event: ") {
+			return
+		}
+	}
+	t.Errorf("GET %s through the current proxy: no event before the stream ended (%v)", target, sc.Err())
 }
 
 // TestE2E_NoCredentialConfigured: neither LAB_MANAGER_TOKEN nor
