@@ -12,7 +12,7 @@ empty :=
 space := $(empty) $(empty)
 RACE_PKGS := $(shell $(GO) list ./... | grep -v -E '/($(subst $(space),|,$(strip $(RACE_EXCEPTIONS))))$$')
 
-.PHONY: all build test test-race test-plain test-ticks soak lint lint-template fmt vet tidy-check fuzz bench bench-db bench-winrm bench-api bench-ticks labsim run image clean lambdas lambda-catalog
+.PHONY: all build test test-race test-plain test-ticks soak lint lint-template fmt vet tidy-check fuzz bench bench-db bench-winrm bench-api bench-ticks bench-stream labsim run image clean lambdas lambda-catalog
 
 all: lint test
 
@@ -323,6 +323,13 @@ build-HeartbeatStreamFunction: lambda-catalog
 
 clean:
 	rm -rf bin .aws-sam
+
+# Issue 16: 1,000 heartbeat streams over 100 labsim stations at a 1 s
+# interval: station reads per interval (100: one per station), events per
+# stream per interval, heap and goroutines per open stream.
+bench-stream:
+	mkdir -p bench
+	$(GO) test -run '^$$' -bench 'Streams1000' -benchtime 1x -count 3 -timeout 10m ./internal/heartbeatstream | tee bench/stream.txt
 
 # The relay binary for Linux and Windows (issue 10).
 relay-bin:

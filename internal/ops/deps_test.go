@@ -19,11 +19,13 @@ const module = "github.com/ops-worker/ops-worker/"
 // must not ripple into the use cases).
 var adapters = []string{"internal/store", "internal/winrm", "internal/wake", "internal/relayclient", "internal/guacamole", "internal/notify"}
 
-// TestUseCasesImportNoAdapter walks the imports of internal/ops and
-// internal/scheduler (go list -deps) and fails on any path to an adapter.
+// TestUseCasesImportNoAdapter walks the imports of internal/ops,
+// internal/scheduler and internal/heartbeatstream (the streams' hub, which
+// polls through the use cases) (go list -deps) and fails on any path to an
+// adapter.
 func TestUseCasesImportNoAdapter(t *testing.T) {
-	imports := importGraph(t, "./internal/ops", "./internal/scheduler")
-	for _, root := range []string{"internal/ops", "internal/scheduler"} {
+	imports := importGraph(t, "./internal/ops", "./internal/scheduler", "./internal/heartbeatstream")
+	for _, root := range []string{"internal/ops", "internal/scheduler", "internal/heartbeatstream"} {
 		if _, ok := imports[root]; !ok {
 			t.Fatalf("%s not in go list's answer", root)
 		}
