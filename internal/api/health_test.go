@@ -158,7 +158,7 @@ func TestHealth_FloodProbesOncePerPeriod(t *testing.T) {
 // stopped and started.
 func TestHealth_DegradedWhileDatabaseDown(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a private mariadbd")
+		t.Skip("-short: this test starts a private mariadbd")
 	}
 	srv := dbtest.NewPrivate(t)
 	path := labsimtest.WriteSimHosts(t, labsimtest.Start(t, labsim.HostOptions{Name: "lab-ws-01"}))
