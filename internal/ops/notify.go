@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
@@ -33,10 +34,7 @@ func (s *Service) notify(ctx context.Context, f domain.Failure, err error) {
 	}
 	f.At = s.now().UTC()
 	if f.Details != nil {
-		d := make(map[string]any, len(f.Details))
-		for k, v := range f.Details {
-			d[k] = v
-		}
+		d := maps.Clone(f.Details) // the step's own details stay whole
 		for _, k := range []string{"stdout", "stderr"} {
 			if v, ok := d[k].(string); ok && len(v) > maxNotifiedOutput {
 				d[k] = textcut.Cut(v, maxNotifiedOutput, "…")
