@@ -306,6 +306,12 @@ build-HostsQuarantineFunction: lambda-catalog
 	$(call lambda_artifact,hosts-quarantine)
 build-HostsLocalModeFunction: lambda-catalog
 	$(call lambda_artifact,hosts-local-mode)
+build-HostsDiscoverFunction: lambda-catalog
+	$(call lambda_artifact,hosts-discover)
+build-HostsProvisionFunction: lambda-catalog
+	$(call lambda_artifact,hosts-provision)
+build-HostsWinrmCredentialsFunction: lambda-catalog
+	$(call lambda_artifact,hosts-winrm-credentials)
 build-HostsListFunction: lambda-catalog
 	$(call lambda_artifact,hosts-list)
 build-OperationsRecentFunction: lambda-catalog

@@ -30,6 +30,9 @@ type Service interface {
 	RecentOperations(ctx context.Context, req ops.RecentRequest) (ops.RecentResponse, error)
 	Health(ctx context.Context) ops.HealthResponse
 	SetLocalMode(ctx context.Context, req ops.LocalModeRequest) (ops.LocalModeResponse, error)
+	DiscoverHost(ctx context.Context, req ops.DiscoverRequest) (ops.DiscoverResponse, error)
+	ProvisionHost(ctx context.Context, req ops.ProvisionRequest) (ops.ProvisionResponse, error)
+	SaveWinRMCredentials(ctx context.Context, req ops.WinRMCredentialsRequest) (ops.WinRMCredentialsResponse, error)
 }
 
 // Options configure New.
@@ -130,6 +133,9 @@ var Routes = []Route{
 	{Method: "POST", Path: "/api/ticks/reservations", Name: "ticks-reservations", Auth: true, Tick: true},
 	{Method: "POST", Path: "/api/hosts/local-mode", Name: "hosts-local-mode", Auth: true},
 	{Method: "GET", Path: "/api/heartbeat/stream", Name: "heartbeat-stream", Auth: true, Stream: true},
+	{Method: "POST", Path: "/api/hosts/discover", Name: "hosts-discover", Auth: true},
+	{Method: "POST", Path: "/api/hosts/provision", Name: "hosts-provision", Auth: true},
+	{Method: "POST", Path: "/api/hosts/winrm-credentials", Name: "hosts-winrm-credentials", Auth: true},
 }
 
 // New returns the handler of every route in Routes (and /metrics when

@@ -31,8 +31,11 @@ func handlersFor(svc Service, ticks Ticks) map[string]http.Handler {
 		"hosts-reload": post(parseBody[reloadWire], func(ctx context.Context, _ struct{}) (ops.ReloadResponse, error) {
 			return svc.ReloadHosts(ctx)
 		}, nil),
-		"hosts-quarantine": post(parseBody[quarantineWire], svc.SetQuarantine, nil),
-		"hosts-local-mode": post(parseBody[localModeWire], svc.SetLocalMode, nil),
+		"hosts-quarantine":        post(parseBody[quarantineWire], svc.SetQuarantine, nil),
+		"hosts-local-mode":        post(parseBody[localModeWire], svc.SetLocalMode, nil),
+		"hosts-discover":          post(parseBody[discoverWire], svc.DiscoverHost, nil),
+		"hosts-provision":         post(parseBody[provisionWire], svc.ProvisionHost, nil),
+		"hosts-winrm-credentials": post(parseBody[winrmCredentialsWire], svc.SaveWinRMCredentials, nil),
 		"reservation-timeline": get(func(p pageQuery) ops.TimelineRequest {
 			return ops.TimelineRequest{ReservationID: p.ReservationID, Limit: p.Limit, Offset: p.Offset}
 		}, svc.Timeline),

@@ -47,6 +47,13 @@ const (
 	CodeServiceBusy Code = "SERVICE_BUSY"
 	// CodeDegraded: GET /health with a configured part not answering.
 	CodeDegraded Code = "DEGRADED"
+
+	// Provisioning and the credential store (issue 17).
+	CodeGuacamoleUnavailable  Code = "GUACAMOLE_UNAVAILABLE"  // no Guacamole database, or it did not answer
+	CodeConnectionNotFound    Code = "CONNECTION_NOT_FOUND"   // no such Guacamole connection
+	CodeDiscoveryInsufficient Code = "DISCOVERY_INSUFFICIENT" // no Lab Station nor WinRM signal: not provisioned
+	CodeHostExists            Code = "HOST_EXISTS"            // a host of that name is in the catalog
+	CodeSecretsNotConfigured  Code = "SECRETS_NOT_CONFIGURED" // no OPS_SECRETS_KEY: the store refuses writes
 )
 
 // codeStatus is the one table from code to HTTP status (API.md). Adding a
@@ -80,6 +87,12 @@ var codeStatus = map[Code]int{
 	CodeSchedulerNotConfigured: 503,
 	CodeServiceBusy:            503,
 	CodeDegraded:               503,
+
+	CodeGuacamoleUnavailable:  503,
+	CodeConnectionNotFound:    404,
+	CodeDiscoveryInsufficient: 409,
+	CodeHostExists:            409,
+	CodeSecretsNotConfigured:  503,
 }
 
 // Status is the HTTP status of c; an unknown code is a 500.

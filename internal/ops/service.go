@@ -44,6 +44,12 @@ type Service struct {
 	// Notifier, when set, is told of every failed wake or command step
 	// (notify.go); nil: nobody is.
 	Notifier Notifier
+	// Prober probes provisioning candidates (POST /api/hosts/discover);
+	// nil: discovery answers that it is not configured.
+	Prober Prober
+	// CredentialStore keeps the credentials POST
+	// /api/hosts/winrm-credentials saves; nil without a database.
+	CredentialStore CredentialStore
 
 	apiSlots stationGate // the API's share of each station's WinRM slots (apislot.go)
 }
@@ -70,6 +76,8 @@ type Settings struct {
 	// MaxGuardGrace is OPS_MAX_GUARD_GRACE: the longest session-guard
 	// grace a command may ask for; 0: DefaultMaxGuardGrace.
 	MaxGuardGrace time.Duration
+	// Provision are discovery's and provisioning's knobs.
+	Provision ProvisionSettings
 }
 
 // DefaultPowerOffProbe is Settings.PowerOffProbe's default: an awake
