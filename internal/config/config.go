@@ -136,6 +136,8 @@ type Config struct {
 	HeartbeatSSEIntervalSec     int `env:"OPS_HEARTBEAT_SSE_INTERVAL_SECONDS, default=10"`
 	HeartbeatStreamMax          int `env:"OPS_HEARTBEAT_STREAM_MAX, default=2000"`
 	HeartbeatStreamEndMarginSec int `env:"OPS_HEARTBEAT_STREAM_END_MARGIN, default=10"`
+	// Provisioning (POST /api/hosts/provision): see provision.go.
+	ProvisionDefaultsJSON string `env:"OPS_PROVISION_DEFAULTS"`
 }
 
 // Load reads the process environment.
@@ -237,6 +239,7 @@ func (c *Config) validate() error {
 		c.validateLimits, c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
 		c.validateRelay, c.checkInternalAuth, c.checkGuacamole, c.validateNotify, c.validateStream,
+		c.checkProvisionDefaults,
 	} {
 		if err := step(); err != nil {
 			return err
