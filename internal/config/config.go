@@ -136,6 +136,17 @@ type Config struct {
 	HeartbeatSSEIntervalSec     int `env:"OPS_HEARTBEAT_SSE_INTERVAL_SECONDS, default=10"`
 	HeartbeatStreamMax          int `env:"OPS_HEARTBEAT_STREAM_MAX, default=2000"`
 	HeartbeatStreamEndMarginSec int `env:"OPS_HEARTBEAT_STREAM_END_MARGIN, default=10"`
+	// Host discovery (discovery.go). DiscoveryHeartbeatPaths' default is
+	// hosts.DefaultHeartbeatPath (codeDefaults); its first entry is a
+	// discovered host's heartbeat path when no read found another.
+	DiscoveryTimeoutText     string   `env:"OPS_DISCOVERY_TIMEOUT_SECONDS, default=1.5"`
+	DiscoveryLabStationPorts []string `env:"OPS_DISCOVERY_LABSTATION_PORTS, default=8765,8088"`
+	DiscoveryLabStationPaths []string `env:"OPS_DISCOVERY_LABSTATION_PATHS, default=/labstation/health,/health"`
+	DiscoveryHeartbeatPaths  []string `env:"OPS_DISCOVERY_HEARTBEAT_PATHS"`
+	DiscoveryWinRMPort       int      `env:"OPS_DISCOVERY_WINRM_PORT, default=5986"`
+
+	discoveryTimeout time.Duration // parsed by validateDiscovery
+	discoveryPorts   []int
 }
 
 // Load reads the process environment.
@@ -161,6 +172,8 @@ func (d codeDefaults) Lookup(key string) (string, bool) {
 	switch key {
 	case "OPS_ALLOWED_COMMANDS":
 		return labstation.DefaultAllowedCommands, true // labstation owns the command contract
+	case "OPS_DISCOVERY_HEARTBEAT_PATHS":
+		return hosts.DefaultHeartbeatPath, true // a tag cannot hold its backslashes
 	}
 	return "", false
 }
@@ -237,6 +250,7 @@ func (c *Config) validate() error {
 		c.validateLimits, c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
 		c.validateRelay, c.checkInternalAuth, c.checkGuacamole, c.validateNotify, c.validateStream,
+		c.validateDiscovery,
 	} {
 		if err := step(); err != nil {
 			return err
