@@ -179,6 +179,8 @@ labsim:
 RUN_DIR       := .run
 RUN_HOSTS     ?= 3
 RUN_BASE_PORT ?= 29500
+# Lab Station health endpoints (discovery): host i on RUN_HEALTH_BASE_PORT+i.
+RUN_HEALTH_BASE_PORT ?= 29700
 RUN_PORT      ?= 8081
 RUN_TOKEN     ?= dev-token
 RUN_MYSQL_DSN ?=
@@ -191,7 +193,7 @@ run:
 	$(GO) build -o $(RUN_DIR)/labsim ./cmd/labsim
 	$(GO) build -o $(RUN_DIR)/ops-worker ./cmd/ops-worker
 	@rm -f $(RUN_DIR)/hosts.json; \
-	$(RUN_DIR)/labsim -hosts $(RUN_HOSTS) -base-port $(RUN_BASE_PORT) -ca-dir $(RUN_DIR)/labsim-ca $(if $(RUN_DEMO),-asleep-hosts lab-ws-02) \
+	$(RUN_DIR)/labsim -hosts $(RUN_HOSTS) -base-port $(RUN_BASE_PORT) -health-base-port $(RUN_HEALTH_BASE_PORT) -ca-dir $(RUN_DIR)/labsim-ca $(if $(RUN_DEMO),-asleep-hosts lab-ws-02) \
 		-out $(RUN_DIR)/hosts.json >$(RUN_DIR)/labsim.log 2>&1 & labsim=$$!; \
 	trap 'kill $$labsim 2>/dev/null; wait $$labsim 2>/dev/null' EXIT; \
 	for i in $$(seq 100); do [ -s $(RUN_DIR)/hosts.json ] && break; kill -0 $$labsim 2>/dev/null || break; sleep 0.1; done; \

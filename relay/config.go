@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/discovery"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labstation"
@@ -55,6 +56,9 @@ type Config struct {
 	ICMP             string // wake.Waker.ICMP: "" (auto) or "off"
 	ReplayCacheSize  int
 	InFlightPerHost  int
+	// Discovery configures /v1/discover's probes (zero: discovery's
+	// defaults); the subnets bound them.
+	Discovery discovery.Config
 }
 
 // DefaultMaxConns is RELAY_MAX_CONNS's default: well above what the
@@ -199,12 +203,13 @@ func New(c Config, logger *slog.Logger) (*Server, *winrm.Client, error) {
 		secrets[i] = []byte(s)
 	}
 	s := &Server{
-		Catalog:  cat,
-		Lab:      d,
-		Subnets:  append([]netip.Prefix(nil), c.Subnets...),
-		Verifier: &relayproto.Verifier{Secrets: secrets, Relays: relays, Replay: &relayproto.ReplayCache{Size: c.ReplayCacheSize}},
-		InFlight: c.InFlightPerHost,
-		Logger:   logger,
+		Catalog:   cat,
+		Lab:       d,
+		Subnets:   append([]netip.Prefix(nil), c.Subnets...),
+		Verifier:  &relayproto.Verifier{Secrets: secrets, Relays: relays, Replay: &relayproto.ReplayCache{Size: c.ReplayCacheSize}},
+		InFlight:  c.InFlightPerHost,
+		Discovery: c.Discovery,
+		Logger:    logger,
 
 		NoLocalMode: c.NoLocalMode,
 

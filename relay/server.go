@@ -21,9 +21,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/discovery"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/netaddr"
 	"github.com/ops-worker/ops-worker/internal/relayproto"
 	"github.com/ops-worker/ops-worker/internal/textcut"
 	"github.com/ops-worker/ops-worker/internal/wake"
@@ -54,6 +56,10 @@ type Server struct {
 	// NoLocalMode refuses every local-mode request (RELAY_LOCAL_MODE=false),
 	// for a relay whose operator does not let workers write station files.
 	NoLocalMode bool
+	// Discovery configures the probes of PathDiscover; its
+	// StationPrefixes are always Subnets (no subnets: nothing is probed).
+	// Zero values: discovery's defaults.
+	Discovery discovery.Config
 	// InFlight is the most WinRM calls in flight per host; 0: DefaultInFlight.
 	InFlight int
 	Logger   *slog.Logger // nil: slog.Default()
@@ -89,6 +95,7 @@ var routes = map[string]route{
 	relayproto.PathHeartbeat:  {http.MethodPost, (*Server).heartbeat},
 	relayproto.PathHeartbeats: {http.MethodPost, (*Server).heartbeats},
 	relayproto.PathLocalMode:  {http.MethodPost, (*Server).localMode},
+	relayproto.PathDiscover:   {http.MethodPost, (*Server).discover},
 }
 
 // audit is the one log line of a request.
@@ -494,3 +501,34 @@ func (s *Server) heartbeats(ctx context.Context, body []byte, a *audit) (any, er
 // truncate cuts s (textcut) and replaces what is not UTF-8 in it: a
 // station's or a client's bytes go into log lines and answers.
 func truncate(s string, n int) string { return strings.ToValidUTF8(textcut.Cut(s, n, "..."), "?") }
+
+// discover probes a host name for a Lab Station from inside the lab. The
+// name is checked before it is looked up; every address it resolves to
+// must be inside the relay's subnets, or nothing is sent (the answer's
+// refused says why).
+func (s *Server) discover(ctx context.Context, body []byte, a *audit) (any, error) {
+	var req relayproto.DiscoverRequest
+	if err := Decode(body, &req); err != nil {
+		return nil, err
+	}
+	a.host = truncate(req.Hostname, 64)
+	if err := netaddr.ValidHost(req.Hostname); err != nil {
+		return nil, refuse(http.StatusBadRequest, relayproto.KindBadRequest, "hostname: %v", err)
+	}
+	if len(s.Subnets) == 0 {
+		return nil, &lab.Error{Op: "discover", Host: a.host, Kind: lab.ErrPolicy, Err: &lab.PolicyError{Field: "hostname",
+			Reason: "the relay has no subnets (RELAY_SUBNETS) to probe in"}}
+	}
+	cfg := s.Discovery
+	cfg.StationPrefixes = s.Subnets
+	p := &discovery.Prober{Config: cfg}
+	res, err := p.Probe(ctx, req.Hostname)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, relayproto.KindBadRequest, "%v", err)
+	}
+	a.attrs = append(a.attrs, "dns", res.DNS, "winrm", res.WinRMReachable(), "labstation_http", res.LabStationHTTP.Detected)
+	if res.Refused != "" {
+		a.attrs = append(a.attrs, "refused", res.Refused)
+	}
+	return res, nil
+}

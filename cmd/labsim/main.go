@@ -7,7 +7,9 @@
 //	labsim -hosts 3 -base-port 45000 -ca-dir ~/.labsim -out hosts.json
 //
 // Host i (0-based) then takes HTTPS base+3i, HTTP base+3i+1 and the UDP
-// wake port base+3i+2.
+// wake port base+3i+2. With -health-base-port H, host i's Lab Station
+// health endpoint (plain HTTP, GET /labstation/health) takes H+i; without
+// it, an ephemeral port. The health URLs are printed before hosts.json.
 package main
 
 import (
@@ -38,6 +40,9 @@ type Main struct {
 	Out         string // hosts.json path; "" = stdout only
 	BasePort    int    // 0: ephemeral ports; else host i uses BasePort+3i .. +3i+2
 	CADir       string // "": a fresh CA removed on exit; else kept there
+	// HealthBasePort: 0: ephemeral health ports; else host i's is
+	// HealthBasePort+i (a range of its own, so -base-port's layout stays).
+	HealthBasePort int
 
 	// Windows behaviours, on by default (see labsim.HostOptions): each can
 	// be relaxed for a benchmark.
@@ -70,6 +75,7 @@ func (m *Main) ParseFlags(args []string) error {
 	})
 	fs.StringVar(&m.Out, "out", "", "write hosts.json to this path")
 	fs.IntVar(&m.BasePort, "base-port", 0, "first of fixed ports: host i (0-based) gets HTTPS `N`+3i, HTTP N+3i+1, wake UDP N+3i+2 (0: ephemeral)")
+	fs.IntVar(&m.HealthBasePort, "health-base-port", 0, "first of fixed Lab Station health endpoint ports: host i (0-based) gets `N`+i (0: ephemeral)")
 	fs.StringVar(&m.CADir, "ca-dir", "", "load the CA from `DIR` (labsim-ca.pem, labsim-ca-key.pem), or create it there, and keep it on exit")
 	fs.StringVar(&m.SleepMode, "sleep", string(labsim.SleepBlackhole), "how a sleeping host's WinRM ports answer a dial: `blackhole` (no answer until the dial timeout, as Windows) or refuse")
 	fs.IntVar(&m.MaxShells, "max-shells", 0, "MaxShellsPerUser: `N` shells per user (0: Windows' 30, -1: no limit)")
@@ -100,6 +106,15 @@ func (m *Main) ParseFlags(args []string) error {
 			return fmt.Errorf("-base-port %d with %d hosts needs ports %d..%d, want within 1024..65535", m.BasePort, m.Hosts, m.BasePort, last)
 		}
 	}
+	if m.HealthBasePort != 0 {
+		first, last := m.HealthBasePort, m.HealthBasePort+m.Hosts-1
+		if first < 1024 || last > 65535 {
+			return fmt.Errorf("-health-base-port %d with %d hosts needs ports %d..%d, want within 1024..65535", first, m.Hosts, first, last)
+		}
+		if m.BasePort != 0 && first <= m.BasePort+3*m.Hosts-1 && last >= m.BasePort {
+			return fmt.Errorf("-health-base-port %d..%d overlaps -base-port's %d..%d", first, last, m.BasePort, m.BasePort+3*m.Hosts-1)
+		}
+	}
 	return nil
 }
 
@@ -128,6 +143,9 @@ func (m *Main) Run(ctx context.Context) error {
 			p := m.BasePort + 3*i
 			ho.HTTPSPort, ho.HTTPPort, ho.WakePort = p, p+1, p+2
 		}
+		if m.HealthBasePort != 0 {
+			ho.HealthPort = m.HealthBasePort + i
+		}
 		opts.Hosts = append(opts.Hosts, ho)
 	}
 	sim, err := labsim.Start(ctx, opts)
@@ -147,6 +165,9 @@ func (m *Main) Run(ctx context.Context) error {
 	fmt.Fprintf(m.Stdout, "CA file: %s\n", sim.CAFile())
 	if m.Out != "" {
 		fmt.Fprintf(m.Stdout, "hosts.json: %s\n", m.Out)
+	}
+	for _, h := range sim.Hosts() {
+		fmt.Fprintf(m.Stdout, "Lab Station health: %s http://127.0.0.1:%d/labstation/health\n", h.Name(), h.HealthPort())
 	}
 	fmt.Fprintf(m.Stdout, "%s", doc)
 	m.Logger.Info("labsim running", "hosts", m.Hosts, "ca_file", sim.CAFile())

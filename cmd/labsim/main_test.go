@@ -80,6 +80,9 @@ func TestMain_RunWritesHostsJSON(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	if !strings.Contains(stdout.String(), "Lab Station health: lab-ws-03 http://127.0.0.1:") {
+		t.Errorf("stdout lacks the health URLs: %q", stdout.String())
+	}
 	if !strings.Contains(stdout.String(), "CA file: ") {
 		t.Errorf("stdout: %q", stdout.String())
 	}
@@ -107,6 +110,11 @@ func TestMain_ParseFlags(t *testing.T) {
 		{[]string{"-base-port", "1023"}, "needs ports 1023..1025"},
 		{[]string{"-base-port", "-5"}, "needs ports -5..-3"},
 		{[]string{"-base-port", "0", "-ca-dir", "/tmp/x"}, ""},
+		{[]string{"-hosts", "3", "-base-port", "29500", "-health-base-port", "29700"}, ""},
+		{[]string{"-hosts", "3", "-base-port", "29500", "-health-base-port", "29508"}, "overlaps -base-port's 29500..29508"},
+		{[]string{"-hosts", "3", "-base-port", "29500", "-health-base-port", "29498"}, "overlaps"},
+		{[]string{"-hosts", "2", "-health-base-port", "65535"}, "needs ports 65535..65536"},
+		{[]string{"-health-base-port", "80"}, "needs ports 80..80"},
 		{[]string{"-sleep", "refuse", "-max-shells", "-1", "-idle-timeout", "-1s", "-max-envelope", "-1", "-codepage", "65001"}, ""},
 		{[]string{"-sleep", "blackhole", "-max-shells", "5", "-idle-timeout", "1m", "-max-envelope", "153600", "-codepage", "850"}, ""},
 		{[]string{"-sleep", "nap"}, "-sleep must be blackhole or refuse"},

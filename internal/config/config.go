@@ -138,6 +138,17 @@ type Config struct {
 	HeartbeatStreamEndMarginSec int `env:"OPS_HEARTBEAT_STREAM_END_MARGIN, default=10"`
 	// Provisioning (POST /api/hosts/provision): see provision.go.
 	ProvisionDefaultsJSON string `env:"OPS_PROVISION_DEFAULTS"`
+	// Host discovery (discovery.go). DiscoveryHeartbeatPaths' default is
+	// hosts.DefaultHeartbeatPath (codeDefaults); its first entry is a
+	// discovered host's heartbeat path when no read found another.
+	DiscoveryTimeoutText     string   `env:"OPS_DISCOVERY_TIMEOUT_SECONDS, default=1.5"`
+	DiscoveryLabStationPorts []string `env:"OPS_DISCOVERY_LABSTATION_PORTS, default=8765,8088"`
+	DiscoveryLabStationPaths []string `env:"OPS_DISCOVERY_LABSTATION_PATHS, default=/labstation/health,/health"`
+	DiscoveryHeartbeatPaths  []string `env:"OPS_DISCOVERY_HEARTBEAT_PATHS"`
+	DiscoveryWinRMPort       int      `env:"OPS_DISCOVERY_WINRM_PORT, default=5986"`
+
+	discoveryTimeout time.Duration // parsed by validateDiscovery
+	discoveryPorts   []int
 }
 
 // Load reads the process environment.
@@ -163,6 +174,8 @@ func (d codeDefaults) Lookup(key string) (string, bool) {
 	switch key {
 	case "OPS_ALLOWED_COMMANDS":
 		return labstation.DefaultAllowedCommands, true // labstation owns the command contract
+	case "OPS_DISCOVERY_HEARTBEAT_PATHS":
+		return hosts.DefaultHeartbeatPath, true // a tag cannot hold its backslashes
 	}
 	return "", false
 }
@@ -240,6 +253,7 @@ func (c *Config) validate() error {
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
 		c.validateRelay, c.checkInternalAuth, c.checkGuacamole, c.validateNotify, c.validateStream,
 		c.checkProvisionDefaults,
+		c.validateDiscovery,
 	} {
 		if err := step(); err != nil {
 			return err

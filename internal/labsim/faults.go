@@ -38,4 +38,10 @@ type Faults struct {
 	// and Remove-Item may not write at or under: access denied, as an ACL
 	// or a read-only file gives on Windows.
 	DeniedPaths []string
+	// WinRMOff stops the WinRM listeners of an awake host (the service
+	// stopped or a firewall rule): their ports refuse while the health
+	// endpoint still answers (discovery's labstation-detected-without-winrm).
+	WinRMOff bool
+	// HealthOff stops the Lab Station health endpoint: WinRM only.
+	HealthOff bool
 }

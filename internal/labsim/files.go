@@ -95,6 +95,12 @@ func (h *Host) heartbeatLocked() []byte {
 	if h.faults.SchemaVersion != "" {
 		doc["schemaVersion"] = h.faults.SchemaVersion
 	}
+	wake, _ := doc["wake"].(map[string]any)
+	if wake == nil {
+		wake = map[string]any{}
+	}
+	wake["nicPower"] = h.nicPowerLocked()
+	doc["wake"] = wake
 	local := h.state.localUser != ""
 	issues := []any{}
 	if local {
@@ -119,6 +125,7 @@ func (h *Host) heartbeatLocked() []byte {
 			s["hasOtherUsers"] = local
 		}
 		st["summary"] = summary
+		st["wake"] = wake // the status part carries it too (status-json)
 	}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	return append(b, '\n')

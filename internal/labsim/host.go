@@ -38,6 +38,7 @@ type Host struct {
 	sec              *security // authentication policy, rogue knobs, request record
 
 	httpsPort, httpPort, wakePort int
+	healthPort                    int // the Lab Station health endpoint (health.go)
 	wakeConn                      net.PacketConn
 
 	requests atomic.Int64
@@ -55,6 +56,9 @@ type Host struct {
 	epoch     context.Context
 	epochStop context.CancelFunc
 	servers   []*http.Server
+	// health serves the Lab Station health endpoint while awake (nil
+	// asleep, or with Faults.HealthOff).
+	health *http.Server
 	// frozen: the servers of a host asleep in SleepBlackhole mode. Their
 	// connections stay open and answer nothing, as a sleeping Windows
 	// host's do (no FIN, no RST: the client finds out by its own
@@ -175,12 +179,12 @@ func newHost(s *Sim, i int, o HostOptions) (*Host, error) {
 	for _, p := range []struct {
 		name string
 		port int
-	}{{"HTTPS", o.HTTPSPort}, {"HTTP", o.HTTPPort}, {"wake", o.WakePort}} {
+	}{{"HTTPS", o.HTTPSPort}, {"HTTP", o.HTTPPort}, {"wake", o.WakePort}, {"health", o.HealthPort}} {
 		if p.port < 0 || p.port > 65535 {
 			return nil, fmt.Errorf("host %s: %s port %d out of range 0..65535", h.name, p.name, p.port)
 		}
 	}
-	h.httpsPort, h.httpPort = o.HTTPSPort, o.HTTPPort
+	h.httpsPort, h.httpPort, h.healthPort = o.HTTPSPort, o.HTTPPort, o.HealthPort
 
 	h.wakeConn, err = net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", o.WakePort))
 	if err != nil {
@@ -280,11 +284,33 @@ func (h *Host) powerOffMidCall() bool {
 	return true
 }
 
-// SetFaults replaces the host's fault knobs.
+// SetFaults replaces the host's fault knobs. WinRMOff and HealthOff take
+// effect at once on an awake host: the listener closes (refused) or opens
+// again on its port.
 func (h *Host) SetFaults(f Faults) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	old := h.faults
 	h.faults = f
+	if h.asleep || h.closed {
+		return // the next boot opens what the faults allow
+	}
+	if f.WinRMOff != old.WinRMOff {
+		if f.WinRMOff {
+			h.stopWinRMLocked()
+		} else if lns, err := h.listenWinRMLocked(); err != nil {
+			h.sim.log.Error("labsim WinRM on", "host", h.name, "err", err)
+		} else {
+			h.serveWinRMLocked(lns)
+		}
+	}
+	if f.HealthOff != old.HealthOff {
+		if f.HealthOff {
+			h.stopHealthLocked()
+		} else if err := h.openHealthLocked(); err != nil {
+			h.sim.log.Error("labsim health on", "host", h.name, "err", err)
+		}
+	}
 }
 
 // SetFile puts a file on the station's disk at path (absolute, any case
@@ -343,18 +369,48 @@ func (h *Host) Commands() []CommandRecord {
 	return out
 }
 
-// openLocked starts both WinRM listeners, on the ports used before if any.
+// openLocked starts both WinRM listeners (unless Faults.WinRMOff) and the
+// health endpoint (unless Faults.HealthOff), on the ports used before if
+// any.
 func (h *Host) openLocked() error {
 	h.thawLocked()
 	h.releasePortsLocked()
+	var lns []net.Listener
+	if !h.faults.WinRMOff {
+		var err error
+		if lns, err = h.listenWinRMLocked(); err != nil {
+			return err
+		}
+	}
+	if !h.faults.HealthOff {
+		if err := h.openHealthLocked(); err != nil {
+			for _, ln := range lns {
+				_ = ln.Close()
+			}
+			return err
+		}
+	}
+	h.epoch, h.epochStop = context.WithCancel(h.sim.ctx)
+	h.asleep = false
+	h.bootedAt = h.sim.now()
+	h.shells = map[string]*shell{}
+	h.inFlight = 0
+	if lns != nil {
+		h.serveWinRMLocked(lns)
+	}
+	return nil
+}
+
+// listenWinRMLocked listens on the WinRM HTTPS and HTTP ports.
+func (h *Host) listenWinRMLocked() ([]net.Listener, error) {
 	httpsLn, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", h.httpsPort))
 	if err != nil {
-		return fmt.Errorf("HTTPS port %d: %w", h.httpsPort, err)
+		return nil, fmt.Errorf("HTTPS port %d: %w", h.httpsPort, err)
 	}
 	httpLn, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", h.httpPort))
 	if err != nil {
 		_ = httpsLn.Close()
-		return fmt.Errorf("HTTP port %d: %w", h.httpPort, err)
+		return nil, fmt.Errorf("HTTP port %d: %w", h.httpPort, err)
 	}
 	// Set at the first open, before the host is published: the accessors
 	// read them without the lock. Later opens reuse these ports.
@@ -364,17 +420,33 @@ func (h *Host) openLocked() error {
 	if h.httpPort == 0 {
 		h.httpPort = httpLn.Addr().(*net.TCPAddr).Port
 	}
-	h.epoch, h.epochStop = context.WithCancel(h.sim.ctx)
-	h.asleep = false
-	h.bootedAt = h.sim.now()
+	return []net.Listener{httpsLn, httpLn}, nil
+}
+
+// stopWinRMLocked closes the WinRM listeners of an awake host (the WinRM
+// service stopped): its ports refuse, its shells are gone.
+func (h *Host) stopWinRMLocked() {
+	for _, srv := range h.servers {
+		_ = srv.Close()
+	}
+	for _, ln := range h.listeners {
+		_ = ln.Close()
+	}
+	h.servers, h.listeners = nil, nil
+	for _, sh := range h.shells {
+		sh.terminateAll()
+	}
 	h.shells = map[string]*shell{}
 	h.inFlight = 0
+}
 
-	tlsLn := tlsListener(httpsLn, h.sim.tls)
+// serveWinRMLocked serves WinRM on listenWinRMLocked's listeners.
+func (h *Host) serveWinRMLocked(lns []net.Listener) {
+	tlsLn := tlsListener(lns[0], h.sim.tls)
 	for _, l := range []struct {
 		ln    net.Listener
 		https bool
-	}{{tlsLn, true}, {httpLn, false}} {
+	}{{tlsLn, true}, {lns[1], false}} {
 		srv := h.newServer(l.https)
 		h.servers = append(h.servers, srv)
 		h.listeners = append(h.listeners, l.ln)
@@ -388,7 +460,6 @@ func (h *Host) openLocked() error {
 			}
 		}(l.ln)
 	}
-	return nil
 }
 
 // closeLocked closes the listeners and every connection, ends every
@@ -410,6 +481,7 @@ func (h *Host) closeLocked() {
 		_ = ln.Close()
 	}
 	h.servers, h.listeners = nil, nil
+	h.stopHealthLocked() // refused while asleep: nothing answers on the LAN
 	if !h.closed {
 		hold := reservePort
 		if h.sleepMode == SleepBlackhole {

@@ -103,6 +103,9 @@ type HostOptions struct {
 	// Fixed ports on 127.0.0.1 (0: ephemeral). They stay the same across
 	// sleep and wake either way; fixed ones also survive a restart.
 	HTTPSPort, HTTPPort, WakePort int
+	// HealthPort is the Lab Station health endpoint's (plain HTTP, as on
+	// the LAN); 0: ephemeral.
+	HealthPort int
 }
 
 // SleepMode is how a sleeping host's WinRM ports answer a dial.

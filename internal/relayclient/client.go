@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/discovery"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
@@ -254,6 +255,21 @@ func (c *Client) SetLocalMode(ctx context.Context, h hosts.Host, enabled bool) e
 			Err: fmt.Errorf("relay answered local mode %v for a request of %v", out.LocalModeEnabled, enabled)}
 	}
 	return nil
+}
+
+// Discover asks the relay to probe hostname for a Lab Station from inside
+// the lab (the relay probes only inside its own subnets: outside them the
+// result's Refused says why and nothing was sent). An error is a *lab.Error.
+func (c *Client) Discover(ctx context.Context, hostname string) (discovery.Result, error) {
+	var out discovery.Result
+	in := relayproto.DiscoverRequest{Hostname: hostname}
+	if err := c.call(ctx, http.MethodPost, relayproto.PathDiscover, in, &out); err != nil {
+		return discovery.Result{}, labErr("discover", hostname, err)
+	}
+	if out.WinRM == nil {
+		out.WinRM = map[string]bool{}
+	}
+	return out, nil
 }
 
 // ReadHeartbeats reads every host of hs in one signed request.

@@ -20,6 +20,7 @@ const (
 	PathHeartbeat  = "/v1/heartbeat"  // HeartbeatRequest -> HeartbeatResponse
 	PathHeartbeats = "/v1/heartbeats" // BatchRequest -> BatchResponse
 	PathLocalMode  = "/v1/local-mode" // LocalModeRequest -> LocalModeResponse
+	PathDiscover   = "/v1/discover"   // DiscoverRequest -> discovery.Result
 )
 
 // MaxBody is the largest request body the relay reads (413 above it).
@@ -124,6 +125,13 @@ type LocalModeRequest struct {
 // LocalModeResponse is the flag's state after the request.
 type LocalModeResponse struct {
 	LocalModeEnabled bool `json:"local_mode_enabled"`
+}
+
+// DiscoverRequest asks the relay to probe a host name for a Lab Station
+// (discovery.Prober), only inside the relay's subnets. The host need not
+// be in its catalog: discovery is how it gets there.
+type DiscoverRequest struct {
+	Hostname string `json:"hostname"`
 }
 
 // BatchRequest reads many hosts' heartbeats in one signed request.
