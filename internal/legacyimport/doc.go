@@ -38,7 +38,8 @@
 //
 // The Fernet key is the URL-safe base64 text Fernet.generate_key printed,
 // from OPS_SECRETS_KEY or the file OPS_SECRETS_KEY_FILE names; the tokens
-// carry no expiry, so no age is checked (package fernet).
+// carry no expiry, so no age is checked (package fernet). SourcesFromEnv
+// and KeyFromEnv read these variables as the older worker did.
 //
 // # All or nothing
 //
