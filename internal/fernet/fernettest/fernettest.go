@@ -18,16 +18,13 @@ import (
 	"time"
 )
 
-// candidates are tried in order: Debian's interpreter first, since that is
-// what CI installs python3-cryptography into.
-var candidates = []string{"/usr/bin/python3", "python3"}
-
 // Python returns the path of a python3 that imports cryptography.fernet, or
 // skips (fails under OPS_TEST_FERNET=required) tb naming what is missing.
 func Python(tb testing.TB) string {
 	tb.Helper()
 	var tried []string
-	for _, c := range candidates {
+	// Debian's interpreter first: CI installs python3-cryptography into it.
+	for _, c := range []string{"/usr/bin/python3", "python3"} {
 		path, err := exec.LookPath(c)
 		if err != nil {
 			tried = append(tried, c+": not found")
