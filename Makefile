@@ -99,7 +99,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime=200x ./internal/hosts
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDSN$$' -fuzztime $(FUZZTIME) -fuzzminimizetime=200x ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzLegacyEnv_NoSecret$$' -fuzztime $(FUZZTIME) -fuzzminimizetime=200x ./internal/config
-	@for pkg in ./internal/labstation ./internal/labsim ./internal/netaddr ./internal/winrm ./internal/relayproto ./relay; do \
+	@for pkg in ./internal/fernet ./internal/legacyimport ./internal/labstation ./internal/labsim ./internal/netaddr ./internal/winrm ./internal/relayproto ./relay; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime=200x $$pkg || exit 1; \
 		done; \
