@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // The kinds of stored credential (ops_credentials.kind).
 const (
@@ -21,3 +24,8 @@ type CredentialRecord struct {
 	UpdatedAt time.Time
 	UpdatedBy string
 }
+
+// ErrCredentialExists is the store's answer when a credential row exists
+// and was not to be overwritten (store.ErrCredentialExists is this value,
+// so the use cases test for it without importing the adapter).
+var ErrCredentialExists = errors.New("credential already exists")

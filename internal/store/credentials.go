@@ -13,8 +13,8 @@ import (
 )
 
 // ErrCredentialExists is PutCredential's answer for a row that exists when
-// overwrite is false.
-var ErrCredentialExists = errors.New("credential already exists")
+// overwrite is false (domain.ErrCredentialExists itself).
+var ErrCredentialExists = domain.ErrCredentialExists
 
 // us truncates to the microsecond precision of the DATETIME(6) columns.
 func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
