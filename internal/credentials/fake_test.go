@@ -17,7 +17,7 @@ type memStore struct {
 	mu    sync.Mutex
 	rows  map[string]domain.CredentialRecord
 	gets  int
-	fail  error // answered by every call while set
+	fail  error  // answered by every call while set
 	onCAS func() // runs inside ResealCredential before the compare
 }
 
