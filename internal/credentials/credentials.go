@@ -150,7 +150,9 @@ func (s *Service) writable() error {
 func cleanActor(actor string) string {
 	actor = strings.TrimSpace(actor)
 	if len(actor) > maxActor {
-		actor = actor[:maxActor]
+		// Cut on a byte count, then drop a rune the cut split: the column
+		// refuses invalid UTF-8.
+		actor = strings.ToValidUTF8(actor[:maxActor], "")
 	}
 	return actor
 }

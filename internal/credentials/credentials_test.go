@@ -296,3 +296,11 @@ func TestHostRef(t *testing.T) {
 	}
 	_ = domain.CredentialKindWinRM
 }
+
+func TestCleanActor(t *testing.T) {
+	long := strings.Repeat("a", 127) + "é" + "tail"
+	got := cleanActor("  " + long)
+	if len(got) > maxActor || got != strings.Repeat("a", 127) {
+		t.Fatalf("%q", got)
+	}
+}
