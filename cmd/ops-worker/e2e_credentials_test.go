@@ -114,3 +114,21 @@ func TestE2E_StoredWinRMCredential(t *testing.T) {
 		t.Fatalf("leak check found %v, want [planted]", where)
 	}
 }
+
+// Without OPS_SECRETS_KEY the worker runs as before: the catalog's
+// credentials work, a write to the store is refused naming the variable.
+func TestE2E_CredentialStoreWithoutKey(t *testing.T) {
+	e := startE2E(t, e2eOpts{})
+	svc := e.m.app.Credentials()
+	st := e.sim.Hosts()[0]
+	_, err := svc.SaveWinRM(context.Background(), "ws", st.User(), secrets.NewSecret(st.Password()), "e2e")
+	if !errors.Is(err, credentials.ErrNoKey) || !strings.Contains(err.Error(), "OPS_SECRETS_KEY") || strings.Contains(err.Error(), st.Password()) {
+		t.Fatalf("save without a key: %v", err)
+	}
+	r := e.do(t, "GET", "/api/hosts", nil)
+	wantOK(t, r, "hosts")
+	if h := obj(t, arr(t, r.body["hosts"], "hosts")[0], "host"); h["winrmConfigured"] != true {
+		t.Fatalf("catalog credentials: %v", h)
+	}
+	wantOK(t, e.do(t, "POST", "/api/winrm", map[string]any{"host": st.Name(), "command": "status"}), "exit_code")
+}
