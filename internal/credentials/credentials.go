@@ -58,9 +58,6 @@ const (
 	resealBatch = 100
 )
 
-// DefaultCacheTTL is OPS_CREDENTIAL_CACHE_SECONDS' default.
-const DefaultCacheTTL = 5 * time.Second
-
 // Options tune a Service. CacheTTL 0 reads the database on every use; Now
 // nil is time.Now; Logger nil discards.
 type Options struct {
