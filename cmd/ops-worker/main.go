@@ -388,6 +388,13 @@ func isTerminal(w io.Writer) bool {
 
 // runMain runs the program and returns its exit status.
 func runMain(args []string) int {
+	// Subcommands: one-shot tools beside the server.
+	if len(args) > 0 {
+		switch args[0] {
+		case "reseal-credentials":
+			return resealCredentials(args[1:], os.Stdout, os.Stderr)
+		}
+	}
 	m := &Main{}
 	if err := m.ParseFlags(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

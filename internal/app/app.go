@@ -28,10 +28,12 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/credentials"
 	"github.com/ops-worker/ops-worker/internal/guacamole"
 	"github.com/ops-worker/ops-worker/internal/heartbeatstream"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
+	"github.com/ops-worker/ops-worker/internal/lab/credlab"
 	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/notify"
@@ -49,6 +51,7 @@ var (
 	_ ops.Store           = (*store.Store)(nil)
 	_ ops.PollStateReader = (*store.Store)(nil)
 	_ scheduler.Store     = (*store.Store)(nil)
+	_ credentials.Store   = (*store.Store)(nil)
 )
 
 // Kinds of database, as /health reports them (ops.Service.DBKind).
@@ -167,6 +170,7 @@ type App struct {
 	guac    *guacamole.Directory // nil: no Guacamole database
 	dbKind  string
 	lab     *direct.Lazy
+	creds   *credentials.Service // nil: no database
 	service *ops.Service
 	sched   *scheduler.Scheduler
 	notify  *notify.Dispatcher // nil: no notification target
@@ -198,6 +202,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err := a.openDB(ctx, o); err != nil {
 		return nil, err
 	}
+	if err := a.newCredentials(); err != nil {
+		return nil, err
+	}
 	labs, relayPing, err := a.newLab(o)
 	if err != nil {
 		return nil, err
@@ -216,6 +223,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	// *store.Store in it would look configured and panic on first use.
 	if a.store != nil {
 		a.service.Store = a.store
+	}
+	if a.creds != nil {
+		a.service.Credentials = ops.CredentialResolvers{ops.CatalogCredentials{}, a.creds}
 	}
 	if err := a.openGuacamole(o); err != nil {
 		return nil, err
@@ -286,13 +296,42 @@ func (a *App) newLab(o Options) (_ lab.Lab, relayPing func(context.Context) erro
 			return nil, nil, fmt.Errorf("OPS_RELAY_URL: %w", err)
 		}
 	}
-	rr := relayclient.NewRouter(a.lab, cfg.RelayURL, cfg.RelaySecretFor, cfg.HeartbeatStaleAfter())
+	// Stored credentials fill in for the direct lab only: a relay's own
+	// worker resolves the credentials of the hosts behind it.
+	var directLab lab.Lab = a.lab
+	if a.creds != nil {
+		directLab = credlab.Lab{Inner: a.lab, Resolver: a.creds}
+	}
+	rr := relayclient.NewRouter(directLab, cfg.RelayURL, cfg.RelaySecretFor, cfg.HeartbeatStaleAfter())
 	if cfg.RelayURL != "" {
 		relayPing = rr.Ping
 		a.logger.Info("relay mode: hosts are reached through the relay", "relay_url", cfg.RelayURL)
 	}
 	return rr, relayPing, nil
 }
+
+// newCredentials builds the credential store over the database, when
+// there is one. Without OPS_SECRETS_KEY it refuses writes (ErrNoKey) and
+// resolves nothing, and the worker runs on its catalog's credentials.
+func (a *App) newCredentials() error {
+	if a.store == nil {
+		return nil
+	}
+	ring, err := a.cfg.Keyring()
+	if err != nil {
+		return err // names the variable, never the key
+	}
+	a.creds = credentials.New(a.store, ring, credentials.Options{CacheTTL: a.cfg.CredentialCacheTTL(), Logger: a.logger})
+	if ring == nil {
+		a.logger.Info("credential store: no OPS_SECRETS_KEY, stored credentials are off (the catalog's are used)")
+	} else {
+		a.logger.Info("credential store ready", "key_id", ring.CurrentID(), "key_ids", ring.IDs())
+	}
+	return nil
+}
+
+// Credentials is the credential store (nil without a database).
+func (a *App) Credentials() *credentials.Service { return a.creds }
 
 // newScheduler builds the ticks over the use cases and the database.
 func (a *App) newScheduler(o Options) {

@@ -149,6 +149,14 @@ type Config struct {
 
 	discoveryTimeout time.Duration // parsed by validateDiscovery
 	discoveryPorts   []int
+	// The credential store's keys (issue 17; secrets.go), the older
+	// worker's names: the key new rows are sealed under, as text or a
+	// file, and the keys older rows may still be sealed under.
+	SecretsKey              string `env:"OPS_SECRETS_KEY" json:"-"` // secret
+	SecretsKeyFile          string `env:"OPS_SECRETS_KEY_FILE"`
+	SecretsPreviousKeys     string `env:"OPS_SECRETS_PREVIOUS_KEYS" json:"-"` // secrets
+	SecretsPreviousKeysFile string `env:"OPS_SECRETS_PREVIOUS_KEYS_FILE"`
+	CredentialCacheSec      int    `env:"OPS_CREDENTIAL_CACHE_SECONDS, default=5"`
 }
 
 // Load reads the process environment.
@@ -251,9 +259,8 @@ func (c *Config) validate() error {
 	for _, step := range []func() error{
 		c.validateLimits, c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
-		c.validateRelay, c.checkInternalAuth, c.checkGuacamole, c.validateNotify, c.validateStream,
-		c.checkProvisionDefaults,
-		c.validateDiscovery,
+		c.validateRelay, c.checkInternalAuth, c.checkGuacamole, c.validateNotify, c.validateStream, c.validateSecrets,
+		c.checkProvisionDefaults, c.validateDiscovery,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -513,12 +520,14 @@ type configFields Config
 
 // redacted is c with every secret (MYSQL_DSN, LAB_MANAGER_TOKEN,
 // OPS_RELAY_SECRET, OPS_RELAY_SECRETS, OPS_INTERNAL_AUTH_TOKEN,
-// GUACAMOLE_MYSQL_DSN, OPS_GUACAMOLE_MYSQL_PASSWORD) replaced by a fixed
+// GUACAMOLE_MYSQL_DSN, OPS_GUACAMOLE_MYSQL_PASSWORD, the notification and
+// webhook secrets, OPS_SECRETS_KEY, OPS_SECRETS_PREVIOUS_KEYS) replaced by a fixed
 // mask; an unset one stays empty.
 func (c Config) redacted() configFields {
 	r := configFields(c)
 	for _, p := range []*string{&r.MySQLDSN, &r.LabManagerToken, &r.RelaySecret, &r.RelaySecrets, &r.InternalAuthToken,
-		&r.GuacamoleDSN, &r.GuacamolePassword, &r.NotificationToken, &r.WebhookURL, &r.WebhookSecret} {
+		&r.GuacamoleDSN, &r.GuacamolePassword, &r.NotificationToken, &r.WebhookURL, &r.WebhookSecret,
+		&r.SecretsKey, &r.SecretsPreviousKeys} {
 		if *p != "" {
 			*p = "[REDACTED]"
 		}

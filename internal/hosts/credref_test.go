@@ -37,3 +37,18 @@ func TestParse_CredentialRef(t *testing.T) {
 		}
 	}
 }
+
+// NormalizeCredentialRef is the catalog's rule, exported for the credential
+// store.
+func TestNormalizeCredentialRef(t *testing.T) {
+	for in, want := range map[string]string{"Lab-WS-01.Admin": "lab-ws-01.admin", " 10.0.0.5 ": "10.0.0.5", "a:b_c": "a:b_c", "fe80::1": "fe80::1"} {
+		if got, err := hosts.NormalizeCredentialRef(in); err != nil || got != want {
+			t.Errorf("%q: %q %v, want %q", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{"": "is empty", "-x": "not a credential reference", "a b": "not a credential reference", "é": "not a credential", strings.Repeat("a", 129): "longer than 128"} {
+		if got, err := hosts.NormalizeCredentialRef(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %q %v, want error %q", in, got, err, want)
+		}
+	}
+}

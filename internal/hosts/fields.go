@@ -333,40 +333,41 @@ func CheckRelayURL(raw string) error {
 // maxCredentialRef bounds a credential_ref (the page's own limit for one).
 const maxCredentialRef = 128
 
-// checkCredentialRef applies CredentialRef to a given reference. Absent, it
-// is the address in lower case (the older worker's default), which is
-// checked as an address already.
-func checkCredentialRef(h *Host, _ Options) error {
-	if h.CredentialRef == "" {
-		h.CredentialRef = strings.ToLower(h.Address)
-		return nil
-	}
-	ref, err := CredentialRef(h.CredentialRef)
-	if err != nil {
-		return err
-	}
-	h.CredentialRef = ref
-	return nil
-}
-
-// CredentialRef returns ref lower-cased (the older worker matched
-// references case-insensitively) after checking it holds only the
+// NormalizeCredentialRef lower-cases a credential reference (the older
+// worker matched references case-insensitively) and keeps it to the
 // characters a key of a credential file and the page accept: 1 to 128 of
-// letters, digits and . _ : -, a letter or digit first. The error quotes a
-// bounded cut of ref.
-func CredentialRef(ref string) (string, error) {
-	lower := strings.ToLower(ref)
-	if lower == "" {
-		return "", errors.New("empty credential reference")
+// letters, digits and . _ : -, a letter or digit first. The catalog and the
+// credential store share this rule, so a host's credential_ref names the
+// row its credentials were saved under.
+func NormalizeCredentialRef(ref string) (string, error) {
+	norm := strings.ToLower(strings.TrimSpace(ref))
+	if norm == "" {
+		return "", errors.New("is empty")
 	}
-	if len(lower) > maxCredentialRef {
+	if len(norm) > maxCredentialRef {
 		return "", fmt.Errorf("longer than %d characters", maxCredentialRef)
 	}
-	for i, r := range lower {
+	for i, r := range norm {
 		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || i > 0 && strings.ContainsRune("._:-", r)
 		if !ok {
 			return "", fmt.Errorf("%q is not a credential reference (letters, digits and . _ : -, starting with a letter or digit)", truncate(ref, 64))
 		}
 	}
-	return lower, nil
+	return norm, nil
+}
+
+// checkCredentialRef applies NormalizeCredentialRef to a given reference.
+// Absent, it is the address in lower case (the older worker's default),
+// which is checked as an address already.
+func checkCredentialRef(h *Host, _ Options) error {
+	if h.CredentialRef == "" {
+		h.CredentialRef = strings.ToLower(h.Address)
+		return nil
+	}
+	ref, err := NormalizeCredentialRef(h.CredentialRef)
+	if err != nil {
+		return err
+	}
+	h.CredentialRef = ref
+	return nil
 }

@@ -196,7 +196,7 @@ func readCredentialFile(path string, key []byte) ([]credentialEntry, error) {
 	)
 	for _, m := range members {
 		shown := showRef(m.key)
-		ref, err := hosts.CredentialRef(strings.TrimSpace(m.key))
+		ref, err := hosts.NormalizeCredentialRef(strings.TrimSpace(m.key))
 		if err != nil {
 			errs.add(fmt.Errorf("%s: credential %s: invalid reference: %w", path, shown, err))
 			continue

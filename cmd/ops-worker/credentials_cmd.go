@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/credentials"
+	"github.com/ops-worker/ops-worker/internal/store"
+)
+
+// resealCredentials is `ops-worker reseal-credentials`: every stored
+// credential not under OPS_SECRETS_KEY is opened with its key (one of
+// OPS_SECRETS_PREVIOUS_KEYS) and sealed under OPS_SECRETS_KEY. It is safe
+// while workers serve (each row is swapped only if unchanged), and prints
+// counts and key ids, never a key or a secret.
+func resealCredentials(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintln(stderr, "ops-worker reseal-credentials: takes no arguments (it reads MYSQL_DSN, OPS_SECRETS_KEY and OPS_SECRETS_PREVIOUS_KEYS)")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runReseal(ctx, stdout); err != nil {
+		fmt.Fprintln(stderr, "ops-worker reseal-credentials:", err)
+		return 1
+	}
+	return 0
+}
+
+func runReseal(ctx context.Context, stdout io.Writer) error {
+	cfg, err := config.Load(ctx)
+	if err != nil {
+		return err
+	}
+	if cfg.MySQLDSN == "" {
+		// The embedded database lives in one process: nothing another
+		// process could re-seal.
+		return errors.New("MYSQL_DSN is not set: the embedded database lives inside a running worker, so there is nothing to re-seal from outside it")
+	}
+	ring, err := cfg.Keyring()
+	if err != nil {
+		return err
+	}
+	if ring == nil {
+		return credentials.ErrNoKey
+	}
+	dsn, err := config.ParseDSN(cfg.MySQLDSN)
+	if err != nil {
+		return fmt.Errorf("MYSQL_DSN: %w", err)
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fmt.Fprintf(stdout, "re-sealing under key %s (also opening %v)\n", ring.CurrentID(), ring.IDs()[1:])
+	rep, err := credentials.New(st, ring, credentials.Options{}).Reseal(ctx)
+	fmt.Fprintf(stdout, "checked %d, resealed %d, skipped %d (rewritten meanwhile), failed %d\n", rep.Checked, rep.Resealed, rep.Skipped, rep.Failed)
+	return err
+}
