@@ -222,9 +222,9 @@ func (f *fakeService) Hosts(context.Context) (ops.HostsResponse, error) {
 	conn := ops.GuacamoleConnection{ID: 1, Name: "RDP 01", Hostname: &rdp, Protocol: "rdp", Port: &port}
 	return ops.HostsResponse{Hosts: []ops.HostSummary{
 		{Public: pub, Heartbeat: &ops.HeartbeatSummary{Timestamp: &fixedTime, LastSeen: &fixedTime},
-			CredentialRef: "10.0.0.5", WinRMConfigured: true,
+			CredentialRef: "10.0.0.5", WinRMConfigured: true, Source: hosts.SourceFile,
 			Guacamole: &ops.GuacamoleLink{Status: ops.GuacLinked, Connections: []ops.GuacamoleConnection{conn}}},
-		{Public: hosts.Host{Name: "lab-ws-02", Address: "10.0.0.6"}.Public(), CredentialRef: "10.0.0.6",
+		{Public: hosts.Host{Name: "lab-ws-02", Address: "10.0.0.6"}.Public(), CredentialRef: "10.0.0.6", Source: hosts.SourceDatabase,
 			Guacamole: &ops.GuacamoleLink{Status: ops.GuacMissing, Connections: []ops.GuacamoleConnection{}}},
 	}, GuacamoleAvailable: true, GuacamoleUnmatched: []ops.GuacamoleConnection{{ID: 2, Name: "no hostname", Protocol: "ssh"}}}, nil
 }

@@ -264,13 +264,16 @@ func (a *App) newLogger(o Options) error {
 // loadHosts loads the host catalog, logging its warnings: the file, then,
 // with a database, the database part merged in (ops_catalog_hosts). With
 // LazyDB (Lambda) a database down at the cold start does not fail it: the
-// database part is then first read by the first request (Current).
+// database part is then first read by the first request (Current), and
+// so with SkipMigrations.
 func (a *App) loadHosts(ctx context.Context, o Options) error {
 	cfg := a.cfg
 	opts := hosts.Options{StationPrefixes: cfg.StationPrefixes(), RefreshEvery: cfg.CatalogRefresh(), Logger: a.logger}
 	if a.store != nil {
 		opts.Dynamic = CatalogStore(a.store)
-		opts.DeferDynamic = o.LazyDB
+		// The schema may not be there yet with SkipMigrations (the deploy's
+		// migrate function makes it): no start-up read either.
+		opts.DeferDynamic = o.LazyDB || o.SkipMigrations
 	}
 	reg, warns, err := hosts.NewRegistryWith(ctx, cfg.HostsPath, opts)
 	for _, w := range warns {
