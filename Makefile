@@ -254,10 +254,14 @@ image:
 #
 # `make lambdas` builds every function as bin/lambdas/<name>/bootstrap and
 # prints the sizes. `sam build` (template.yaml: BuildMethod makefile, CodeUri
-# .) runs build-<LogicalId>, which writes bootstrap and the host catalog into
-# $(ARTIFACTS_DIR). The catalog packaged is LAMBDA_HOSTS_JSON (default: the
-# file OPS_CONFIG names, else ./hosts.json); the functions read it as
-# /var/task/hosts.json, at cold start and on POST /api/hosts/reload.
+# .) runs build-<LogicalId>, which writes bootstrap, and the host catalog
+# file when there is one, into $(ARTIFACTS_DIR). By default the functions
+# need no file (template HostsCatalog=database: OPS_CONFIG=none, every host
+# from the database's ops_catalog_hosts), so a fresh clone builds as it is.
+# A file is packaged as /var/task/hosts.json (HostsCatalog=packaged) when
+# LAMBDA_HOSTS_JSON (default: the file OPS_CONFIG names, else ./hosts.json)
+# exists; given explicitly (make ... LAMBDA_HOSTS_JSON=path, or in the
+# environment) it must exist.
 # LAMBDA_GOARCH must match the template's Architecture parameter (arm64,
 # the default, or amd64 for x86_64).
 LAMBDA_FUNCTIONS  := $(sort $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go)))
@@ -279,10 +283,15 @@ lambdas:
 
 lambda-catalog:
 	@if [ -z "$(ARTIFACTS_DIR)" ]; then echo "ARTIFACTS_DIR is not set (sam build sets it)"; exit 1; fi
-	@if [ ! -f "$(LAMBDA_HOSTS_JSON)" ]; then \
-		echo "host catalog $(LAMBDA_HOSTS_JSON) not found: set LAMBDA_HOSTS_JSON (or OPS_CONFIG) to the hosts.json to package"; exit 1; fi
 	mkdir -p $(ARTIFACTS_DIR)
+ifeq ($(origin LAMBDA_HOSTS_JSON),file)
+	@if [ -f "$(LAMBDA_HOSTS_JSON)" ]; then cp $(LAMBDA_HOSTS_JSON) $(ARTIFACTS_DIR)/hosts.json; \
+	else echo "no host catalog file ($(LAMBDA_HOSTS_JSON)): none packaged, the functions read their hosts from the database (HostsCatalog=database)"; fi
+else
+	@if [ ! -f "$(LAMBDA_HOSTS_JSON)" ]; then \
+		echo "host catalog $(LAMBDA_HOSTS_JSON) not found: LAMBDA_HOSTS_JSON names the hosts.json to package"; exit 1; fi
 	cp $(LAMBDA_HOSTS_JSON) $(ARTIFACTS_DIR)/hosts.json
+endif
 
 define lambda_artifact
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)

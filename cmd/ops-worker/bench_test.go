@@ -666,7 +666,7 @@ func benchCommand(b *testing.B, nHosts, c int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	reg, _, err := hosts.NewRegistryWith(path, hosts.Options{StationPrefixes: cfg.StationPrefixes()})
+	reg, _, err := hosts.NewRegistryWith(context.Background(), path, hosts.Options{StationPrefixes: cfg.StationPrefixes()})
 	if err != nil {
 		b.Fatal(err)
 	}

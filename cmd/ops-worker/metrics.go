@@ -33,7 +33,7 @@ func (m *Main) knownHost(name string) bool {
 func seedHeartbeats(ctx context.Context, a *app.App, mt *metrics.Metrics, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, seedTimeout)
 	defer cancel()
-	hosts := a.Hosts().Catalog().Hosts()
+	hosts := a.Hosts().Current(ctx).Hosts()
 	names := make([]string, len(hosts))
 	for i, h := range hosts {
 		names[i] = h.Name

@@ -33,4 +33,7 @@ func ExampleRoutes() {
 	// POST /api/ticks/reservations (token)
 	// POST /api/hosts/local-mode (token)
 	// GET  /api/heartbeat/stream (token)
+	// POST /api/hosts/discover (token)
+	// POST /api/hosts/provision (token)
+	// POST /api/hosts/winrm-credentials (token)
 }

@@ -222,9 +222,9 @@ func (f *fakeService) Hosts(context.Context) (ops.HostsResponse, error) {
 	conn := ops.GuacamoleConnection{ID: 1, Name: "RDP 01", Hostname: &rdp, Protocol: "rdp", Port: &port}
 	return ops.HostsResponse{Hosts: []ops.HostSummary{
 		{Public: pub, Heartbeat: &ops.HeartbeatSummary{Timestamp: &fixedTime, LastSeen: &fixedTime},
-			CredentialRef: "10.0.0.5", WinRMConfigured: true,
+			CredentialRef: "10.0.0.5", WinRMConfigured: true, Source: hosts.SourceFile,
 			Guacamole: &ops.GuacamoleLink{Status: ops.GuacLinked, Connections: []ops.GuacamoleConnection{conn}}},
-		{Public: hosts.Host{Name: "lab-ws-02", Address: "10.0.0.6"}.Public(), CredentialRef: "10.0.0.6",
+		{Public: hosts.Host{Name: "lab-ws-02", Address: "10.0.0.6"}.Public(), CredentialRef: "10.0.0.6", Source: hosts.SourceDatabase,
 			Guacamole: &ops.GuacamoleLink{Status: ops.GuacMissing, Connections: []ops.GuacamoleConnection{}}},
 	}, GuacamoleAvailable: true, GuacamoleUnmatched: []ops.GuacamoleConnection{{ID: 2, Name: "no hostname", Protocol: "ssh"}}}, nil
 }
@@ -263,4 +263,63 @@ func (f *fakeService) SetLocalMode(_ context.Context, req ops.LocalModeRequest) 
 		return ops.LocalModeResponse{}, err
 	}
 	return ops.LocalModeResponse{Host: req.Host, LocalModeEnabled: *req.Enabled}, nil
+}
+
+// knownConnection is the one Guacamole connection the fake knows.
+const knownConnection = "11"
+
+func connErr(id string) error {
+	switch {
+	case id == "":
+		return ops.Errorf(ops.CodeBadRequest, "connectionId is required")
+	case id != knownConnection:
+		return ops.Errorf(ops.CodeConnectionNotFound, "Guacamole connection %s not found", id)
+	}
+	return nil
+}
+
+func (f *fakeService) DiscoverHost(_ context.Context, req ops.DiscoverRequest) (ops.DiscoverResponse, error) {
+	f.record("DiscoverHost", req)
+	if f.err != nil {
+		return ops.DiscoverResponse{}, f.err
+	}
+	if err := connErr(req.ConnectionID); err != nil {
+		return ops.DiscoverResponse{}, err
+	}
+	h := "bench-pc-07"
+	return ops.DiscoverResponse{Connection: ops.GuacamoleConnection{ID: 11, Name: "Bench", Hostname: &h, Protocol: "rdp"},
+		Status: "labstation-detected", Checks: ops.DiscoverChecks{DNS: true, WinRM: map[string]bool{"5986": true}},
+		OpsHostDraft: &ops.HostDraft{Name: h, Address: h, Labs: []string{}, NameCandidates: []string{h}}}, nil
+}
+
+func (f *fakeService) ProvisionHost(_ context.Context, req ops.ProvisionRequest) (ops.ProvisionResponse, error) {
+	f.record("ProvisionHost", req)
+	if f.err != nil {
+		return ops.ProvisionResponse{}, f.err
+	}
+	if err := connErr(req.ConnectionID); err != nil {
+		return ops.ProvisionResponse{}, err
+	}
+	labs := req.Labs
+	if labs == nil {
+		labs = []string{}
+	}
+	return ops.ProvisionResponse{Provisioned: true, Hosts: 2, DiscoveryStatus: "labstation-detected",
+		Host: ops.ProvisionedHost{Name: "bench-pc-07", Address: "bench-pc-07", CredentialRef: "bench-pc-07", Labs: labs, Source: "database"}}, nil
+}
+
+func (f *fakeService) SaveWinRMCredentials(_ context.Context, req ops.WinRMCredentialsRequest) (ops.WinRMCredentialsResponse, error) {
+	f.record("SaveWinRMCredentials", req)
+	if f.err != nil {
+		return ops.WinRMCredentialsResponse{}, f.err
+	}
+	switch {
+	case req.CredentialRef == "":
+		return ops.WinRMCredentialsResponse{}, ops.Errorf(ops.CodeBadRequest, "credentialRef is required")
+	case req.User == "":
+		return ops.WinRMCredentialsResponse{}, ops.Errorf(ops.CodeBadRequest, "user is required")
+	case req.Password.IsZero():
+		return ops.WinRMCredentialsResponse{}, ops.Errorf(ops.CodeBadRequest, "password is required")
+	}
+	return ops.WinRMCredentialsResponse{Saved: true, CredentialRef: req.CredentialRef, Hosts: 1}, nil
 }

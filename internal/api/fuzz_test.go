@@ -34,6 +34,18 @@ var postDecoders = []struct {
 		_, _, err := parseBody[localModeWire, *localModeWire, ops.LocalModeRequest](b)
 		return err
 	}},
+	{"/api/hosts/discover", func(b []byte) error {
+		_, _, err := parseBody[discoverWire, *discoverWire, ops.DiscoverRequest](b)
+		return err
+	}},
+	{"/api/hosts/provision", func(b []byte) error {
+		_, _, err := parseBody[provisionWire, *provisionWire, ops.ProvisionRequest](b)
+		return err
+	}},
+	{"/api/hosts/winrm-credentials", func(b []byte) error {
+		_, _, err := parseBody[winrmCredentialsWire, *winrmCredentialsWire, ops.WinRMCredentialsRequest](b)
+		return err
+	}},
 }
 
 func TestPostDecodersCoverPostRoutes(t *testing.T) {

@@ -81,7 +81,7 @@ func streamHandler(o StreamOptions) http.Handler {
 			writeError(w, r, ops.Errorf(ops.CodeServiceBusy, "heartbeat streams not configured"))
 			return
 		}
-		sub, err := o.Hub.Subscribe(host)
+		sub, err := o.Hub.Subscribe(r.Context(), host)
 		if err != nil {
 			writeError(w, r, err)
 			return

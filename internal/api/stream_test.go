@@ -18,7 +18,7 @@ import (
 // tests in cmd/ops-worker use ops.Service on labsim).
 type beatSource struct{}
 
-func (beatSource) StreamHost(name string) (string, error) {
+func (beatSource) StreamHost(ctx context.Context, name string) (string, error) {
 	if name == "" {
 		return "", ops.Errorf(ops.CodeBadRequest, "host is required")
 	}

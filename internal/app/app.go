@@ -196,13 +196,16 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err := a.newLogger(o); err != nil {
 		return nil, err
 	}
-	if err := a.loadHosts(); err != nil {
-		return nil, err
+	if a.cfg.HostsPath == hosts.NoFile && a.cfg.MySQLDSN == "" && o.EmbeddedDB == nil {
+		return nil, errors.New("OPS_CONFIG=none needs a database (MYSQL_DSN)")
 	}
 	if err := a.openDB(ctx, o); err != nil {
 		return nil, err
 	}
 	if err := a.newCredentials(); err != nil {
+		return nil, err
+	}
+	if err := a.loadHosts(ctx, o); err != nil {
 		return nil, err
 	}
 	labs, relayPing, err := a.newLab(o)
@@ -268,10 +271,21 @@ func (a *App) newLogger(o Options) error {
 	return nil
 }
 
-// loadHosts loads the host catalog, logging its warnings.
-func (a *App) loadHosts() error {
+// loadHosts loads the host catalog, logging its warnings: the file, then,
+// with a database, the database part merged in (ops_catalog_hosts). With
+// LazyDB (Lambda) a database down at the cold start does not fail it: the
+// database part is then first read by the first request (Current), and
+// so with SkipMigrations.
+func (a *App) loadHosts(ctx context.Context, o Options) error {
 	cfg := a.cfg
-	reg, warns, err := hosts.NewRegistryWith(cfg.HostsPath, hosts.Options{StationPrefixes: cfg.StationPrefixes()})
+	opts := hosts.Options{StationPrefixes: cfg.StationPrefixes(), RefreshEvery: cfg.CatalogRefresh(), Logger: a.logger}
+	if a.store != nil {
+		opts.Dynamic = CatalogStore(a.store)
+		// The schema may not be there yet with SkipMigrations (the deploy's
+		// migrate function makes it): no start-up read either.
+		opts.DeferDynamic = o.LazyDB || o.SkipMigrations
+	}
+	reg, warns, err := hosts.NewRegistryWith(ctx, cfg.HostsPath, opts)
 	for _, w := range warns {
 		a.logger.Warn("host catalog: "+w, "path", cfg.HostsPath)
 	}

@@ -26,8 +26,11 @@ import (
 // are whole seconds, as the older worker had them; the methods below give
 // them as durations.
 type Config struct {
-	Bind       string `env:"OPS_BIND, default=0.0.0.0"`
-	Port       int    `env:"OPS_PORT, default=8081"`
+	Bind string `env:"OPS_BIND, default=0.0.0.0"`
+	Port int    `env:"OPS_PORT, default=8081"`
+	// HostsPath is the file catalog; hosts.NoFile ("none") means no file:
+	// every host comes from the database catalog (ops_catalog_hosts), which
+	// then needs MYSQL_DSN (or the local server's embedded database).
 	HostsPath  string `env:"OPS_CONFIG, default=hosts.json"`
 	MySQLDSN   string `env:"MYSQL_DSN" json:"-"` // secret: see GoString
 	LogLevel   string `env:"OPS_LOG_LEVEL, default=INFO"`
@@ -133,8 +136,11 @@ type Config struct {
 	NotifyQueueSize             int      `env:"OPS_NOTIFY_QUEUE_SIZE, default=256"`
 	NotifyFlushWaitSec          int      `env:"OPS_NOTIFY_FLUSH_WAIT, default=5"`
 	// Heartbeat streams (GET /api/heartbeat/stream): see stream.go.
-	HeartbeatSSEIntervalSec     int `env:"OPS_HEARTBEAT_SSE_INTERVAL_SECONDS, default=10"`
-	HeartbeatStreamMax          int `env:"OPS_HEARTBEAT_STREAM_MAX, default=2000"`
+	HeartbeatSSEIntervalSec int `env:"OPS_HEARTBEAT_SSE_INTERVAL_SECONDS, default=10"`
+	HeartbeatStreamMax      int `env:"OPS_HEARTBEAT_STREAM_MAX, default=2000"`
+	// CatalogRefreshSec is how long an instance trusts its merged host
+	// catalog before re-reading the database part (hosts.Options.RefreshEvery).
+	CatalogRefreshSec           int `env:"OPS_CATALOG_REFRESH_SECONDS, default=5"`
 	HeartbeatStreamEndMarginSec int `env:"OPS_HEARTBEAT_STREAM_END_MARGIN, default=10"`
 	// Provisioning (POST /api/hosts/provision): see provision.go.
 	ProvisionDefaultsJSON string `env:"OPS_PROVISION_DEFAULTS"`
@@ -260,7 +266,7 @@ func (c *Config) validate() error {
 		c.validateLimits, c.checkCounts, c.checkReservation, c.checkTimeline, c.checkWinRM,
 		c.checkLogLevel, c.checkLists, c.checkNetworks, c.checkDSN, c.checkRelayURL,
 		c.validateRelay, c.checkInternalAuth, c.checkGuacamole, c.validateNotify, c.validateStream, c.validateSecrets,
-		c.checkProvisionDefaults, c.validateDiscovery,
+		c.checkProvisionDefaults, c.validateDiscovery, c.checkCatalog,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -308,6 +314,23 @@ func (c *Config) checkCounts() error {
 		}
 	}
 	return nil
+}
+
+// maxCatalogRefreshSec bounds OPS_CATALOG_REFRESH_SECONDS: a host added on
+// one instance reaches the others within it.
+const maxCatalogRefreshSec = 300
+
+// checkCatalog checks the catalog's refresh interval.
+func (c *Config) checkCatalog() error {
+	if c.CatalogRefreshSec < 1 || c.CatalogRefreshSec > maxCatalogRefreshSec {
+		return fmt.Errorf("OPS_CATALOG_REFRESH_SECONDS: must be 1..%d, got %d", maxCatalogRefreshSec, c.CatalogRefreshSec)
+	}
+	return nil
+}
+
+// CatalogRefresh is OPS_CATALOG_REFRESH_SECONDS as a duration.
+func (c Config) CatalogRefresh() time.Duration {
+	return time.Duration(c.CatalogRefreshSec) * time.Second
 }
 
 // checkReservation checks the reservation tick's settings (and the port,

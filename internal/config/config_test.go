@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/scheduler"
@@ -29,6 +30,7 @@ func TestLoad_Defaults(t *testing.T) {
 		{"bind", c.Bind, "0.0.0.0"},
 		{"port", c.Port, 8081},
 		{"hosts", c.HostsPath, "hosts.json"},
+		{"catalog refresh", c.CatalogRefresh(), hosts.DefaultRefreshEvery},
 		{"poll", c.PollEnable, false},
 		{"poll interval", c.PollInterval(), 60 * time.Second},
 		{"automation", c.ReservationAutomation, false},
@@ -436,5 +438,23 @@ func TestLoad_RelayURLUserinfo(t *testing.T) {
 	}
 	if _, err := config.LoadMap(context.Background(), map[string]string{"OPS_RELAY_URL": "https://relay:8443", "OPS_RELAY_SECRET": "0123456789abcdef0123456789abcdef"}); err != nil {
 		t.Errorf("plain relay URL refused: %v", err)
+	}
+}
+
+func TestLoad_CatalogRefresh(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want time.Duration
+	}{{"1", time.Second}, {"300", 300 * time.Second}, {"0", 0}, {"301", 0}, {"-5", 0}} {
+		c, err := config.LoadMap(context.Background(), map[string]string{"OPS_CATALOG_REFRESH_SECONDS": tc.v})
+		if tc.want == 0 {
+			if err == nil || !strings.Contains(err.Error(), "OPS_CATALOG_REFRESH_SECONDS") {
+				t.Errorf("%s: err = %v, want one naming OPS_CATALOG_REFRESH_SECONDS", tc.v, err)
+			}
+			continue
+		}
+		if err != nil || c.CatalogRefresh() != tc.want {
+			t.Errorf("%s: %v %v, want %v", tc.v, c.CatalogRefresh(), err, tc.want)
+		}
 	}
 }

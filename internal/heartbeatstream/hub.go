@@ -31,7 +31,7 @@ const (
 type Source interface {
 	// StreamHost checks a stream's host before it opens: the catalog's
 	// name, or a 400/404 *ops.Error.
-	StreamHost(name string) (string, error)
+	StreamHost(ctx context.Context, name string) (string, error)
 	// FreshHeartbeat answers a heartbeat stored after since, else polls
 	// the station.
 	FreshHeartbeat(ctx context.Context, host string, since time.Time) (ops.Fresh, error)
@@ -206,8 +206,8 @@ func (s *Subscription) offer(u Update) {
 // catalog does not have, a 503 (ops.CodeServiceBusy) past Options.Max open
 // subscriptions or once the hub is closed. Close the subscription when the
 // stream ends.
-func (h *Hub) Subscribe(host string) (*Subscription, error) {
-	name, err := h.src.StreamHost(host)
+func (h *Hub) Subscribe(ctx context.Context, host string) (*Subscription, error) {
+	name, err := h.src.StreamHost(ctx, host)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func newSource() *countingSource {
 	return &countingSource{polls: map[string]int{}, stored: map[string]time.Time{}}
 }
 
-func (c *countingSource) StreamHost(name string) (string, error) {
+func (c *countingSource) StreamHost(ctx context.Context, name string) (string, error) {
 	switch strings.ToLower(name) {
 	case "":
 		return "", ops.Errorf(ops.CodeBadRequest, "host is required")
@@ -94,7 +94,7 @@ func TestHub_OnePollerPerHost(t *testing.T) {
 	defer h.Close()
 	var subs []*heartbeatstream.Subscription
 	for range 10 {
-		s, err := h.Subscribe("WS-1")
+		s, err := h.Subscribe(context.Background(), "WS-1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestHub_StopsWithLastSubscriberAndReusesLastBeat(t *testing.T) {
 	src := newSource()
 	h := heartbeatstream.New(src, heartbeatstream.Options{Interval: time.Hour})
 	defer h.Close()
-	a, err := h.Subscribe("ws-1")
+	a, err := h.Subscribe(context.Background(), "ws-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestHub_StopsWithLastSubscriberAndReusesLastBeat(t *testing.T) {
 	if h.Pollers() != 0 || h.Open() != 0 {
 		t.Fatalf("after the last Close: pollers %d open %d, want 0 0", h.Pollers(), h.Open())
 	}
-	b, err := h.Subscribe("ws-1")
+	b, err := h.Subscribe(context.Background(), "ws-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestHub_StopsWithLastSubscriberAndReusesLastBeat(t *testing.T) {
 	src.mu.Lock()
 	src.hold, src.started = make(chan struct{}), make(chan string, 1)
 	src.mu.Unlock()
-	c, err := h.Subscribe("ws-2")
+	c, err := h.Subscribe(context.Background(), "ws-2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,12 +169,12 @@ func TestHub_SlowSubscriberNeverBlocks(t *testing.T) {
 	src := newSource()
 	h := heartbeatstream.New(src, heartbeatstream.Options{Interval: 20 * time.Millisecond})
 	defer h.Close()
-	slow, err := h.Subscribe("ws-1")
+	slow, err := h.Subscribe(context.Background(), "ws-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	fast, err := h.Subscribe("ws-1")
+	fast, err := h.Subscribe(context.Background(), "ws-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestHub_ServesStoredHeartbeat(t *testing.T) {
 	src.stored["ws-1"] = time.Now()
 	h := heartbeatstream.New(src, heartbeatstream.Options{Interval: time.Hour})
 	defer h.Close()
-	s, err := h.Subscribe("ws-1")
+	s, err := h.Subscribe(context.Background(), "ws-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestHub_ErrorsAndRefusals(t *testing.T) {
 	src := newSource()
 	src.fail = ops.Errorf(ops.CodeHostUnreachable, "host not answering")
 	h := heartbeatstream.New(src, heartbeatstream.Options{Interval: time.Hour, Max: 2})
-	s, err := h.Subscribe("ws-1")
+	s, err := h.Subscribe(context.Background(), "ws-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,15 +228,15 @@ func TestHub_ErrorsAndRefusals(t *testing.T) {
 		host string
 		code ops.Code
 	}{{"", ops.CodeBadRequest}, {"nope", ops.CodeHostNotFound}} {
-		if _, err := h.Subscribe(tc.host); !isCode(err, tc.code) {
+		if _, err := h.Subscribe(context.Background(), tc.host); !isCode(err, tc.code) {
 			t.Errorf("Subscribe(%q) = %v, want %s", tc.host, err, tc.code)
 		}
 	}
-	s2, err := h.Subscribe("ws-2")
+	s2, err := h.Subscribe(context.Background(), "ws-2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Subscribe("ws-2"); !isCode(err, ops.CodeServiceBusy) || ops.StatusOf(err) != 503 {
+	if _, err := h.Subscribe(context.Background(), "ws-2"); !isCode(err, ops.CodeServiceBusy) || ops.StatusOf(err) != 503 {
 		t.Fatalf("third subscription of Max 2: %v, want 503 SERVICE_BUSY", err)
 	}
 	s2.Close()
@@ -246,7 +246,7 @@ func TestHub_ErrorsAndRefusals(t *testing.T) {
 	default:
 		t.Fatal("Done not closed by Close")
 	}
-	if _, err := h.Subscribe("ws-1"); !isCode(err, ops.CodeServiceBusy) {
+	if _, err := h.Subscribe(context.Background(), "ws-1"); !isCode(err, ops.CodeServiceBusy) {
 		t.Fatalf("Subscribe after Close: %v, want SERVICE_BUSY", err)
 	}
 	s.Close()
@@ -270,7 +270,7 @@ func TestHub_ConcurrentSubscribers(t *testing.T) {
 		wg.Go(func() {
 			host := []string{"ws-1", "ws-2"}[i%2]
 			for range 20 {
-				s, err := h.Subscribe(host)
+				s, err := h.Subscribe(context.Background(), host)
 				if err != nil {
 					t.Error(err)
 					return

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"sort"
 	"strings"
-	"sync/atomic"
+	"time"
 
 	"github.com/ops-worker/ops-worker/internal/netaddr"
 	"github.com/ops-worker/ops-worker/internal/textcut"
@@ -44,6 +45,19 @@ type Options struct {
 	// name checked at load could resolve elsewhere at the next call, and
 	// the credentials go wherever it points.
 	StationPrefixes []netip.Prefix
+	// Dynamic, when set, holds the database part of the catalog: a
+	// Registry merges its entries with the file's (see Registry).
+	Dynamic DynamicStore
+	// RefreshEvery is how long a Registry trusts a merged catalog before
+	// Current re-reads the database part; 0 means DefaultRefreshEvery.
+	RefreshEvery time.Duration
+	// DeferDynamic leaves the database part to the first Current: a
+	// Registry then starts with the file part alone, and a database down at
+	// start (a Lambda cold start) fails no start. false: NewRegistryWith
+	// reads it, and fails with it.
+	DeferDynamic bool
+	// Logger gets the refresh failures and warnings; nil is slog.Default().
+	Logger *slog.Logger
 }
 
 // LoadFile reads and validates a catalog file. Warnings are problems that
@@ -94,27 +108,39 @@ func ParseWith(data []byte, opts Options) (*Catalog, []string, error) {
 		return nil, nil, errors.New(`no "hosts" list`)
 	}
 	var warns []string
-	c := &Catalog{byName: map[string]int{}, byLab: map[string][]int{}}
+	c := newCatalog()
 	for i, raw := range doc.Hosts {
 		h, w, err := parseHost(i, raw, opts)
 		warns = append(warns, w...)
 		if err != nil {
 			return nil, warns, err
 		}
-		key := strings.ToLower(h.Name)
-		if j, dup := c.byName[key]; dup {
+		if j, dup := c.byName[strings.ToLower(h.Name)]; dup {
 			return nil, warns, fmt.Errorf("host %q (entry %d): duplicate name, already used by entry %d", h.Name, i, j)
 		}
-		c.byName[key] = len(c.hosts)
-		for _, lab := range h.Labs {
-			if prev := c.byLab[lab]; len(prev) > 0 {
-				warns = append(warns, fmt.Sprintf("lab %q is claimed by host %q and host %q: %q wins", lab, c.hosts[prev[0]].Name, h.Name, c.hosts[prev[0]].Name))
-			}
-			c.byLab[lab] = append(c.byLab[lab], len(c.hosts))
-		}
-		c.hosts = append(c.hosts, h)
+		h.Source = SourceFile
+		warns = append(warns, c.push(h)...)
 	}
 	return c, warns, nil
+}
+
+func newCatalog() *Catalog {
+	return &Catalog{byName: map[string]int{}, byLab: map[string][]int{}}
+}
+
+// push appends h, whose name the caller checked is new, and warns about
+// each of its labs an earlier host already claims (the earlier one wins).
+func (c *Catalog) push(h Host) []string {
+	var warns []string
+	c.byName[strings.ToLower(h.Name)] = len(c.hosts)
+	for _, lab := range h.Labs {
+		if prev := c.byLab[lab]; len(prev) > 0 {
+			warns = append(warns, fmt.Sprintf("lab %q is claimed by host %q and host %q: %q wins", lab, c.hosts[prev[0]].Name, h.Name, c.hosts[prev[0]].Name))
+		}
+		c.byLab[lab] = append(c.byLab[lab], len(c.hosts))
+	}
+	c.hosts = append(c.hosts, h)
+	return warns
 }
 
 // parseHost reads one entry field by field (catalogFields): every value is
@@ -289,51 +315,4 @@ func (c *Catalog) ForLab(lab string) []Host {
 		out = append(out, h)
 	}
 	return out
-}
-
-// Registry holds the catalog in force and swaps it on reload only when the
-// new file is valid, so a bad edit never takes hosts away.
-type Registry struct {
-	path string
-	opts Options
-	cur  atomic.Pointer[Catalog]
-}
-
-// NewRegistry loads path once; the error is the load's.
-func NewRegistry(path string, env LookupEnv) (*Registry, []string, error) {
-	return NewRegistryWith(path, Options{Env: env})
-}
-
-// NewRegistryWith is NewRegistry under opts, which every reload keeps.
-func NewRegistryWith(path string, opts Options) (*Registry, []string, error) {
-	r := &Registry{path: path, opts: opts}
-	c, warns, err := LoadFileWith(path, opts)
-	if err != nil {
-		return nil, warns, err
-	}
-	r.cur.Store(c)
-	return r, warns, nil
-}
-
-// NewStaticRegistry wraps an already loaded catalog (tests, tools).
-func NewStaticRegistry(c *Catalog) *Registry {
-	r := &Registry{}
-	r.cur.Store(c)
-	return r
-}
-
-// Catalog is the catalog in force.
-func (r *Registry) Catalog() *Catalog { return r.cur.Load() }
-
-// Reload re-reads the file; on error the previous catalog stays.
-func (r *Registry) Reload() (*Catalog, []string, error) {
-	if r.path == "" {
-		return nil, nil, errors.New("host catalog was not loaded from a file")
-	}
-	c, warns, err := LoadFileWith(r.path, r.opts)
-	if err != nil {
-		return nil, warns, err
-	}
-	r.cur.Store(c)
-	return c, warns, nil
 }

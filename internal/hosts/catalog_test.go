@@ -2,6 +2,7 @@ package hosts_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -195,14 +196,14 @@ func TestParse_StationPrefixes(t *testing.T) {
 	}
 	// A registry keeps the rule for its reloads.
 	path := labsimtest.WriteHostsFile(t, doc("10.1.2.4"))
-	r, _, err := hosts.NewRegistryWith(path, opts)
+	r, _, err := hosts.NewRegistryWith(context.Background(), path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, doc("10.9.9.9"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.Reload(); err == nil {
+	if _, _, err := r.Reload(context.Background()); err == nil {
 		t.Error("reload with an address outside the allowlist accepted")
 	}
 }
@@ -282,14 +283,14 @@ func TestRegistry_Reload(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(`{"hosts":[{"name":"a","address":"10.0.0.1"},{"name":"b"}]}`)
-	if _, _, err := r.Reload(); err == nil {
+	if _, _, err := r.Reload(context.Background()); err == nil {
 		t.Fatal("invalid reload accepted")
 	}
 	if got := r.Catalog().Len(); got != 1 {
 		t.Errorf("after a failed reload: %d hosts, want the previous 1", got)
 	}
 	write(`{"hosts":[{"name":"a","address":"10.0.0.1"},{"name":"b","address":"10.0.0.2"}]}`)
-	c, _, err := r.Reload()
+	c, _, err := r.Reload(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,5 @@
-// Package hosts loads and validates the host catalog (hosts.json).
+// Package hosts loads and validates the host catalog: hosts.json merged
+// with the hosts added at run time to the database (ops_catalog_hosts).
 package hosts
 
 import "github.com/ops-worker/ops-worker/internal/wakelimits"
@@ -50,7 +51,17 @@ type Host struct {
 	// store (GATEWAY.md's credentialRef): lower case, default the address.
 	// Not a secret; the catalog's winrm_user/winrm_pass still apply.
 	CredentialRef string `json:"credential_ref,omitempty"`
+
+	// Source is where the entry came from: SourceFile (hosts.json) or
+	// SourceDatabase (ops_catalog_hosts). Not a hosts.json field.
+	Source string `json:"-"`
 }
+
+// The values of Host.Source.
+const (
+	SourceFile     = "file"
+	SourceDatabase = "database"
+)
 
 // Defaults the loader applies to an empty field. The LabStation.exe paths
 // are the catalog's own (LABSTATION.md's install); the WinRM port and

@@ -47,7 +47,7 @@ func (s *Service) RunCommand(ctx context.Context, r CommandRequest) (CommandResp
 	if err := s.checkCommand(r.Command); err != nil {
 		return CommandResponse{}, err
 	}
-	h, herr := s.host(r.Host, "host '%s' not found in config")
+	h, herr := s.host(ctx, r.Host, "host '%s' not found in config")
 	if herr != nil {
 		return CommandResponse{}, herr
 	}

@@ -29,7 +29,7 @@ func (s *Service) PollHeartbeat(ctx context.Context, r PollRequest) (PollRespons
 	if r.Host == "" {
 		return PollResponse{}, Errorf(CodeBadRequest, "host is required")
 	}
-	h, herr := s.host(r.Host, "host '%s' not found in config")
+	h, herr := s.host(ctx, r.Host, "host '%s' not found in config")
 	if herr != nil {
 		return PollResponse{}, herr
 	}

@@ -40,7 +40,7 @@ func (s *Service) QuarantineFlags(ctx context.Context, c *hosts.Catalog) map[str
 // HostForLab is the host serving a lab: the first non-quarantined one that
 // claims it (the catalog's order), or false.
 func (s *Service) HostForLab(ctx context.Context, labID string) (hosts.Host, bool) {
-	c := s.Registry.Catalog()
+	c := s.Catalog(ctx)
 	cands := c.ForLab(labID)
 	if len(cands) == 0 {
 		return hosts.Host{}, false
@@ -57,7 +57,7 @@ func (s *Service) HostForLab(ctx context.Context, labID string) (hosts.Host, boo
 // ReloadHosts is POST /api/hosts/reload. An invalid file is refused with
 // its reason and the catalog in force stays.
 func (s *Service) ReloadHosts(ctx context.Context) (ReloadResponse, error) {
-	c, warns, err := s.Registry.Reload()
+	c, warns, err := s.Registry.Reload(ctx)
 	if err != nil {
 		s.log().ErrorContext(ctx, "host catalog reload refused; previous catalog kept", "err", err)
 		reason := oneLine(err.Error(), maxReasonInMessage)
@@ -77,7 +77,7 @@ func (s *Service) SetQuarantine(ctx context.Context, r QuarantineRequest) (Quara
 	if r.Host == "" {
 		return QuarantineResponse{}, Errorf(CodeBadRequest, "host is required")
 	}
-	h, herr := s.host(r.Host, "host '%s' not found in config")
+	h, herr := s.host(ctx, r.Host, "host '%s' not found in config")
 	if herr != nil {
 		return QuarantineResponse{}, herr
 	}
@@ -97,7 +97,7 @@ func (s *Service) SetQuarantine(ctx context.Context, r QuarantineRequest) (Quara
 // each host's WinRM credentials resolve, and its Guacamole link (an
 // unreadable Guacamole database is said, never a failure of the list).
 func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
-	c := s.Registry.Catalog()
+	c := s.Catalog(ctx)
 	q := s.QuarantineFlags(ctx, c)
 	staleAfter := s.Settings.HeartbeatStaleAfter
 	if staleAfter <= 0 {
@@ -126,7 +126,7 @@ func (s *Service) Hosts(ctx context.Context) (HostsResponse, error) {
 	creds := s.credentials()
 	for i, h := range hs {
 		sum := HostSummary{Public: h.Public(), CredentialRef: h.CredentialRef, Guacamole: links[i],
-			WinRMConfigured: creds.WinRMConfigured(ctx, h)}
+			WinRMConfigured: creds.WinRMConfigured(ctx, h), Source: h.Source}
 		if h.MAC != "" {
 			sum.MAC = &h.MAC
 		}
@@ -186,7 +186,7 @@ func (s *Service) Health(ctx context.Context) HealthResponse {
 		}
 	}
 	if s.Registry != nil {
-		for _, quarantined := range s.QuarantineFlags(ctx, s.Registry.Catalog()) {
+		for _, quarantined := range s.QuarantineFlags(ctx, s.Catalog(ctx)) {
 			if !quarantined {
 				out.HostsLoaded++
 			}

@@ -25,7 +25,7 @@ func (s *Service) SetLocalMode(ctx context.Context, r LocalModeRequest) (LocalMo
 	if r.Enabled == nil {
 		return LocalModeResponse{}, Errorf(CodeBadRequest, "enabled is required")
 	}
-	h, herr := s.host(r.Host, "host '%s' not found in config")
+	h, herr := s.host(ctx, r.Host, "host '%s' not found in config")
 	if herr != nil {
 		return LocalModeResponse{}, herr
 	}

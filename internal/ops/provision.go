@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/credentials"
 	"github.com/ops-worker/ops-worker/internal/discovery"
 	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/hosts"
@@ -122,10 +123,10 @@ type ProvisionRequest struct {
 
 // ProvisionResponse is its 200.
 type ProvisionResponse struct {
-	Provisioned     bool           `json:"provisioned"`
-	Hosts           int            `json:"hosts"`
+	Provisioned     bool            `json:"provisioned"`
+	Hosts           int             `json:"hosts"`
 	Host            ProvisionedHost `json:"host"`
-	DiscoveryStatus string         `json:"discoveryStatus"`
+	DiscoveryStatus string          `json:"discoveryStatus"`
 }
 
 // ProvisionedHost is the new host as the page lists it: never a secret.
@@ -156,7 +157,7 @@ type WinRMCredentialsResponse struct {
 
 // enoughSignal are the discovery statuses provisioning accepts: a Lab
 // Station or at least WinRM answered (upstream's rule).
-var enoughSignal = []string{discovery.StatusLabStationDetected, discovery.StatusWinRMReachable}
+var enoughSignal = []string{discovery.StatusDetected, discovery.StatusWinRMReachable}
 
 // DiscoverHost is POST /api/hosts/discover: the Guacamole connection's
 // hostname is probed (DNS, the WinRM port, the Lab Station's HTTP health
@@ -222,7 +223,7 @@ func (s *Service) discover(ctx context.Context, conn domain.GuacConnection) Disc
 	} else {
 		out.Checks.Heartbeat = HeartbeatHint{Status: "winrm-unreachable"}
 	}
-	out.Status = discovery.Status(res)
+	out.Status = discovery.Status(res, out.Checks.Heartbeat.Detected)
 	out.OpsHostDraft = s.draft(ctx, conn, host, out.Checks)
 	return out
 }
@@ -266,7 +267,7 @@ func (s *Service) candidateHost(host, ref, heartbeatPath string) (hosts.Host, er
 	if err != nil {
 		return hosts.Host{}, err
 	}
-	return hosts.ParseEntry(entry, hosts.Options{StationPrefixes: s.Settings.StationPrefixes})
+	return hosts.CheckDatabaseEntry(entry, hosts.Options{StationPrefixes: s.Settings.StationPrefixes})
 }
 
 // draft is the entry discovery suggests.
@@ -331,6 +332,9 @@ func (s *Service) ProvisionHost(ctx context.Context, r ProvisionRequest) (Provis
 	if err != nil {
 		return ProvisionResponse{}, err
 	}
+	if _, err := hosts.CheckDatabaseEntry(entry, hosts.Options{StationPrefixes: s.Settings.StationPrefixes}); err != nil {
+		return ProvisionResponse{}, Wrap(CodeInvalidField, "host entry refused: "+oneLine(err.Error(), maxReasonInMessage), err)
+	}
 	start := s.now()
 	h, err := s.Registry.Add(ctx, entry, firstNonEmptyString(r.Actor, "api"))
 	if err != nil {
@@ -390,12 +394,8 @@ func (s *Service) provisionEntry(fields map[string]any) (json.RawMessage, error)
 
 // provisionError maps the catalog's refusals to the contract.
 func provisionError(err error) error {
-	var he *hosts.EntryError
-	switch {
-	case errors.Is(err, hosts.ErrHostExists):
+	if errors.Is(err, hosts.ErrHostExists) {
 		return Wrap(CodeHostExists, oneLine(err.Error(), maxReasonInMessage), err)
-	case errors.As(err, &he):
-		return Wrap(CodeInvalidField, "host entry refused: "+oneLine(err.Error(), maxReasonInMessage), err)
 	}
 	return Wrap(CodeInternal, "provision host", err)
 }
@@ -446,14 +446,13 @@ func (s *Service) SaveWinRMCredentials(ctx context.Context, r WinRMCredentialsRe
 // credentialError maps the credential store's refusals to the contract;
 // its messages hold no secret (internal/credentials).
 func credentialError(err error) error {
-	var ce *credentials.Error
-	if errors.As(err, &ce) {
-		switch ce.Code {
-		case credentials.CodeInvalid:
-			return Wrap(CodeInvalidField, "Invalid WinRM credentials request: "+ce.Message, err)
-		case credentials.CodeNoKey:
-			return Wrap(CodeSecretsNotConfigured, ce.Message, err)
-		}
+	switch {
+	case errors.Is(err, credentials.ErrInvalid):
+		return Wrap(CodeInvalidField, "Invalid WinRM credentials request: "+oneLine(err.Error(), maxReasonInMessage), err)
+	case errors.Is(err, credentials.ErrNoKey):
+		return Wrap(CodeSecretsNotConfigured, credentials.ErrNoKey.Error(), err)
+	case errors.Is(err, credentials.ErrNoDatabase):
+		return Wrap(CodeDBNotConfigured, "Database not configured: credentials are kept in the database", err)
 	}
 	return Wrap(CodeInternal, "save credentials", fmt.Errorf("credential store: %w", err))
 }

@@ -67,7 +67,7 @@ type flow struct {
 // false), then prepare-session (unless prepare is false), stopping at the
 // first failure. OK false means the HTTP layer answers 502 with the body.
 func (s *Service) StartReservation(ctx context.Context, r StartRequest) (FlowResponse, error) {
-	f, err := s.newFlow(r.ReservationID, r.Host, r.LabID)
+	f, err := s.newFlow(ctx, r.ReservationID, r.Host, r.LabID)
 	if err != nil {
 		return FlowResponse{}, err
 	}
@@ -124,7 +124,7 @@ func (s *Service) StartReservation(ctx context.Context, r StartRequest) (FlowRes
 // error, refuses WinRM while answering ping, or times out still fails the
 // step (the scheduler retries it after the cooldown).
 func (s *Service) EndReservation(ctx context.Context, r EndRequest) (FlowResponse, error) {
-	f, err := s.newFlow(r.ReservationID, r.Host, r.LabID)
+	f, err := s.newFlow(ctx, r.ReservationID, r.Host, r.LabID)
 	if err != nil {
 		return FlowResponse{}, err
 	}
@@ -153,11 +153,11 @@ func (s *Service) EndReservation(ctx context.Context, r EndRequest) (FlowRespons
 
 // newFlow checks what both flows need: the ids and the host. The lab id is
 // the request's, else the host's first lab.
-func (s *Service) newFlow(reservationID, host, labID string) (*flow, *Error) {
+func (s *Service) newFlow(ctx context.Context, reservationID, host, labID string) (*flow, *Error) {
 	if reservationID == "" || host == "" {
 		return nil, Errorf(CodeBadRequest, "reservationId and host are required")
 	}
-	h, err := s.host(host, "host '%s' not found")
+	h, err := s.host(ctx, host, "host '%s' not found")
 	if err != nil {
 		return nil, err
 	}

@@ -115,13 +115,14 @@ func (s *Service) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Catalog is the host catalog in force (a reload replaces it).
-func (s *Service) Catalog() *hosts.Catalog { return s.Registry.Catalog() }
+// Catalog is the host catalog in force (a reload replaces it; its
+// database part is re-read when older than the registry's RefreshEvery).
+func (s *Service) Catalog(ctx context.Context) *hosts.Catalog { return s.Registry.Current(ctx) }
 
 // host finds a catalog entry by name; notFound is the 404 message, with one
 // %s for the (escaped) name the caller gave.
-func (s *Service) host(name, notFound string) (hosts.Host, *Error) {
-	h, ok := s.Registry.Catalog().Get(name)
+func (s *Service) host(ctx context.Context, name, notFound string) (hosts.Host, *Error) {
+	h, ok := s.Catalog(ctx).Get(name)
 	if !ok {
 		return hosts.Host{}, Errorf(CodeHostNotFound, notFound, quoteName(name))
 	}

@@ -12,11 +12,11 @@ import (
 // starts: 400 "host is required", 404 for a host not in the catalog. It
 // answers the catalog's own spelling of the name, so that every stream of
 // one station shares one poller whatever case its caller wrote.
-func (s *Service) StreamHost(name string) (string, error) {
+func (s *Service) StreamHost(ctx context.Context, name string) (string, error) {
 	if name == "" {
 		return "", Errorf(CodeBadRequest, "host is required")
 	}
-	h, herr := s.host(name, "host '%s' not found")
+	h, herr := s.host(ctx, name, "host '%s' not found")
 	if herr != nil {
 		return "", herr
 	}
@@ -30,7 +30,7 @@ func (s *Service) StreamHost(name string) (string, error) {
 // relay, as POST /api/heartbeat/poll), with its events. Stored is the
 // heartbeat's source.
 func (s *Service) FreshHeartbeat(ctx context.Context, host string, since time.Time) (Fresh, error) {
-	h, herr := s.host(host, "host '%s' not found")
+	h, herr := s.host(ctx, host, "host '%s' not found")
 	if herr != nil {
 		return Fresh{}, herr
 	}

@@ -115,7 +115,7 @@ func (s *Service) RecentOperations(ctx context.Context, r RecentRequest) (Recent
 	}
 	f := domain.OperationFilter{ReservationID: r.ReservationID}
 	if r.Host != "" {
-		h, herr := s.host(r.Host, "host '%s' not found")
+		h, herr := s.host(ctx, r.Host, "host '%s' not found")
 		if herr != nil {
 			return RecentResponse{}, herr
 		}

@@ -307,6 +307,9 @@ type HostSummary struct {
 	// the Guacamole database is not configured or could not be read
 	// (HostsResponse.GuacamoleError says why).
 	Guacamole *GuacamoleLink `json:"guacamole"`
+	// Source is where the catalog entry came from: "file" (hosts.json) or
+	// "database" (added at run time, ops_catalog_hosts).
+	Source string `json:"source"`
 }
 
 // PollBackoff is a host's heartbeat-poll back-off, as the heartbeat tick

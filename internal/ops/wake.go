@@ -82,7 +82,7 @@ func (s *Service) Wake(ctx context.Context, r WakeRequest) (WakeResponse, error)
 	var h hosts.Host
 	if r.Host != "" {
 		var err *Error
-		if h, err = s.host(r.Host, "host '%s' not found in config"); err != nil {
+		if h, err = s.host(ctx, r.Host, "host '%s' not found in config"); err != nil {
 			return WakeResponse{}, err
 		}
 	}

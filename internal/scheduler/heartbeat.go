@@ -96,7 +96,7 @@ func (s *Scheduler) HeartbeatTick(ctx context.Context, ev Event) (sum HeartbeatS
 
 	cfg := s.Config.withDefaults()
 	now := s.now()
-	cat := s.Service.Catalog()
+	cat := s.Service.Catalog(ctx)
 	states := s.pollStates(ctx)
 	todo := sum.due(cat, s.Service.QuarantineFlags(ctx, cat), states, now)
 	err = s.pollStations(ctx, cfg, todo, states, &tally{sum: &sum})

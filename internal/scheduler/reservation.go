@@ -140,7 +140,7 @@ func (s *Scheduler) ReservationTick(ctx context.Context, ev Event) (sum Reservat
 // labHosts maps a lab id to the host serving it: the first non-quarantined
 // host of the catalog that claims it. The flags are read once per tick.
 func (s *Scheduler) labHosts(ctx context.Context) func(labID string) (hosts.Host, bool) {
-	cat := s.Service.Catalog()
+	cat := s.Service.Catalog(ctx)
 	q := s.Service.QuarantineFlags(ctx, cat)
 	return func(labID string) (hosts.Host, bool) {
 		for _, h := range cat.ForLab(labID) {

@@ -98,6 +98,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("OperationKey", func(t *testing.T) { testOperationKey(t, b) })
 	t.Run("HostLock", func(t *testing.T) { testHostLock(t, b) })
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, b) })
+	t.Run("CatalogHosts", func(t *testing.T) { testCatalogHosts(t, b) })
 	if b.RowLocks {
 		t.Run("ClaimsConcurrent", func(t *testing.T) { testClaimsConcurrent(t, b) })
 	}
