@@ -29,6 +29,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/discovery"
 	"github.com/ops-worker/ops-worker/internal/metrics"
 	"github.com/ops-worker/ops-worker/internal/scheduler"
 )
@@ -79,6 +80,9 @@ type Main struct {
 	// noEmbedded runs without the embedded database when MYSQL_DSN is
 	// unset, as a Lambda function does (tests).
 	noEmbedded bool
+	// discoveryResolver replaces the system's resolver for discovery's
+	// probes (tests: no name may be asked of the machine's DNS server).
+	discoveryResolver discovery.Resolver
 
 	app      *app.App
 	metrics  *metrics.Metrics
@@ -208,6 +212,7 @@ func (m *Main) buildApp(ctx context.Context, cfg config.Config) error {
 	if m.noEmbedded {
 		opts.EmbeddedDB = nil
 	}
+	opts.DiscoveryResolver = m.discoveryResolver
 	if m.DemoReservation {
 		opts.EmbeddedGuacamoleDB = demoGuacamoleDB
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/credentials"
+	"github.com/ops-worker/ops-worker/internal/discovery"
 	"github.com/ops-worker/ops-worker/internal/guacamole"
 	"github.com/ops-worker/ops-worker/internal/heartbeatstream"
 	"github.com/ops-worker/ops-worker/internal/hosts"
@@ -131,6 +132,10 @@ type Options struct {
 	// when the embedded database runs and no Guacamole database is
 	// configured; "": none.
 	EmbeddedGuacamoleDB string
+	// DiscoveryResolver, when set, resolves the hostnames discovery probes
+	// (tests: a name that must not resolve would otherwise be asked of the
+	// machine's DNS server); nil: the system's resolver.
+	DiscoveryResolver discovery.Resolver
 	// Observers are the metrics hooks (the local server fills them from
 	// internal/metrics); the zero value observes nothing and costs
 	// nothing, and keeps any metrics library out of a Lambda function.
@@ -178,6 +183,7 @@ type App struct {
 	handler http.Handler
 	obs     Observers
 	streams *heartbeatstream.Hub
+	router  *relayclient.Router
 
 	closeOnce sync.Once
 	closeErr  error
@@ -231,6 +237,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		a.service.Credentials = ops.CredentialResolvers{ops.CatalogCredentials{}, a.creds}
 	}
 	if err := a.openGuacamole(o); err != nil {
+		return nil, err
+	}
+	if err := a.newProvisioning(o); err != nil {
 		return nil, err
 	}
 	if err := a.newNotifier(o); err != nil {
@@ -317,6 +326,7 @@ func (a *App) newLab(o Options) (_ lab.Lab, relayPing func(context.Context) erro
 		directLab = credlab.Lab{Inner: a.lab, Resolver: a.creds}
 	}
 	rr := relayclient.NewRouter(directLab, cfg.RelayURL, cfg.RelaySecretFor, cfg.HeartbeatStaleAfter())
+	a.router = rr
 	if cfg.RelayURL != "" {
 		relayPing = rr.Ping
 		a.logger.Info("relay mode: hosts are reached through the relay", "relay_url", cfg.RelayURL)

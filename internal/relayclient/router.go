@@ -2,10 +2,12 @@ package relayclient
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/discovery"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/lab"
 )
@@ -144,4 +146,14 @@ func (r *Router) Ping(ctx context.Context) error {
 		return nil
 	}
 	return r.client(r.defaultURL).Ping(ctx)
+}
+
+// Probe probes a provisioning candidate through OPS_RELAY_URL's relay:
+// a candidate is in no catalog yet, so only the default relay can be
+// meant (ops.Prober).
+func (r *Router) Probe(ctx context.Context, hostname string) (discovery.Result, error) {
+	if r.defaultURL == "" {
+		return discovery.Result{}, errors.New("discover through the relay: OPS_RELAY_URL is not set")
+	}
+	return r.client(r.defaultURL).Discover(ctx, hostname)
 }
