@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/api"
 	"github.com/ops-worker/ops-worker/internal/dbtest"
+	"github.com/ops-worker/ops-worker/internal/discovery"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
 	"github.com/ops-worker/ops-worker/internal/logtest"
@@ -66,6 +68,13 @@ type e2eOpts struct {
 	// dsn and catalogPath, when set, are used instead of a new database
 	// and a new catalog (a second instance of the same deployment).
 	dsn, catalogPath string
+	// drop leaves these simulated stations out of the catalog (candidates
+	// for provisioning).
+	drop []string
+	// resolver resolves discovery's hostnames (nil: the system's).
+	resolver discovery.Resolver
+	// sim, when set, is used instead of a new one (hosts is then ignored).
+	sim *labsim.Sim
 }
 
 // e2ePassword is a per-host password, distinct from labsim's default, so a
@@ -89,7 +98,10 @@ func startE2E(t *testing.T, o e2eOpts) *e2eEnv {
 			o.hosts[i].TimeScale = 0.001
 		}
 	}
-	sim := labsimtest.Start(t, o.hosts...)
+	sim := o.sim
+	if sim == nil {
+		sim = labsimtest.Start(t, o.hosts...)
+	}
 	e := &e2eEnv{sim: sim, logs: &logtest.Buffer{}, capture: &logtest.Buffer{}, secrets: []string{e2eToken}}
 	for _, h := range sim.Hosts() {
 		e.secrets = append(e.secrets, h.Password())
@@ -105,14 +117,17 @@ func startE2E(t *testing.T, o e2eOpts) *e2eEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.catalog != nil {
+	if o.catalog != nil || len(o.drop) > 0 {
 		var cat struct {
 			Hosts []map[string]any `json:"hosts"`
 		}
 		if err := json.Unmarshal(doc, &cat); err != nil {
 			t.Fatal(err)
 		}
-		o.catalog(cat.Hosts)
+		cat.Hosts = slices.DeleteFunc(cat.Hosts, func(h map[string]any) bool { return slices.Contains(o.drop, h["name"].(string)) })
+		if o.catalog != nil {
+			o.catalog(cat.Hosts)
+		}
 		if doc, err = json.Marshal(cat); err != nil {
 			t.Fatal(err)
 		}
@@ -143,6 +158,7 @@ func startE2E(t *testing.T, o e2eOpts) *e2eEnv {
 
 	e.m = &Main{Addr: "127.0.0.1:0", LogFormat: "json", Env: env, LogOutput: e.logs, ShutdownTimeout: 5 * time.Second}
 	e.m.noEmbedded = o.noDB
+	e.m.discoveryResolver = o.resolver
 	if err := e.m.Run(ctx); err != nil {
 		e.m.Close()
 		t.Fatalf("Run: %v\n%s", err, e.logs)

@@ -263,7 +263,7 @@ func (s *Service) heartbeatHint(ctx context.Context, host string) HeartbeatHint 
 // reference, and heartbeatPath; validated as any entry is.
 func (s *Service) candidateHost(host, ref, heartbeatPath string) (hosts.Host, error) {
 	entry, err := s.provisionEntry(map[string]any{"name": "discovery-candidate", "address": host,
-		"credential_ref": ref, "heartbeat_path": heartbeatPath})
+		"credential_ref": ref, "heartbeat_path": heartbeatPath, "winrm_port": s.provisionSettings().WinRMPort})
 	if err != nil {
 		return hosts.Host{}, err
 	}
@@ -338,7 +338,7 @@ func (s *Service) ProvisionHost(ctx context.Context, r ProvisionRequest) (Provis
 	start := s.now()
 	h, err := s.Registry.Add(ctx, entry, firstNonEmptyString(r.Actor, "api"))
 	if err != nil {
-		return ProvisionResponse{}, provisionError(err)
+		return ProvisionResponse{}, provisionError(fields["name"], err)
 	}
 	s.recordHostOp(ctx, h, ActionProvision, true, 200, "Host provisioned from Guacamole connection "+strconv.FormatInt(conn.ID, 10),
 		s.now().Sub(start), map[string]any{"connectionId": conn.ID, "discoveryStatus": d.Status, "address": h.Address})
@@ -393,9 +393,9 @@ func (s *Service) provisionEntry(fields map[string]any) (json.RawMessage, error)
 }
 
 // provisionError maps the catalog's refusals to the contract.
-func provisionError(err error) error {
+func provisionError(name any, err error) error {
 	if errors.Is(err, hosts.ErrHostExists) {
-		return Wrap(CodeHostExists, oneLine(err.Error(), maxReasonInMessage), err)
+		return Wrap(CodeHostExists, fmt.Sprintf("host %s already exists", quoteName(fmt.Sprint(name))), err)
 	}
 	return Wrap(CodeInternal, "provision host", err)
 }
