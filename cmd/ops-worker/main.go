@@ -398,6 +398,8 @@ func runMain(args []string) int {
 		switch args[0] {
 		case "reseal-credentials":
 			return resealCredentials(args[1:], os.Stdout, os.Stderr)
+		case "import-credentials":
+			return importCredentials(args[1:], os.Stdout, os.Stderr)
 		}
 	}
 	m := &Main{}

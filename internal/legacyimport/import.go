@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/ops-worker/ops-worker/internal/secrets"
 )
 
 // DefaultActor records who stored what when Sources.Actor is empty.
@@ -29,7 +31,7 @@ type CredentialSink interface {
 	// SaveWinRM stores a WinRM credential under ref and returns
 	// ResultUpdated when it replaced one; any other value reads as
 	// ResultStored.
-	SaveWinRM(ctx context.Context, ref, user string, password Secret, actor string) (string, error)
+	SaveWinRM(ctx context.Context, ref, user string, password secrets.Secret, actor string) (string, error)
 	// SavePower stores a power credential; rotated reports that one of the
 	// same reference was replaced (Import passes overwrite true, so a
 	// second run replaces rather than fails).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/fernet"
 	"github.com/ops-worker/ops-worker/internal/legacyimport"
+	"github.com/ops-worker/ops-worker/internal/secrets"
 )
 
 var fakeNow = time.Unix(1_750_000_000, 0)
@@ -26,7 +27,7 @@ type memCreds struct {
 	failRef string
 }
 
-func (m *memCreds) SaveWinRM(_ context.Context, ref, user string, password legacyimport.Secret, actor string) (string, error) {
+func (m *memCreds) SaveWinRM(_ context.Context, ref, user string, password secrets.Secret, actor string) (string, error) {
 	if ref == m.failRef {
 		return "", errors.New("store down")
 	}
@@ -249,16 +250,16 @@ func TestImport_Arguments(t *testing.T) {
 }
 
 func TestSecret_Redacts(t *testing.T) {
-	s := legacyimport.NewSecret("S3cret-x")
+	s := secrets.NewSecret("S3cret-x")
 	c := legacyimport.WinRMCredential{Ref: "r", User: "u", Password: s}
-	p := legacyimport.PowerCredential{Ref: "r", Type: "netio-http-basic", Fields: map[string]legacyimport.Secret{"password": s}}
+	p := legacyimport.PowerCredential{Ref: "r", Type: "netio-http-basic", Fields: map[string]secrets.Secret{"password": s}}
 	j, _ := json.Marshal([]any{c, p, s})
 	text := fmt.Sprintf("%v %+v %#v %s %q %x %X %d %v %#v", c, c, c, s, s, s, s, s, p, p) + string(j)
 	noSecret(t, "formatted secret", text)
 	if !strings.Contains(text, "[redacted]") {
 		t.Errorf("no mask in %s", text)
 	}
-	if s.Reveal() != "S3cret-x" || s.IsZero() || !legacyimport.NewSecret("").IsZero() {
+	if s.Reveal() != "S3cret-x" || s.IsZero() || !secrets.NewSecret("").IsZero() {
 		t.Error("Reveal/IsZero")
 	}
 }

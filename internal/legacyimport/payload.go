@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ops-worker/ops-worker/internal/secrets"
 )
 
 // The errors below describe a decrypted payload by its shape only: never a
@@ -62,7 +64,7 @@ const maxPowerField = 512
 // powerPayload checks a decrypted power credential against the shape
 // validate_power_credential gives its type: only that type's members, all
 // strings, the required ones present and not empty.
-func powerPayload(typ string, plain []byte) (map[string]Secret, error) {
+func powerPayload(typ string, plain []byte) (map[string]secrets.Secret, error) {
 	if !slices.Contains(powerTypes, typ) {
 		if typ == "" {
 			return nil, errors.New(`has no "type"`)
@@ -95,9 +97,9 @@ func powerPayload(typ string, plain []byte) (map[string]Secret, error) {
 	if err := checkPowerFields(typ, p); err != nil {
 		return nil, fmt.Errorf("decrypts to a %s credential that %w", typ, err)
 	}
-	fields := make(map[string]Secret, len(p))
+	fields := make(map[string]secrets.Secret, len(p))
 	for name, s := range p {
-		fields[name] = NewSecret(s)
+		fields[name] = secrets.NewSecret(s)
 	}
 	return fields, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/fernet"
 	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/secrets"
 	"github.com/ops-worker/ops-worker/internal/textcut"
 )
 
@@ -26,7 +27,7 @@ const maxProblems = 20
 type WinRMCredential struct {
 	Ref      string // normalised: trimmed, lower case
 	User     string
-	Password Secret
+	Password secrets.Secret
 }
 
 // PowerCredential is one entry of the older worker's power credential file:
@@ -36,7 +37,7 @@ type WinRMCredential struct {
 type PowerCredential struct {
 	Ref    string // normalised: trimmed, lower case
 	Type   string // snmpv1, snmpv2c, snmpv3 or netio-http-basic
-	Fields map[string]Secret
+	Fields map[string]secrets.Secret
 }
 
 // ReadWinRMCredentials reads and decrypts every credential of the older
@@ -58,7 +59,7 @@ func ReadWinRMCredentials(path string, key []byte) ([]WinRMCredential, error) {
 			errs.add(fmt.Errorf("%s: credential %s: %w", path, e.ref, err))
 			continue
 		}
-		out = append(out, WinRMCredential{Ref: e.ref, User: user, Password: NewSecret(password)})
+		out = append(out, WinRMCredential{Ref: e.ref, User: user, Password: secrets.NewSecret(password)})
 	}
 	if err := errs.err(); err != nil {
 		return nil, err

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ops-worker/ops-worker/internal/app"
+	"github.com/ops-worker/ops-worker/internal/config"
+	"github.com/ops-worker/ops-worker/internal/credentials"
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/legacyimport"
+	"github.com/ops-worker/ops-worker/internal/secrets"
+	"github.com/ops-worker/ops-worker/internal/store"
+)
+
+// importCredentials is `ops-worker import-credentials`: the older worker's
+// Fernet-encrypted credential files (OPS_CREDENTIALS_PATH,
+// OPS_POWER_CREDENTIALS_PATH, read with its OPS_SECRETS_KEY) and its
+// dynamic hosts file (OPS_DYNAMIC_CONFIG) into the database: credentials
+// sealed in the credential store, hosts in the database catalog. Every file
+// is read and checked first, so a bad one stores nothing; a second run
+// stores nothing new. It prints references and host names, never a secret.
+func importCredentials(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintln(stderr, "ops-worker import-credentials: takes no arguments (it reads MYSQL_DSN, OPS_SECRETS_KEY, OPS_CREDENTIALS_PATH, OPS_POWER_CREDENTIALS_PATH and OPS_DYNAMIC_CONFIG)")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runImport(ctx, environ(), stdout); err != nil {
+		fmt.Fprintln(stderr, "ops-worker import-credentials:", err)
+		return 1
+	}
+	return 0
+}
+
+// environ is the process environment as a map.
+func environ() map[string]string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func runImport(ctx context.Context, env map[string]string, stdout io.Writer) error {
+	src, err := legacyimport.SourcesFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		return err
+	}
+	if src.WinRMPath == "" && src.PowerPath == "" && src.DynamicHostsPath == "" {
+		return errors.New("nothing to import: set OPS_CREDENTIALS_PATH, OPS_POWER_CREDENTIALS_PATH or OPS_DYNAMIC_CONFIG to the older worker's files")
+	}
+	cfg, err := config.LoadMap(ctx, env)
+	if err != nil {
+		return err
+	}
+	if cfg.MySQLDSN == "" {
+		return errors.New("MYSQL_DSN is not set: the credentials and hosts are imported into that database (the embedded one lives inside a running worker)")
+	}
+	ring, err := cfg.Keyring()
+	if err != nil {
+		return err
+	}
+	if ring == nil && (src.WinRMPath != "" || src.PowerPath != "") {
+		return credentials.ErrNoKey
+	}
+	dsn, err := config.ParseDSN(cfg.MySQLDSN)
+	if err != nil {
+		return fmt.Errorf("MYSQL_DSN: %w", err)
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	reg, warns, err := hosts.NewRegistryWith(ctx, cfg.HostsPath, hosts.Options{StationPrefixes: cfg.StationPrefixes(),
+		Dynamic: app.CatalogStore(st), RefreshEvery: cfg.CatalogRefresh()})
+	for _, w := range warns {
+		fmt.Fprintln(stdout, "host catalog warning:", w)
+	}
+	if err != nil {
+		return err
+	}
+	creds := credentials.New(st, ring, credentials.Options{})
+	rep, err := legacyimport.Import(ctx, src, credentialSink{creds}, hostSink{reg}, stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported: %d winrm credentials (%d new), %d power credentials (%d new), %d hosts added (%d already present)\n",
+		rep.Count(legacyimport.KindWinRM, legacyimport.ResultStored)+rep.Count(legacyimport.KindWinRM, legacyimport.ResultUpdated),
+		rep.Count(legacyimport.KindWinRM, legacyimport.ResultStored),
+		rep.Count(legacyimport.KindPower, legacyimport.ResultStored)+rep.Count(legacyimport.KindPower, legacyimport.ResultUpdated),
+		rep.Count(legacyimport.KindPower, legacyimport.ResultStored),
+		rep.Count(legacyimport.KindHost, legacyimport.ResultAdded), rep.Count(legacyimport.KindHost, legacyimport.ResultExists))
+	return nil
+}
+
+// credentialSink is the credential store as the importer writes to it.
+type credentialSink struct{ s *credentials.Service }
+
+func (c credentialSink) SaveWinRM(ctx context.Context, ref, user string, password secrets.Secret, actor string) (string, error) {
+	_, _, found, err := c.s.WinRM(ctx, ref)
+	if err != nil && !errors.Is(err, credentials.ErrNotFound) {
+		found = true // a row is there, under a key this run cannot open: it is replaced
+	}
+	if _, err := c.s.SaveWinRM(ctx, ref, user, password, actor); err != nil {
+		return "", err
+	}
+	if found {
+		return legacyimport.ResultUpdated, nil
+	}
+	return legacyimport.ResultStored, nil
+}
+
+func (c credentialSink) SavePower(ctx context.Context, ref, typ string, creds map[string]any, overwrite bool, actor string) (any, bool, error) {
+	return c.s.SavePower(ctx, ref, typ, creds, overwrite, actor)
+}
+
+// hostSink is the database catalog as the importer adds to it.
+type hostSink struct{ r *hosts.Registry }
+
+func (h hostSink) Add(ctx context.Context, entry json.RawMessage, actor string) (string, error) {
+	host, err := h.r.Add(ctx, entry, actor)
+	return host.Name, err
+}
+
+func (h hostSink) Has(ctx context.Context, name string) bool {
+	_, ok := h.r.Current(ctx).Get(name)
+	return ok
+}
