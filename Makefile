@@ -181,6 +181,19 @@ RUN_HOSTS     ?= 3
 RUN_BASE_PORT ?= 29500
 # Lab Station health endpoints (discovery): host i on RUN_HEALTH_BASE_PORT+i.
 RUN_HEALTH_BASE_PORT ?= 29700
+# A provisioning candidate: one more station than RUN_HOSTS, left out of
+# hosts.json (labsim -unlisted-hosts); the demo's Guacamole connection 4
+# points at it as localhost, so discovery and provisioning run end to end
+# (the README's last curl lines). Its WinRM and health ports are the ones
+# discovery probes; OPS_PROVISION_DEFAULTS gives a provisioned host the
+# loopback broadcast, the candidate's wake port and labsim's CA.
+RUN_LABSIM_HOSTS = $(shell echo $$(( $(RUN_HOSTS) + 1 )))
+RUN_CANDIDATE    = $(shell printf 'lab-ws-%02d' $(RUN_LABSIM_HOSTS))
+RUN_CAND_HTTPS   = $(shell echo $$(( $(RUN_BASE_PORT) + 3 * $(RUN_HOSTS) )))
+RUN_CAND_WAKE    = $(shell echo $$(( $(RUN_BASE_PORT) + 3 * $(RUN_HOSTS) + 2 )))
+RUN_CAND_HEALTH  = $(shell echo $$(( $(RUN_HEALTH_BASE_PORT) + $(RUN_HOSTS) )))
+# The credential store's key for this demo only (32 bytes, URL-safe base64).
+RUN_SECRETS_KEY ?= b3BzLXdvcmtlci1kZW1vLWtleS1ub3Qtc2VjcmV0ISE=
 RUN_PORT      ?= 8081
 RUN_TOKEN     ?= dev-token
 RUN_MYSQL_DSN ?=
@@ -193,7 +206,7 @@ run:
 	$(GO) build -o $(RUN_DIR)/labsim ./cmd/labsim
 	$(GO) build -o $(RUN_DIR)/ops-worker ./cmd/ops-worker
 	@rm -f $(RUN_DIR)/hosts.json; \
-	$(RUN_DIR)/labsim -hosts $(RUN_HOSTS) -base-port $(RUN_BASE_PORT) -health-base-port $(RUN_HEALTH_BASE_PORT) -ca-dir $(RUN_DIR)/labsim-ca $(if $(RUN_DEMO),-asleep-hosts lab-ws-02) \
+	$(RUN_DIR)/labsim -hosts $(RUN_LABSIM_HOSTS) -unlisted-hosts $(RUN_CANDIDATE) -base-port $(RUN_BASE_PORT) -health-base-port $(RUN_HEALTH_BASE_PORT) -ca-dir $(RUN_DIR)/labsim-ca $(if $(RUN_DEMO),-asleep-hosts lab-ws-02) \
 		-out $(RUN_DIR)/hosts.json >$(RUN_DIR)/labsim.log 2>&1 & labsim=$$!; \
 	trap 'kill $$labsim 2>/dev/null; wait $$labsim 2>/dev/null' EXIT; \
 	for i in $$(seq 100); do [ -s $(RUN_DIR)/hosts.json ] && break; kill -0 $$labsim 2>/dev/null || break; sleep 0.1; done; \
@@ -211,7 +224,8 @@ run:
 	echo "  curl -s -H 'X-Lab-Manager-Token: $(RUN_TOKEN)' 'localhost:$(RUN_PORT)/api/reservations/timeline?reservationId=demo-2'"; \
 	fi; \
 	echo "Heartbeat tick: every $(RUN_POLL_INTERVAL) s (the first at start-up), so GET /api/hosts shows each awake station Ready by itself."; \
-	$(if $(RUN_MYSQL_DSN),,echo "Guacamole: demo connections in the embedded database link lab-ws-01 (linked) and lab-ws-02 (ambiguous); bench-pc-07 is an unmatched candidate.";) \
+	$(if $(RUN_MYSQL_DSN),,echo "Guacamole: demo connections in the embedded database link lab-ws-01 (linked) and lab-ws-02 (ambiguous); connection 4 (localhost) is $(RUN_CANDIDATE), a candidate in no catalog yet: the README's last curl lines discover and provision it.";) \
+	echo "Credential store key: $(RUN_SECRETS_KEY) (OPS_SECRETS_KEY for this local demo only)"; \
 	echo "Try:  curl -s localhost:$(RUN_PORT)/health"; \
 	echo "      curl -s -H 'X-Lab-Manager-Token: $(RUN_TOKEN)' localhost:$(RUN_PORT)/api/hosts"; \
 	echo "Stop: Ctrl-C"; \
@@ -219,6 +233,8 @@ run:
 	OPS_CONFIG=$(RUN_DIR)/hosts.json OPS_BIND=127.0.0.1 OPS_PORT=$(RUN_PORT) \
 	MYSQL_DSN='$(RUN_MYSQL_DSN)' LAB_MANAGER_TOKEN='$(RUN_TOKEN)' OPS_AUTH_DISABLED=false \
 	OPS_POLL_ENABLED=true OPS_POLL_INTERVAL=$(RUN_POLL_INTERVAL) \
+	OPS_SECRETS_KEY='$(RUN_SECRETS_KEY)' OPS_DISCOVERY_WINRM_PORT=$(RUN_CAND_HTTPS) OPS_DISCOVERY_LABSTATION_PORTS=$(RUN_CAND_HEALTH) \
+	OPS_PROVISION_DEFAULTS='{"broadcast": "127.0.0.1", "wol_port": $(RUN_CAND_WAKE), "wake_check": "tcp", "winrm_ca_file": "$(CURDIR)/$(RUN_DIR)/labsim-ca/labsim-ca.pem"}' \
 	$(if $(RUN_DEMO),OPS_RESERVATION_AUTOMATION=true OPS_RESERVATION_SCAN_INTERVAL=$(RUN_SCAN_INTERVAL)) \
 	$(RUN_DIR)/ops-worker -log-format text $(if $(RUN_MYSQL_DSN),,-demo-reservation)
 

@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,9 +38,12 @@ type Main struct {
 	Asleep    bool
 	// AsleepHosts start asleep too, by name (lab-ws-02,...).
 	AsleepHosts []string
-	Out         string // hosts.json path; "" = stdout only
-	BasePort    int    // 0: ephemeral ports; else host i uses BasePort+3i .. +3i+2
-	CADir       string // "": a fresh CA removed on exit; else kept there
+	// UnlistedHosts run but are left out of hosts.json: provisioning
+	// candidates, which the worker learns of from Guacamole.
+	UnlistedHosts []string
+	Out           string // hosts.json path; "" = stdout only
+	BasePort      int    // 0: ephemeral ports; else host i uses BasePort+3i .. +3i+2
+	CADir         string // "": a fresh CA removed on exit; else kept there
 	// HealthBasePort: 0: ephemeral health ports; else host i's is
 	// HealthBasePort+i (a range of its own, so -base-port's layout stays).
 	HealthBasePort int
@@ -69,6 +73,14 @@ func (m *Main) ParseFlags(args []string) error {
 		for _, n := range strings.Split(v, ",") {
 			if n = strings.TrimSpace(n); n != "" {
 				m.AsleepHosts = append(m.AsleepHosts, n)
+			}
+		}
+		return nil
+	})
+	fs.Func("unlisted-hosts", "run these hosts but leave them out of hosts.json (provisioning candidates): `names`, comma-separated", func(v string) error {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				m.UnlistedHosts = append(m.UnlistedHosts, n)
 			}
 		}
 		return nil
@@ -127,10 +139,12 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	opts := labsim.Options{Logger: m.Logger, CADir: m.CADir}
-	for _, n := range m.AsleepHosts {
-		var i int
-		if _, err := fmt.Sscanf(n, "lab-ws-%d", &i); err != nil || i < 1 || i > m.Hosts || n != fmt.Sprintf("lab-ws-%02d", i) {
-			return fmt.Errorf("-asleep-hosts: no host %q among lab-ws-01..lab-ws-%02d", n, m.Hosts)
+	for flagName, names := range map[string][]string{"-asleep-hosts": m.AsleepHosts, "-unlisted-hosts": m.UnlistedHosts} {
+		for _, n := range names {
+			var i int
+			if _, err := fmt.Sscanf(n, "lab-ws-%d", &i); err != nil || i < 1 || i > m.Hosts || n != fmt.Sprintf("lab-ws-%02d", i) {
+				return fmt.Errorf("%s: no host %q among lab-ws-01..lab-ws-%02d", flagName, n, m.Hosts)
+			}
 		}
 	}
 	for i := 0; i < m.Hosts; i++ {
@@ -155,6 +169,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.sim = sim
 	doc, err := sim.HostsJSON()
 	if err != nil {
+		return err
+	}
+	if doc, err = unlist(doc, m.UnlistedHosts); err != nil {
 		return err
 	}
 	if m.Out != "" {
@@ -202,4 +219,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "labsim:", err)
 		os.Exit(1)
 	}
+}
+
+// unlist drops the named hosts from a hosts.json document.
+func unlist(doc []byte, names []string) ([]byte, error) {
+	if len(names) == 0 {
+		return doc, nil
+	}
+	var cat struct {
+		Hosts []map[string]any `json:"hosts"`
+	}
+	if err := json.Unmarshal(doc, &cat); err != nil {
+		return nil, fmt.Errorf("hosts.json: %w", err)
+	}
+	cat.Hosts = slices.DeleteFunc(cat.Hosts, func(h map[string]any) bool { return slices.Contains(names, fmt.Sprint(h["name"])) })
+	out, err := json.MarshalIndent(cat, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("hosts.json: %w", err)
+	}
+	return append(out, '\n'), nil
 }

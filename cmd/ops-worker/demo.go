@@ -86,13 +86,15 @@ const demoGuacamoleDB = "guacamole_demo"
 
 // DemoGuacamole are the demo's Guacamole connections: one linked to
 // lab-ws-01 (its hostname is the station's name), two on lab-ws-02 (which
-// is then ambiguous), and one for a PC that is in no catalog yet (a
-// provisioning candidate); lab-ws-03 has none (missing).
+// is then ambiguous), and one for a station that is in no catalog yet (a
+// provisioning candidate: `make run`'s unlisted labsim station, reached as
+// localhost, which /etc/hosts resolves without a DNS query); lab-ws-03 has
+// none (missing).
 var DemoGuacamole = []domain.GuacConnection{
 	{ID: 1, Name: "Lab Station 01 (RDP)", Protocol: "rdp", Hostname: "lab-ws-01", Port: "3389"},
 	{ID: 2, Name: "Lab Station 02 (RDP)", Protocol: "rdp", Hostname: "lab-ws-02", Port: "3389"},
 	{ID: 3, Name: "Lab Station 02 (VNC)", Protocol: "vnc", Hostname: "lab-ws-02", Port: "5900"},
-	{ID: 4, Name: "Bench PC 07 (RDP)", Protocol: "rdp", Hostname: "bench-pc-07", Port: "3389"},
+	{ID: 4, Name: "Lab Station 04 (RDP)", Protocol: "rdp", Hostname: "localhost", Port: "3389"},
 }
 
 // addDemoGuacamole creates Guacamole's two connection tables in the

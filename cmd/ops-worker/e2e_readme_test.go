@@ -116,6 +116,23 @@ var readmeChecks = map[string]func(t *testing.T, b map[string]any){
 			t.Errorf("reload: %v", b)
 		}
 	},
+	"/api/hosts/winrm-credentials": func(t *testing.T, b map[string]any) {
+		if b["saved"] != true || b["credentialRef"] != "localhost" {
+			t.Errorf("winrm-credentials: %v", b)
+		}
+	},
+	"/api/hosts/discover": func(t *testing.T, b map[string]any) {
+		d, _ := b["opsHostDraft"].(map[string]any)
+		if b["status"] != "labstation-detected" || d["mac"] != "02:00:00:00:00:04" {
+			t.Errorf("discover: %v", b)
+		}
+	},
+	"/api/hosts/provision": func(t *testing.T, b map[string]any) {
+		h, _ := b["host"].(map[string]any)
+		if b["provisioned"] != true || b["hosts"] != 4.0 || h["name"] != "lab-ws-04" || h["source"] != "database" || h["winrmConfigured"] != true {
+			t.Errorf("provision: %v", b)
+		}
+	},
 	"/api/openapi.json": func(t *testing.T, b map[string]any) {
 		if v, _ := b["openapi"].(string); !strings.HasPrefix(v, "3.1") {
 			t.Errorf("openapi: %.200v", b)
