@@ -137,6 +137,11 @@ func hostileRoutes() []hostileRoute {
 		{"/api/hosts/quarantine", func(v string) map[string]any { return map[string]any{"host": v} }},
 		{"/api/hosts/reload", nil},
 		{"/api/hosts/local-mode", func(v string) map[string]any { return map[string]any{"host": v, "enabled": true} }},
+		{"/api/hosts/discover", func(v string) map[string]any { return map[string]any{"connectionId": v} }},
+		{"/api/hosts/provision", func(v string) map[string]any { return map[string]any{"connectionId": v, "name": v} }},
+		{"/api/hosts/winrm-credentials", func(v string) map[string]any {
+			return map[string]any{"credentialRef": v, "user": "svc", "password": "Hostile-Pw-1"}
+		}},
 	}
 }
 

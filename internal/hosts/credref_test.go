@@ -52,3 +52,13 @@ func TestNormalizeCredentialRef(t *testing.T) {
 		}
 	}
 }
+
+// A reference with non-ASCII letters or Unicode spaces is refused, not
+// folded into an ASCII one (U+0130 lower-cases to "i").
+func TestNormalizeCredentialRef_NoUnicodeFolding(t *testing.T) {
+	for _, in := range []string{"LAB-WS-01\u0130", "lab-ws-01\u2029", "\u2028lab", "ｌａｂ", "lab\u200b-ws"} {
+		if got, err := hosts.NormalizeCredentialRef(in); err == nil {
+			t.Errorf("%q accepted as %q", in, got)
+		}
+	}
+}

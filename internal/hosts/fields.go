@@ -340,7 +340,15 @@ const maxCredentialRef = 128
 // credential store share this rule, so a host's credential_ref names the
 // row its credentials were saved under.
 func NormalizeCredentialRef(ref string) (string, error) {
-	norm := strings.ToLower(strings.TrimSpace(ref))
+	// ASCII only, checked before folding: strings.ToLower would turn a
+	// dotted capital I (U+0130) into "i", and TrimSpace drop U+2029, so a
+	// hostile reference could fold into another host's.
+	for i := 0; i < len(ref); i++ {
+		if ref[i] >= 0x80 {
+			return "", fmt.Errorf("%q is not a credential reference (letters, digits and . _ : -, starting with a letter or digit)", truncate(ref, 64))
+		}
+	}
+	norm := strings.ToLower(strings.Trim(ref, " \t\r\n"))
 	if norm == "" {
 		return "", errors.New("is empty")
 	}

@@ -431,6 +431,9 @@ func (s *Service) SaveWinRMCredentials(ctx context.Context, r WinRMCredentialsRe
 	case r.Password.IsZero():
 		return WinRMCredentialsResponse{}, Errorf(CodeBadRequest, "password is required")
 	}
+	if _, err := hosts.NormalizeCredentialRef(r.CredentialRef); err != nil {
+		return WinRMCredentialsResponse{}, Errorf(CodeInvalidField, "credentialRef %s", err)
+	}
 	if s.Store == nil || s.CredentialStore == nil {
 		return WinRMCredentialsResponse{}, Errorf(CodeDBNotConfigured, "Database not configured: credentials are kept in the database")
 	}
