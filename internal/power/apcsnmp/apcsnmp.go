@@ -469,8 +469,8 @@ func (d *Driver) detect(s session) (string, error) {
 		}
 	}
 	if p == "" {
-		idx, err := s.walk(apcmib.RPDU2Index, 1)
-		if err != nil && power.CodeOf(err) != power.CodeBadResponse {
+		idx, err := s.walk(apcmib.RPDU2Index, d.cfg.MaxOutlets)
+		if err != nil {
 			return "", err
 		}
 		if len(idx) > 0 {

@@ -188,7 +188,8 @@ func (d *Driver) mapErr(ctx context.Context, op string, err error) error {
 		return &power.Error{Code: power.CodeUnreachable, Message: "the device refused SNMP (nothing listens on its port)", Err: err}
 	case isTimeout(err):
 		if v3 {
-			return &power.Error{Code: power.CodeUnreachable, Message: "no answer (unreachable)", Err: err}
+			// net-snmp drops what it cannot decrypt without a report.
+			return &power.Error{Code: power.CodeUnreachable, Message: "no answer (unreachable, or a wrong SNMPv3 privacy key)", Err: err}
 		}
 		// v1/v2c agents stay silent on a wrong community.
 		return &power.Error{Code: power.CodeUnreachable, Message: "no answer (wrong community or unreachable)", Err: err}
@@ -197,7 +198,12 @@ func (d *Driver) mapErr(ctx context.Context, op string, err error) error {
 	if errors.As(err, &ne) {
 		return &power.Error{Code: power.CodeUnreachable, Message: "cannot reach the device over SNMP", Err: err}
 	}
-	if v3 && (strings.Contains(err.Error(), "decrypt") || strings.Contains(err.Error(), "not authentic")) {
+	if v3 && strings.Contains(err.Error(), "not authentic") {
+		// The agent's answer (a usmStats report for a wrong digest or an
+		// unknown user) does not verify with our key.
+		return &power.Error{Code: power.CodeAuth, Message: "SNMPv3 authentication failed (wrong user or authentication key)", Err: err}
+	}
+	if v3 && strings.Contains(err.Error(), "decrypt") {
 		return &power.Error{Code: power.CodeAuth, Message: "SNMPv3 answer could not be decrypted (wrong privacy key)", Err: err}
 	}
 	return &power.Error{Code: power.CodeBadResponse, Message: "the device's SNMP answer is invalid", Err: err}
