@@ -171,7 +171,10 @@ func parseCredentials(c Credentials) (security, error) {
 // cached.
 type Driver struct {
 	cfg Config
-	sec security
+	// sec is behind a pointer so that even %#v of a Driver value (fmt
+	// cannot call Secret's methods on an unexported field) shows an
+	// address, not the secrets.
+	sec *security
 	log *slog.Logger
 
 	mu       sync.Mutex
@@ -246,7 +249,7 @@ func New(cfg Config, creds Credentials) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{cfg: cfg, sec: sec, log: cfg.Logger}
+	d := &Driver{cfg: cfg, sec: &sec, log: cfg.Logger}
 	if cfg.Profile != ProfileAuto {
 		d.profile = cfg.Profile
 	}
