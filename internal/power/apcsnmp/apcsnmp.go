@@ -177,8 +177,8 @@ type Driver struct {
 	sec *security
 	log *slog.Logger
 
-	mu       sync.Mutex
-	profile  string      // "" until detected
+	mu        sync.Mutex
+	profile   string      // "" until detected
 	outletIdx map[int]int // rPDU2 outlet number → table index
 }
 

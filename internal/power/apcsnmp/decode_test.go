@@ -110,7 +110,7 @@ func TestCredentialsAndConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := fmt.Sprintf("%v %+v %#v %s", d, d, *d, v2c("Secret-C")); strings.Contains(s, "Secret-C") {
+	if s := fmt.Sprintf("%v %+v %#v %s %+v", d, d, d, v2c("Secret-C"), []any{d, v2c("Secret-C")}); strings.Contains(s, "Secret-C") {
 		t.Fatalf("driver print shows the community: %s", s)
 	}
 }

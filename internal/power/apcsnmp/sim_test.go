@@ -241,4 +241,3 @@ func runSim(s *sim, in io.Reader, out io.Writer) {
 		}
 	}
 }
-

@@ -144,7 +144,7 @@ func TestHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	exercise(t, d, f)
-	if s := fmt.Sprintf("%v %+v %#v %#v %v", d, d, d, *d, basic(testUser, testPass)) + logs.String(); strings.Contains(s, testPass) {
+	if s := fmt.Sprintf("%v %+v %#v %v %+v", d, d, d, basic(testUser, testPass), []any{d, basic(testUser, testPass)}) + logs.String(); strings.Contains(s, testPass) {
 		t.Fatalf("a print shows the password: %s", s)
 	}
 
@@ -217,7 +217,9 @@ func TestHostileServer(t *testing.T) {
 		{"not JSON", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `<html>`) }, power.CodeBadResponse},
 		{"array", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `[]`) }, power.CodeBadResponse},
 		{"forbidden", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusForbidden) }, power.CodeAuth},
-		{"redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://127.0.0.1:1/steal", http.StatusFound) }, power.CodeBadResponse},
+		{"redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://127.0.0.1:1/steal", http.StatusFound)
+		}, power.CodeBadResponse},
 		{"server error", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }, power.CodeBadResponse},
 		{"slow", func(w http.ResponseWriter, r *http.Request) {
 			select {
