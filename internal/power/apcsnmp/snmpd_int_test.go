@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,6 +170,22 @@ func TestSnmpdFaults(t *testing.T) {
 		drv := newDriver(t, sd, ProfileLegacy, v2c(testCommunity), nil)
 		if _, err := drv.Outlets(ctx); power.CodeOf(err) != power.CodeUnsupportedProfile {
 			t.Fatalf("legacy profile on an rPDU2 device: %v, want %s", err, power.CodeUnsupportedProfile)
+		}
+	})
+	t.Run("dial through the caller's conversation", func(t *testing.T) {
+		sd := startSnmpd(t, ProfileRPDU2, 2, "")
+		var dials atomic.Int32
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+		drv, err := New(Config{Host: "127.0.0.1", Port: sd.port, Dial: dial}, v2c(testCommunity))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := drv.Set(ctx, "1", power.StateOff); err != nil || st.State != power.StateOff || dials.Load() != 1 {
+			t.Fatalf("Set through Dial = %+v, %v (dials %d)", st, err, dials.Load())
 		}
 	})
 	t.Run("nothing listening", func(t *testing.T) {
