@@ -3,6 +3,7 @@ package pdusim
 import (
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,16 +165,20 @@ func TestSetAtomicDelayAndReadBack(t *testing.T) {
 		t.Fatal("legacy view disagrees")
 	}
 	// Reboot: off after the delay, on again after RebootOff.
+	var mu sync.Mutex
 	var seen []bool
 	dev.OnSwitch(func(n int, on bool) {
+		mu.Lock()
+		defer mu.Unlock()
 		if n == 1 {
 			seen = append(seen, on)
 		}
 	})
+	seenNow := func() []bool { mu.Lock(); defer mu.Unlock(); return slices.Clone(seen) }
 	g.Set([]gosnmp.SnmpPDU{{Name: apcmib.LegacyOutletCtl + ".1", Type: gosnmp.Integer, Value: apcmib.LegacyReboot}})
-	waitFor(t, func() bool { o, _ := dev.Outlet(1); return o.On && !o.Pending && len(seen) == 2 })
-	if !slices.Equal(seen, []bool{false, true}) {
-		t.Fatalf("reboot switched %v", seen)
+	waitFor(t, func() bool { o, _ := dev.Outlet(1); return o.On && !o.Pending && len(seenNow()) == 2 })
+	if !slices.Equal(seenNow(), []bool{false, true}) {
+		t.Fatalf("reboot switched %v", seenNow())
 	}
 	dev.SetFault(FaultWrongReadBack)
 	if state(apcmib.RPDU2StatusState) != apcmib.RPDU2StateOff {

@@ -95,7 +95,7 @@ type DeviceConfig struct {
 	// sequencing does).
 	SwitchDelay time.Duration
 	// RebootOff is how long a reboot (or NETIO short off/on) keeps the
-	// outlet in its transient state; 0 means 1s... kept short for tests.
+	// outlet in its transient state (1s when 0).
 	RebootOff time.Duration
 	// OnSwitch, if set, is called (outside the device's lock) whenever an
 	// outlet's real state changes.
@@ -108,6 +108,7 @@ const MaxOutlets = 64
 // Device is a simulated PDU's outlets. It is safe for concurrent use.
 type Device struct {
 	mu         sync.Mutex
+	hookMu     sync.Mutex
 	outlets    []outlet
 	delay      time.Duration
 	rebootOff  time.Duration
@@ -172,7 +173,8 @@ func NewDevice(cfg DeviceConfig) (*Device, error) {
 func (d *Device) Count() int { return len(d.outlets) }
 
 // OnSwitch adds a hook called (outside the lock, in the goroutine that
-// applied the change) whenever an outlet's real state changes.
+// applied the change, in the order of the changes) whenever an outlet's
+// real state changes. A hook must not switch outlets itself.
 func (d *Device) OnSwitch(fn func(outlet int, on bool)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -328,6 +330,10 @@ func (d *Device) apply(n int, gen uint64, on, scheduled bool) {
 	changed := o.on != on
 	o.on = on
 	hooks := slices.Clone(d.hooks)
+	// hookMu, taken before d.mu is released, keeps the hooks' calls in
+	// the order of the changes (two timers may fire close together).
+	d.hookMu.Lock()
+	defer d.hookMu.Unlock()
 	d.mu.Unlock()
 	if changed {
 		for _, h := range hooks {
