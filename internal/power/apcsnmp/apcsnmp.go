@@ -271,7 +271,7 @@ func (d *Driver) Describe(ctx context.Context) (power.Description, error) {
 	modelOID, fwOID := apcmib.LegacyModel, apcmib.LegacyFirmware
 	if profile == ProfileRPDU2 {
 		m := strconv.Itoa(d.cfg.ModuleIndex)
-		modelOID, fwOID = apcmib.RPDU2Model+"."+m, apcmib.RPDU2Firmware+"."+m
+		modelOID, fwOID = apcmib.RPDU2IdentModel+"."+m, apcmib.RPDU2IdentFirmware+"."+m
 	}
 	vars, err := s.get(modelOID, fwOID, apcmib.SysDescr)
 	if err != nil {
@@ -373,9 +373,9 @@ func (d *Driver) command(ctx context.Context, outlet string, cmd int, want strin
 	if err != nil {
 		return power.OutletState{}, err
 	}
-	cmdOID, stateOID := apcmib.LegacyCtl, apcmib.LegacyCtl
+	cmdOID, stateOID := apcmib.LegacyOutletCtl, apcmib.LegacyOutletCtl
 	if profile == ProfileRPDU2 {
-		cmdOID, stateOID = apcmib.RPDU2Command, apcmib.RPDU2State
+		cmdOID, stateOID = apcmib.RPDU2ControlCommand, apcmib.RPDU2StatusState
 	}
 	idx := "." + strconv.Itoa(index)
 	// Legacy: a missing instance is an unknown outlet; read it first so
@@ -472,7 +472,7 @@ func (d *Driver) detect(s session) (string, error) {
 		}
 	}
 	if p == "" {
-		idx, err := s.walk(apcmib.RPDU2Index, d.cfg.MaxOutlets)
+		idx, err := s.walk(apcmib.RPDU2StatusIndex, d.cfg.MaxOutlets)
 		if err != nil {
 			return "", err
 		}
@@ -492,11 +492,11 @@ func (d *Driver) detect(s session) (string, error) {
 func (d *Driver) rows(s session, profile string) ([]outletRow, error) {
 	max := d.cfg.MaxOutlets
 	if profile == ProfileLegacy {
-		states, err := s.walk(apcmib.LegacyCtl, max)
+		states, err := s.walk(apcmib.LegacyOutletCtl, max)
 		if err != nil {
 			return nil, err
 		}
-		names, err := s.walk(apcmib.LegacyName, max)
+		names, err := s.walk(apcmib.LegacyOutletName, max)
 		if err != nil {
 			return nil, err
 		}
@@ -509,7 +509,7 @@ func (d *Driver) rows(s session, profile string) ([]outletRow, error) {
 	var cols [4][]gosnmp.SnmpPDU
 	// The whole chain's rows are walked (each module's outlets), so the
 	// bound is on rows, and the module filter applies after.
-	for i, c := range []string{apcmib.RPDU2Module, apcmib.RPDU2Number, apcmib.RPDU2Name, apcmib.RPDU2State} {
+	for i, c := range []string{apcmib.RPDU2StatusModule, apcmib.RPDU2StatusNumber, apcmib.RPDU2StatusName, apcmib.RPDU2StatusState} {
 		vars, err := s.walk(c, max)
 		if err != nil {
 			return nil, err

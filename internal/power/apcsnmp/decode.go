@@ -161,11 +161,11 @@ type outletRow struct {
 // state and name columns. A row without a state is a bad response; a
 // missing name is allowed.
 func decodeLegacy(states, names []gosnmp.SnmpPDU, max int) ([]outletRow, error) {
-	st, err := column(apcmib.LegacyCtl, states, max)
+	st, err := column(apcmib.LegacyOutletCtl, states, max)
 	if err != nil {
 		return nil, err
 	}
-	nm, err := column(apcmib.LegacyName, names, max)
+	nm, err := column(apcmib.LegacyOutletName, names, max)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +191,7 @@ func decodeRPDU2(module int, modules, numbers, names, states []gosnmp.SnmpPDU, m
 	for i, c := range []struct {
 		name string
 		vars []gosnmp.SnmpPDU
-	}{{apcmib.RPDU2Module, modules}, {apcmib.RPDU2Number, numbers}, {apcmib.RPDU2Name, names}, {apcmib.RPDU2State, states}} {
+	}{{apcmib.RPDU2StatusModule, modules}, {apcmib.RPDU2StatusNumber, numbers}, {apcmib.RPDU2StatusName, names}, {apcmib.RPDU2StatusState, states}} {
 		m, err := column(c.name, c.vars, max)
 		if err != nil {
 			return nil, err

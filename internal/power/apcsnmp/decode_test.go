@@ -31,10 +31,10 @@ func TestDecodeRPDU2(t *testing.T) {
 		return out
 	}
 	// Rows 1-2 on module 1, row 3 on module 2 (its outlet 1).
-	mods := col(apcmib.RPDU2Module, 1, 1, 2)
-	nums := col(apcmib.RPDU2Number, 1, 2, 1)
-	names := col(apcmib.RPDU2Name, "PLC\x00\n", "HMI", "Other")
-	states := col(apcmib.RPDU2State, 2, 1, 2)
+	mods := col(apcmib.RPDU2StatusModule, 1, 1, 2)
+	nums := col(apcmib.RPDU2StatusNumber, 1, 2, 1)
+	names := col(apcmib.RPDU2StatusName, "PLC\x00\n", "HMI", "Other")
+	states := col(apcmib.RPDU2StatusState, 2, 1, 2)
 	rows, err := decodeRPDU2(2, mods, nums, names, states, 96)
 	if err != nil || len(rows) != 1 || rows[0].index != 3 || rows[0].Outlet != "1" {
 		t.Fatalf("module 2: %+v, %v", rows, err)
@@ -48,18 +48,18 @@ func TestDecodeRPDU2(t *testing.T) {
 		states []gosnmp.SnmpPDU
 		code   string
 	}{
-		{"string state", col(apcmib.RPDU2State, "2"), power.CodeBadResponse},
-		{"no such instance", []gosnmp.SnmpPDU{pdu(apcmib.RPDU2State+".1", gosnmp.NoSuchInstance, nil)}, power.CodeUnsupportedProfile},
+		{"string state", col(apcmib.RPDU2StatusState, "2"), power.CodeBadResponse},
+		{"no such instance", []gosnmp.SnmpPDU{pdu(apcmib.RPDU2StatusState+".1", gosnmp.NoSuchInstance, nil)}, power.CodeUnsupportedProfile},
 		{"foreign oid", []gosnmp.SnmpPDU{pdu("1.3.6.1.2.1.1.1.0", gosnmp.Integer, 1)}, power.CodeBadResponse},
-		{"bad index", []gosnmp.SnmpPDU{pdu(apcmib.RPDU2State+".1.2", gosnmp.Integer, 1)}, power.CodeBadResponse},
-		{"duplicate", append(col(apcmib.RPDU2State, 1), col(apcmib.RPDU2State, 1)...), power.CodeBadResponse},
-		{"huge", col(apcmib.RPDU2State, make([]any, 97)...), ""},
+		{"bad index", []gosnmp.SnmpPDU{pdu(apcmib.RPDU2StatusState+".1.2", gosnmp.Integer, 1)}, power.CodeBadResponse},
+		{"duplicate", append(col(apcmib.RPDU2StatusState, 1), col(apcmib.RPDU2StatusState, 1)...), power.CodeBadResponse},
+		{"huge", col(apcmib.RPDU2StatusState, make([]any, 97)...), ""},
 	} {
 		st := tc.states
 		if tc.name == "huge" {
 			st = nil
 			for i := 1; i <= 97; i++ {
-				st = append(st, pdu(apcmib.RPDU2State+"."+strconv.Itoa(i), gosnmp.Integer, 1))
+				st = append(st, pdu(apcmib.RPDU2StatusState+"."+strconv.Itoa(i), gosnmp.Integer, 1))
 			}
 			tc.code = power.CodeBadResponse
 		}
@@ -68,11 +68,11 @@ func TestDecodeRPDU2(t *testing.T) {
 		}
 	}
 	// Two rows claiming one outlet number.
-	if _, err := decodeRPDU2(1, nil, col(apcmib.RPDU2Number, 1, 1), nil, col(apcmib.RPDU2State, 1, 2), 96); power.CodeOf(err) != power.CodeBadResponse {
+	if _, err := decodeRPDU2(1, nil, col(apcmib.RPDU2StatusNumber, 1, 1), nil, col(apcmib.RPDU2StatusState, 1, 2), 96); power.CodeOf(err) != power.CodeBadResponse {
 		t.Errorf("duplicate number: %v", err)
 	}
 	// An unknown state value is reported as unknown, not an error.
-	rows, err = decodeLegacy([]gosnmp.SnmpPDU{pdu(apcmib.LegacyCtl+".1", gosnmp.Integer, 4)}, nil, 96)
+	rows, err = decodeLegacy([]gosnmp.SnmpPDU{pdu(apcmib.LegacyOutletCtl+".1", gosnmp.Integer, 4)}, nil, 96)
 	if err != nil || rows[0].State != power.StateUnknown {
 		t.Errorf("legacy state 4: %+v, %v", rows, err)
 	}
@@ -123,7 +123,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, module uint8) {
 		types := []gosnmp.Asn1BER{gosnmp.Integer, gosnmp.OctetString, gosnmp.Null, gosnmp.ObjectIdentifier, gosnmp.Gauge32,
 			gosnmp.Counter32, gosnmp.NoSuchObject, gosnmp.NoSuchInstance, gosnmp.EndOfMibView, gosnmp.Counter64, gosnmp.Uinteger32}
-		cols := []string{apcmib.RPDU2Module, apcmib.RPDU2Number, apcmib.RPDU2Name, apcmib.RPDU2State, apcmib.LegacyCtl, apcmib.LegacyName, "1.3.6.1.4.1.318", "1.3"}
+		cols := []string{apcmib.RPDU2StatusModule, apcmib.RPDU2StatusNumber, apcmib.RPDU2StatusName, apcmib.RPDU2StatusState, apcmib.LegacyOutletCtl, apcmib.LegacyOutletName, "1.3.6.1.4.1.318", "1.3"}
 		var vars [6][]gosnmp.SnmpPDU
 		for len(data) >= 3 {
 			typ := types[int(data[0])%len(types)]

@@ -74,22 +74,22 @@ func (s *sim) table() []struct {
 		m[apcmib.LegacyOutletCount] = simValue{"integer", strconv.Itoa(len(s.on))}
 		for i, on := range s.on {
 			idx := "." + strconv.Itoa(i+1)
-			m[apcmib.LegacyTable+".1"+idx] = simValue{"integer", strconv.Itoa(i + 1)}
-			m[apcmib.LegacyCtl+idx] = state(on, apcmib.LegacyOn, apcmib.LegacyOff)
-			m[apcmib.LegacyName+idx] = simValue{"string", fmt.Sprintf("Outlet %d", i+1)}
+			m[apcmib.LegacyOutletTable+".1"+idx] = simValue{"integer", strconv.Itoa(i + 1)}
+			m[apcmib.LegacyOutletCtl+idx] = state(on, apcmib.LegacyOn, apcmib.LegacyOff)
+			m[apcmib.LegacyOutletName+idx] = simValue{"string", fmt.Sprintf("Outlet %d", i+1)}
 		}
 	} else {
-		m[apcmib.RPDU2Model+".1"] = simValue{"string", "AP8959EU3"}
-		m[apcmib.RPDU2Firmware+".1"] = simValue{"string", "v6.5.6"}
+		m[apcmib.RPDU2IdentModel+".1"] = simValue{"string", "AP8959EU3"}
+		m[apcmib.RPDU2IdentFirmware+".1"] = simValue{"string", "v6.5.6"}
 		for i, on := range s.on {
 			idx := "." + strconv.Itoa(i+1)
-			m[apcmib.RPDU2Index+idx] = simValue{"integer", strconv.Itoa(i + 1)}
-			m[apcmib.RPDU2Module+idx] = simValue{"integer", "1"}
-			m[apcmib.RPDU2Name+idx] = simValue{"string", fmt.Sprintf("Bench %d", i+1)}
-			m[apcmib.RPDU2Number+idx] = simValue{"integer", strconv.Itoa(i + 1)}
-			m[apcmib.RPDU2State+idx] = state(on, apcmib.RPDU2StateOn, apcmib.RPDU2StateOff)
+			m[apcmib.RPDU2StatusIndex+idx] = simValue{"integer", strconv.Itoa(i + 1)}
+			m[apcmib.RPDU2StatusModule+idx] = simValue{"integer", "1"}
+			m[apcmib.RPDU2StatusName+idx] = simValue{"string", fmt.Sprintf("Bench %d", i+1)}
+			m[apcmib.RPDU2StatusNumber+idx] = simValue{"integer", strconv.Itoa(i + 1)}
+			m[apcmib.RPDU2StatusState+idx] = state(on, apcmib.RPDU2StateOn, apcmib.RPDU2StateOff)
 			m[apcmib.RPDU2ControlTable+".1"+idx] = simValue{"integer", strconv.Itoa(i + 1)}
-			m[apcmib.RPDU2Command+idx] = simValue{"integer", "4"} // noCommand
+			m[apcmib.RPDU2ControlCommand+idx] = simValue{"integer", "4"} // noCommand
 		}
 	}
 	out := make([]struct {
@@ -141,9 +141,9 @@ func (s *sim) set(oid, typ, val string) string {
 	}
 	var cmdCol string
 	if s.profile == ProfileLegacy {
-		cmdCol = apcmib.LegacyCtl
+		cmdCol = apcmib.LegacyOutletCtl
 	} else {
-		cmdCol = apcmib.RPDU2Command
+		cmdCol = apcmib.RPDU2ControlCommand
 	}
 	if col != cmdCol {
 		return "not-writable"
