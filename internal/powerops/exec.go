@@ -499,4 +499,3 @@ func (s *Service) Operations(ctx context.Context, reservationID string) (Operati
 	}
 	return out, nil
 }
-
