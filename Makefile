@@ -333,6 +333,28 @@ build-HostsQuarantineFunction: lambda-catalog
 	$(call lambda_artifact,hosts-quarantine)
 build-HostsLocalModeFunction: lambda-catalog
 	$(call lambda_artifact,hosts-local-mode)
+build-PowerControllersListFunction: lambda-catalog
+	$(call lambda_artifact,power-controllers-list)
+build-PowerControllersCreateFunction: lambda-catalog
+	$(call lambda_artifact,power-controllers-create)
+build-PowerControllersUpdateFunction: lambda-catalog
+	$(call lambda_artifact,power-controllers-update)
+build-PowerCredentialsListFunction: lambda-catalog
+	$(call lambda_artifact,power-credentials-list)
+build-PowerCredentialsSaveFunction: lambda-catalog
+	$(call lambda_artifact,power-credentials-save)
+build-PowerPoliciesListFunction: lambda-catalog
+	$(call lambda_artifact,power-policies-list)
+build-PowerPoliciesPutFunction: lambda-catalog
+	$(call lambda_artifact,power-policies-put)
+build-PowerOutletCommandFunction: lambda-catalog
+	$(call lambda_artifact,power-outlet-command)
+build-LabPowerStartFunction: lambda-catalog
+	$(call lambda_artifact,lab-power-start)
+build-LabPowerEndFunction: lambda-catalog
+	$(call lambda_artifact,lab-power-end)
+build-PowerOperationsFunction: lambda-catalog
+	$(call lambda_artifact,power-operations)
 build-HostsDiscoverFunction: lambda-catalog
 	$(call lambda_artifact,hosts-discover)
 build-HostsProvisionFunction: lambda-catalog

@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path"
 	"slices"
@@ -70,6 +71,9 @@ type Options struct {
 	// Streams serves GET /api/heartbeat/stream (see StreamOptions); its
 	// zero value answers that route 503.
 	Streams StreamOptions
+	// Power runs the power routes; nil: they answer 503
+	// POWER_NOT_CONFIGURED.
+	Power PowerService
 }
 
 // RequestObserver is told how every request went, once it was answered,
@@ -136,6 +140,18 @@ var Routes = []Route{
 	{Method: "POST", Path: "/api/hosts/discover", Name: "hosts-discover", Auth: true},
 	{Method: "POST", Path: "/api/hosts/provision", Name: "hosts-provision", Auth: true},
 	{Method: "POST", Path: "/api/hosts/winrm-credentials", Name: "hosts-winrm-credentials", Auth: true},
+	// Power control (GATEWAY.md section 2's power rows; PowerService).
+	{Method: "GET", Path: "/api/power/controllers", Name: "power-controllers-list", Auth: true},
+	{Method: "POST", Path: "/api/power/controllers", Name: "power-controllers-create", Auth: true},
+	{Method: "PUT", Path: "/api/power/controllers/{id}", Name: "power-controllers-update", Auth: true},
+	{Method: "GET", Path: "/api/power/credentials", Name: "power-credentials-list", Auth: true},
+	{Method: "POST", Path: "/api/power/credentials", Name: "power-credentials-save", Auth: true},
+	{Method: "GET", Path: "/api/power/policies", Name: "power-policies-list", Auth: true},
+	{Method: "PUT", Path: "/api/power/policies/{labId}", Name: "power-policies-put", Auth: true},
+	{Method: "POST", Path: "/api/power/controllers/{controllerId}/outlets/{outlet}/commands", Name: "power-outlet-command", Auth: true},
+	{Method: "POST", Path: "/api/labs/{labId}/power/start", Name: "lab-power-start", Auth: true},
+	{Method: "POST", Path: "/api/labs/{labId}/power/end", Name: "lab-power-end", Auth: true},
+	{Method: "GET", Path: "/api/power/operations", Name: "power-operations", Auth: true},
 }
 
 // New returns the handler of every route in Routes (and /metrics when
@@ -156,6 +172,7 @@ func New(opts Options) http.Handler {
 		log = slog.Default()
 	}
 	handlers := handlersFor(opts.Service, opts.Ticks)
+	maps.Copy(handlers, powerHandlers(opts.Power))
 	health := newHealthCache(opts.Service.Health, opts.HealthCacheTTL)
 	handlers["health"] = health
 	handlers["heartbeat-stream"] = streamHandler(opts.Streams)
@@ -199,7 +216,7 @@ func New(opts Options) http.Handler {
 		// unclean path (to a Location that would drop the proxy's /ops/
 		// prefix). Answer in the error contract instead.
 		unrouted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			methods, known := allowed[r.URL.Path]
+			methods, known := allowedFor(allowed, r.URL.Path)
 			if known && isClean(r.URL.EscapedPath()) {
 				if slices.Contains(methods, http.MethodGet) {
 					methods = append(slices.Clone(methods), http.MethodHead)
@@ -230,4 +247,36 @@ func isClean(p string) bool {
 		c += "/"
 	}
 	return c == p
+}
+
+// allowedFor is the methods of the route paths matching p: exact, or a
+// pattern whose {name} segments match any one non-empty segment.
+func allowedFor(allowed map[string][]string, p string) ([]string, bool) {
+	if m, ok := allowed[p]; ok {
+		return m, true
+	}
+	segs := strings.Split(p, "/")
+	var out []string
+	for pattern, methods := range allowed {
+		if !strings.Contains(pattern, "{") {
+			continue
+		}
+		ps := strings.Split(pattern, "/")
+		if len(ps) != len(segs) {
+			continue
+		}
+		match := true
+		for i, s := range ps {
+			if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+				match = match && segs[i] != ""
+			} else {
+				match = match && s == segs[i]
+			}
+		}
+		if match {
+			out = append(out, methods...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), len(out) > 0
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/powerops"
 	"github.com/ops-worker/ops-worker/internal/scheduler"
 )
 
@@ -44,6 +45,23 @@ var postDecoders = []struct {
 	}},
 	{"/api/hosts/winrm-credentials", func(b []byte) error {
 		_, _, err := parseBody[winrmCredentialsWire, *winrmCredentialsWire, ops.WinRMCredentialsRequest](b)
+		return err
+	}},
+	{"/api/power/controllers", func(b []byte) error { _, _, err := objectBody(b); return err }},
+	{"/api/power/credentials", func(b []byte) error {
+		_, _, err := parseBody[powerCredentialWire, *powerCredentialWire, powerops.SaveCredentialRequest](b)
+		return err
+	}},
+	{"/api/power/controllers/{controllerId}/outlets/{outlet}/commands", func(b []byte) error {
+		_, _, err := parseBody[outletCommandWire, *outletCommandWire, powerops.CommandRequest](b)
+		return err
+	}},
+	{"/api/labs/{labId}/power/start", func(b []byte) error {
+		_, _, err := parseBody[labPowerWire, *labPowerWire, powerops.PhaseRequest](b)
+		return err
+	}},
+	{"/api/labs/{labId}/power/end", func(b []byte) error {
+		_, _, err := parseBody[labPowerWire, *labPowerWire, powerops.PhaseRequest](b)
 		return err
 	}},
 }

@@ -68,6 +68,7 @@ func newHarness(t testing.TB, edit ...func(*Options)) *harness {
 		Guard:   &Guard{Token: testToken},
 		Logger:  slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Streams: StreamOptions{Hub: heartbeatstream.New(beatSource{}, heartbeatstream.Options{})},
+		Power:   &fakePower{},
 	}
 	for _, e := range edit {
 		e(&opts)

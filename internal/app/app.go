@@ -39,6 +39,7 @@ import (
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/notify"
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/powerops"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/scheduler"
 	"github.com/ops-worker/ops-worker/internal/store"
@@ -136,6 +137,10 @@ type Options struct {
 	// (tests: a name that must not resolve would otherwise be asked of the
 	// machine's DNS server); nil: the system's resolver.
 	DiscoveryResolver discovery.Resolver
+	// PowerDrivers builds the power controllers' drivers (the real
+	// drivers' factory); nil: only "mock" controllers work, on
+	// powerops' in-memory mock.
+	PowerDrivers powerops.DriverFactory
 	// Observers are the metrics hooks (the local server fills them from
 	// internal/metrics); the zero value observes nothing and costs
 	// nothing, and keeps any metrics library out of a Lambda function.
@@ -184,6 +189,7 @@ type App struct {
 	obs     Observers
 	streams *heartbeatstream.Hub
 	router  *relayclient.Router
+	power   *powerops.Service // nil: no database
 
 	closeOnce sync.Once
 	closeErr  error
@@ -245,6 +251,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err := a.newNotifier(o); err != nil {
 		return nil, err
 	}
+	a.newPower(o)
 	a.newScheduler(o)
 	a.newGuard(o)
 	a.streams = heartbeatstream.New(a.service, heartbeatstream.Options{Interval: cfg.HeartbeatSSEInterval(),
@@ -258,6 +265,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		route:             o.Route,
 		observer:          o.Observers.HTTP,
 		ticks:             a.sched,
+		power:             a.power,
 		streams:           api.StreamOptions{Hub: a.streams, EndMargin: cfg.HeartbeatStreamEndMargin()},
 	})
 	a.logger.Info("worker ready", "version", a.service.Version, "db_kind", a.dbKind,
@@ -353,6 +361,23 @@ func (a *App) newCredentials() error {
 	}
 	return nil
 }
+
+// newPower builds the power use cases over the database's catalog, the
+// credential store and o.PowerDrivers; without a database there is none
+// (the power routes answer 503).
+func (a *App) newPower(o Options) {
+	if a.store == nil {
+		return
+	}
+	po := powerops.Options{Store: a.store, Drivers: o.PowerDrivers, Logger: a.logger}
+	if a.creds != nil {
+		po.Credentials = a.creds
+	}
+	a.power = powerops.New(po)
+}
+
+// Power is the power use cases (nil without a database).
+func (a *App) Power() *powerops.Service { return a.power }
 
 // Credentials is the credential store (nil without a database).
 func (a *App) Credentials() *credentials.Service { return a.creds }

@@ -54,6 +54,15 @@ const (
 	CodeDiscoveryInsufficient Code = "DISCOVERY_INSUFFICIENT" // no Lab Station nor WinRM signal: not provisioned
 	CodeHostExists            Code = "HOST_EXISTS"            // a host of that name is in the catalog
 	CodeSecretsNotConfigured  Code = "SECRETS_NOT_CONFIGURED" // no OPS_SECRETS_KEY: the store refuses writes
+	// Power control (issue 18, GATEWAY.md section 2's power rows).
+	CodePowerConfigInvalid      Code = "POWER_CONFIG_INVALID"       // a controller, policy or command refused
+	CodePowerControllerExists   Code = "POWER_CONTROLLER_EXISTS"    // POST of an id the catalog has
+	CodePowerControllerNotFound Code = "POWER_CONTROLLER_NOT_FOUND" // no such controller
+	CodePowerOutletNotFound     Code = "POWER_OUTLET_NOT_FOUND"     // no such outlet on the controller
+	CodePowerOutletProtected    Code = "POWER_OUTLET_PROTECTED"     // protected outlet without allowProtected and maintenance
+	CodePowerPhaseRefused       Code = "POWER_PHASE_REFUSED"        // the lab's policy cannot run that phase
+	CodePowerNotConfigured      Code = "POWER_NOT_CONFIGURED"       // no power catalog (no database)
+	CodeCredentialExists        Code = "CREDENTIAL_EXISTS"          // a credential of that reference, without overwrite
 )
 
 // codeStatus is the one table from code to HTTP status (API.md). Adding a
@@ -93,6 +102,15 @@ var codeStatus = map[Code]int{
 	CodeDiscoveryInsufficient: 409,
 	CodeHostExists:            409,
 	CodeSecretsNotConfigured:  503,
+
+	CodePowerConfigInvalid:      400,
+	CodePowerControllerExists:   409,
+	CodePowerControllerNotFound: 404,
+	CodePowerOutletNotFound:     404,
+	CodePowerOutletProtected:    403,
+	CodePowerPhaseRefused:       422,
+	CodePowerNotConfigured:      503,
+	CodeCredentialExists:        409,
 }
 
 // Status is the HTTP status of c; an unknown code is a 500.

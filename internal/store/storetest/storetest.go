@@ -99,6 +99,8 @@ func Run(t *testing.T, b Backend) {
 	t.Run("HostLock", func(t *testing.T) { testHostLock(t, b) })
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, b) })
 	t.Run("CatalogHosts", func(t *testing.T) { testCatalogHosts(t, b) })
+	t.Run("PowerCatalog", func(t *testing.T) { testPowerCatalog(t, b) })
+	t.Run("PowerOperations", func(t *testing.T) { testPowerOperations(t, b) })
 	if b.RowLocks {
 		t.Run("ClaimsConcurrent", func(t *testing.T) { testClaimsConcurrent(t, b) })
 	}

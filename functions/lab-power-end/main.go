@@ -1,0 +1,9 @@
+// Command lab-power-end is the AWS Lambda function of
+// POST /api/labs/{labId}/power/end (API Gateway HTTP API, payload v2): the
+// worker's API restricted to that one route (lambdafn.Start). `make
+// lambdas` and `sam build` build it as bootstrap (Makefile, template.yaml).
+package main
+
+import "github.com/ops-worker/ops-worker/internal/lambdafn"
+
+func main() { lambdafn.Start("lab-power-end") }
