@@ -125,6 +125,22 @@ type hostileRoute struct {
 	fill func(v string) map[string]any // nil: the route takes no fields
 }
 
+// patternTargets are where the requests of a route with path parameters
+// go: a controller or lab that does not exist.
+var patternTargets = map[string]string{
+	"/api/power/controllers/{controllerId}/outlets/{outlet}/commands": "/api/power/controllers/no-such-pdu/outlets/1/commands",
+	"/api/labs/{labId}/power/start":                                   "/api/labs/no-such-lab/power/start",
+	"/api/labs/{labId}/power/end":                                     "/api/labs/no-such-lab/power/end",
+}
+
+// target is where rt's requests go.
+func (rt hostileRoute) target() string {
+	if u, ok := patternTargets[rt.path]; ok {
+		return u
+	}
+	return rt.path
+}
+
 func hostileRoutes() []hostileRoute {
 	return []hostileRoute{
 		{"/api/wol", func(v string) map[string]any { return map[string]any{"host": v} }},
@@ -142,6 +158,17 @@ func hostileRoutes() []hostileRoute {
 		{"/api/hosts/winrm-credentials", func(v string) map[string]any {
 			return map[string]any{"credentialRef": v, "user": "svc", "password": "Hostile-Pw-1"}
 		}},
+		{"/api/power/controllers", func(v string) map[string]any {
+			return map[string]any{"id": v, "name": "PDU", "driver": "mock", "outlets": []any{map[string]any{"outlet": "1"}}}
+		}},
+		{"/api/power/credentials", func(v string) map[string]any {
+			return map[string]any{"credentialRef": v, "type": "snmpv2c", "credentials": map[string]any{"community": "Hostile-c0mm"}}
+		}},
+		{"/api/power/controllers/{controllerId}/outlets/{outlet}/commands", func(v string) map[string]any {
+			return map[string]any{"command": "set_state", "state": "on", "idempotencyKey": v}
+		}},
+		{"/api/labs/{labId}/power/start", func(v string) map[string]any { return map[string]any{"reservationId": v} }},
+		{"/api/labs/{labId}/power/end", func(v string) map[string]any { return map[string]any{"reservationId": v} }},
 	}
 }
 
@@ -185,7 +212,7 @@ func TestE2E_HostileBodies(t *testing.T) {
 						if ct == "" {
 							ct = "application/json"
 						}
-						r := e.do(t, "POST", rt.path, hb.body, withHeader("Content-Type", ct))
+						r := e.do(t, "POST", rt.target(), hb.body, withHeader("Content-Type", ct))
 						if rt.fill == nil && hb.fieldLevel && r.code == 200 && r.body["reloaded"] == true {
 							continue
 						}
@@ -216,7 +243,7 @@ func TestE2E_HostileBodies(t *testing.T) {
 									continue
 								}
 							}
-							r := e.do(t, "POST", rt.path, body)
+							r := e.do(t, "POST", rt.target(), body)
 							if r.code < 400 || r.code >= 500 {
 								t.Errorf("%s %s (%s): %s, want a 4xx", rt.path, inj.name, field, trunc(r.raw))
 								continue

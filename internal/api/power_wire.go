@@ -55,7 +55,7 @@ func (w *powerCredentialWire) request() (powerops.SaveCredentialRequest, error) 
 	if w.Credentials == nil {
 		return powerops.SaveCredentialRequest{}, ops.Errorf(ops.CodeBadRequest, "credentials is required")
 	}
-	return powerops.SaveCredentialRequest{CredentialRef: strings.TrimSpace(w.CredentialRef), Type: strings.TrimSpace(w.Type),
+	return powerops.SaveCredentialRequest{CredentialRef: w.CredentialRef, Type: strings.TrimSpace(w.Type),
 		Credentials: w.Credentials, Overwrite: w.Overwrite, Actor: w.Actor}, nil
 }
 

@@ -39,6 +39,8 @@ import (
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/notify"
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/power"
+	"github.com/ops-worker/ops-worker/internal/power/drivers"
 	"github.com/ops-worker/ops-worker/internal/powerops"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/scheduler"
@@ -137,9 +139,9 @@ type Options struct {
 	// (tests: a name that must not resolve would otherwise be asked of the
 	// machine's DNS server); nil: the system's resolver.
 	DiscoveryResolver discovery.Resolver
-	// PowerDrivers builds the power controllers' drivers (the real
-	// drivers' factory); nil: only "mock" controllers work, on
-	// powerops' in-memory mock.
+	// PowerDrivers builds the power controllers' drivers; nil: the real
+	// drivers (internal/power/drivers: apc-powernet-snmp, netio-json,
+	// mock with its state in memory). Tests hand in fakes.
 	PowerDrivers powerops.DriverFactory
 	// Observers are the metrics hooks (the local server fills them from
 	// internal/metrics); the zero value observes nothing and costs
@@ -369,7 +371,13 @@ func (a *App) newPower(o Options) {
 	if a.store == nil {
 		return
 	}
-	po := powerops.Options{Store: a.store, Drivers: o.PowerDrivers, Logger: a.logger}
+	factory := o.PowerDrivers
+	if factory == nil {
+		factory = func(ctl power.Controller, credType string, creds map[string]string) (power.Driver, error) {
+			return drivers.New(ctl.Driver, ctl.Host, ctl.Port, ctl.Config, credType, creds, drivers.Options{Logger: a.logger})
+		}
+	}
+	po := powerops.Options{Store: a.store, Drivers: factory, Logger: a.logger}
 	if a.creds != nil {
 		po.Credentials = a.creds
 	}

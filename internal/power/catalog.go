@@ -11,6 +11,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ops-worker/ops-worker/internal/hosts"
+	"github.com/ops-worker/ops-worker/internal/netaddr"
 )
 
 // Driver names of the catalog (Controller.Driver).
@@ -297,7 +300,7 @@ func idText(raw json.RawMessage) (string, bool) {
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return strings.TrimSpace(s), true
+		return trimASCII(s), true
 	}
 	var n json.Number
 	if json.Unmarshal(raw, &n) == nil {
@@ -309,6 +312,23 @@ func idText(raw json.RawMessage) (string, bool) {
 }
 
 // safeText: printable, one line, bounded.
+// keyText is an id or outlet key: it appears in URL paths and operation
+// records, so ASCII letters, digits and . _ : - only, a letter or digit
+// first (no Unicode that folds or hides).
+func keyText(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || !strings.ContainsRune("._:-", rune(c))) {
+			return false
+		}
+	}
+	return true
+}
+
 func safeText(s string, max int) bool {
 	if len(s) > max {
 		return false
@@ -325,8 +345,12 @@ func str(p *string) string {
 	if p == nil {
 		return ""
 	}
-	return strings.TrimSpace(*p)
+	return trimASCII(*p)
 }
+
+// trimASCII drops ASCII blanks only: a Unicode space (U+2029) around an id
+// is refused by the id's check, not quietly removed.
+func trimASCII(s string) string { return strings.Trim(s, " \t\r\n") }
 
 func boolOr(p *bool, def bool) bool {
 	if p == nil {
@@ -431,18 +455,23 @@ func ValidateController(c *Controller) error {
 	switch {
 	case c.ID == "":
 		return cfgErr("id is required")
-	case !safeText(c.ID, maxID) || strings.ContainsAny(c.ID, "/ ?#%"):
-		return cfgErr("id must be at most %d characters without spaces, '/', '?', '#' or '%%'", maxID)
+	case !keyText(c.ID, maxID):
+		return cfgErr("id must be 1 to %d of letters, digits and . _ : -, a letter or digit first", maxID)
 	case c.Name == "" || !safeText(c.Name, maxName):
 		return cfgErr("name is required, at most %d characters on one line", maxName)
 	case !slices.Contains(Drivers, c.Driver):
 		return cfgErr("driver must be one of %s", strings.Join(Drivers, ", "))
 	case c.Port < 0 || c.Port > 65535:
 		return cfgErr("port must be between 1 and 65535")
-	case !safeText(c.Host, 253) || strings.ContainsAny(c.Host, "/@ ?#"):
+	case c.Host != "" && netaddr.ValidHost(c.Host) != nil:
 		return cfgErr("host must be a host name or address")
-	case !safeText(c.CredentialRef, maxID):
-		return cfgErr("credentialRef is too long")
+	}
+	if c.CredentialRef != "" {
+		ref, err := hosts.NormalizeCredentialRef(c.CredentialRef)
+		if err != nil {
+			return cfgErr("credentialRef must be 1 to 128 of letters, digits and . _ : -, a letter or digit first")
+		}
+		c.CredentialRef = ref
 	}
 	if c.Driver != DriverMock && c.Host == "" {
 		return cfgErr("driver %s requires a host", c.Driver)
@@ -473,8 +502,8 @@ func ValidateController(c *Controller) error {
 	for i := range c.Outlets {
 		o := &c.Outlets[i]
 		switch {
-		case o.Outlet == "" || !safeText(o.Outlet, maxOutletKey):
-			return cfgErr("outlets[%d].outlet is required, at most %d characters", i, maxOutletKey)
+		case !keyText(o.Outlet, maxOutletKey):
+			return cfgErr("outlets[%d].outlet is required: 1 to %d of letters, digits and . _ : -, a letter or digit first", i, maxOutletKey)
 		case seen[o.Outlet]:
 			return cfgErr("duplicate outlet %s", o.Outlet)
 		case !safeText(o.DisplayName, maxName) || !safeText(o.LogicalName, maxName):

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/credentials"
 	"github.com/ops-worker/ops-worker/internal/domain"
+	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/power"
 )
@@ -516,6 +517,9 @@ func (s *Service) SavePowerCredential(ctx context.Context, req SaveCredentialReq
 	}
 	if strings.TrimSpace(req.CredentialRef) == "" {
 		return SaveCredentialResponse{}, ops.Errorf(ops.CodeBadRequest, "credentialRef is required")
+	}
+	if _, err := hosts.NormalizeCredentialRef(req.CredentialRef); err != nil {
+		return SaveCredentialResponse{}, ops.Errorf(ops.CodeInvalidField, "credentialRef %s", err)
 	}
 	meta, rotated, err := s.opts.Credentials.SavePower(ctx, req.CredentialRef, req.Type, req.Credentials, req.Overwrite, actorOf(req.Actor))
 	if err != nil {

@@ -27,16 +27,9 @@ const (
 // Config is the catalog's controller config (the same fields and JSON
 // names as the catalog's; it never holds a secret). Zero values mean each
 // driver's default.
-type Config struct {
-	Profile        string `json:"profile,omitempty"`     // apc: auto, rpdu2, legacy
-	SNMPVersion    string `json:"snmpVersion,omitempty"` // apc: v1, v2c, v3; must match the credential when set
-	TimeoutSeconds int    `json:"timeoutSeconds,omitempty"`
-	Retries        int    `json:"retries,omitempty"`
-	ModuleIndex    int    `json:"moduleIndex,omitempty"` // apc rPDU2
-	Path           string `json:"path,omitempty"`        // netio
-	UseHTTPS       bool   `json:"useHttps"`              // netio
-	VerifyTLS      *bool  `json:"verifyTls,omitempty"`   // netio; nil means true
-}
+// Config is a controller's catalog config (power.Config): one type, so
+// the catalog and the drivers cannot drift apart.
+type Config = power.Config
 
 // Options are the deployment's, not a controller's.
 type Options struct {
