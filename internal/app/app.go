@@ -382,6 +382,7 @@ func (a *App) newPower(o Options) {
 		po.Credentials = a.creds
 	}
 	a.power = powerops.New(po)
+	a.service.Power = flowPower{a.power}
 }
 
 // Power is the power use cases (nil without a database).

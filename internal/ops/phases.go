@@ -45,6 +45,9 @@ func PhaseNames() []string {
 
 // PhaseOf returns the timeline phase an action feeds, or "".
 func PhaseOf(action string) string {
+	if isOutletAction(action) {
+		return "" // an outlet of the lab's bench, not the station's power
+	}
 	for _, p := range phaseRules {
 		for _, pre := range p.prefixes {
 			if strings.HasPrefix(action, pre) {

@@ -41,7 +41,10 @@ const (
 // flowStep is a step planned before anything runs, so that every refusal
 // (allowlist, argument, wake syntax) is a 400 before any network I/O.
 type flowStep struct {
-	action  string
+	action string
+	// power is a power policy phase (PowerPreStart...): the lab's outlet
+	// steps of that phase, when it has a policy.
+	power   string
 	wake    *wakePlan
 	command string
 	args    []string
@@ -72,6 +75,7 @@ func (s *Service) StartReservation(ctx context.Context, r StartRequest) (FlowRes
 		return FlowResponse{}, err
 	}
 	f.kind = domain.FlowStart
+	f.steps = append(f.steps, flowStep{power: PowerPreStart})
 	if r.Wake == nil || *r.Wake {
 		p, perr := planWake(f.host, r.WakeOptions)
 		if perr == nil {
@@ -82,6 +86,7 @@ func (s *Service) StartReservation(ctx context.Context, r StartRequest) (FlowRes
 		}
 		f.steps = append(f.steps, flowStep{action: ActionWake, wake: &p})
 	}
+	f.steps = append(f.steps, flowStep{power: PowerPostStart})
 	if r.Prepare == nil || *r.Prepare {
 		args := r.PrepareArgs
 		if args == nil {
@@ -130,6 +135,7 @@ func (s *Service) EndReservation(ctx context.Context, r EndRequest) (FlowRespons
 	}
 	f.skipWhenAsleep = true
 	f.kind = domain.FlowEnd
+	f.steps = append(f.steps, flowStep{power: PowerPreEnd})
 	if r.Release == nil || *r.Release {
 		args := r.ReleaseArgs
 		if args == nil {
@@ -148,6 +154,7 @@ func (s *Service) EndReservation(ctx context.Context, r EndRequest) (FlowRespons
 			f.steps = append(f.steps, flowStep{action: ActionPowerOff, powerOff: r.PowerOffWait})
 		}
 	}
+	f.steps = append(f.steps, flowStep{power: PowerPostEnd})
 	return s.runFlow(ctx, f)
 }
 
@@ -183,6 +190,12 @@ func (s *Service) runFlow(ctx context.Context, f *flow) (FlowResponse, error) {
 	out := FlowResponse{Success: true, ReservationID: f.reservationID, Host: f.host.Name, LabID: f.labID, Steps: []Step{}}
 	asleep := false
 	for _, st := range f.steps {
+		if st.power != "" {
+			if !s.powerPhaseStep(ctx, f, st.power, &out) {
+				break
+			}
+			continue
+		}
 		var step Step
 		var stepErr error // the Lab's error of a step that got no answer
 		switch {

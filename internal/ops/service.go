@@ -44,6 +44,9 @@ type Service struct {
 	// Notifier, when set, is told of every failed wake or command step
 	// (notify.go); nil: nobody is.
 	Notifier Notifier
+	// Power, when set, runs the labs' power policies inside the
+	// reservation flows (powerflow.go); nil: no outlet is switched.
+	Power PowerPolicies
 	// Prober probes provisioning candidates (POST /api/hosts/discover);
 	// nil: discovery answers that it is not configured.
 	Prober Prober
