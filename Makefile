@@ -194,6 +194,11 @@ RUN_CAND_WAKE    = $(shell echo $$(( $(RUN_BASE_PORT) + 3 * $(RUN_HOSTS) + 2 )))
 RUN_CAND_HEALTH  = $(shell echo $$(( $(RUN_HEALTH_BASE_PORT) + $(RUN_HOSTS) )))
 # The credential store's key for this demo only (32 bytes, URL-safe base64).
 RUN_SECRETS_KEY ?= b3BzLXdvcmtlci1kZW1vLWtleS1ub3Qtc2VjcmV0ISE=
+# The demo's bench power: a simulated APC PDU (pdusim, SNMP v2c on
+# 127.0.0.1:RUN_PDU_PORT, two outlets) that lab 2's policy switches around
+# demo-2 (outlet 1 on before the wake, off after the power-down).
+RUN_PDU_PORT      ?= 29800
+RUN_PDU_COMMUNITY ?= demo-pdu-write
 RUN_PORT      ?= 8081
 RUN_TOKEN     ?= dev-token
 RUN_MYSQL_DSN ?=
@@ -205,10 +210,12 @@ run:
 	@mkdir -p $(RUN_DIR)
 	$(GO) build -o $(RUN_DIR)/labsim ./cmd/labsim
 	$(GO) build -o $(RUN_DIR)/ops-worker ./cmd/ops-worker
+	$(GO) build -o $(RUN_DIR)/pdusim ./cmd/pdusim
 	@rm -f $(RUN_DIR)/hosts.json; \
 	$(RUN_DIR)/labsim -hosts $(RUN_LABSIM_HOSTS) -unlisted-hosts $(RUN_CANDIDATE) -base-port $(RUN_BASE_PORT) -health-base-port $(RUN_HEALTH_BASE_PORT) -ca-dir $(RUN_DIR)/labsim-ca $(if $(RUN_DEMO),-asleep-hosts lab-ws-02) \
 		-out $(RUN_DIR)/hosts.json >$(RUN_DIR)/labsim.log 2>&1 & labsim=$$!; \
-	trap 'kill $$labsim 2>/dev/null; wait $$labsim 2>/dev/null' EXIT; \
+	PDUSIM_WRITE_COMMUNITY='$(RUN_PDU_COMMUNITY)' $(RUN_DIR)/pdusim -snmp-port $(RUN_PDU_PORT) -netio-port -1 -outlets 2 >$(RUN_DIR)/pdusim.log 2>&1 & pdusim=$$!; \
+	trap 'kill $$labsim $$pdusim 2>/dev/null; wait $$labsim $$pdusim 2>/dev/null' EXIT; \
 	for i in $$(seq 100); do [ -s $(RUN_DIR)/hosts.json ] && break; kill -0 $$labsim 2>/dev/null || break; sleep 0.1; done; \
 	if [ ! -s $(RUN_DIR)/hosts.json ]; then echo "labsim did not start:"; cat $(RUN_DIR)/labsim.log; exit 1; fi; \
 	echo; \
@@ -226,6 +233,7 @@ run:
 	echo "Heartbeat tick: every $(RUN_POLL_INTERVAL) s (the first at start-up), so GET /api/hosts shows each awake station Ready by itself."; \
 	$(if $(RUN_MYSQL_DSN),,echo "Guacamole: demo connections in the embedded database link lab-ws-01 (linked) and lab-ws-02 (ambiguous); connection 4 (localhost) is $(RUN_CANDIDATE), a candidate in no catalog yet: the README's last curl lines discover and provision it.";) \
 	echo "Credential store key: $(RUN_SECRETS_KEY) (OPS_SECRETS_KEY for this local demo only)"; \
+	$(if $(RUN_DEMO),echo "Bench power: a simulated PDU (pdusim, udp 127.0.0.1:$(RUN_PDU_PORT), log $(RUN_DIR)/pdusim.log); lab 2's policy switches its outlets around demo-2 (power:on / power:off in the timeline).";) \
 	echo "Try:  curl -s localhost:$(RUN_PORT)/health"; \
 	echo "      curl -s -H 'X-Lab-Manager-Token: $(RUN_TOKEN)' localhost:$(RUN_PORT)/api/hosts"; \
 	echo "Stop: Ctrl-C"; \
@@ -236,7 +244,8 @@ run:
 	OPS_SECRETS_KEY='$(RUN_SECRETS_KEY)' OPS_DISCOVERY_WINRM_PORT=$(RUN_CAND_HTTPS) OPS_DISCOVERY_LABSTATION_PORTS=$(RUN_CAND_HEALTH) \
 	OPS_PROVISION_DEFAULTS='{"broadcast": "127.0.0.1", "wol_port": $(RUN_CAND_WAKE), "wake_check": "tcp", "winrm_ca_file": "$(CURDIR)/$(RUN_DIR)/labsim-ca/labsim-ca.pem"}' \
 	$(if $(RUN_DEMO),OPS_RESERVATION_AUTOMATION=true OPS_RESERVATION_SCAN_INTERVAL=$(RUN_SCAN_INTERVAL)) \
-	$(RUN_DIR)/ops-worker -log-format text $(if $(RUN_MYSQL_DSN),,-demo-reservation)
+	DEMO_PDU_COMMUNITY='$(RUN_PDU_COMMUNITY)' \
+	$(RUN_DIR)/ops-worker -log-format text $(if $(RUN_MYSQL_DSN),,-demo-reservation) $(if $(RUN_DEMO),-demo-pdu 127.0.0.1:$(RUN_PDU_PORT))
 
 # `make image`: the local server as a container image FROM scratch (see
 # Dockerfile). The build context is bin/image: the static binary, the build

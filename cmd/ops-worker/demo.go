@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
 	"github.com/ops-worker/ops-worker/internal/domain"
 	"github.com/ops-worker/ops-worker/internal/guacamole/guacdemo"
+	"github.com/ops-worker/ops-worker/internal/powerops"
 )
 
 // The reservations -demo-reservation adds (`make run`).
@@ -108,4 +113,57 @@ func addDemoGuacamole(ctx context.Context, a *app.App) error {
 		return err
 	}
 	return guacdemo.Add(ctx, a.Store().DB, demoGuacamoleDB, DemoGuacamole...)
+}
+
+// The demo's bench power: a simulated APC PDU (`make run` starts pdusim)
+// whose two outlets lab 2's policy switches around demo-2: the PLC on
+// before the wake and off after the power-down, the HMI on after the wake
+// and off before the release.
+const (
+	demoPDUID            = "demo-pdu"
+	demoPDUCommunityVar  = "DEMO_PDU_COMMUNITY" // the write community, from the environment (never a flag: process lists)
+	demoPDUDefaultCommun = "private"
+)
+
+// addDemoPower stores the PDU's community, the controller and lab 2's
+// policy through the power use cases (as the page would).
+func addDemoPower(ctx context.Context, a *app.App, addr string) error {
+	p := a.Power()
+	if p == nil {
+		return fmt.Errorf("the demo PDU needs a database")
+	}
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-demo-pdu %q: want host:port", addr)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return fmt.Errorf("-demo-pdu %q: want host:port", addr)
+	}
+	community := os.Getenv(demoPDUCommunityVar)
+	if community == "" {
+		community = demoPDUDefaultCommun
+	}
+	if _, err := p.SavePowerCredential(ctx, powerops.SaveCredentialRequest{CredentialRef: demoPDUID, Type: "snmpv2c",
+		Credentials: map[string]any{"version": "v2c", "community": community}, Overwrite: true, Actor: "demo"}); err != nil {
+		return fmt.Errorf("demo PDU credential: %w", err)
+	}
+	ctl, _ := json.Marshal(map[string]any{"id": demoPDUID, "name": "Demo bench PDU (pdusim)", "driver": "apc-powernet-snmp",
+		"enabled": true, "host": host, "port": port, "credentialRef": demoPDUID,
+		"config":  map[string]any{"profile": "auto", "timeoutSeconds": 2, "retries": 1},
+		"outlets": []any{map[string]any{"outlet": "1", "logicalName": "plc"}, map[string]any{"outlet": "2", "logicalName": "hmi"}}})
+	if _, err := p.CreateController(ctx, ctl, "demo"); err != nil {
+		return fmt.Errorf("demo PDU controller: %w", err)
+	}
+	step := func(id, phase, outlet, action string) map[string]any {
+		return map[string]any{"id": id, "phase": phase, "sequence": 1, "controllerId": demoPDUID, "outlet": outlet, "action": action, "required": true}
+	}
+	pol, _ := json.Marshal(map[string]any{"labId": DemoAutoLab, "policyName": "demo-bench", "enabled": true,
+		"startFailureMode": "fail_reservation_start", "endFailureMode": "warn_and_continue",
+		"steps": []any{step("plc-on", "pre_start", "1", "on"), step("hmi-on", "post_start", "2", "on"),
+			step("hmi-off", "pre_end", "2", "off"), step("plc-off", "post_end", "1", "off")}})
+	if _, err := p.PutPolicy(ctx, DemoAutoLab, pol, "demo"); err != nil {
+		return fmt.Errorf("demo power policy: %w", err)
+	}
+	return nil
 }

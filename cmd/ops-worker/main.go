@@ -65,6 +65,9 @@ type Main struct {
 	// connection tables that GET /api/hosts links the hosts to (see
 	// demo.go).
 	DemoReservation bool
+	// DemoPDU, when set (host:port), is a simulated PDU (pdusim) that lab
+	// 2's demo power policy switches around demo-2.
+	DemoPDU string
 	// Healthcheck makes the program a probe instead of a server: GET
 	// /health of the server the same environment starts, exit 0 on 200
 	// (see healthcheck).
@@ -105,6 +108,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Addr, "addr", "", "listen on `host:port` instead of OPS_BIND:OPS_PORT (port 0: any free port)")
 	fs.StringVar(&m.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, else json), json or text")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long requests in flight may take to finish")
+	fs.StringVar(&m.DemoPDU, "demo-pdu", "", "`host:port` of a simulated PDU (pdusim, SNMP v2c, community in "+demoPDUCommunityVar+"): lab "+DemoAutoLab+" gets a power policy switching its two outlets around "+DemoAutoReservationID)
 	fs.BoolVar(&m.DemoReservation, "demo-reservation", false, "add reservations "+DemoReservationID+" (lab 1, CONFIRMED, tomorrow) and "+DemoAutoReservationID+" (lab 2, starting in 3 minutes for 3, for OPS_RESERVATION_AUTOMATION) and the demo Guacamole connections (GET /api/hosts links lab-ws-01 and lab-ws-02 to them) to the embedded database")
 	fs.BoolVar(&m.Healthcheck, "healthcheck", false, "probe instead of serving: GET /health of the server on OPS_BIND:OPS_PORT (-addr), loopback for 0.0.0.0; exit 0 on 200, else 1 (a container's HEALTHCHECK)")
 	fs.Usage = func() {
@@ -163,6 +167,12 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.log.Info("demo Guacamole connections added", "database", demoGuacamoleDB, "connections", len(DemoGuacamole))
 		logDemoPlan(m.log, cfg, m.app, now)
+	}
+	if m.DemoPDU != "" {
+		if err := addDemoPower(ctx, m.app, m.DemoPDU); err != nil {
+			return err
+		}
+		m.log.Info("demo power: lab "+DemoAutoLab+"'s bench behind the simulated PDU (outlets 1 plc, 2 hmi), policy demo-bench", "pdu", m.DemoPDU)
 	}
 	if err := m.serve(ctx, cfg); err != nil {
 		return err
