@@ -77,7 +77,7 @@ func TestE2E_PowerPolicyInFlows(t *testing.T) {
 	}
 	r = e.do(t, "POST", "/api/power/controllers", map[string]any{"id": "pdu-1", "name": "Bench PDU", "driver": "apc-powernet-snmp",
 		"enabled": true, "host": "127.0.0.1", "port": b.ag.Port(), "credentialRef": "pdu-1",
-		"config": map[string]any{"profile": "auto", "timeoutSeconds": 1, "retries": 0},
+		"config":  map[string]any{"profile": "auto", "timeoutSeconds": 1, "retries": 0},
 		"outlets": []any{map[string]any{"outlet": "1", "logicalName": "plc"}, map[string]any{"outlet": "2", "logicalName": "hmi"}}})
 	if r.code != 201 {
 		t.Fatalf("controller: %s", r)
