@@ -382,7 +382,7 @@ func (a *App) newPower(o Options) {
 		po.Credentials = a.creds
 	}
 	a.power = powerops.New(po)
-	a.service.Power = flowPower{a.power}
+	a.service.Power = flowPower{s: a.power, retryable: a.store.IsConnectionError}
 }
 
 // Power is the power use cases (nil without a database).

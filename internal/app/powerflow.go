@@ -3,22 +3,42 @@ package app
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/power"
 	"github.com/ops-worker/ops-worker/internal/powerops"
+	"github.com/ops-worker/ops-worker/internal/retry"
 )
 
 // flowPower runs the labs' power policies inside the reservation flows
 // (ops.PowerPolicies) through powerops: the same executor, idempotency
 // keys and power_operations records as the lab phase routes.
-type flowPower struct{ s *powerops.Service }
+type flowPower struct {
+	s *powerops.Service
+	// retryable tells a lost database connection (worth a new one) from a
+	// failed statement; nil: nothing is retried.
+	retryable func(error) bool
+}
+
+// policyReadWait bounds the retries of the policy read: a flow's own
+// records retry a lost connection the same way, and a lab's policy must
+// be known before its pre_start step can be skipped or run.
+const policyReadWait = 10 * time.Second
 
 // flowActor is the actor power_operations records for a flow's steps.
 const flowActor = "reservation-flow"
 
 func (p flowPower) RunFlowPhase(ctx context.Context, ph ops.PowerPhase) (ops.PowerPhaseResult, error) {
-	pol, ok, err := p.s.Policy(ctx, ph.LabID)
+	var pol power.Policy
+	var ok bool
+	rctx, cancel := context.WithTimeout(ctx, policyReadWait)
+	_, err := retry.Policy{First: 100 * time.Millisecond, Max: 2 * time.Second, Retry: p.retryable}.Do(rctx, func(ctx context.Context) error {
+		var err error
+		pol, ok, err = p.s.Policy(ctx, ph.LabID)
+		return err
+	})
+	cancel()
 	if err != nil {
 		return ops.PowerPhaseResult{}, err
 	}

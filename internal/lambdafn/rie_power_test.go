@@ -54,7 +54,7 @@ func TestRIE_PowerFunctions(t *testing.T) {
 	must("power-credentials-save", call{method: "POST", path: "/api/power/credentials", token: true,
 		body: fmt.Sprintf(`{"credentialRef": "pdu-1", "type": "snmpv2c", "credentials": {"version": "v2c", "community": %q}}`, community)}, 201, `"credentialRef":"pdu-1"`)
 	must("power-controllers-create", call{method: "POST", path: "/api/power/controllers", token: true,
-		body: fmt.Sprintf(`{"id": "pdu-1", "name": "PDU", "driver": "apc-powernet-snmp", "enabled": true, "host": "127.0.0.1", "port": %d, "credentialRef": "pdu-1", "config": {"timeoutSeconds": 2}, "outlets": [{"outlet": "1"}, {"outlet": "2"}]}`, ag.Port())}, 201, `"id":"pdu-1"`)
+		body: fmt.Sprintf(`{"id": "pdu-1", "name": "PDU", "driver": "apc-powernet-snmp", "enabled": true, "host": "127.0.0.1", "port": %d, "credentialRef": "pdu-1", "config": {"timeoutSeconds": 2}, "outlets": [{"outlet": "1"}, {"outlet": "2"}]}`, ag.Port())}, 201, `"credentialRef":"pdu-1"`)
 	must("power-controllers-list", call{method: "GET", path: "/api/power/controllers", token: true}, 200, `"reachable":true`)
 	cmd := call{method: "POST", path: "/api/power/controllers/pdu-1/outlets/2/commands", token: true,
 		body: `{"command": "set_state", "state": "on", "idempotencyKey": "rie-1", "actor": "rie", "reason": "test"}`}
