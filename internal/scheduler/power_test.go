@@ -44,6 +44,9 @@ func powerWorld(t *testing.T) (*world, *pdusim.Device, []*scheduler.Scheduler) {
 	var schs []*scheduler.Scheduler
 	for i := range concTicks {
 		a := w.newApp(t, nil)
+		// A shut-down station stops answering within the 50 ms BootDelay:
+		// probe for it in 200 ms steps, not the LAN default's 2 s.
+		a.Service().Settings.PowerOffProbe = 200 * time.Millisecond
 		schs = append(schs, a.Scheduler())
 		if i == 0 {
 			configurePower(t, a.Power(), ag.Port())
