@@ -70,6 +70,42 @@ func checkExactlyOnce(t testing.TB, w *world, db *sql.DB, bs []booking, stations
 	}
 }
 
+// tickAll runs one reservation tick on each scheduler at once (each its
+// own worker instance) and sums their phases; a tick's error fails t.
+func tickAll(t testing.TB, schs []*scheduler.Scheduler) scheduler.ReservationSummary {
+	t.Helper()
+	var wg sync.WaitGroup
+	sums := make([]scheduler.ReservationSummary, len(schs))
+	errs := make([]error, len(schs))
+	for i, s := range schs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sums[i], errs[i] = s.ReservationTick(context.Background(), scheduler.Event{Source: fmt.Sprint("tick-", i)})
+		}()
+	}
+	wg.Wait()
+	var total scheduler.ReservationSummary
+	for i, sum := range sums {
+		if errs[i] != nil {
+			t.Errorf("tick %d: %v", i, errs[i])
+		}
+		addPhase(&total.Start, sum.Start)
+		addPhase(&total.End, sum.End)
+	}
+	return total
+}
+
+func addPhase(to *scheduler.PhaseSummary, p scheduler.PhaseSummary) {
+	to.Candidates += p.Candidates
+	to.Claimed += p.Claimed
+	to.Dispatched += p.Dispatched
+	to.Succeeded += p.Succeeded
+	to.Failed += p.Failed
+	to.Skipped += p.Skipped
+	to.NoHost += p.NoHost
+}
+
 func mustAtoi(s string) int {
 	var n int
 	fmt.Sscan(s, &n)
@@ -94,27 +130,7 @@ func TestReservationTick_ConcurrentExactlyOnce(t *testing.T) {
 			db := w.db(t)
 			bs := bookAllDue(t, w, db, concBookings, concStations)
 			t0 := time.Now()
-			var wg sync.WaitGroup
-			sums := make([]scheduler.ReservationSummary, len(schs))
-			errs := make([]error, len(schs))
-			for i, s := range schs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					sums[i], errs[i] = s.ReservationTick(context.Background(), scheduler.Event{Source: fmt.Sprint("tick-", i)})
-				}()
-			}
-			wg.Wait()
-			var total scheduler.PhaseSummary
-			for i := range sums {
-				if errs[i] != nil {
-					t.Errorf("tick %d: %v", i, errs[i])
-				}
-				total.Claimed += sums[i].Start.Claimed
-				total.Succeeded += sums[i].Start.Succeeded
-				total.Failed += sums[i].Start.Failed
-				total.Skipped += sums[i].Start.Skipped
-			}
+			total := tickAll(t, schs).Start
 			t.Logf("%d ticks, %d bookings, %d stations: %v; claimed %d succeeded %d failed %d skipped %d",
 				concTicks, concBookings, concStations, time.Since(t0).Round(time.Millisecond),
 				total.Claimed, total.Succeeded, total.Failed, total.Skipped)
