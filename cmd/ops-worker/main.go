@@ -217,7 +217,7 @@ func (m *Main) buildApp(ctx context.Context, cfg config.Config) error {
 		EmbeddedDB:     embeddedDB,
 		MetricsHandler: m.metrics.Handler(),
 		Observers: app.Observers{HTTP: m.metrics, WinRM: m.metrics, Wake: m.metrics, Polls: m.metrics,
-			Ticks: m.metrics, Backoff: m.metrics, Notify: m.metrics, Streams: m.metrics},
+			Ticks: m.metrics, Backoff: m.metrics, Notify: m.metrics, Streams: m.metrics, Power: m.metrics},
 	}
 	if m.noEmbedded {
 		opts.EmbeddedDB = nil

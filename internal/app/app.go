@@ -169,6 +169,8 @@ type Observers struct {
 	Notify notify.Observer
 	// Streams: the heartbeat streams' open count and their hub's beats.
 	Streams heartbeatstream.Observer
+	// Power: every executed power step and every outlet state read.
+	Power powerops.Observer
 }
 
 // App is a built worker. Handler serves its API; Close releases what New
@@ -377,7 +379,7 @@ func (a *App) newPower(o Options) {
 			return drivers.New(ctl.Driver, ctl.Host, ctl.Port, ctl.Config, credType, creds, drivers.Options{Logger: a.logger})
 		}
 	}
-	po := powerops.Options{Store: a.store, Drivers: factory, Logger: a.logger}
+	po := powerops.Options{Store: a.store, Drivers: factory, Logger: a.logger, Observer: o.Observers.Power}
 	if a.creds != nil {
 		po.Credentials = a.creds
 	}

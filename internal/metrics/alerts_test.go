@@ -18,6 +18,8 @@ import (
 	"github.com/ops-worker/ops-worker/internal/metrics"
 	"github.com/ops-worker/ops-worker/internal/metrics/metricstest"
 	"github.com/ops-worker/ops-worker/internal/ops"
+	"github.com/ops-worker/ops-worker/internal/power"
+	"github.com/ops-worker/ops-worker/internal/powerops"
 	"github.com/ops-worker/ops-worker/internal/telemetry"
 	"github.com/ops-worker/ops-worker/internal/wake"
 )
@@ -34,6 +36,9 @@ func everySeries(t *testing.T) (*metrics.Metrics, []byte) {
 	m.ObservePoll(ops.PollObservation{Host: "h", At: time.Now(), Timestamp: time.Now(), Ready: true})
 	m.ObserveBackoff("h", true, 3, time.Now())
 	m.ObserveTick(telemetry.Tick{Kind: telemetry.TickReservations, Counts: []telemetry.Count{{Phase: "start", Failed: 1}}, ClaimsTaken: 1})
+	m.PowerOperation(powerops.OperationEvent{Driver: power.DriverMock, Action: power.ActionOn, Phase: power.PhasePreStart,
+		Result: power.CodeUnreachable, Required: true, Duration: time.Millisecond})
+	m.OutletState("pdu-1", "1", power.StateOn)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	return m, rec.Body.Bytes()
@@ -78,7 +83,7 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	for _, a := range []string{"LabStationHeartbeatStale", "ReservationStartFailed", "SchedulerTickNotRun"} {
+	for _, a := range []string{"LabStationHeartbeatStale", "ReservationStartFailed", "SchedulerTickNotRun", "PowerRequiredStepFailed"} {
 		if !slices.Contains(alerts, a) {
 			t.Errorf("no alert %s in %s", a, alertsFile)
 		}

@@ -1,9 +1,9 @@
 // Package metrics is the local server's Prometheus instrumentation: one
 // Metrics, holding its own registry (never the global default one), that
 // implements every observer hook of the worker (api.RequestObserver,
-// winrm.Observer, wake.Observer, ops.PollObserver, and the scheduler's
-// telemetry.TickObserver and telemetry.BackoffObserver) and serves them
-// all on Handler (GET /metrics, mounted by api behind the guard).
+// winrm.Observer, wake.Observer, ops.PollObserver, powerops.Observer, and
+// the scheduler's telemetry.TickObserver and telemetry.BackoffObserver) and
+// serves them all on Handler (GET /metrics, mounted by api behind the guard).
 //
 // Only cmd/ops-worker imports it: the Lambda functions build the worker
 // with internal/app, which knows the hooks but not this package, so
@@ -13,7 +13,8 @@
 // Every label is bounded: routes are the mux's patterns, never raw paths;
 // WinRM ops are capped (MaxOps); per-station series exist only for hosts
 // of the catalog in force (Options.KnownHost), and disappear when a
-// reload removes the host.
+// reload removes the host; power outlet series are capped
+// (MaxOutletSeries).
 package metrics
 
 import (
@@ -95,6 +96,7 @@ type Metrics struct {
 
 	notifications *prometheus.CounterVec // notify.go
 	streams       streamMetrics
+	power         *powerMetrics // power.go
 }
 
 // The hooks Metrics implements.
@@ -184,6 +186,7 @@ func New(o Options) *Metrics {
 	m.notifications = newNotificationCounter()
 	f(m.notifications)
 	m.streams = newStreamMetrics(f)
+	m.power = newPowerMetrics(f)
 
 	if !o.NoRuntime {
 		f(collectors.NewGoCollector())

@@ -90,6 +90,7 @@ type rig struct {
 	drivers map[string]*fakeDriver
 	creds   map[string]string // controller id -> the credential type it was built with
 	st      *store.Store
+	obs     *recObserver
 }
 
 func (r *rig) driver(id string) *fakeDriver {
@@ -116,7 +117,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{logs: &logtest.Buffer{}, drivers: map[string]*fakeDriver{}, creds: map[string]string{}, st: st}
+	r := &rig{logs: &logtest.Buffer{}, drivers: map[string]*fakeDriver{}, creds: map[string]string{}, st: st, obs: &recObserver{}}
 	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cs := credentials.New(st, ring, credentials.Options{Logger: log})
 	factory := func(c power.Controller, typ string, creds map[string]string) (power.Driver, error) {
@@ -137,7 +138,7 @@ func newRig(t *testing.T) *rig {
 		return d, nil
 	}
 	svc := powerops.New(powerops.Options{Store: st, Credentials: cs, Drivers: factory, Logger: log,
-		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }, Observer: r.obs})
 	r.h = api.New(api.Options{Service: &ops.Service{}, Power: svc, Guard: &api.Guard{Token: token}, Logger: log})
 	t.Cleanup(func() { noSecret(t, "log", r.logs.String()) })
 	return r

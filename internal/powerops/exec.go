@@ -191,6 +191,8 @@ func (s *Service) runStep(ctx context.Context, c power.Controller, step power.St
 	}
 	s.log.InfoContext(ctx, lvl, "controller", c.ID, "driver", c.Driver, "outlet", step.Outlet, "action", step.Action,
 		"phase", step.Phase, "status", status, "code", ecode, "before", before, "after", after, "duration_ms", dur, "by", p.Actor)
+	s.observeOp(OperationEvent{Controller: c.ID, Driver: c.Driver, Action: step.Action, Phase: step.Phase,
+		Result: resultOf(status, ecode), Required: step.Required, Duration: time.Since(start)})
 	op := fromRecord(rec)
 	op.CreatedAt = ""
 	return op, nil
@@ -226,6 +228,7 @@ func (s *Service) switchOutlet(ctx context.Context, c power.Controller, step pow
 		}
 	}
 	before = s.readState(ctx, d, step.Outlet, timeout)
+	s.observeState(c.ID, step.Outlet, before)
 	if step.Action != power.ActionCycle && before == step.DesiredState {
 		return before, before, StatusAlreadyInState, "", "outlet already " + before
 	}
@@ -244,6 +247,8 @@ func (s *Service) switchOutlet(ctx context.Context, c power.Controller, step pow
 		}
 	}
 	if err != nil {
+		// Whatever the switch did is not known.
+		s.observeState(c.ID, step.Outlet, power.StateUnknown)
 		return fail(err, "switch failed")
 	}
 	after = normState(got.State)
@@ -251,13 +256,13 @@ func (s *Service) switchOutlet(ctx context.Context, c power.Controller, step pow
 	if step.Action == power.ActionCycle && want == "" {
 		want = power.StateOn
 	}
-	if step.ReadBackRequired && want != "" && want != power.StateUnknown {
-		if after == power.StateUnknown {
-			after = s.readState(ctx, d, step.Outlet, timeout)
-		}
-		if after != want {
-			return fail(power.Errorf(power.CodeReadBackMismatch, "outlet %s reads %s after the switch, expected %s", step.Outlet, after, want), "read-back check failed")
-		}
+	readBack := step.ReadBackRequired && want != "" && want != power.StateUnknown
+	if readBack && after == power.StateUnknown {
+		after = s.readState(ctx, d, step.Outlet, timeout)
+	}
+	s.observeState(c.ID, step.Outlet, after)
+	if readBack && after != want {
+		return fail(power.Errorf(power.CodeReadBackMismatch, "outlet %s reads %s after the switch, expected %s", step.Outlet, after, want), "read-back check failed")
 	}
 	if step.DelayAfterSeconds > 0 {
 		// The switch is done: an interrupted wait does not undo it.

@@ -65,6 +65,9 @@ type Options struct {
 	// DiscoveryTimeout bounds each controller's Describe and Outlets in
 	// the controller list; 0: 3 s.
 	DiscoveryTimeout time.Duration
+	// Observer is told of every executed step and every outlet state
+	// read (metrics); nil: nothing.
+	Observer Observer
 }
 
 // Service runs the power use cases.
@@ -274,6 +277,11 @@ func (s *Service) view(ctx context.Context, c power.Controller, probe bool) Cont
 			st = power.StateUnknown
 		}
 		v.Outlets[i] = OutletView{Outlet: o, State: st}
+		if probe && c.Enabled {
+			// Only the catalog's outlets: a device's extra outlets are
+			// not series (bounded cardinality).
+			s.observeState(c.ID, o.Outlet, st)
+		}
 	}
 	return v
 }
