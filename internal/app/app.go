@@ -39,8 +39,6 @@ import (
 	"github.com/ops-worker/ops-worker/internal/labstation"
 	"github.com/ops-worker/ops-worker/internal/notify"
 	"github.com/ops-worker/ops-worker/internal/ops"
-	"github.com/ops-worker/ops-worker/internal/power"
-	"github.com/ops-worker/ops-worker/internal/power/drivers"
 	"github.com/ops-worker/ops-worker/internal/powerops"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/scheduler"
@@ -375,9 +373,7 @@ func (a *App) newPower(o Options) {
 	}
 	factory := o.PowerDrivers
 	if factory == nil {
-		factory = func(ctl power.Controller, credType string, creds map[string]string) (power.Driver, error) {
-			return drivers.New(ctl.Driver, ctl.Host, ctl.Port, ctl.Config, credType, creds, drivers.Options{Logger: a.logger})
-		}
+		factory = realPowerDrivers(a.logger)
 	}
 	po := powerops.Options{Store: a.store, Drivers: factory, Logger: a.logger, Observer: o.Observers.Power}
 	if a.creds != nil {

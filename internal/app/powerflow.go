@@ -3,10 +3,13 @@ package app
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ops-worker/ops-worker/internal/ops"
 	"github.com/ops-worker/ops-worker/internal/power"
+	"github.com/ops-worker/ops-worker/internal/power/drivers"
 	"github.com/ops-worker/ops-worker/internal/powerops"
 	"github.com/ops-worker/ops-worker/internal/retry"
 )
@@ -94,4 +97,28 @@ func flowStep(op powerops.Operation, phase string, failStops bool) ops.Step {
 		step.Message = "Outlet " + op.Outlet + " of " + op.ControllerID + ": " + op.Status
 	}
 	return step
+}
+
+// realPowerDrivers is the drivers' factory (internal/power/drivers). A
+// driver is built per call (its credentials may have been rotated
+// meanwhile), except a mock's: its outlets' state lives in the driver, so
+// one per controller is kept for this process.
+func realPowerDrivers(logger *slog.Logger) powerops.DriverFactory {
+	var mu sync.Mutex
+	mocks := map[string]power.Driver{}
+	return func(ctl power.Controller, credType string, creds map[string]string) (power.Driver, error) {
+		if ctl.Driver != drivers.Mock {
+			return drivers.New(ctl.Driver, ctl.Host, ctl.Port, ctl.Config, credType, creds, drivers.Options{Logger: logger})
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if d, ok := mocks[ctl.ID]; ok {
+			return d, nil
+		}
+		d, err := drivers.New(ctl.Driver, ctl.Host, ctl.Port, ctl.Config, credType, creds, drivers.Options{Logger: logger})
+		if err == nil {
+			mocks[ctl.ID] = d
+		}
+		return d, err
+	}
 }
