@@ -160,6 +160,16 @@ func TestE2E_PowerPolicyInFlows(t *testing.T) {
 		t.Errorf("failed pre_start: %s (station asleep %v, commands %d -> %d)", failed, st.Asleep(), before, len(st.Commands()))
 	}
 
+	// The PDU answers again: the retried start (the scheduler's, after its
+	// cooldown) switches the failed step's outlet this time, and goes on.
+	b.dev.SetFault(pdusim.FaultNone)
+	n0 := len(b.dev.Records())
+	retried := e.do(t, "POST", "/api/reservations/start", map[string]any{"reservationId": "pw-2", "host": "lab-ws-01", "labId": "1"})
+	if retried.code != 200 || actions(retried) != "power:on,wake,power:on,prepare" || len(b.dev.Records()) != n0+2 {
+		t.Errorf("retried pw-2: %s (SETs %d -> %d)", retried, n0, len(b.dev.Records()))
+	}
+	b.dev.SetFault(pdusim.FaultTimeout)
+
 	// warn_and_continue: the same failure, and the flow goes on.
 	putPolicy(benchPolicy("warn_and_continue", true))
 	e.insertReservation(t, "pw-3", "1", "CONFIRMED", time.Now().Add(time.Hour))

@@ -252,6 +252,18 @@ func (s *Store) ClaimPowerOperation(ctx context.Context, op PowerOperation) (cla
 	if !isDuplicate(err) {
 		return false, nil, fmt.Errorf("claim power operation: %w", err)
 	}
+	// A step that failed may be tried again (the PDU was unreachable a
+	// moment): the first claimer of the failed row gets it, atomically;
+	// one that succeeded, or runs, is never switched twice.
+	res, err := s.DB.ExecContext(ctx, `UPDATE power_operations SET status = 'running', success = FALSE,
+  observed_state_before = NULL, observed_state_after = NULL, message = NULL
+  WHERE idempotency_key = ? AND status = 'failed'`, op.IdempotencyKey)
+	if err != nil {
+		return false, nil, fmt.Errorf("claim failed power operation: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		return true, nil, nil
+	}
 	first, err := s.PowerOperationByKey(ctx, op.IdempotencyKey)
 	if err != nil {
 		return false, nil, err

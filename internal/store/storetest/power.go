@@ -94,6 +94,23 @@ func testPowerOperations(t *testing.T, b Backend) {
 		existing.ObservedStateAfter != "on" || existing.DurationMs == nil || *existing.DurationMs != 12 || existing.Message != "switched" {
 		t.Fatalf("claim after finish: %+v %v", existing, err)
 	}
+	// A failed step is claimed again (once), then never while it runs.
+	failed := op
+	failed.IdempotencyKey, failed.StepID, failed.ReservationID = "k-failed", "s2", "r-retry"
+	if c, _, err := s.ClaimPowerOperation(ctx(), failed); err != nil || !c {
+		t.Fatalf("claim k-failed: %v %v", c, err)
+	}
+	fin := failed
+	fin.Status, fin.Success, fin.Message = "failed", false, "unreachable"
+	if err := s.FinishPowerOperation(ctx(), fin); err != nil {
+		t.Fatal(err)
+	}
+	if c, ex, err := s.ClaimPowerOperation(ctx(), failed); err != nil || !c || ex != nil {
+		t.Fatalf("re-claim of a failed step: %v %+v %v", c, ex, err)
+	}
+	if c, ex, err := s.ClaimPowerOperation(ctx(), failed); err != nil || c || ex == nil || ex.Status != "running" {
+		t.Fatalf("claim while the retry runs: %v %+v %v", c, ex, err)
+	}
 	absent := done
 	absent.IdempotencyKey = "none"
 	if err := s.FinishPowerOperation(ctx(), absent); !errors.Is(err, domain.ErrPowerOperationNotFound) {
