@@ -50,20 +50,32 @@ func runReseal(ctx context.Context, stdout io.Writer) error {
 	if ring == nil {
 		return credentials.ErrNoKey
 	}
-	dsn, err := config.ParseDSN(cfg.MySQLDSN)
-	if err != nil {
-		return fmt.Errorf("MYSQL_DSN: %w", err)
-	}
-	st, err := store.Open(ctx, dsn)
+	st, err := openToolStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
 	fmt.Fprintf(stdout, "re-sealing under key %s (also opening %v)\n", ring.CurrentID(), ring.IDs()[1:])
 	rep, err := credentials.New(st, ring, credentials.Options{}).Reseal(ctx)
 	fmt.Fprintf(stdout, "checked %d, resealed %d, skipped %d (rewritten meanwhile), failed %d\n", rep.Checked, rep.Resealed, rep.Skipped, rep.Failed)
 	return err
+}
+
+// openToolStore opens MYSQL_DSN's database for a one-shot command
+// (reseal-credentials, import-credentials) and applies the migrations, so
+// the command works on a database no worker has started on yet.
+func openToolStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
+	dsn, err := config.ParseDSN(cfg.MySQLDSN)
+	if err != nil {
+		return nil, fmt.Errorf("MYSQL_DSN: %w", err)
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return st, nil
 }

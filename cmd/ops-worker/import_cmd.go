@@ -17,7 +17,6 @@ import (
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/legacyimport"
 	"github.com/ops-worker/ops-worker/internal/secrets"
-	"github.com/ops-worker/ops-worker/internal/store"
 )
 
 // importCredentials is `ops-worker import-credentials`: the older worker's
@@ -74,18 +73,11 @@ func runImport(ctx context.Context, env map[string]string, stdout io.Writer) err
 	if ring == nil && (src.WinRMPath != "" || src.PowerPath != "") {
 		return credentials.ErrNoKey
 	}
-	dsn, err := config.ParseDSN(cfg.MySQLDSN)
-	if err != nil {
-		return fmt.Errorf("MYSQL_DSN: %w", err)
-	}
-	st, err := store.Open(ctx, dsn)
+	st, err := openToolStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
 	reg, warns, err := hosts.NewRegistryWith(ctx, cfg.HostsPath, hosts.Options{StationPrefixes: cfg.StationPrefixes(),
 		Dynamic: app.CatalogStore(st), RefreshEvery: cfg.CatalogRefresh()})
 	for _, w := range warns {
