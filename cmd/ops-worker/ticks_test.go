@@ -427,6 +427,11 @@ VALUES ('emb-1', 1, '0x0000000000000000000000000000000000000001', '1', ?, ?, 'CO
 		}
 		return s
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last status %q; worker log:\n%s", status(), logs)
+		}
+	})
 	waitUntil(t, 60*time.Second, "emb-1 COMPLETED", func() bool { return status() == "COMPLETED" })
 	code, tl := call(t, http.MethodGet, base+"/api/reservations/timeline?reservationId=emb-1", "e2e-token")
 	// wake, prepare, scheduler:start, release, power:shutdown, power-off, scheduler:end
