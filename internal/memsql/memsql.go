@@ -11,7 +11,9 @@
 // Differences from MariaDB that matter to the store: the memory engine has
 // no row locks, so two scanners in one process claiming at the same moment
 // are not serialised by the database; the local adapter runs its ticks one
-// at a time, which is what keeps claims exactly-once there.
+// at a time, which is what keeps claims exactly-once there. Nor does it
+// merge concurrent writes to one table (one of them is lost), so the server
+// lets one write or transaction in at a time (gate.go).
 package memsql
 
 import (
@@ -27,6 +29,7 @@ import (
 	"github.com/dolthub/go-mysql-server/memory"
 	"github.com/dolthub/go-mysql-server/server"
 	"github.com/dolthub/go-mysql-server/sql"
+	vmysql "github.com/dolthub/vitess/go/mysql"
 	"github.com/go-sql-driver/mysql"
 	"github.com/sirupsen/logrus"
 )
@@ -70,7 +73,9 @@ func Start(ctx context.Context, dbName string, more ...string) (*Server, error) 
 	}
 	pro := memory.NewDBProvider(dbs...)
 	engine := sqle.NewDefault(pro)
-	srv, err := server.NewServer(server.Config{Protocol: "unix", Socket: sock, Listener: l}, engine, sql.NewContext, memory.NewSessionBuilder(pro), nil)
+	gate := newSerialGate()
+	srv, err := server.NewServerWithHandler(server.Config{Protocol: "unix", Socket: sock, Listener: l}, engine, sql.NewContext,
+		memory.NewSessionBuilder(pro), nil, func(h vmysql.Handler) (vmysql.Handler, error) { return gatedHandler{Handler: h, gate: gate}, nil })
 	if err != nil {
 		l.Close()
 		os.RemoveAll(dir)

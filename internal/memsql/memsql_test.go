@@ -40,5 +40,5 @@ func TestStore_Embedded(t *testing.T) {
 			return o
 		}
 	}
-	storetest.Run(t, storetest.Backend{Open: open, RowLocks: false})
+	storetest.Run(t, storetest.Backend{Open: open, RowLocks: false, SerialWrites: true})
 }
