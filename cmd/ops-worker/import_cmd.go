@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,19 +17,23 @@ import (
 	"github.com/ops-worker/ops-worker/internal/credentials"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/legacyimport"
+	"github.com/ops-worker/ops-worker/internal/power"
+	"github.com/ops-worker/ops-worker/internal/powerops"
 	"github.com/ops-worker/ops-worker/internal/secrets"
 )
 
 // importCredentials is `ops-worker import-credentials`: the older worker's
 // Fernet-encrypted credential files (OPS_CREDENTIALS_PATH,
-// OPS_POWER_CREDENTIALS_PATH, read with its OPS_SECRETS_KEY) and its
-// dynamic hosts file (OPS_DYNAMIC_CONFIG) into the database: credentials
-// sealed in the credential store, hosts in the database catalog. Every file
-// is read and checked first, so a bad one stores nothing; a second run
-// stores nothing new. It prints references and host names, never a secret.
+// OPS_POWER_CREDENTIALS_PATH, read with its OPS_SECRETS_KEY), its dynamic
+// hosts file (OPS_DYNAMIC_CONFIG) and its power catalog (OPS_POWER_CONFIG)
+// into the database: credentials sealed in the credential store, hosts in
+// the database catalog, power controllers and lab policies in the power
+// catalog. Every file is read and checked first, so a bad one stores
+// nothing; a second run stores nothing new. It prints references, host
+// names and ids, never a secret.
 func importCredentials(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
-		fmt.Fprintln(stderr, "ops-worker import-credentials: takes no arguments (it reads MYSQL_DSN, OPS_SECRETS_KEY, OPS_CREDENTIALS_PATH, OPS_POWER_CREDENTIALS_PATH and OPS_DYNAMIC_CONFIG)")
+		fmt.Fprintln(stderr, "ops-worker import-credentials: takes no arguments (it reads MYSQL_DSN, OPS_SECRETS_KEY, OPS_CREDENTIALS_PATH, OPS_POWER_CREDENTIALS_PATH, OPS_DYNAMIC_CONFIG and OPS_POWER_CONFIG)")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -56,15 +61,15 @@ func runImport(ctx context.Context, env map[string]string, stdout io.Writer) err
 	if err != nil {
 		return err
 	}
-	if src.WinRMPath == "" && src.PowerPath == "" && src.DynamicHostsPath == "" {
-		return errors.New("nothing to import: set OPS_CREDENTIALS_PATH, OPS_POWER_CREDENTIALS_PATH or OPS_DYNAMIC_CONFIG to the older worker's files")
+	if src.WinRMPath == "" && src.PowerPath == "" && src.DynamicHostsPath == "" && src.PowerCatalogPath == "" {
+		return errors.New("nothing to import: set OPS_CREDENTIALS_PATH, OPS_POWER_CREDENTIALS_PATH, OPS_DYNAMIC_CONFIG or OPS_POWER_CONFIG to the older worker's files")
 	}
 	cfg, err := config.LoadMap(ctx, env)
 	if err != nil {
 		return err
 	}
 	if cfg.MySQLDSN == "" {
-		return errors.New("MYSQL_DSN is not set: the credentials and hosts are imported into that database (the embedded one lives inside a running worker)")
+		return errors.New("MYSQL_DSN is not set: the credentials, hosts and power catalog are imported into that database (the embedded one lives inside a running worker)")
 	}
 	ring, err := cfg.Keyring()
 	if err != nil {
@@ -87,16 +92,23 @@ func runImport(ctx context.Context, env map[string]string, stdout io.Writer) err
 		return err
 	}
 	creds := credentials.New(st, ring, credentials.Options{})
-	rep, err := legacyimport.Import(ctx, src, credentialSink{creds}, hostSink{reg}, stdout)
+	// The power use cases as the app builds them over the same store
+	// (app.newPower); no drivers nor credentials: adding controllers and
+	// policies drives no device and reads no secret.
+	catalog := powerops.New(powerops.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	rep, err := legacyimport.Import(ctx, src, credentialSink{creds}, hostSink{reg}, powerCatalogSink{catalog}, stdout)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "imported: %d winrm credentials (%d new), %d power credentials (%d new), %d hosts added (%d already present)\n",
+	fmt.Fprintf(stdout, "imported: %d winrm credentials (%d new), %d power credentials (%d new), %d hosts added (%d already present), "+
+		"%d power controllers added (%d already present), %d power policies added (%d already present)\n",
 		rep.Count(legacyimport.KindWinRM, legacyimport.ResultStored)+rep.Count(legacyimport.KindWinRM, legacyimport.ResultUpdated),
 		rep.Count(legacyimport.KindWinRM, legacyimport.ResultStored),
 		rep.Count(legacyimport.KindPower, legacyimport.ResultStored)+rep.Count(legacyimport.KindPower, legacyimport.ResultUpdated),
 		rep.Count(legacyimport.KindPower, legacyimport.ResultStored),
-		rep.Count(legacyimport.KindHost, legacyimport.ResultAdded), rep.Count(legacyimport.KindHost, legacyimport.ResultExists))
+		rep.Count(legacyimport.KindHost, legacyimport.ResultAdded), rep.Count(legacyimport.KindHost, legacyimport.ResultExists),
+		rep.Count(legacyimport.KindController, legacyimport.ResultAdded), rep.Count(legacyimport.KindController, legacyimport.ResultExists),
+		rep.Count(legacyimport.KindPolicy, legacyimport.ResultAdded), rep.Count(legacyimport.KindPolicy, legacyimport.ResultExists))
 	return nil
 }
 
@@ -132,4 +144,38 @@ func (h hostSink) Add(ctx context.Context, entry json.RawMessage, actor string) 
 func (h hostSink) Has(ctx context.Context, name string) bool {
 	_, ok := h.r.Current(ctx).Get(name)
 	return ok
+}
+
+// powerCatalogSink is the power catalog as the importer adds to it: through
+// the power use cases, which validate every controller and policy as the
+// routes do.
+type powerCatalogSink struct{ s *powerops.Service }
+
+func (p powerCatalogSink) Controller(ctx context.Context, id string) (power.Controller, bool, error) {
+	return p.s.CatalogController(ctx, id)
+}
+
+func (p powerCatalogSink) CreateController(ctx context.Context, body json.RawMessage, actor string) error {
+	_, err := p.s.CreateController(ctx, body, actor)
+	return err
+}
+
+// HasPolicy compares lab ids ignoring case, as the table's key does (a
+// policy put under another case would replace the lab's).
+func (p powerCatalogSink) HasPolicy(ctx context.Context, labID string) (bool, error) {
+	res, err := p.s.Policies(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, q := range res.Policies {
+		if strings.EqualFold(q.LabID, labID) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (p powerCatalogSink) PutPolicy(ctx context.Context, labID string, body json.RawMessage, actor string) error {
+	_, err := p.s.PutPolicy(ctx, labID, body, actor)
+	return err
 }

@@ -36,6 +36,40 @@
 // each entry a hosts.json entry; names follow HOST_NAME_RE and are unique
 // ignoring case (upsert_dynamic_host replaced by lower-cased name).
 //
+// OPS_POWER_CONFIG, the power catalog (power/registry.py,
+// PowerRegistry.from_config; power/service.py, PowerRuntime.from_config and
+// LabPowerPolicy.from_mapping in power/models.py), plain JSON with no
+// secret:
+//
+//	{"controllers": [{"id", "name", "driver", "enabled", "host", "port", "credentialRef",
+//	                  "config": {..., "outlets": ["1", {"outlet" or "id", "displayName", ...}]}}],
+//	 "outlets":     [{"controllerId" or "controller_id", "outlet" or "outletKey",
+//	                  "displayName", "logicalName", "protected", "critical", "defaultState"}],
+//	 "policies":    [{"id", "labId", "policyName", "enabled", "respectLocalMode",
+//	                  "maintenanceMode", "startFailureMode", "endFailureMode", "steps": [...]}]}
+//
+// read as the older worker read it: a controller's outlets are the
+// top-level ones naming it, in order, then those of its config.outlets they
+// do not name (a top-level entry gives a configured outlet its names and
+// flags); "enabled" and "respectLocalMode" default to true, "defaultState"
+// to off, a name to the id; booleans given as "false", "no", "off" or "0"
+// and integers given as text are read as the older worker read them; the
+// snake_case spellings of policy and step fields are accepted. A policy's
+// "id" and a step's "conditions" are dropped (ops-worker keys a policy by
+// its lab; the older worker's executor never read conditions). Then each
+// controller and policy is validated by the catalog's own rules
+// (power.ParseController, power.DecodePolicy): an unknown field, an unknown
+// driver, an invalid id or outlet key, and a secret-looking field in config
+// (credentials belong in the credential store, under credentialRef) are
+// refused, the field named and its value never shown. Stricter than the
+// older worker: a controller id or lab id given twice ignoring case (the
+// database compares them so), an outlet key given twice in one list, a
+// top-level outlet naming no controller of the file, and a policy step
+// naming an outlet its controller of the file lacks are refused. A step
+// may name a controller the file does not define: Import checks every new
+// policy against the catalog it will join (the database's controllers and
+// the file's new ones) before it stores anything.
+//
 // The Fernet key is the URL-safe base64 text Fernet.generate_key printed,
 // from OPS_SECRETS_KEY or the file OPS_SECRETS_KEY_FILE names; the tokens
 // carry no expiry, so no age is checked (package fernet). SourcesFromEnv
@@ -46,9 +80,13 @@
 // Each Read function returns every record of its file or, when anything in
 // it is wrong (the file missing, over MaxFileSize or not JSON, a reference
 // invalid or given twice, a token that does not decrypt, a payload not of
-// the expected shape), no record and an error naming the file and each
-// reference at fault. Import reads and checks all the files before it
-// stores anything, so a problem anywhere stores nothing.
+// the expected shape, a controller or policy the catalog refuses), no
+// record and an error naming the file and each reference, controller or
+// lab at fault. Import reads and checks all the files before it stores
+// anything, so a problem anywhere stores nothing. A second run stores
+// nothing new: credentials are stored again, hosts, controllers and
+// policies already in the catalog are left alone (even when the file's
+// differ: the catalog's may have been edited since).
 //
 // A wrong key and an altered token look the same to Fernet (the signature
 // does not verify); the errors tell them apart by the file: when no token

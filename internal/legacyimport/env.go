@@ -14,15 +14,17 @@ import (
 const maxKeyFile = 4096
 
 // SourcesFromEnv reads the older worker's variables: OPS_CREDENTIALS_PATH,
-// OPS_POWER_CREDENTIALS_PATH and OPS_DYNAMIC_CONFIG name the files (an unset
-// one is not imported: the older worker's /app/data defaults belong to its
-// container, not to this one), and when a credential file is named, the key
-// comes from KeyFromEnv.
+// OPS_POWER_CREDENTIALS_PATH, OPS_DYNAMIC_CONFIG and OPS_POWER_CONFIG name
+// the files (an unset one is not imported: the older worker's /app/data
+// defaults belong to its container, not to this one), and when a credential
+// file is named, the key comes from KeyFromEnv (the other two files hold no
+// secret and need none).
 func SourcesFromEnv(getenv func(string) string) (Sources, error) {
 	src := Sources{
 		WinRMPath:        strings.TrimSpace(getenv("OPS_CREDENTIALS_PATH")),
 		PowerPath:        strings.TrimSpace(getenv("OPS_POWER_CREDENTIALS_PATH")),
 		DynamicHostsPath: strings.TrimSpace(getenv("OPS_DYNAMIC_CONFIG")),
+		PowerCatalogPath: strings.TrimSpace(getenv("OPS_POWER_CONFIG")),
 	}
 	if src.WinRMPath == "" && src.PowerPath == "" {
 		return src, nil

@@ -75,6 +75,11 @@ func TestSourcesFromEnv(t *testing.T) {
 	if src, err := legacyimport.SourcesFromEnv(envOf(map[string]string{"OPS_DYNAMIC_CONFIG": "/d/hosts.json"})); err != nil || src.Key != nil {
 		t.Errorf("hosts only: %+v, %v", src, err)
 	}
+	// The power catalog only: no key needed either.
+	if src, err := legacyimport.SourcesFromEnv(envOf(map[string]string{"OPS_POWER_CONFIG": " /d/power-controllers.json\n"})); err != nil ||
+		src.Key != nil || src.PowerCatalogPath != "/d/power-controllers.json" || src.WinRMPath != "" {
+		t.Errorf("power catalog only: %+v, %v", src, err)
+	}
 	// A credential file without a key: refused up front.
 	if _, err := legacyimport.SourcesFromEnv(envOf(map[string]string{"OPS_CREDENTIALS_PATH": "/d/winrm.json"})); err == nil || !strings.Contains(err.Error(), "OPS_SECRETS_KEY") {
 		t.Errorf("no key: %v", err)

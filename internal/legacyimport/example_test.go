@@ -27,7 +27,7 @@ func ExampleImport() {
 	src := legacyimport.Sources{WinRMPath: winrm, DynamicHostsPath: hostsFile, Key: key}
 	for run := 1; run <= 2; run++ {
 		fmt.Println("run", run)
-		if _, err := legacyimport.Import(context.Background(), src, creds, hosts, os.Stdout); err != nil {
+		if _, err := legacyimport.Import(context.Background(), src, creds, hosts, nil, os.Stdout); err != nil {
 			fmt.Println(err)
 		}
 	}

@@ -110,7 +110,7 @@ func TestImport_StoresThenIsIdempotent(t *testing.T) {
 	creds := &memCreds{winrm: map[string]string{}, power: map[string]string{}}
 	hosts := &memHosts{entries: map[string]json.RawMessage{"lab-ws-10": json.RawMessage(`{"name": "LAB-WS-10"}`)}}
 	var out bytes.Buffer
-	report, err := legacyimport.Import(context.Background(), src.Sources, creds, hosts, &out)
+	report, err := legacyimport.Import(context.Background(), src.Sources, creds, hosts, nil, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestImport_StoresThenIsIdempotent(t *testing.T) {
 
 	out.Reset()
 	src.Actor = "operator:alice"
-	report, err = legacyimport.Import(context.Background(), src.Sources, creds, hosts, &out)
+	report, err = legacyimport.Import(context.Background(), src.Sources, creds, hosts, nil, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestImport_AllOrNothing(t *testing.T) {
 	creds := &memCreds{winrm: map[string]string{}, power: map[string]string{}}
 	hosts := &memHosts{entries: map[string]json.RawMessage{}}
 	var out bytes.Buffer
-	report, err := legacyimport.Import(context.Background(), src.Sources, creds, hosts, &out)
+	report, err := legacyimport.Import(context.Background(), src.Sources, creds, hosts, nil, &out)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -181,7 +181,7 @@ func TestImport_AllOrNothing(t *testing.T) {
 	// A wrong key: nothing stored either.
 	src = writeSources(t, `{"hosts": []}`)
 	src.Key = bytes.Repeat([]byte{8}, fernet.KeySize)
-	if _, err := legacyimport.Import(context.Background(), src.Sources, creds, hosts, &out); err == nil || !strings.Contains(err.Error(), "wrong OPS_SECRETS_KEY") {
+	if _, err := legacyimport.Import(context.Background(), src.Sources, creds, hosts, nil, &out); err == nil || !strings.Contains(err.Error(), "wrong OPS_SECRETS_KEY") {
 		t.Errorf("wrong key: %v", err)
 	}
 	if len(creds.winrm)+len(creds.power) != 0 {
@@ -196,7 +196,7 @@ func TestImport_StoreFailsMidway(t *testing.T) {
 	creds := &memCreds{winrm: map[string]string{}, power: map[string]string{}, failRef: "lab-ws-02.lab"}
 	hosts := &memHosts{entries: map[string]json.RawMessage{}}
 	var out bytes.Buffer
-	report, err := legacyimport.Import(context.Background(), src.Sources, creds, hosts, &out)
+	report, err := legacyimport.Import(context.Background(), src.Sources, creds, hosts, nil, &out)
 	if err == nil || !strings.Contains(err.Error(), "store winrm credential lab-ws-02.lab: store down (1 of 5 items done; running the import again is safe)") {
 		t.Errorf("error %v", err)
 	}
@@ -205,7 +205,7 @@ func TestImport_StoreFailsMidway(t *testing.T) {
 	}
 	creds.failRef = ""
 	out.Reset()
-	_, err = legacyimport.Import(context.Background(), src.Sources, creds, hosts, &out)
+	_, err = legacyimport.Import(context.Background(), src.Sources, creds, hosts, nil, &out)
 	if err == nil || !strings.Contains(err.Error(), "add host refused: field mac: not a MAC address (4 of 5 items done") {
 		t.Errorf("error %v", err)
 	}
@@ -229,7 +229,7 @@ func TestImport_Arguments(t *testing.T) {
 		{legacyimport.Sources{DynamicHostsPath: src.DynamicHostsPath}, creds, nil, "no catalog"},
 		{legacyimport.Sources{WinRMPath: src.WinRMPath}, creds, nil, "OPS_SECRETS_KEY to read it with is missing"},
 	} {
-		if _, err := legacyimport.Import(ctx, tt.src, tt.creds, tt.hosts, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := legacyimport.Import(ctx, tt.src, tt.creds, tt.hosts, nil, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%+v: %v, want %q", tt.src.WinRMPath, err, tt.want)
 		}
 	}
@@ -238,13 +238,13 @@ func TestImport_Arguments(t *testing.T) {
 	if err := os.WriteFile(src.DynamicHostsPath, []byte(`{"hosts": [{"name": "a"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := legacyimport.Import(ctx, legacyimport.Sources{DynamicHostsPath: src.DynamicHostsPath}, nil, hosts, nil); err != nil || len(r.Items) != 1 {
+	if r, err := legacyimport.Import(ctx, legacyimport.Sources{DynamicHostsPath: src.DynamicHostsPath}, nil, hosts, nil, nil); err != nil || len(r.Items) != 1 {
 		t.Errorf("hosts only: %v, %v", r, err)
 	}
 	// A cancelled context stops before storing.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := legacyimport.Import(cctx, src.Sources, creds, hosts, nil); !errors.Is(err, context.Canceled) || len(creds.winrm) != 0 {
+	if _, err := legacyimport.Import(cctx, src.Sources, creds, hosts, nil, nil); !errors.Is(err, context.Canceled) || len(creds.winrm) != 0 {
 		t.Errorf("cancelled: %v, stored %v", err, creds.winrm)
 	}
 }

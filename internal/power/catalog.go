@@ -524,6 +524,32 @@ func ValidateController(c *Controller) error {
 // against the catalog's controllers: every step names an existing
 // controller and outlet. Errors wrap ErrInvalidPolicy.
 func ParsePolicy(raw []byte, controllers []Controller) (Policy, error) {
+	p, err := decodePolicy(raw)
+	if err != nil {
+		return Policy{}, err
+	}
+	if err := ValidatePolicy(p, controllers); err != nil {
+		return Policy{}, err
+	}
+	return p, nil
+}
+
+// DecodePolicy is ParsePolicy without the catalog: every rule but that
+// each step names an existing controller and outlet, for a caller that
+// does not know the catalog yet (an import checks the steps against the
+// catalog it will store, then ValidatePolicy against the real one).
+func DecodePolicy(raw []byte) (Policy, error) {
+	p, err := decodePolicy(raw)
+	if err != nil {
+		return Policy{}, err
+	}
+	if err := validatePolicy(p, nil, false); err != nil {
+		return Policy{}, err
+	}
+	return p, nil
+}
+
+func decodePolicy(raw []byte) (Policy, error) {
 	var w policyWire
 	if err := strictDecode(raw, &w); err != nil {
 		return Policy{}, polErr("%s", jsonReason(err))
@@ -551,9 +577,6 @@ func ParsePolicy(raw []byte, controllers []Controller) (Policy, error) {
 			return Policy{}, err
 		}
 		p.Steps = append(p.Steps, s)
-	}
-	if err := ValidatePolicy(p, controllers); err != nil {
-		return Policy{}, err
 	}
 	return p, nil
 }
@@ -596,6 +619,12 @@ func parseStep(i int, w stepWire) (Step, error) {
 
 // ValidatePolicy checks p against the catalog's controllers.
 func ValidatePolicy(p Policy, controllers []Controller) error {
+	return validatePolicy(p, controllers, true)
+}
+
+// validatePolicy checks p; with targets, also that every step names a
+// controller of controllers and an outlet of it.
+func validatePolicy(p Policy, controllers []Controller, targets bool) error {
 	switch {
 	case p.LabID == "" || !safeText(p.LabID, maxID) || strings.ContainsAny(p.LabID, "/ ?#%"):
 		return polErr("labId is required, at most %d characters without spaces or '/'", maxID)
@@ -646,6 +675,12 @@ func ValidatePolicy(p Policy, controllers []Controller) error {
 			return bad("duplicate sequence %d in phase %s", s.Sequence, s.Phase)
 		}
 		seq[k] = true
+		if !targets {
+			if s.ControllerID == "" || s.Outlet == "" {
+				return bad("controllerId and outlet are required")
+			}
+			continue
+		}
 		c, ok := byID[s.ControllerID]
 		if !ok {
 			return bad("controller '%s' is not in the catalog", cut(s.ControllerID, maxID))

@@ -64,3 +64,26 @@ func TestParsePolicy(t *testing.T) {
 		}
 	}
 }
+
+// DecodePolicy applies every rule but the catalog's: a step on an unknown
+// controller passes, the other refusals stay.
+func TestDecodePolicy(t *testing.T) {
+	p, err := DecodePolicy([]byte(`{"labId":"2","policyName":"n","steps":[{"phase":"pre_start","controllerId":"elsewhere","outlet":"7","action":"off"}]}`))
+	if err != nil || len(p.Steps) != 1 || p.Steps[0].DesiredState != StateOff {
+		t.Fatalf("%+v, %v", p, err)
+	}
+	if err := ValidatePolicy(p, nil); !errors.Is(err, ErrInvalidPolicy) || !strings.Contains(err.Error(), "not in the catalog") {
+		t.Errorf("ValidatePolicy without the controller: %v", err)
+	}
+	for name, body := range map[string]string{
+		"dup sequence":  `{"labId":"2","policyName":"n","steps":[{"phase":"pre_start","controllerId":"p","outlet":"1","action":"on"},{"phase":"pre_start","controllerId":"q","outlet":"2","action":"off"}]}`,
+		"no controller": `{"labId":"2","policyName":"n","steps":[{"phase":"pre_start","outlet":"1","action":"on"}]}`,
+		"no outlet":     `{"labId":"2","policyName":"n","steps":[{"phase":"pre_start","controllerId":"p","action":"on"}]}`,
+		"bad action":    `{"labId":"2","policyName":"n","steps":[{"phase":"pre_start","controllerId":"p","outlet":"1","action":"toggle"}]}`,
+		"unknown":       `{"labId":"2","policyName":"n","steps":[],"extra":1}`,
+	} {
+		if _, err := DecodePolicy([]byte(body)); !errors.Is(err, ErrInvalidPolicy) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -227,6 +227,21 @@ func (s *Service) controller(ctx context.Context, id string) (power.Controller, 
 	return c, nil
 }
 
+// CatalogController returns controller id as the catalog holds it, without
+// probing the device; ok false when the catalog has none (ids compare as
+// the database does). A stored row that no longer validates is an error.
+func (s *Service) CatalogController(ctx context.Context, id string) (power.Controller, bool, error) {
+	c, err := s.controller(ctx, id)
+	var oe *ops.Error
+	if errors.As(err, &oe) && oe.Code == ops.CodePowerControllerNotFound {
+		return power.Controller{}, false, nil
+	}
+	if err != nil {
+		return power.Controller{}, false, err
+	}
+	return c, true, nil
+}
+
 func clip(s string, n int) string {
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
