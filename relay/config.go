@@ -34,6 +34,10 @@ type Config struct {
 	// HostsPath is the relay's own catalog (the hosts.json schema, WinRM
 	// credentials included: they never leave the relay).
 	HostsPath string
+	// PowerPath is the relay's power controllers (RELAY_POWER_CONFIG, see
+	// LoadPower), credentials included: they never leave the relay. ""
+	// holds none.
+	PowerPath string
 	// Subnets are where magic packets may be sent.
 	Subnets []netip.Prefix
 	// Relays are the names this relay answers to (RELAY_ID): the hosts
@@ -174,6 +178,12 @@ func New(c Config, logger *slog.Logger) (*Server, *winrm.Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	var pcs map[string]PowerController
+	if c.PowerPath != "" {
+		if pcs, err = LoadPower(c.PowerPath, nil, logger); err != nil {
+			return nil, nil, err
+		}
+	}
 	transports := c.WinRMTransports
 	if transports == nil {
 		transports = winrm.Transports
@@ -209,6 +219,7 @@ func New(c Config, logger *slog.Logger) (*Server, *winrm.Client, error) {
 		Verifier:  &relayproto.Verifier{Secrets: secrets, Relays: relays, Replay: &relayproto.ReplayCache{Size: c.ReplayCacheSize}},
 		InFlight:  c.InFlightPerHost,
 		Discovery: c.Discovery,
+		Power:     pcs,
 		Logger:    logger,
 
 		NoLocalMode: c.NoLocalMode,

@@ -60,7 +60,11 @@ type Server struct {
 	// StationPrefixes are always Subnets (no subnets: nothing is probed).
 	// Zero values: discovery's defaults.
 	Discovery discovery.Config
-	// InFlight is the most WinRM calls in flight per host; 0: DefaultInFlight.
+	// Power are the power controllers the relay calls for workers
+	// (RELAY_POWER_CONFIG), by lower-case id; nil: none.
+	Power map[string]PowerController
+	// InFlight is the most WinRM calls in flight per host (and calls per
+	// power controller); 0: DefaultInFlight.
 	InFlight int
 	Logger   *slog.Logger // nil: slog.Default()
 	Version  string
@@ -96,6 +100,7 @@ var routes = map[string]route{
 	relayproto.PathHeartbeats: {http.MethodPost, (*Server).heartbeats},
 	relayproto.PathLocalMode:  {http.MethodPost, (*Server).localMode},
 	relayproto.PathDiscover:   {http.MethodPost, (*Server).discover},
+	relayproto.PathPower:      {http.MethodPost, (*Server).power},
 }
 
 // audit is the one log line of a request.

@@ -376,6 +376,11 @@ func (a *App) newPower(o Options) {
 		factory = realPowerDrivers(a.logger)
 	}
 	po := powerops.Options{Store: a.store, Drivers: factory, Logger: a.logger, Observer: o.Observers.Power}
+	if a.router != nil {
+		// With OPS_RELAY_URL, controllers are driven by the relay (it holds
+		// their credentials), as hosts are reached through it.
+		po.Remote = a.router.PowerDriver
+	}
 	if a.creds != nil {
 		po.Credentials = a.creds
 	}

@@ -59,7 +59,12 @@ type Options struct {
 	// Drivers builds the drivers; nil: only "mock" controllers work, with
 	// the package's in-memory mock (state kept for the Service's life).
 	Drivers DriverFactory
-	Logger  *slog.Logger
+	// Remote, when set, is asked first for a controller's driver: a
+	// controller it answers for (one behind a relay) is driven there, with
+	// the credential of the relay's own configuration, so none is looked
+	// up here.
+	Remote func(power.Controller) (power.Driver, bool)
+	Logger *slog.Logger
 	// Sleep waits d or until ctx ends (delays, tests); nil: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// DiscoveryTimeout bounds each controller's Describe and Outlets in
@@ -344,6 +349,11 @@ func codeOr(err error, def string) string {
 // driver builds c's driver: its credential resolved, then the factory (or
 // the in-memory mock).
 func (s *Service) driver(ctx context.Context, c power.Controller) (power.Driver, error) {
+	if s.opts.Remote != nil {
+		if d, ok := s.opts.Remote(c); ok {
+			return d, nil
+		}
+	}
 	var typ string
 	var creds map[string]string
 	if c.CredentialRef != "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ops-worker/ops-worker/internal/lab"
 	"github.com/ops-worker/ops-worker/internal/labstation"
+	"github.com/ops-worker/ops-worker/internal/power"
 )
 
 // Routes of the relay. Every one is signed; all but health are POST with a
@@ -21,6 +22,7 @@ const (
 	PathHeartbeats = "/v1/heartbeats" // BatchRequest -> BatchResponse
 	PathLocalMode  = "/v1/local-mode" // LocalModeRequest -> LocalModeResponse
 	PathDiscover   = "/v1/discover"   // DiscoverRequest -> discovery.Result
+	PathPower      = "/v1/power"      // PowerRequest -> PowerResponse
 )
 
 // MaxBody is the largest request body the relay reads (413 above it).
@@ -132,6 +134,43 @@ type LocalModeResponse struct {
 // be in its catalog: discovery is how it gets there.
 type DiscoverRequest struct {
 	Hostname string `json:"hostname"`
+}
+
+// Power operations: the calls of power.Driver.
+const (
+	PowerDescribe = "describe"
+	PowerOutlets  = "outlets"
+	PowerSet      = "set"
+	PowerCycle    = "cycle"
+)
+
+// PowerRequest asks the relay to call one of the power controllers of its
+// own configuration (RELAY_POWER_CONFIG): the controller's address and
+// credential are the relay's, never the worker's. Outlet and State are
+// for set and cycle (State "on" or "off", set only), OffMs for cycle.
+type PowerRequest struct {
+	Controller string `json:"controller"`
+	Op         string `json:"op"`
+	Outlet     string `json:"outlet,omitempty"`
+	State      string `json:"state,omitempty"`
+	OffMs      int64  `json:"off_ms,omitempty"`
+}
+
+// PowerResponse is the driver's answer: the field of the op, or Error, a
+// driver failure with its stable code (power.Code*), exactly as the
+// worker's own driver would have failed.
+type PowerResponse struct {
+	Description *power.Description  `json:"description,omitempty"`
+	Outlets     []power.OutletState `json:"outlets,omitempty"`
+	Outlet      *power.OutletState  `json:"outlet,omitempty"`
+	Error       *PowerError         `json:"power_error,omitempty"`
+}
+
+// PowerError is a *power.Error on the wire (its cause stays in the
+// relay's log).
+type PowerError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 // BatchRequest reads many hosts' heartbeats in one signed request.

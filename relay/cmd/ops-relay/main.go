@@ -77,6 +77,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&c.TLSCert, "tls-cert", env("RELAY_TLS_CERT", ""), "TLS certificate `file` (RELAY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("RELAY_TLS_KEY", ""), "TLS key `file` (RELAY_TLS_KEY)")
 	fs.StringVar(&c.HostsPath, "hosts", env("RELAY_HOSTS", "hosts.json"), "the relay's host catalog `file` (RELAY_HOSTS)")
+	fs.StringVar(&c.PowerPath, "power", env("RELAY_POWER_CONFIG", ""), "the relay's power controllers `file`, credentials inline (RELAY_POWER_CONFIG); empty: none")
 	fs.StringVar(&subnets, "subnets", env("RELAY_SUBNETS", ""), "comma-separated `prefixes` magic packets may go to (RELAY_SUBNETS)")
 	fs.StringVar(&c.WinRMCAFile, "winrm-ca-file", env("RELAY_WINRM_CA_FILE", ""), "CA `file` for the stations' WinRM certificates (RELAY_WINRM_CA_FILE)")
 	fs.StringVar(&transports, "winrm-transports", env("RELAY_WINRM_TRANSPORTS", strings.Join(winrm.Transports, ",")), "allowed WinRM transports (RELAY_WINRM_TRANSPORTS)")
@@ -164,7 +165,7 @@ func (m *Main) Run(ctx context.Context) error {
 			m.done <- m.srv.Serve(ln)
 		}
 	}()
-	logger.Info("relay ready", "listen", ln.Addr().String(), "tls", tls, "hosts", s.Catalog.Len(),
+	logger.Info("relay ready", "listen", ln.Addr().String(), "tls", tls, "hosts", s.Catalog.Len(), "power_controllers", len(s.Power),
 		"subnets", fmt.Sprint(m.Config.Subnets), "secrets", len(m.Config.Secrets),
 		"relay_id", cmp.Or(strings.Join(s.Verifier.Relays, ","), "localhost"), "max_conns", cmp.Or(m.Config.MaxConns, relay.DefaultMaxConns))
 	return nil
