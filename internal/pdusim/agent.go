@@ -427,8 +427,38 @@ func decodeV3(sp *gosnmp.UsmSecurityParameters, flags gosnmp.SnmpV3MsgFlags, b [
 	return p, buf, err
 }
 
+// v3Msg is what pass 1 learns of a v3 message: enough to find the user
+// and to address a Report.
+type v3Msg struct {
+	raw        []byte
+	hdr        *gosnmp.SnmpPacket // pass 1's decode
+	usm        *gosnmp.UsmSecurityParameters
+	level      gosnmp.SnmpV3MsgFlags
+	reportable bool
+}
+
 func (a *Agent) handleV3(b []byte) []byte {
-	// Pass 1: the header, to learn user, engine and flags.
+	m := decodeV3Header(b)
+	if m == nil {
+		return nil
+	}
+	u, out := a.v3User(m)
+	if u == nil {
+		return out
+	}
+	req, out := a.v3Request(m, u)
+	if req == nil {
+		return out
+	}
+	if !isRequest(req.PDUType, req.Version) {
+		return nil
+	}
+	return a.answerV3(m, u, req)
+}
+
+// decodeV3Header is pass 1: the header, to learn user, engine and flags.
+// nil: drop the message.
+func decodeV3Header(b []byte) *v3Msg {
 	p, _, err := decodeV3(&gosnmp.UsmSecurityParameters{UserName: "-"}, gosnmp.NoAuthNoPriv, b)
 	if p == nil || p.Version != gosnmp.Version3 || p.SecurityModel != gosnmp.UserSecurityModel {
 		return nil
@@ -438,71 +468,95 @@ func (a *Agent) handleV3(b []byte) []byte {
 		return nil
 	}
 	level := p.MsgFlags & gosnmp.AuthPriv
-	reportable := p.MsgFlags&gosnmp.Reportable != 0
 	if level == 0x2 { // privacy without authentication: invalid message
 		return nil
 	}
 	if err != nil && (level == gosnmp.NoAuthNoPriv || !strings.Contains(err.Error(), authConfiguredErr)) {
 		return nil
 	}
-	report := func(oidName string, c *atomic.Int64, reqID uint32, u *usmUser, flags gosnmp.SnmpV3MsgFlags) []byte {
-		n := c.Add(1)
-		if !reportable {
-			return nil
-		}
-		return a.report(p.MsgID, reqID, usm.UserName, u, flags, oidName, n)
-	}
-	if usm.AuthoritativeEngineID != a.engineID {
-		// Discovery (an empty engine ID) or a stale one.
-		return report(oidUnknownEngineIDs, &a.unknownEngine, p.RequestID, nil, gosnmp.NoAuthNoPriv)
-	}
-	u, ok := a.users[usm.UserName]
-	if !ok {
-		return report(oidUnknownUserNames, &a.unknownUser, p.RequestID, nil, gosnmp.NoAuthNoPriv)
-	}
-	if (level&gosnmp.AuthNoPriv != 0 && u.Auth == gosnmp.NoAuth) || (level == gosnmp.AuthPriv && u.Priv == gosnmp.NoPriv) {
-		return report(oidUnsupportedSecLevels, &a.unsupportedLevel, p.RequestID, nil, gosnmp.NoAuthNoPriv)
-	}
-	req := p
-	if level != gosnmp.NoAuthNoPriv {
-		// Pass 2: authenticate. The decoder blanks the MAC in its copy of
-		// the message; decrypting nothing (NoPriv) keeps the rest intact,
-		// which is what the digest covers.
-		sp := &gosnmp.UsmSecurityParameters{UserName: u.Name, AuthoritativeEngineID: a.engineID,
-			AuthenticationProtocol: u.Auth, SecretKey: u.secretKey, PrivacyProtocol: gosnmp.NoPriv}
-		p2, blanked, err := decodeV3(sp, gosnmp.AuthNoPriv, b)
-		headerErr := err != nil && strings.HasPrefix(err.Error(), "unable to decode packet header") &&
-			!(level == gosnmp.AuthPriv && strings.Contains(err.Error(), privConfiguredErr))
-		if p2 == nil || headerErr {
-			return report(oidWrongDigests, &a.wrongDigest, 0, nil, gosnmp.NoAuthNoPriv)
-		}
-		if !hmac.Equal(digest(u.Auth, u.secretKey, blanked), []byte(usm.AuthenticationParameters)) {
-			return report(oidWrongDigests, &a.wrongDigest, 0, nil, gosnmp.NoAuthNoPriv)
-		}
-		now := a.engineTime()
-		if usm.AuthoritativeEngineBoots != a.boots || absDiff(usm.AuthoritativeEngineTime, now) > timeWindow {
-			return report(oidNotInTimeWindows, &a.notInTime, 0, u, gosnmp.AuthNoPriv)
-		}
-		req = p2
-		if level == gosnmp.AuthPriv {
-			// Pass 3: decrypt. A wrong privacy key yields garbage that does
-			// not parse: net-snmp drops such a message without a report
-			// (snmpInASNParseErrs), and so does the simulator.
-			sp3 := &gosnmp.UsmSecurityParameters{UserName: u.Name, AuthoritativeEngineID: a.engineID,
-				AuthenticationProtocol: u.Auth, SecretKey: u.secretKey, PrivacyProtocol: u.Priv, PrivacyKey: u.privKey}
-			p3, _, err := decodeV3(sp3, gosnmp.AuthPriv, b)
-			if err != nil || p3 == nil {
-				a.decryptErr.Add(1)
-				return nil
-			}
-			req = p3
-		} else if err != nil {
-			return nil
-		}
-	}
-	if !isRequest(req.PDUType, req.Version) {
+	return &v3Msg{raw: b, hdr: p, usm: usm, level: level, reportable: p.MsgFlags&gosnmp.Reportable != 0}
+}
+
+// refuse counts a refused message in c and, if the message is
+// reportable, answers with a Report carrying the count.
+func (a *Agent) refuse(m *v3Msg, oidName string, c *atomic.Int64, reqID uint32, u *usmUser, flags gosnmp.SnmpV3MsgFlags) []byte {
+	n := c.Add(1)
+	if !m.reportable {
 		return nil
 	}
+	return a.report(m.hdr.MsgID, reqID, m.usm.UserName, u, flags, oidName, n)
+}
+
+// v3User is the message's user; nil, with a Report or nothing, when the
+// engine ID, user name or security level is refused.
+func (a *Agent) v3User(m *v3Msg) (*usmUser, []byte) {
+	if m.usm.AuthoritativeEngineID != a.engineID {
+		// Discovery (an empty engine ID) or a stale one.
+		return nil, a.refuse(m, oidUnknownEngineIDs, &a.unknownEngine, m.hdr.RequestID, nil, gosnmp.NoAuthNoPriv)
+	}
+	u, ok := a.users[m.usm.UserName]
+	if !ok {
+		return nil, a.refuse(m, oidUnknownUserNames, &a.unknownUser, m.hdr.RequestID, nil, gosnmp.NoAuthNoPriv)
+	}
+	if (m.level&gosnmp.AuthNoPriv != 0 && u.Auth == gosnmp.NoAuth) || (m.level == gosnmp.AuthPriv && u.Priv == gosnmp.NoPriv) {
+		return nil, a.refuse(m, oidUnsupportedSecLevels, &a.unsupportedLevel, m.hdr.RequestID, nil, gosnmp.NoAuthNoPriv)
+	}
+	return u, nil
+}
+
+// v3Request is the message's PDU once USM accepts it: pass 1's without
+// authentication, else authenticated (pass 2) and decrypted (pass 3);
+// nil, with a Report or nothing, when refused.
+func (a *Agent) v3Request(m *v3Msg, u *usmUser) (*gosnmp.SnmpPacket, []byte) {
+	if m.level == gosnmp.NoAuthNoPriv {
+		return m.hdr, nil
+	}
+	// Pass 2: authenticate. The decoder blanks the MAC in its copy of
+	// the message; decrypting nothing (NoPriv) keeps the rest intact,
+	// which is what the digest covers.
+	sp := &gosnmp.UsmSecurityParameters{UserName: u.Name, AuthoritativeEngineID: a.engineID,
+		AuthenticationProtocol: u.Auth, SecretKey: u.secretKey, PrivacyProtocol: gosnmp.NoPriv}
+	p2, blanked, err := decodeV3(sp, gosnmp.AuthNoPriv, m.raw)
+	headerErr := err != nil && strings.HasPrefix(err.Error(), "unable to decode packet header") &&
+		!(m.level == gosnmp.AuthPriv && strings.Contains(err.Error(), privConfiguredErr))
+	if p2 == nil || headerErr {
+		return nil, a.refuse(m, oidWrongDigests, &a.wrongDigest, 0, nil, gosnmp.NoAuthNoPriv)
+	}
+	if !hmac.Equal(digest(u.Auth, u.secretKey, blanked), []byte(m.usm.AuthenticationParameters)) {
+		return nil, a.refuse(m, oidWrongDigests, &a.wrongDigest, 0, nil, gosnmp.NoAuthNoPriv)
+	}
+	now := a.engineTime()
+	if m.usm.AuthoritativeEngineBoots != a.boots || absDiff(m.usm.AuthoritativeEngineTime, now) > timeWindow {
+		return nil, a.refuse(m, oidNotInTimeWindows, &a.notInTime, 0, u, gosnmp.AuthNoPriv)
+	}
+	if m.level == gosnmp.AuthPriv {
+		// Pass 2's error is ignored: it cannot read the encrypted PDU,
+		// which pass 3 decodes.
+		return a.decryptV3(m, u), nil
+	}
+	if err != nil {
+		return nil, nil
+	}
+	return p2, nil
+}
+
+// decryptV3 is pass 3. A wrong privacy key yields garbage that does not
+// parse: net-snmp drops such a message without a report
+// (snmpInASNParseErrs), and so does the simulator.
+func (a *Agent) decryptV3(m *v3Msg, u *usmUser) *gosnmp.SnmpPacket {
+	sp := &gosnmp.UsmSecurityParameters{UserName: u.Name, AuthoritativeEngineID: a.engineID,
+		AuthenticationProtocol: u.Auth, SecretKey: u.secretKey, PrivacyProtocol: u.Priv, PrivacyKey: u.privKey}
+	p, _, err := decodeV3(sp, gosnmp.AuthPriv, m.raw)
+	if err != nil || p == nil {
+		a.decryptErr.Add(1)
+		return nil
+	}
+	return p
+}
+
+// answerV3 processes an accepted request and marshals the answer, at the
+// request's level, within the manager's msgMaxSize.
+func (a *Agent) answerV3(m *v3Msg, u *usmUser, req *gosnmp.SnmpPacket) []byte {
 	maxSize := maxDatagram
 	if req.MsgMaxSize >= 484 && int(req.MsgMaxSize) < maxSize {
 		maxSize = int(req.MsgMaxSize)
@@ -510,7 +564,7 @@ func (a *Agent) handleV3(b []byte) []byte {
 	// A user's configured level is its minimum (net-snmp's rwuser/rouser
 	// level): below it the request passes USM and fails access control.
 	var resp *gosnmp.SnmpPacket
-	if userLevel(u) > level {
+	if userLevel(u) > m.level {
 		resp = &gosnmp.SnmpPacket{Version: gosnmp.Version3, PDUType: gosnmp.GetResponse, RequestID: req.RequestID,
 			Error: gosnmp.AuthorizationError, ErrorIndex: 0, Variables: echo(req.Variables)}
 	} else {
@@ -518,11 +572,11 @@ func (a *Agent) handleV3(b []byte) []byte {
 	}
 	resp.Version = gosnmp.Version3
 	resp.MsgID = req.MsgID
-	resp.MsgFlags = level
+	resp.MsgFlags = m.level
 	resp.SecurityModel = gosnmp.UserSecurityModel
 	resp.ContextEngineID = a.engineID
 	resp.ContextName = req.ContextName
-	sp, err := a.responseParams(u, usm.UserName, level)
+	sp, err := a.responseParams(u, m.usm.UserName, m.level)
 	if err != nil {
 		a.log.Warn("pdusim agent v3 response", "err", err)
 		return nil

@@ -255,101 +255,134 @@ func (a *Agent) process(req *gosnmp.SnmpPacket, write bool, proto, user string) 
 		PDUType:   gosnmp.GetResponse,
 		RequestID: req.RequestID,
 	}
-	v1 := req.Version == gosnmp.Version1
-	fail := func(status gosnmp.SNMPError, idx int) *gosnmp.SnmpPacket {
-		resp.Error, resp.ErrorIndex = status, uint8(min(idx, 255))
-		resp.Variables = echo(req.Variables)
-		return resp
-	}
 	vw := a.mibView(proto, user)
 	switch req.PDUType {
 	case gosnmp.GetRequest:
-		for i, vb := range req.Variables {
-			o, ok := parseOID(vb.Name)
-			var e entry
-			if ok {
-				var j int
-				j, ok = vw.find(o)
-				if ok {
-					e = vw.entries[j]
-				}
-			}
-			if !ok {
-				if v1 {
-					return fail(gosnmp.NoSuchName, i+1)
-				}
-				typ := gosnmp.NoSuchObject
-				if o != nil && vw.isColumn(o) {
-					typ = gosnmp.NoSuchInstance
-				}
-				resp.Variables = append(resp.Variables, gosnmp.SnmpPDU{Name: vb.Name, Type: typ})
-				continue
-			}
-			resp.Variables = append(resp.Variables, pduOf(e))
-		}
+		return answerGet(req, resp, vw)
 	case gosnmp.GetNextRequest:
-		for i, vb := range req.Variables {
-			o, ok := parseOID(vb.Name)
-			if !ok {
-				o = oid{}
-			}
-			e, ok := vw.next(o)
-			if !ok {
-				if v1 {
-					return fail(gosnmp.NoSuchName, i+1)
-				}
-				resp.Variables = append(resp.Variables, gosnmp.SnmpPDU{Name: vb.Name, Type: gosnmp.EndOfMibView})
-				continue
-			}
-			resp.Variables = append(resp.Variables, pduOf(e))
-		}
+		return answerGetNext(req, resp, vw)
 	case gosnmp.GetBulkRequest:
 		return a.bulk(req, resp, vw)
 	case gosnmp.SetRequest:
-		if !write {
-			if v1 {
-				return fail(gosnmp.NoSuchName, 1)
-			}
-			return fail(gosnmp.NoAccess, 1)
-		}
-		applies := make([]func(), 0, len(req.Variables))
-		for i, vb := range req.Variables {
-			o, ok := parseOID(vb.Name)
-			j, found := 0, false
-			if ok {
-				j, found = vw.find(o)
-			}
-			if !found {
-				if v1 {
-					return fail(gosnmp.NoSuchName, i+1)
-				}
-				if ok && vw.isColumn(o) {
-					return fail(gosnmp.NoCreation, i+1)
-				}
-				return fail(gosnmp.NotWritable, i+1)
-			}
-			e := vw.entries[j]
-			if e.set == nil {
-				if v1 {
-					return fail(gosnmp.NoSuchName, i+1)
-				}
-				return fail(gosnmp.NotWritable, i+1)
-			}
-			apply, status := e.set(vb)
-			if status != gosnmp.NoError {
-				if v1 {
-					status = gosnmp.BadValue
-				}
-				return fail(status, i+1)
-			}
-			applies = append(applies, apply)
-		}
-		for _, f := range applies {
-			f()
-		}
-		resp.Variables = echo(req.Variables)
+		return answerSet(req, resp, vw, write)
 	}
 	return resp
+}
+
+// failResponse makes resp an error answer about varbind idx (1-based);
+// an error answer echoes the request's varbinds.
+func failResponse(req, resp *gosnmp.SnmpPacket, status gosnmp.SNMPError, idx int) *gosnmp.SnmpPacket {
+	resp.Error, resp.ErrorIndex = status, uint8(min(idx, 255))
+	resp.Variables = echo(req.Variables)
+	return resp
+}
+
+// lookup finds the entry named name; o is nil when name is no OID.
+func (v *view) lookup(name string) (o oid, e entry, found bool) {
+	o, ok := parseOID(name)
+	if !ok {
+		return nil, entry{}, false
+	}
+	i, found := v.find(o)
+	if !found {
+		return o, entry{}, false
+	}
+	return o, v.entries[i], true
+}
+
+// answerGet answers a GET: a missing OID is noSuchInstance under a
+// column, noSuchObject elsewhere (v1: the whole request fails).
+func answerGet(req, resp *gosnmp.SnmpPacket, vw *view) *gosnmp.SnmpPacket {
+	v1 := req.Version == gosnmp.Version1
+	for i, vb := range req.Variables {
+		o, e, found := vw.lookup(vb.Name)
+		if !found {
+			if v1 {
+				return failResponse(req, resp, gosnmp.NoSuchName, i+1)
+			}
+			typ := gosnmp.NoSuchObject
+			if o != nil && vw.isColumn(o) {
+				typ = gosnmp.NoSuchInstance
+			}
+			resp.Variables = append(resp.Variables, gosnmp.SnmpPDU{Name: vb.Name, Type: typ})
+			continue
+		}
+		resp.Variables = append(resp.Variables, pduOf(e))
+	}
+	return resp
+}
+
+// answerGetNext answers a GETNEXT; a name that is no OID walks from the
+// start of the MIB.
+func answerGetNext(req, resp *gosnmp.SnmpPacket, vw *view) *gosnmp.SnmpPacket {
+	v1 := req.Version == gosnmp.Version1
+	for i, vb := range req.Variables {
+		o, ok := parseOID(vb.Name)
+		if !ok {
+			o = oid{}
+		}
+		e, ok := vw.next(o)
+		if !ok {
+			if v1 {
+				return failResponse(req, resp, gosnmp.NoSuchName, i+1)
+			}
+			resp.Variables = append(resp.Variables, gosnmp.SnmpPDU{Name: vb.Name, Type: gosnmp.EndOfMibView})
+			continue
+		}
+		resp.Variables = append(resp.Variables, pduOf(e))
+	}
+	return resp
+}
+
+// answerSet answers a SET: every varbind is checked before any change
+// is made, since SET is all or nothing.
+func answerSet(req, resp *gosnmp.SnmpPacket, vw *view, write bool) *gosnmp.SnmpPacket {
+	v1 := req.Version == gosnmp.Version1
+	if !write {
+		if v1 {
+			return failResponse(req, resp, gosnmp.NoSuchName, 1)
+		}
+		return failResponse(req, resp, gosnmp.NoAccess, 1)
+	}
+	applies := make([]func(), 0, len(req.Variables))
+	for i, vb := range req.Variables {
+		apply, status := vw.checkSet(vb, v1)
+		if status != gosnmp.NoError {
+			return failResponse(req, resp, status, i+1)
+		}
+		applies = append(applies, apply)
+	}
+	for _, f := range applies {
+		f()
+	}
+	resp.Variables = echo(req.Variables)
+	return resp
+}
+
+// checkSet validates one SET varbind and returns the change it makes, or
+// the error to answer: v1 has only noSuchName and badValue for these.
+func (v *view) checkSet(vb gosnmp.SnmpPDU, v1 bool) (apply func(), status gosnmp.SNMPError) {
+	o, e, found := v.lookup(vb.Name)
+	if !found {
+		if v1 {
+			return nil, gosnmp.NoSuchName
+		}
+		if o != nil && v.isColumn(o) {
+			return nil, gosnmp.NoCreation
+		}
+		return nil, gosnmp.NotWritable
+	}
+	if e.set == nil {
+		if v1 {
+			return nil, gosnmp.NoSuchName
+		}
+		return nil, gosnmp.NotWritable
+	}
+	apply, status = e.set(vb)
+	if status != gosnmp.NoError && v1 {
+		status = gosnmp.BadValue
+	}
+	return apply, status
 }
 
 func (a *Agent) bulk(req, resp *gosnmp.SnmpPacket, vw *view) *gosnmp.SnmpPacket {
