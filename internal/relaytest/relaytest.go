@@ -51,15 +51,30 @@ func Listen(tb testing.TB) *Relay {
 // included) accepting secrets.
 func (r *Relay) Load(tb testing.TB, catalog []byte, secrets ...string) {
 	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "relay-hosts.json")
+	r.LoadWithPower(tb, catalog, nil, secrets...)
+}
+
+// LoadWithPower is Load with the relay's power controllers (a
+// RELAY_POWER_CONFIG document; nil: none).
+func (r *Relay) LoadWithPower(tb testing.TB, catalog, powerDoc []byte, secrets ...string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	path := filepath.Join(dir, "relay-hosts.json")
 	if err := os.WriteFile(path, catalog, 0o600); err != nil {
 		tb.Fatal(err)
+	}
+	var powerPath string
+	if powerDoc != nil {
+		powerPath = filepath.Join(dir, "relay-power.json")
+		if err := os.WriteFile(powerPath, powerDoc, 0o600); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	subnets, err := relay.ParseSubnets("127.0.0.0/8")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, client, err := relay.New(relay.Config{Listen: "127.0.0.1:0", Secrets: secrets, HostsPath: path,
+	s, client, err := relay.New(relay.Config{Listen: "127.0.0.1:0", Secrets: secrets, HostsPath: path, PowerPath: powerPath,
 		Subnets: subnets, ICMP: "off", OperationTimeout: 20 * time.Second}, slog.New(slog.NewJSONHandler(r.Logs, nil)))
 	if err != nil {
 		tb.Fatal(err)
