@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -253,7 +254,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err := a.newNotifier(o); err != nil {
 		return nil, err
 	}
-	a.newPower(o)
+	if err := a.newPower(o); err != nil {
+		return nil, err
+	}
 	a.newScheduler(o)
 	a.newGuard(o)
 	a.streams = heartbeatstream.New(a.service, heartbeatstream.Options{Interval: cfg.HeartbeatSSEInterval(),
@@ -367,13 +370,18 @@ func (a *App) newCredentials() error {
 // newPower builds the power use cases over the database's catalog, the
 // credential store and o.PowerDrivers; without a database there is none
 // (the power routes answer 503).
-func (a *App) newPower(o Options) {
+func (a *App) newPower(o Options) error {
 	if a.store == nil {
-		return
+		return nil
+	}
+	if dir := a.cfg.PowerMockStateDir; dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("OPS_POWER_MOCK_STATE_DIR: %w", err)
+		}
 	}
 	factory := o.PowerDrivers
 	if factory == nil {
-		factory = realPowerDrivers(a.logger)
+		factory = realPowerDrivers(a.logger, a.cfg.PowerMockStateDir, a.cfg.PowerCAFile)
 	}
 	po := powerops.Options{Store: a.store, Drivers: factory, Logger: a.logger, Observer: o.Observers.Power}
 	if a.router != nil {
@@ -386,6 +394,7 @@ func (a *App) newPower(o Options) {
 	}
 	a.power = powerops.New(po)
 	a.service.Power = flowPower{s: a.power, retryable: a.store.IsConnectionError}
+	return nil
 }
 
 // Power is the power use cases (nil without a database).

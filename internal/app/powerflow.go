@@ -102,20 +102,23 @@ func flowStep(op powerops.Operation, phase string, failStops bool) ops.Step {
 // realPowerDrivers is the drivers' factory (internal/power/drivers). A
 // driver is built per call (its credentials may have been rotated
 // meanwhile), except a mock's: its outlets' state lives in the driver, so
-// one per controller is kept for this process.
-func realPowerDrivers(logger *slog.Logger) powerops.DriverFactory {
+// one per controller is kept for this process (and, with
+// OPS_POWER_MOCK_STATE_DIR, in a file across restarts).
+func realPowerDrivers(logger *slog.Logger, mockStateDir, caFile string) powerops.DriverFactory {
 	var mu sync.Mutex
 	mocks := map[string]power.Driver{}
 	return func(ctl power.Controller, credType string, creds map[string]string) (power.Driver, error) {
+		opts := drivers.Options{Logger: logger, CAFile: caFile}
 		if ctl.Driver != drivers.Mock {
-			return drivers.New(ctl.Driver, ctl.Host, ctl.Port, ctl.Config, credType, creds, drivers.Options{Logger: logger})
+			return drivers.New(ctl.Driver, ctl.Host, ctl.Port, ctl.Config, credType, creds, opts)
 		}
 		mu.Lock()
 		defer mu.Unlock()
 		if d, ok := mocks[ctl.ID]; ok {
 			return d, nil
 		}
-		d, err := drivers.New(ctl.Driver, ctl.Host, ctl.Port, ctl.Config, credType, creds, drivers.Options{Logger: logger})
+		opts.MockStateDir, opts.MockKey = mockStateDir, ctl.ID
+		d, err := drivers.New(ctl.Driver, ctl.Host, ctl.Port, ctl.Config, credType, creds, opts)
 		if err == nil {
 			mocks[ctl.ID] = d
 		}

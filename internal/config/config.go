@@ -163,6 +163,12 @@ type Config struct {
 	SecretsPreviousKeys     string `env:"OPS_SECRETS_PREVIOUS_KEYS" json:"-"` // secrets
 	SecretsPreviousKeysFile string `env:"OPS_SECRETS_PREVIOUS_KEYS_FILE"`
 	CredentialCacheSec      int    `env:"OPS_CREDENTIAL_CACHE_SECONDS, default=5"`
+	// PowerMockStateDir keeps the mock power controllers' outlet states
+	// across restarts (one JSON file per controller); empty: in memory.
+	PowerMockStateDir string `env:"OPS_POWER_MOCK_STATE_DIR"`
+	// PowerCAFile verifies NETIO controllers' HTTPS (PEM); empty: the
+	// system roots.
+	PowerCAFile string `env:"OPS_POWER_CA_FILE"`
 }
 
 // Load reads the process environment.

@@ -37,8 +37,12 @@ type Options struct {
 	// system roots when empty).
 	CAFile string
 	// MockStateDir keeps each mock controller's state in
-	// mock-<host>-<port>.json there; empty keeps it in memory.
+	// mock-<MockKey>.json there (mock-<host>-<port>.json without a key);
+	// empty keeps it in memory.
 	MockStateDir string
+	// MockKey names a mock's state file: the controller's id, since mocks
+	// have no address to tell them apart.
+	MockKey string
 	// MockOutlets is the mock strip's outlet count (mock.DefaultOutlets
 	// when 0).
 	MockOutlets int
@@ -74,7 +78,10 @@ func New(driver, host string, port int, cfg Config, credType string, creds map[s
 		return netio.New(c, netio.Credentials{Type: credType, Fields: creds})
 	case Mock:
 		c := mock.Config{Outlets: opts.MockOutlets}
-		if opts.MockStateDir != "" {
+		switch {
+		case opts.MockStateDir != "" && opts.MockKey != "":
+			c.StatePath = filepath.Join(opts.MockStateDir, "mock-"+fileSafe(opts.MockKey)+".json")
+		case opts.MockStateDir != "":
 			c.StatePath = filepath.Join(opts.MockStateDir, "mock-"+fileSafe(host)+"-"+strconv.Itoa(port)+".json")
 		}
 		return mock.New(c)
