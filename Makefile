@@ -407,4 +407,5 @@ bench-relay:
 	mkdir -p bench
 	{ $(GO) test -run '^$$' -bench 'IdleRSS' -benchtime 1x -count 3 ./relay/cmd/ops-relay; \
 	  $(GO) test -run '^$$' -bench 'Overhead|CommandLatency' -benchtime 2000x ./relay; \
+	  $(GO) test -run '^$$' -bench 'PowerSet' -benchtime 300x -count 3 ./relay; \
 	  $(GO) test -run '^$$' -bench 'Batch500' -benchtime 3x -timeout 20m ./relay; } | tee bench/relay.txt

@@ -7,6 +7,7 @@ package relay_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,9 @@ import (
 	"github.com/ops-worker/ops-worker/internal/lab/direct"
 	"github.com/ops-worker/ops-worker/internal/labsim"
 	"github.com/ops-worker/ops-worker/internal/labsim/labsimtest"
+	"github.com/ops-worker/ops-worker/internal/pdusim"
+	"github.com/ops-worker/ops-worker/internal/power"
+	"github.com/ops-worker/ops-worker/internal/power/drivers"
 	"github.com/ops-worker/ops-worker/internal/relayclient"
 	"github.com/ops-worker/ops-worker/internal/relayproto"
 	"github.com/ops-worker/ops-worker/internal/relaytest"
@@ -180,4 +184,58 @@ func BenchmarkRelay_Overhead(b *testing.B) {
 	}
 	b.ReportMetric(p(lat, .5), "p50-ms")
 	b.ReportMetric(p(lat, .99), "p99-ms")
+}
+
+// BenchmarkRelay_PowerSet switches an outlet of the PDU simulator (SNMP
+// v2c SET and read-back on loopback) with the APC driver directly and
+// through the relay in turn, and reports both p50/p99 and what the relay
+// adds at p50.
+func BenchmarkRelay_PowerSet(b *testing.B) {
+	ctx := context.Background()
+	dev, err := pdusim.NewDevice(pdusim.DeviceConfig{Outlets: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dev.Close() })
+	ag, err := pdusim.StartAgent(ctx, pdusim.AgentConfig{Device: dev, Addr: "127.0.0.1:0", Tables: pdusim.TablesRPDU2,
+		ReadCommunity: "Bench-Read-c0mm", WriteCommunity: pduCommunity})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ag.Close() })
+	sim := labsimtest.Start(b, labsim.HostOptions{})
+	doc, err := sim.HostsJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	powerDoc := fmt.Sprintf(`{"controllers": [{"id": "pdu-b", "driver": "apc-powernet-snmp", "host": "127.0.0.1", "port": %d,
+ "outlets": [{"outlet": "1"}], "credential": {"type": "snmpv2c", "community": %q}}]}`, ag.Port(), pduCommunity)
+	r := relaytest.Listen(b)
+	r.LoadWithPower(b, doc, []byte(powerDoc), secretNew)
+	relayed := relayclient.PowerDriver{Client: &relayclient.Client{URL: r.URL, Secret: []byte(secretNew)}, Controller: "pdu-b"}
+	directDrv, err := drivers.New(drivers.APC, "127.0.0.1", ag.Port(), power.Config{}, "snmpv2c",
+		map[string]string{"version": "v2c", "community": pduCommunity}, drivers.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var dDirect, dRelay []time.Duration
+	states := []string{power.StateOn, power.StateOff}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		for _, run := range []struct {
+			d   power.Driver
+			out *[]time.Duration
+		}{{directDrv, &dDirect}, {relayed, &dRelay}} {
+			t0 := time.Now()
+			if _, err := run.d.Set(ctx, "1", states[i%2]); err != nil {
+				b.Fatal(err)
+			}
+			*run.out = append(*run.out, time.Since(t0))
+		}
+	}
+	b.ReportMetric(p(dDirect, 0.5), "direct-p50-ms")
+	b.ReportMetric(p(dDirect, 0.99), "direct-p99-ms")
+	b.ReportMetric(p(dRelay, 0.5), "relay-p50-ms")
+	b.ReportMetric(p(dRelay, 0.99), "relay-p99-ms")
+	b.ReportMetric(p(dRelay, 0.5)-p(dDirect, 0.5), "added-p50-ms")
 }
