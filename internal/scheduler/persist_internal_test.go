@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"testing"
-	"time"
 
 	"github.com/ops-worker/ops-worker/internal/dbtest"
 	"github.com/ops-worker/ops-worker/internal/store"
@@ -28,14 +27,13 @@ func TestPersist_PermanentErrorNotRetried(t *testing.T) {
 	}
 	s := &Scheduler{Store: permanentOnly{}}
 	calls := 0
-	began := time.Now()
 	err = s.persist(ctx, "duplicate", func(wctx context.Context) error {
 		calls++
 		_, e := db.ExecContext(wctx, `INSERT INTO t VALUES (1)`)
 		return e
 	})
-	if !store.Permanent(err) || calls != 1 || time.Since(began) > 5*time.Second {
-		t.Errorf("persist: %v after %d calls in %v; want the duplicate after 1", err, calls, time.Since(began))
+	if !store.Permanent(err) || calls != 1 {
+		t.Errorf("persist: %v after %d calls; want the duplicate after 1", err, calls)
 	}
 }
 
