@@ -366,6 +366,14 @@ func TestE2E_PowerRoutes(t *testing.T) {
 			recs[n0+1].Outlet != 1 || recs[n0+1].Action != pdusim.ActionOff {
 			t.Errorf("end: %s (records %+v)", r, recs)
 		}
+		// The strip stops answering: the required step fails, 502 as the
+		// older worker answered, the steps saying how.
+		ndev.SetFault(pdusim.FaultRefuse)
+		r = phase("start", map[string]any{"reservationId": "res-9"})
+		ndev.SetFault(pdusim.FaultNone)
+		if r.code != 502 || r.body["success"] != false || r.body["status"] != "failed" || len(arr(t, r.body["steps"], "steps")) == 0 {
+			t.Errorf("start on a dead strip: %s", r)
+		}
 		wantErr(t, e.do(t, "POST", "/api/labs/8/power/start", map[string]any{"reservationId": "res-8"}), 422, "POWER_PHASE_REFUSED", "")
 		wantErr(t, phase("end", map[string]any{}), 400, "BAD_REQUEST", "reservationId is required")
 		wantErr(t, e.do(t, "POST", "/api/labs/7/power/start", `{"reservationId":`), 400, "INVALID_JSON", "")

@@ -155,7 +155,7 @@ func powerHandlers(svc PowerService) map[string]http.Handler {
 			}
 			req.LabID, req.Phase = lab, p
 			return svc.RunPhase(r.Context(), req)
-		}, nil)
+		}, powerops.PhaseResponse.HTTPStatus)
 	}
 	return map[string]http.Handler{
 		"power-controllers-list": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -294,7 +294,7 @@ func TestPowerRoutes_MariaDB(t *testing.T) {
 	d.mu.Lock()
 	d.states["1"], d.states["2"], d.failSet = "off", "off", true
 	d.mu.Unlock()
-	m = r.want(t, 200, "POST", "/api/labs/2/power/start", `{"reservationId":"0xres2"}`)
+	m = r.want(t, 502, "POST", "/api/labs/2/power/start", `{"reservationId":"0xres2"}`)
 	if m["status"] != "failed" || m["success"] != false || len(m["steps"].([]any)) != 1 {
 		t.Errorf("failed start: %v", m)
 	}

@@ -315,6 +315,16 @@ type PhaseResponse struct {
 	Steps   []Operation `json:"steps"`
 }
 
+// HTTPStatus is the lab phase routes' status: 502 when a required step
+// failed, as the older worker answered and as the outlet commands answer a
+// failed device.
+func (r PhaseResponse) HTTPStatus() int {
+	if r.Success {
+		return 200
+	}
+	return 502
+}
+
 // FailureMode is the policy's mode for phase (start or end side).
 func FailureMode(p power.Policy, phase string) string {
 	switch phase {
