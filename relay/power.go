@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -204,13 +205,11 @@ func (s *Server) power(ctx context.Context, body []byte, a *audit) (any, error) 
 		}
 	}
 	if err != nil {
-		code := power.CodeOf(err)
-		msg := err.Error()
-		if pe, ok := err.(*power.Error); ok {
-			msg = pe.Message
-		}
-		if code == "" {
-			code, msg = power.CodeUnreachable, "the controller did not answer in time"
+		// Only a power error's Message goes back: its cause stays here.
+		code, msg := power.CodeUnreachable, "the controller did not answer in time"
+		var pe *power.Error
+		if errors.As(err, &pe) {
+			code, msg = pe.Code, pe.Message
 		}
 		out.Error = &relayproto.PowerError{Code: code, Message: msg}
 		a.attrs = append(a.attrs, "code", code)

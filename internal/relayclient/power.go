@@ -46,6 +46,8 @@ func (d PowerDriver) call(ctx context.Context, req relayproto.PowerRequest) (rel
 	switch {
 	case errors.As(err, &e) && e.Kind == relayproto.KindNotInCatalog:
 		return out, &power.Error{Code: power.CodeConfig, Message: "the relay refused: " + clean(e.Message)}
+	case errors.As(err, &e) && e.Kind == relayproto.KindUnavailable:
+		return out, &power.Error{Code: power.CodeUnreachable, Message: "the relay is busy: " + clean(e.Message)}
 	case errors.As(err, &e) && e.Kind == relayproto.KindSignature:
 		return out, &power.Error{Code: power.CodeConfig, Message: "the relay refused the signature (check OPS_RELAY_SECRET)", Err: err}
 	case errors.As(err, &e):
