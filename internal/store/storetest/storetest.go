@@ -25,8 +25,9 @@ type Backend struct {
 	// second store with its own pool on the same database.
 	Open func(t *testing.T) (s *store.Store, openAgain func() *store.Store)
 	// RowLocks is true where concurrent transactions lock rows (MariaDB);
-	// the embedded engine has no row locks, so the concurrent claim test
-	// runs only where it can hold.
+	// the concurrent claim test runs only there (the embedded engine, with
+	// no row locks, holds it too through its statement gate, but takes
+	// about 45 s).
 	RowLocks bool
 	// SerialWrites is true where one write or transaction at a time gets
 	// in (the embedded engine's write gate): a transaction's write then
