@@ -18,15 +18,16 @@ import (
 )
 
 const (
-	pduCommunity = "Relay-Write-c0mm"
-	pduWrong     = "Not-The-c0mm"
+	pduCommunity  = "Relay-Write-c0mm"
+	pduWrong      = "Not-The-c0mm"
+	netioPassword = "Relay-N3tio-Pass"
 )
 
 // startPDU runs the PDU simulator's SNMP agent (rPDU2, 4 outlets) and
 // gives the relay two controllers on it: pdu-1 with the right community
 // (from the relay's environment) and outlets 1 and 2 only, pdu-bad with a
-// wrong one.
-func startPDU(t *testing.T, e *env) *pdusim.Device {
+// wrong one; and strip-n, a NETIO strip with Basic auth (outlet 2 only).
+func startPDU(t *testing.T, e *env) (*pdusim.Device, *pdusim.Device) {
 	t.Helper()
 	dev, err := pdusim.NewDevice(pdusim.DeviceConfig{Outlets: 4})
 	if err != nil {
@@ -40,13 +41,26 @@ func startPDU(t *testing.T, e *env) *pdusim.Device {
 	}
 	t.Cleanup(func() { ag.Close() })
 	t.Setenv("RELAY_TEST_PDU_COMMUNITY", pduCommunity)
+	ndev, err := pdusim.NewDevice(pdusim.DeviceConfig{Outlets: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ndev.Close() })
+	nio, err := pdusim.StartNetio(context.Background(), pdusim.NetioConfig{Device: ndev, User: "netio", Password: netioPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nio.Close() })
+	_, nport, _ := strings.Cut(nio.Addr(), ":")
 	doc := fmt.Sprintf(`{"controllers": [
+ {"id": "strip-n", "driver": "netio-json", "host": "127.0.0.1", "port": %s, "outlets": [{"outlet": "2"}],
+  "credential": {"type": "netio-http-basic", "username": "netio", "password": %q}},
  {"id": "pdu-1", "driver": "apc-powernet-snmp", "host": "127.0.0.1", "port": %d, "config": {"timeoutSeconds": 1, "retries": 0},
   "outlets": [{"outlet": "1"}, {"outlet": "2"}],
   "credential": {"type": "snmpv2c", "community": "env:RELAY_TEST_PDU_COMMUNITY"}},
  {"id": "pdu-bad", "driver": "apc-powernet-snmp", "host": "127.0.0.1", "port": %d, "config": {"timeoutSeconds": 1, "retries": 0},
   "outlets": [{"outlet": "1"}],
-  "credential": {"type": "snmpv2c", "community": %q}}]}`, ag.Port(), ag.Port(), pduWrong)
+  "credential": {"type": "snmpv2c", "community": %q}}]}`, nport, netioPassword, ag.Port(), ag.Port(), pduWrong)
 	path := filepath.Join(t.TempDir(), "relay-power.json")
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
@@ -56,7 +70,7 @@ func startPDU(t *testing.T, e *env) *pdusim.Device {
 		t.Fatal(err)
 	}
 	e.relay.Power = pcs
-	return dev
+	return dev, ndev
 }
 
 // TestRelay_Power: a worker's driver of a controller behind the relay
@@ -66,7 +80,7 @@ func startPDU(t *testing.T, e *env) *pdusim.Device {
 // the worker; no community is in an answer or the relay's log.
 func TestRelay_Power(t *testing.T) {
 	e := start(t, secretNew)
-	dev := startPDU(t, e)
+	dev, ndev := startPDU(t, e)
 	ctx := context.Background()
 	d := relayclient.PowerDriver{Client: e.client(secretNew), Controller: "pdu-1"}
 
@@ -89,6 +103,18 @@ func TestRelay_Power(t *testing.T) {
 		t.Fatalf("outlets: %+v %v", outs, err)
 	}
 	sets := len(dev.Records())
+
+	// NETIO over HTTP with Basic auth, the password only in the relay's file.
+	nd := relayclient.PowerDriver{Client: e.client(secretNew), Controller: "strip-n"}
+	if st, err := nd.Set(ctx, "2", power.StateOn); err != nil || st.State != power.StateOn {
+		t.Fatalf("netio set: %+v %v", st, err)
+	}
+	if o, _ := ndev.Outlet(2); !o.On {
+		t.Error("the NETIO strip's outlet 2 is off after the relayed set")
+	}
+	if _, err := nd.Set(ctx, "1", power.StateOn); power.CodeOf(err) != power.CodeConfig {
+		t.Errorf("netio outlet not configured: %v", err)
+	}
 
 	// Outlet 3 exists on the device but not in the relay's configuration.
 	if _, err := d.Set(ctx, "3", power.StateOn); power.CodeOf(err) != power.CodeConfig || !strings.Contains(err.Error(), "not in the relay's power configuration") {
@@ -137,7 +163,7 @@ func TestRelay_Power(t *testing.T) {
 	if !strings.Contains(logs, `"action":"power"`) || !strings.Contains(logs, `"host":"pdu-1"`) {
 		t.Errorf("no audit line of the power calls:\n%s", logs)
 	}
-	for _, secret := range []string{pduCommunity, pduWrong} {
+	for _, secret := range []string{pduCommunity, pduWrong, netioPassword} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the relay's log holds the community %q", secret)
 		}
