@@ -74,6 +74,17 @@ func testPowerOperations(t *testing.T, b Backend) {
 	op := store.PowerOperation{ReservationID: "r1", LabID: "2", PolicyID: "p", StepID: "s1", Phase: "pre_start",
 		ControllerID: "pdu", OutletKey: "1", Action: "on", RequestedState: "on", IdempotencyKey: "k1",
 		Payload: json.RawMessage(`{"actor":"sched"}`)}
+	done := powerClaimAndFinish(t, s, op)
+	powerFailedReclaimed(t, s, op)
+	powerClaimRefusals(t, s, done)
+	powerOperationsListed(t, s, op)
+	powerConcurrentClaim(t, s, op)
+}
+
+// powerClaimAndFinish: a key is claimed once, then answers its record,
+// finished or not. It returns the finished operation.
+func powerClaimAndFinish(t *testing.T, s *store.Store, op store.PowerOperation) store.PowerOperation {
+	t.Helper()
 	claimed, existing, err := s.ClaimPowerOperation(ctx(), op)
 	if err != nil || !claimed || existing != nil {
 		t.Fatalf("first claim: %v %+v %v", claimed, existing, err)
@@ -94,7 +105,13 @@ func testPowerOperations(t *testing.T, b Backend) {
 		existing.ObservedStateAfter != "on" || existing.DurationMs == nil || *existing.DurationMs != 12 || existing.Message != "switched" {
 		t.Fatalf("claim after finish: %+v %v", existing, err)
 	}
-	// A failed step is claimed again (once), then never while it runs.
+	return done
+}
+
+// powerFailedReclaimed: a failed step is claimed again (once), then never
+// while it runs.
+func powerFailedReclaimed(t *testing.T, s *store.Store, op store.PowerOperation) {
+	t.Helper()
 	failed := op
 	failed.IdempotencyKey, failed.StepID, failed.ReservationID = "k-failed", "s2", "r-retry"
 	if c, _, err := s.ClaimPowerOperation(ctx(), failed); err != nil || !c {
@@ -111,6 +128,12 @@ func testPowerOperations(t *testing.T, b Backend) {
 	if c, ex, err := s.ClaimPowerOperation(ctx(), failed); err != nil || c || ex == nil || ex.Status != "running" {
 		t.Fatalf("claim while the retry runs: %v %+v %v", c, ex, err)
 	}
+}
+
+// powerClaimRefusals: finishing an unclaimed key, and claims missing a key
+// or a controller or with a bad payload, are refused.
+func powerClaimRefusals(t *testing.T, s *store.Store, done store.PowerOperation) {
+	t.Helper()
 	absent := done
 	absent.IdempotencyKey = "none"
 	if err := s.FinishPowerOperation(ctx(), absent); !errors.Is(err, domain.ErrPowerOperationNotFound) {
@@ -122,6 +145,11 @@ func testPowerOperations(t *testing.T, b Backend) {
 			t.Errorf("claim %+v accepted", bad)
 		}
 	}
+}
+
+// powerOperationsListed: by reservation in claim order, or the newest.
+func powerOperationsListed(t *testing.T, s *store.Store, op store.PowerOperation) {
+	t.Helper()
 	for i := 2; i <= 4; i++ {
 		o := op
 		o.IdempotencyKey, o.StepID = fmt.Sprintf("k%d", i), fmt.Sprintf("s%d", i)
@@ -139,7 +167,11 @@ func testPowerOperations(t *testing.T, b Backend) {
 	if ops, err := s.PowerOperations(ctx(), "", 2); err != nil || len(ops) != 2 || ops[1].IdempotencyKey != "k4" {
 		t.Fatalf("newest 2: %+v %v", ops, err)
 	}
-	// Concurrent claims of one key: exactly one wins.
+}
+
+// powerConcurrentClaim: concurrent claims of one key: exactly one wins.
+func powerConcurrentClaim(t *testing.T, s *store.Store, op store.PowerOperation) {
+	t.Helper()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	wins := 0
