@@ -104,9 +104,42 @@ func (d *Driver) LogValue() slog.Value { return slog.StringValue(d.String()) }
 // New checks cfg and creds and builds the HTTP client; it does not
 // contact the device.
 func New(cfg Config, creds Credentials) (*Driver, error) {
+	cfg, err := checkConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := basicAuthOf(creds)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := transport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	if cfg.HTTPS {
+		scheme = "https"
+	}
+	d := &Driver{
+		cfg:  cfg,
+		url:  scheme + "://" + net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)) + cfg.Path,
+		auth: auth,
+		client: &http.Client{
+			Transport: tr,
+			Timeout:   cfg.Timeout,
+			// A redirect could carry the Basic credentials elsewhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		log: cfg.Logger,
+	}
+	return d, nil
+}
+
+// checkConfig refuses what cannot work and fills the defaults.
+func checkConfig(cfg Config) (Config, error) {
 	cfg.Host = strings.TrimSpace(cfg.Host)
 	if cfg.Host == "" || strings.ContainsAny(cfg.Host, "/?#@ \t\r\n") {
-		return nil, power.Errorf(power.CodeConfig, "NETIO host is required and must be a bare host name or address")
+		return cfg, power.Errorf(power.CodeConfig, "NETIO host is required and must be a bare host name or address")
 	}
 	if cfg.Port == 0 {
 		cfg.Port = 80
@@ -115,19 +148,19 @@ func New(cfg Config, creds Credentials) (*Driver, error) {
 		}
 	}
 	if cfg.Port < 1 || cfg.Port > 65535 {
-		return nil, power.Errorf(power.CodeConfig, "NETIO port %d is invalid", cfg.Port)
+		return cfg, power.Errorf(power.CodeConfig, "NETIO port %d is invalid", cfg.Port)
 	}
 	if cfg.Path == "" {
 		cfg.Path = DefaultPath
 	}
 	if !strings.HasPrefix(cfg.Path, "/") || strings.ContainsFunc(cfg.Path, func(r rune) bool { return unicode.IsControl(r) || r == ' ' || r == '#' }) || len(cfg.Path) > 256 {
-		return nil, power.Errorf(power.CodeConfig, "NETIO API path is invalid")
+		return cfg, power.Errorf(power.CodeConfig, "NETIO API path is invalid")
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Timeout < 0 || cfg.Timeout > time.Minute {
-		return nil, power.Errorf(power.CodeConfig, "NETIO timeout %s is invalid", cfg.Timeout)
+		return cfg, power.Errorf(power.CodeConfig, "NETIO timeout %s is invalid", cfg.Timeout)
 	}
 	if cfg.Retries == 0 {
 		cfg.Retries = DefaultRetries
@@ -136,7 +169,7 @@ func New(cfg Config, creds Credentials) (*Driver, error) {
 		cfg.Retries = 0
 	}
 	if cfg.Retries > 10 {
-		return nil, power.Errorf(power.CodeConfig, "NETIO retries %d is too many", cfg.Retries)
+		return cfg, power.Errorf(power.CodeConfig, "NETIO retries %d is too many", cfg.Retries)
 	}
 	if cfg.ReadBackWait <= 0 {
 		cfg.ReadBackWait = DefaultReadBackWait
@@ -144,17 +177,27 @@ func New(cfg Config, creds Credentials) (*Driver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	var auth *basicAuth
-	if creds.Type != "" || len(creds.Fields) > 0 {
-		if t := strings.ToLower(strings.TrimSpace(creds.Type)); t != "netio-http-basic" {
-			return nil, power.Errorf(power.CodeConfig, "credential type %q is not netio-http-basic", clean(creds.Type, 32))
-		}
-		u := strings.TrimSpace(creds.Fields["username"])
-		if u == "" || strings.Contains(u, ":") {
-			return nil, power.Errorf(power.CodeConfig, "NETIO credential requires a username without ':'")
-		}
-		auth = &basicAuth{user: u, pass: secrets.NewSecret(creds.Fields["password"])}
+	return cfg, nil
+}
+
+// basicAuthOf is the credential's Basic auth; nil when there is none.
+func basicAuthOf(creds Credentials) (*basicAuth, error) {
+	if creds.Type == "" && len(creds.Fields) == 0 {
+		return nil, nil
 	}
+	if t := strings.ToLower(strings.TrimSpace(creds.Type)); t != "netio-http-basic" {
+		return nil, power.Errorf(power.CodeConfig, "credential type %q is not netio-http-basic", clean(creds.Type, 32))
+	}
+	u := strings.TrimSpace(creds.Fields["username"])
+	if u == "" || strings.Contains(u, ":") {
+		return nil, power.Errorf(power.CodeConfig, "NETIO credential requires a username without ':'")
+	}
+	return &basicAuth{user: u, pass: secrets.NewSecret(creds.Fields["password"])}, nil
+}
+
+// transport verifies TLS against the CA file (or the system roots), goes
+// through no proxy and bounds every wait by the timeout.
+func transport(cfg Config) (*http.Transport, error) {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // the operator's explicit verifyTls=false
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
@@ -179,23 +222,7 @@ func New(cfg Config, creds Credentials) (*Driver, error) {
 	if tr.DialContext == nil {
 		tr.DialContext = (&net.Dialer{Timeout: cfg.Timeout}).DialContext
 	}
-	scheme := "http"
-	if cfg.HTTPS {
-		scheme = "https"
-	}
-	d := &Driver{
-		cfg:  cfg,
-		url:  scheme + "://" + net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)) + cfg.Path,
-		auth: auth,
-		client: &http.Client{
-			Transport: tr,
-			Timeout:   cfg.Timeout,
-			// A redirect could carry the Basic credentials elsewhere.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		log: cfg.Logger,
-	}
-	return d, nil
+	return tr, nil
 }
 
 // Describe implements power.Driver.
