@@ -74,90 +74,112 @@ func ValidatePower(typ string, creds map[string]any) (string, map[string]string,
 	if len(creds) == 0 {
 		return "", nil, invalid("credential must be a non-empty object")
 	}
+	var out map[string]string
+	var err error
 	switch kind {
 	case TypeSNMPv1, TypeSNMPv2c:
-		if err := onlyFields(creds, "SNMP", "version", "community"); err != nil {
-			return "", nil, err
-		}
-		want := strings.TrimPrefix(kind, "snmp")
-		v, err := text(creds, "version", "version", false, 8)
-		if err != nil {
-			return "", nil, err
-		}
-		if v = strings.ToLower(v); v == "" {
-			v = want
-		}
-		if v != want {
-			return "", nil, invalid("SNMP version %q does not match type %s", v, kind)
-		}
-		community, err := text(creds, "community", "community", true, 256)
-		if err != nil {
-			return "", nil, err
-		}
-		return kind, map[string]string{"version": v, "community": community}, nil
+		out, err = snmpCommunity(kind, creds)
 	case TypeSNMPv3:
-		if err := onlyFields(creds, "SNMPv3", "version", "username", "securityName", "authProtocol", "authPassword", "privProtocol", "privPassword", "contextName"); err != nil {
-			return "", nil, err
-		}
-		v, err := text(creds, "version", "version", false, 8)
-		if err != nil {
-			return "", nil, err
-		}
-		if v != "" && strings.ToLower(v) != "v3" {
-			return "", nil, invalid("SNMPv3 credential must use version v3")
-		}
-		userKey := "username"
-		if u, _ := creds["username"].(string); strings.TrimSpace(u) == "" {
-			userKey = "securityName"
-		}
-		user, err := text(creds, userKey, "username", true, 256)
-		if err != nil {
-			return "", nil, err
-		}
-		auth, err := protocol(creds, "authProtocol", "authentication protocol", snmpAuthProtocols)
-		if err != nil {
-			return "", nil, err
-		}
-		priv, err := protocol(creds, "privProtocol", "privacy protocol", snmpPrivProtocols)
-		if err != nil {
-			return "", nil, err
-		}
-		if priv != "NONE" && auth == "NONE" {
-			return "", nil, invalid("SNMPv3 privacy requires authentication")
-		}
-		out := map[string]string{"version": "v3", "username": user, "authProtocol": auth, "privProtocol": priv}
-		if auth != "NONE" {
-			if out["authPassword"], err = text(creds, "authPassword", "authentication password", true, maxPassword); err != nil {
-				return "", nil, err
-			}
-		}
-		if priv != "NONE" {
-			if out["privPassword"], err = text(creds, "privPassword", "privacy password", true, maxPassword); err != nil {
-				return "", nil, err
-			}
-		}
-		ctxName, err := text(creds, "contextName", "context name", false, 256)
-		if err != nil {
-			return "", nil, err
-		}
-		if ctxName != "" {
-			out["contextName"] = ctxName
-		}
-		return kind, out, nil
+		out, err = snmpV3(creds)
 	default: // netio-http-basic
-		if err := onlyFields(creds, "NETIO", "username", "password"); err != nil {
-			return "", nil, err
-		}
-		user, err := text(creds, "username", "username", true, maxName)
-		if err != nil {
-			return "", nil, err
-		}
-		pass, err := text(creds, "password", "password", true, maxPassword)
-		if err != nil {
-			return "", nil, err
-		}
-		return kind, map[string]string{"username": user, "password": pass}, nil
+		out, err = netioBasic(creds)
 	}
+	if err != nil {
+		return "", nil, err
+	}
+	return kind, out, nil
+}
+
+// snmpCommunity is an SNMP v1 or v2c credential: version and community.
+func snmpCommunity(kind string, creds map[string]any) (map[string]string, error) {
+	if err := onlyFields(creds, "SNMP", "version", "community"); err != nil {
+		return nil, err
+	}
+	want := strings.TrimPrefix(kind, "snmp")
+	v, err := text(creds, "version", "version", false, 8)
+	if err != nil {
+		return nil, err
+	}
+	if v = strings.ToLower(v); v == "" {
+		v = want
+	}
+	if v != want {
+		return nil, invalid("SNMP version %q does not match type %s", v, kind)
+	}
+	community, err := text(creds, "community", "community", true, 256)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"version": v, "community": community}, nil
+}
+
+// snmpV3 is an SNMPv3 USM credential: the user, the protocols, the keys
+// the protocols need, an optional context.
+func snmpV3(creds map[string]any) (map[string]string, error) {
+	if err := onlyFields(creds, "SNMPv3", "version", "username", "securityName", "authProtocol", "authPassword", "privProtocol", "privPassword", "contextName"); err != nil {
+		return nil, err
+	}
+	v, err := text(creds, "version", "version", false, 8)
+	if err != nil {
+		return nil, err
+	}
+	if v != "" && strings.ToLower(v) != "v3" {
+		return nil, invalid("SNMPv3 credential must use version v3")
+	}
+	userKey := "username"
+	if u, _ := creds["username"].(string); strings.TrimSpace(u) == "" {
+		userKey = "securityName"
+	}
+	user, err := text(creds, userKey, "username", true, 256)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := protocol(creds, "authProtocol", "authentication protocol", snmpAuthProtocols)
+	if err != nil {
+		return nil, err
+	}
+	priv, err := protocol(creds, "privProtocol", "privacy protocol", snmpPrivProtocols)
+	if err != nil {
+		return nil, err
+	}
+	if priv != "NONE" && auth == "NONE" {
+		return nil, invalid("SNMPv3 privacy requires authentication")
+	}
+	out := map[string]string{"version": "v3", "username": user, "authProtocol": auth, "privProtocol": priv}
+	if auth != "NONE" {
+		if out["authPassword"], err = text(creds, "authPassword", "authentication password", true, maxPassword); err != nil {
+			return nil, err
+		}
+	}
+	if priv != "NONE" {
+		if out["privPassword"], err = text(creds, "privPassword", "privacy password", true, maxPassword); err != nil {
+			return nil, err
+		}
+	}
+	ctxName, err := text(creds, "contextName", "context name", false, 256)
+	if err != nil {
+		return nil, err
+	}
+	if ctxName != "" {
+		out["contextName"] = ctxName
+	}
+	return out, nil
+}
+
+// netioBasic is a NETIO HTTP Basic credential: username and password.
+func netioBasic(creds map[string]any) (map[string]string, error) {
+	if err := onlyFields(creds, "NETIO", "username", "password"); err != nil {
+		return nil, err
+	}
+	user, err := text(creds, "username", "username", true, maxName)
+	if err != nil {
+		return nil, err
+	}
+	pass, err := text(creds, "password", "password", true, maxPassword)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"username": user, "password": pass}, nil
 }
 
 func protocol(m map[string]any, key, name string, allowed []string) (string, error) {
