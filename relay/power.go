@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/boundedfile"
 	"github.com/ops-worker/ops-worker/internal/credentials"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/power"
@@ -53,7 +53,7 @@ func LoadPower(path string, lookup hosts.LookupEnv, logger *slog.Logger) (map[st
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	data, err := readBounded(path, maxPowerFile)
+	data, err := boundedfile.Read(path, maxPowerFile)
 	if err != nil {
 		return nil, fmt.Errorf("power configuration: %w", err)
 	}
@@ -136,22 +136,6 @@ func parseCredential(raw json.RawMessage, lookup hosts.LookupEnv) (string, map[s
 		return "", nil, err
 	}
 	return t, fields, nil
-}
-
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // power calls one controller of the relay's power configuration. A

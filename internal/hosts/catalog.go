@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/boundedfile"
 	"github.com/ops-worker/ops-worker/internal/netaddr"
 	"github.com/ops-worker/ops-worker/internal/textcut"
 )
@@ -68,17 +68,13 @@ func LoadFile(path string, env LookupEnv) (*Catalog, []string, error) {
 
 // LoadFileWith is LoadFile under opts.
 func LoadFileWith(path string, opts Options) (*Catalog, []string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open host catalog: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxCatalogBytes+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read host catalog %s: %w", path, err)
-	}
-	if len(data) > maxCatalogBytes {
+	data, err := boundedfile.Read(path, maxCatalogBytes)
+	var tooLarge *boundedfile.TooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
 		return nil, nil, fmt.Errorf("host catalog %s: larger than %d bytes", path, maxCatalogBytes)
+	case err != nil:
+		return nil, nil, fmt.Errorf("open host catalog: %w", err)
 	}
 	c, warns, err := ParseWith(data, opts)
 	if err != nil {

@@ -3,10 +3,9 @@ package legacyimport
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
+	"github.com/ops-worker/ops-worker/internal/boundedfile"
 	"github.com/ops-worker/ops-worker/internal/fernet"
 )
 
@@ -61,17 +60,10 @@ func KeyFromEnv(getenv func(string) string) ([]byte, error) {
 }
 
 func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > maxKeyFile {
+	b, err := boundedfile.Read(path, maxKeyFile)
+	var tooLarge *boundedfile.TooLargeError
+	if errors.As(err, &tooLarge) {
 		return nil, fmt.Errorf("%s: larger than %d bytes, not a key file", path, maxKeyFile)
 	}
-	return b, nil
+	return b, err
 }

@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/ops-worker/ops-worker/internal/boundedfile"
 	"github.com/ops-worker/ops-worker/internal/fernet"
 	"github.com/ops-worker/ops-worker/internal/hosts"
 	"github.com/ops-worker/ops-worker/internal/secrets"
@@ -251,19 +250,12 @@ func showRef(ref string) string { return fmt.Sprintf("%q", textcut.Cut(ref, 64, 
 
 // readBounded reads path, refusing a file over MaxFileSize.
 func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err // *PathError: names the path and the cause
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > MaxFileSize {
+	data, err := boundedfile.Read(path, MaxFileSize)
+	var tooLarge *boundedfile.TooLargeError
+	if errors.As(err, &tooLarge) {
 		return nil, fmt.Errorf("%s: larger than %d MiB", path, MaxFileSize>>20)
 	}
-	return data, nil
+	return data, err // an open failure's *PathError names the path and the cause
 }
 
 type member struct {
