@@ -123,13 +123,11 @@ func parseCredential(raw json.RawMessage, lookup hosts.LookupEnv) (string, map[s
 		if !ok {
 			continue // the store's validation names the field
 		}
-		if name, ok := strings.CutPrefix(s, "env:"); ok {
-			val, found := lookup(name)
-			if !found || val == "" {
-				return "", nil, fmt.Errorf("field %s names the variable %s, which is not set", k, name)
-			}
-			m[k] = val
+		val, err := hosts.ResolveEnv(s, lookup)
+		if err != nil {
+			return "", nil, fmt.Errorf("field %s: %w", k, err)
 		}
+		m[k] = val
 	}
 	t, fields, err := credentials.ValidatePower(typ, m)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,6 +75,26 @@ func knownField(name string) bool {
 // absent is a field not given, or given as null.
 func absent(v json.RawMessage) bool { return v == nil || string(v) == "null" }
 
+// ResolveEnv is s without the blanks around it, or, when it is
+// "env:NAME", the variable's value (an error names the variable when it is
+// not set, never a value). The catalog's rule for its secrets, shared with
+// the relay's power file.
+func ResolveEnv(s string, env LookupEnv) (string, error) {
+	s = strings.TrimSpace(s)
+	ref, ok := strings.CutPrefix(s, "env:")
+	if !ok {
+		return s, nil
+	}
+	if env == nil {
+		env = os.LookupEnv
+	}
+	val, found := env(ref)
+	if !found {
+		return "", fmt.Errorf("environment variable %s is not set", ref)
+	}
+	return val, nil
+}
+
 // text is a string field; "env:NAME" is replaced by the variable's value
 // and blanks around the value are dropped.
 func text(name string, at func(*Host) *string, def func(*Host) string, check func(*Host, Options) error) field {
@@ -86,13 +107,9 @@ func text(name string, at func(*Host) *string, def func(*Host) string, check fun
 		if err := json.Unmarshal(v, &s); err != nil {
 			return errors.New("want a string")
 		}
-		s = strings.TrimSpace(s)
-		if ref, ok := strings.CutPrefix(s, "env:"); ok {
-			val, found := env(ref)
-			if !found {
-				return fmt.Errorf("environment variable %s is not set", ref)
-			}
-			s = val
+		s, err := ResolveEnv(s, env)
+		if err != nil {
+			return err
 		}
 		*at(h) = s
 		return nil
