@@ -20,14 +20,22 @@ import (
 // while workers serve (each row is swapped only if unchanged), and prints
 // counts and key ids, never a key or a secret.
 func resealCredentials(args []string, stdout, stderr io.Writer) int {
+	return runTool("reseal-credentials", "MYSQL_DSN, OPS_SECRETS_KEY and OPS_SECRETS_PREVIOUS_KEYS", args, stderr,
+		func(ctx context.Context) error { return runReseal(ctx, stdout) })
+}
+
+// runTool runs one of the database tool commands (they take no arguments,
+// only variables, named in reads): until done or interrupted, the exit
+// code 2 for arguments, 1 for a failure, each said on stderr.
+func runTool(name, reads string, args []string, stderr io.Writer, run func(context.Context) error) int {
 	if len(args) > 0 {
-		fmt.Fprintln(stderr, "ops-worker reseal-credentials: takes no arguments (it reads MYSQL_DSN, OPS_SECRETS_KEY and OPS_SECRETS_PREVIOUS_KEYS)")
+		fmt.Fprintf(stderr, "ops-worker %s: takes no arguments (it reads %s)\n", name, reads)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runReseal(ctx, stdout); err != nil {
-		fmt.Fprintln(stderr, "ops-worker reseal-credentials:", err)
+	if err := run(ctx); err != nil {
+		fmt.Fprintf(stderr, "ops-worker %s: %v\n", name, err)
 		return 1
 	}
 	return 0

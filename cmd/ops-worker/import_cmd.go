@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/ops-worker/ops-worker/internal/app"
 	"github.com/ops-worker/ops-worker/internal/config"
@@ -32,17 +30,8 @@ import (
 // nothing; a second run stores nothing new. It prints references, host
 // names and ids, never a secret.
 func importCredentials(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprintln(stderr, "ops-worker import-credentials: takes no arguments (it reads MYSQL_DSN, OPS_SECRETS_KEY, OPS_CREDENTIALS_PATH, OPS_POWER_CREDENTIALS_PATH, OPS_DYNAMIC_CONFIG and OPS_POWER_CONFIG)")
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := runImport(ctx, environ(), stdout); err != nil {
-		fmt.Fprintln(stderr, "ops-worker import-credentials:", err)
-		return 1
-	}
-	return 0
+	return runTool("import-credentials", "MYSQL_DSN, OPS_SECRETS_KEY, OPS_CREDENTIALS_PATH, OPS_POWER_CREDENTIALS_PATH, OPS_DYNAMIC_CONFIG and OPS_POWER_CONFIG",
+		args, stderr, func(ctx context.Context) error { return runImport(ctx, environ(), stdout) })
 }
 
 // environ is the process environment as a map.
