@@ -57,25 +57,7 @@ var errNoScheduler = ops.Errorf(ops.CodeSchedulerNotConfigured, "Scheduler not c
 // strictly as its wire type, convert, call the use case, answer.
 // status picks the success status from the response; nil: 200.
 func post[R, S any](parse func([]byte) (R, []string, error), call func(context.Context, R) (S, error), status func(S) int) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, err := readBody(w, r)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		req, unknown, err := parse(raw)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		logUnknown(r, unknown)
-		resp, err := call(r.Context(), req)
-		code := http.StatusOK
-		if err == nil && status != nil {
-			code = status(resp)
-		}
-		respond(w, r, code, resp, err)
-	})
+	return withBody(parse, func(r *http.Request, req R) (S, error) { return call(r.Context(), req) }, status)
 }
 
 // get is a GET route with the paging query.
