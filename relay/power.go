@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -47,12 +46,9 @@ type powerFile struct {
 }
 
 // LoadPower reads the relay's power controllers from path and builds
-// their drivers. Every problem is reported, naming the controller and the
+// their drivers; lookup resolves env:NAME (nil: the process environment). Every problem is reported, naming the controller and the
 // field, never a credential's value.
 func LoadPower(path string, lookup hosts.LookupEnv, logger *slog.Logger) (map[string]PowerController, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
 	data, err := boundedfile.Read(path, maxPowerFile)
 	if err != nil {
 		return nil, fmt.Errorf("power configuration: %w", err)
